@@ -1,0 +1,356 @@
+//! `gitfleet get KIND [NAME]`: kubectl-style views of the tracked branch.
+
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+
+use super::CliError;
+use super::table::{age, list, print_table};
+use crate::snapshot::Indexer;
+use crate::snapshot::select::selected_manifests;
+use crate::source::Source;
+use crate::state::FleetState;
+use crate::status::RecordedSnapshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// memberclusters, clusterresourceplacements (crp), clusterresourcesnapshots,
+    /// clusterstagedupdatestrategies (csus), clusterstagedupdateruns (csur),
+    /// clusterapprovalrequests (careq)
+    pub kind: String,
+    pub name: Option<String>,
+    #[arg(long)]
+    pub repo: String,
+    #[arg(long, default_value = "main")]
+    pub branch: String,
+    #[arg(long)]
+    pub path: Option<String>,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    pub output: Output,
+    /// Accepted for kubectl compatibility: labels are always shown where kubectl shows them.
+    #[arg(long)]
+    pub show_labels: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    MemberClusters,
+    Placements,
+    Snapshots,
+    Strategies,
+    Runs,
+    ApprovalRequests,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Option<Kind> {
+        let s = s.to_ascii_lowercase();
+        let s = s.split('.').next().unwrap_or_default();
+        Some(match s {
+            "membercluster" | "memberclusters" | "mc" => Kind::MemberClusters,
+            "clusterresourceplacement" | "clusterresourceplacements" | "crp" => Kind::Placements,
+            "clusterresourcesnapshot" | "clusterresourcesnapshots" => Kind::Snapshots,
+            "clusterstagedupdatestrategy" | "clusterstagedupdatestrategies" | "csus" => Kind::Strategies,
+            "clusterstagedupdaterun" | "clusterstagedupdateruns" | "csur" => Kind::Runs,
+            "clusterapprovalrequest" | "clusterapprovalrequests" | "careq" => Kind::ApprovalRequests,
+            _ => return None,
+        })
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Kind::MemberClusters => "memberclusters",
+            Kind::Placements => "clusterresourceplacements",
+            Kind::Snapshots => "clusterresourcesnapshots",
+            Kind::Strategies => "clusterstagedupdatestrategies",
+            Kind::Runs => "clusterstagedupdateruns",
+            Kind::ApprovalRequests => "clusterapprovalrequests",
+        }
+    }
+
+    fn header(self) -> &'static [&'static str] {
+        match self {
+            Kind::MemberClusters => &["NAME", "AGE", "LABELS"],
+            Kind::Placements => &["NAME", "GEN", "SCHEDULED", "SCHEDULED-GEN", "AVAILABLE", "AVAILABLE-GEN", "AGE"],
+            Kind::Snapshots => &["NAME", "GEN", "AGE", "LABELS", "COMMIT"],
+            Kind::Strategies => &["NAME", "AGE"],
+            Kind::Runs => &[
+                "NAME",
+                "PLACEMENT",
+                "RESOURCE-SNAPSHOT-INDEX",
+                "POLICY-SNAPSHOT-INDEX",
+                "INITIALIZED",
+                "SUCCEEDED",
+                "AGE",
+            ],
+            Kind::ApprovalRequests => &["NAME", "UPDATE-RUN", "STAGE", "APPROVED", "APPROVALACCEPTED", "AGE"],
+        }
+    }
+}
+
+/// One object to show: its name, table row and full object.
+struct Item {
+    name: String,
+    row: Vec<String>,
+    object: Value,
+}
+
+pub fn get(args: GetArgs) -> Result<u8, CliError> {
+    let kind = Kind::parse(&args.kind).ok_or_else(|| {
+        CliError::user(format!(
+            "unknown kind {:?}: use memberclusters, crp, clusterresourcesnapshots, csus, csur or clusterapprovalrequests",
+            args.kind
+        ))
+    })?;
+    let source = Source::open(&args.repo, &args.branch).map_err(CliError::env)?;
+    let tip = source.branch_tip(&args.branch).map_err(CliError::env)?;
+    let mut indexer = Indexer::new(args.path.as_deref());
+    let status_branch_tip = |b: &str| crate::source::branch_tip(&source.repo, b);
+    let state = FleetState::load(&source.repo, tip, args.path.as_deref(), &mut indexer, status_branch_tip)
+        .map_err(CliError::env)?;
+    let now = jiff::Timestamp::now().as_second();
+    let ctx = Ctx { source: &source, state: &state, indexer: &indexer, now, full: args.output != Output::Table };
+    let mut items = match kind {
+        Kind::MemberClusters => ctx.member_clusters(),
+        Kind::Placements => ctx.placements(),
+        Kind::Snapshots => ctx.snapshots(args.name.as_deref()),
+        Kind::Strategies => ctx.strategies(),
+        Kind::Runs => ctx.runs(),
+        Kind::ApprovalRequests => ctx.approval_requests(),
+    };
+    if let Some(name) = &args.name {
+        items.retain(|i| &i.name == name);
+        if items.is_empty() {
+            return Err(CliError::user(format!("{} {name:?} not found", kind.plural())));
+        }
+    }
+    match args.output {
+        Output::Table if items.is_empty() => eprintln!("No resources found"),
+        Output::Table => print_table(kind.header(), &items.into_iter().map(|i| i.row).collect::<Vec<_>>()),
+        Output::Yaml | Output::Json => {
+            let value = if args.name.is_some() {
+                items.pop().map(|i| i.object).unwrap_or(Value::Null)
+            } else {
+                list(items.into_iter().map(|i| i.object).collect())
+            };
+            if args.output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            } else {
+                print!("{}", crate::yaml::to_string(&value));
+            }
+        }
+    }
+    Ok(0)
+}
+
+struct Ctx<'a> {
+    source: &'a Source,
+    state: &'a FleetState,
+    indexer: &'a Indexer,
+    now: i64,
+    /// Whether full objects are printed (yaml/json): only then is heavier work done.
+    full: bool,
+}
+
+/// `status` and `type` of a condition in `object.status.conditions`.
+fn condition(object: &Value, type_: &str) -> (String, String) {
+    let found = object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_));
+    match found {
+        Some(c) => (
+            c["status"].as_str().unwrap_or_default().to_string(),
+            c["observedGeneration"].as_i64().map(|g| g.to_string()).unwrap_or_default(),
+        ),
+        None => (String::new(), String::new()),
+    }
+}
+
+fn parse_time(s: &str) -> Option<i64> {
+    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+}
+
+impl Ctx<'_> {
+    /// The object as written, with `metadata.generation` and `creationTimestamp`
+    /// from history, and `status` from its status file when gitfleet wrote one.
+    fn object(&self, kind: &str, name: &str, status_file: Option<String>) -> (Value, i64, u64) {
+        let mut object = self
+            .state
+            .fleet
+            .raw
+            .get(&(kind.to_string(), None, name.to_string()))
+            .map(|v| (**v).clone())
+            .unwrap_or_else(|| json!({ "kind": kind, "metadata": { "name": name } }));
+        let history = self.indexer.history(kind, None, name);
+        let created = history.map_or(self.state.tip_time, |h| h.created);
+        let generation = history.map_or(1, |h| h.generation);
+        object["metadata"]["generation"] = json!(generation);
+        object["metadata"]["creationTimestamp"] = json!(crate::status::snapshots::rfc3339(created));
+        if let Some(file) = status_file {
+            if let Some(bytes) = self.state.status_file(&self.source.repo, &file) {
+                if let Ok(doc) = crate::yaml::parse_typed::<Value>(&bytes) {
+                    if let Some(status) = doc.get("status") {
+                        object["status"] = status.clone();
+                    }
+                }
+            }
+        }
+        (object, created, generation)
+    }
+
+    fn member_clusters(&self) -> Vec<Item> {
+        self.state
+            .fleet
+            .clusters
+            .values()
+            .map(|c| {
+                let (object, created, _) = self.object("MemberCluster", &c.name, None);
+                let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let labels = if labels.is_empty() { "<none>".to_string() } else { labels.join(",") };
+                Item { name: c.name.clone(), row: vec![c.name.clone(), age(self.now - created), labels], object }
+            })
+            .collect()
+    }
+
+    fn placements(&self) -> Vec<Item> {
+        self.state
+            .fleet
+            .placements
+            .values()
+            .map(|p| {
+                let file = format!("clusterresourceplacements/{}.yaml", p.name);
+                let (object, created, generation) = self.object("ClusterResourcePlacement", &p.name, Some(file));
+                let (scheduled, scheduled_gen) = condition(&object, "ClusterResourcePlacementScheduled");
+                let (available, available_gen) = condition(&object, "ClusterResourcePlacementAvailable");
+                let row = vec![
+                    p.name.clone(),
+                    generation.to_string(),
+                    scheduled,
+                    scheduled_gen,
+                    available,
+                    available_gen,
+                    age(self.now - created),
+                ];
+                Item { name: p.name.clone(), row, object }
+            })
+            .collect()
+    }
+
+    fn strategies(&self) -> Vec<Item> {
+        self.state
+            .fleet
+            .strategies
+            .values()
+            .map(|s| {
+                let (object, created, _) = self.object("ClusterStagedUpdateStrategy", &s.name, None);
+                Item { name: s.name.clone(), row: vec![s.name.clone(), age(self.now - created)], object }
+            })
+            .collect()
+    }
+
+    fn runs(&self) -> Vec<Item> {
+        self.state
+            .fleet
+            .runs
+            .values()
+            .map(|r| {
+                let file = format!("clusterstagedupdateruns/{}.yaml", r.name);
+                let (object, created, _) = self.object("ClusterStagedUpdateRun", &r.name, Some(file));
+                let index = object
+                    .pointer("/status/resourceSnapshotIndexUsed")
+                    .or_else(|| object.pointer("/spec/resourceSnapshotIndex"))
+                    .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                    .unwrap_or_default();
+                let policy = object
+                    .pointer("/status/policySnapshotIndexUsed")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let row = vec![
+                    r.name.clone(),
+                    r.placement.clone(),
+                    index,
+                    policy,
+                    condition(&object, "Initialized").0,
+                    condition(&object, "Succeeded").0,
+                    age(self.now - created),
+                ];
+                Item { name: r.name.clone(), row, object }
+            })
+            .collect()
+    }
+
+    fn approval_requests(&self) -> Vec<Item> {
+        let Some(commit) = self.state.status_commit else { return Vec::new() };
+        let repo = &self.source.repo;
+        let Ok(tree) = repo.find_commit(commit).and_then(|c| c.tree()) else { return Vec::new() };
+        let files = crate::status::read_status_folder(repo, &tree, &self.state.status_root, "clusterapprovalrequests")
+            .unwrap_or_default();
+        files
+            .into_iter()
+            .filter_map(|(_, bytes)| crate::yaml::parse_typed::<Value>(&bytes).ok())
+            .map(|object| {
+                let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+                let created = object
+                    .pointer("/metadata/creationTimestamp")
+                    .and_then(Value::as_str)
+                    .and_then(parse_time)
+                    .unwrap_or(self.state.tip_time);
+                let spec = |f: &str| object.pointer(f).and_then(Value::as_str).unwrap_or_default().to_string();
+                let row = vec![
+                    name.clone(),
+                    spec("/spec/parentStageRollout"),
+                    spec("/spec/targetStage"),
+                    condition(&object, "Approved").0,
+                    condition(&object, "ApprovalAccepted").0,
+                    age(self.now - created),
+                ];
+                Item { name, row, object }
+            })
+            .collect()
+    }
+
+    fn snapshots(&self, only: Option<&str>) -> Vec<Item> {
+        self.state
+            .snapshots
+            .all
+            .iter()
+            .map(|s: &RecordedSnapshot| {
+                let mut object = s.to_object();
+                if self.full && only.is_none_or(|n| n == s.name()) {
+                    object["spec"] = json!({ "selectedResources": self.selected_at(s) });
+                }
+                let labels = object["metadata"]["labels"]
+                    .as_object()
+                    .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>())
+                    .unwrap_or_default()
+                    .join(",");
+                let created = parse_time(&s.created).unwrap_or(self.state.tip_time);
+                let commit: String = s.commit.chars().take(12).collect();
+                let row = vec![s.name(), "1".into(), age(self.now - created), labels, commit];
+                Item { name: s.name(), row, object }
+            })
+            .collect()
+    }
+
+    /// The resources a snapshot holds, read from its commit.
+    fn selected_at(&self, s: &RecordedSnapshot) -> Value {
+        let repo = &self.source.repo;
+        let Ok(commit) = git2::Oid::from_str(&s.commit).and_then(|o| repo.find_commit(o)) else {
+            return json!([]);
+        };
+        let Ok(tree) = commit.tree() else { return json!([]) };
+        let Ok(loaded) = crate::repo::load_tree(repo, &tree, self.state.root.as_deref()) else {
+            return json!([]);
+        };
+        let fleet = loaded.fleet();
+        Value::Array(selected_manifests(&fleet, &s.placement).iter().map(|m| (*m.value).clone()).collect())
+    }
+}

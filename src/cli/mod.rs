@@ -1,0 +1,61 @@
+//! The command line (SPEC 7): argument parsing and the commands.
+
+mod get;
+mod run;
+mod table;
+mod validate;
+
+use std::fmt;
+
+use clap::{Parser, Subcommand};
+
+pub use run::{RunArgs, run_pass};
+
+/// gitfleet: staged rollouts to fleets of Kubernetes clusters, driven by Git.
+#[derive(Debug, Parser)]
+#[command(name = "gitfleet", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Reconcile: index snapshots and record them under status/ (with --once: one pass).
+    Run(RunArgs),
+    /// Show objects of a kind (table, yaml or json), like kubectl get.
+    Get(get::GetArgs),
+    /// Check a work-tree folder or a commit of a repository; exit 1 on any error.
+    Validate(validate::ValidateArgs),
+}
+
+/// A command failure with its exit code: 1 user error, 2 environment error.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn user(message: impl fmt::Display) -> Self {
+        CliError { code: 1, message: message.to_string() }
+    }
+    pub fn env(message: impl fmt::Display) -> Self {
+        CliError { code: 2, message: message.to_string() }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Runs a parsed command; returns the exit code.
+pub fn execute(cli: Cli) -> Result<u8, CliError> {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Get(args) => get::get(args),
+        Command::Validate(args) => validate::validate(args),
+    }
+}

@@ -1,0 +1,325 @@
+//! Validated domain types: what the rest of gitfleet works with.
+//!
+//! Every value here has passed [`super::validate`]; defaults are filled in, and
+//! nothing is left as a raw `Option` that validation should have settled.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::labels::LabelSelector;
+
+/// Where an object was read: repository-relative path and the line its document starts on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Origin {
+    pub path: Arc<str>,
+    pub line: u64,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.path, self.line)
+    }
+}
+
+/// Identity of a Kubernetes object: group, kind, namespace and name (the version is
+/// not part of the identity: one object can be served in several versions).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub group: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.group.is_empty() {
+            self.kind.clone()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        };
+        match &self.namespace {
+            Some(ns) => write!(f, "{kind} {ns}/{}", self.name),
+            None => write!(f, "{kind} {}", self.name),
+        }
+    }
+}
+
+/// A hub resource: any object that is not a gitfleet kind, plus envelopes, which
+/// placements select like any other resource.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub key: ObjectKey,
+    /// The `apiVersion` as written (`v1`, `apps/v1`).
+    pub api_version: String,
+    pub labels: BTreeMap<String, String>,
+    pub origin: Origin,
+    /// The document as read.
+    pub value: Arc<Value>,
+    /// For envelopes, the wrapped objects in `data` key order; empty otherwise.
+    pub wrapped: Vec<Value>,
+    pub envelope: Option<EnvelopeType>,
+}
+
+/// The two envelope kinds of KubeFleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvelopeType {
+    ResourceEnvelope,
+    ClusterResourceEnvelope,
+}
+
+impl EnvelopeType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvelopeType::ResourceEnvelope => "ResourceEnvelope",
+            EnvelopeType::ClusterResourceEnvelope => "ClusterResourceEnvelope",
+        }
+    }
+}
+
+/// A member cluster as declared in Git.
+#[derive(Debug, Clone)]
+pub struct MemberCluster {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub origin: Origin,
+}
+
+/// An integer count or a percentage of some total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntOrPercent {
+    Count(u32),
+    Percent(u32),
+}
+
+impl IntOrPercent {
+    /// Resolves against `total`, rounding percentages down.
+    pub fn resolve(self, total: usize) -> usize {
+        match self {
+            IntOrPercent::Count(n) => n as usize,
+            IntOrPercent::Percent(p) => total * p as usize / 100,
+        }
+    }
+}
+
+impl fmt::Display for IntOrPercent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IntOrPercent::Count(n) => write!(f, "{n}"),
+            IntOrPercent::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// `selectionScope` of a Namespace selector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectionScope {
+    NamespaceWithResources,
+    NamespaceOnly,
+}
+
+/// What a resource selector picks among objects of its group and kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SelectorTarget {
+    Name(String),
+    Labels(LabelSelector),
+    /// Neither name nor selector: every object of the kind.
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceSelector {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub target: SelectorTarget,
+    pub scope: SelectionScope,
+}
+
+/// `spec.policy` of a placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlacementPolicy {
+    /// Every cluster matching any of the terms (every cluster when there are none).
+    PickAll { terms: Vec<LabelSelector> },
+    PickFixed { cluster_names: Vec<String> },
+    PickN { number_of_clusters: u32, terms: Vec<LabelSelector> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyType {
+    ServerSideApply,
+    ReportDiff,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenToApply {
+    Always,
+    IfNotDrifted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenToTakeOver {
+    Always,
+    IfNoDiff,
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyStrategy {
+    pub type_: ApplyType,
+    pub when_to_apply: WhenToApply,
+    pub when_to_take_over: WhenToTakeOver,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RolloutType {
+    RollingUpdate { max_unavailable: IntOrPercent },
+    External,
+}
+
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub name: String,
+    pub selectors: Vec<ResourceSelector>,
+    pub policy: PlacementPolicy,
+    pub rollout: RolloutType,
+    pub apply: ApplyStrategy,
+    /// `strategy.autoRun.stagedRolloutStrategyName`.
+    pub auto_run: Option<String>,
+    pub revision_history_limit: u32,
+    pub origin: Origin,
+}
+
+/// A stage task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageTask {
+    Approval,
+    TimedWait(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub name: String,
+    /// `None` only on the last stage: the catch-all.
+    pub selector: Option<LabelSelector>,
+    pub sorting_label_key: Option<String>,
+    pub max_concurrency: IntOrPercent,
+    pub before_tasks: Vec<StageTask>,
+    pub after_tasks: Vec<StageTask>,
+    pub cluster_timeout: Duration,
+    pub max_failures: IntOrPercent,
+    pub max_duration: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Strategy {
+    pub name: String,
+    pub stages: Vec<Stage>,
+    /// The `spec` as written, recorded in a run's strategy snapshot.
+    pub spec: Value,
+    pub origin: Origin,
+}
+
+/// Which snapshot a run rolls out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotTarget {
+    Latest,
+    Index(u32),
+    Commit(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    Run,
+    Initialize,
+    Stop,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpdateRun {
+    pub name: String,
+    pub placement: String,
+    pub strategy: String,
+    pub target: SnapshotTarget,
+    pub state: RunState,
+    /// The `spec` as written, echoed in the status file.
+    pub spec: Value,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchOp {
+    Add,
+    Remove,
+    Replace,
+}
+
+#[derive(Debug, Clone)]
+pub struct JsonPatch {
+    pub op: PatchOp,
+    pub path: String,
+    pub value: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OverrideRule {
+    /// Clusters the rule applies to: any term matches; empty = every cluster.
+    pub cluster_terms: Vec<LabelSelector>,
+    /// `overrideType: Delete`: the object is not applied on matching clusters.
+    pub delete: bool,
+    pub patches: Vec<JsonPatch>,
+}
+
+/// A ClusterResourceOverride (cluster-scoped) or ResourceOverride (namespaced).
+#[derive(Debug, Clone)]
+pub struct Override {
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+    pub placement: Option<String>,
+    pub selectors: Vec<ResourceSelector>,
+    pub rules: Vec<OverrideRule>,
+    pub origin: Origin,
+}
+
+/// A person's approval file.
+#[derive(Debug, Clone)]
+pub struct Approval {
+    pub name: String,
+    pub approved: bool,
+    pub reason: String,
+    pub message: String,
+    pub origin: Origin,
+}
+
+/// A validated gitfleet object of any kind.
+#[derive(Debug, Clone)]
+pub enum FleetObject {
+    Cluster(MemberCluster),
+    Placement(Placement),
+    Strategy(Strategy),
+    Run(UpdateRun),
+    Override(Override),
+    Approval(Approval),
+    Hub(Manifest),
+}
+
+impl FleetObject {
+    /// `Kind/name` as used in messages.
+    pub fn describe(&self) -> String {
+        match self {
+            FleetObject::Cluster(c) => format!("MemberCluster/{}", c.name),
+            FleetObject::Placement(p) => format!("ClusterResourcePlacement/{}", p.name),
+            FleetObject::Strategy(s) => format!("ClusterStagedUpdateStrategy/{}", s.name),
+            FleetObject::Run(r) => format!("ClusterStagedUpdateRun/{}", r.name),
+            FleetObject::Override(o) => format!("{}/{}", o.kind, o.name),
+            FleetObject::Approval(a) => format!("ClusterApprovalRequest/{}", a.name),
+            FleetObject::Hub(m) => m.key.to_string(),
+        }
+    }
+}

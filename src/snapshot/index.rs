@@ -1,0 +1,568 @@
+//! The incremental snapshot index.
+//!
+//! The indexer walks the first-parent history of the tracked branch, one commit
+//! at a time. For each commit it diffs the tree against the previous one, parses
+//! only the changed blobs, updates its view of the hub resources, and re-hashes
+//! only the placements whose selection changed. A new commit therefore costs work
+//! proportional to what it changed, not to the size of the repository.
+//!
+//! A file that stops parsing keeps its last good objects in the view (nothing
+//! looks deleted), and every placement that selected something from it is
+//! blocked: it gets no snapshot until the file is fixed, and the commit is
+//! reported in [`Indexer::blocked`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use git2::{Commit, Delta, DiffOptions, ObjectType, Oid, Repository, Tree};
+
+use super::select;
+use crate::repo::model::{FleetObject, Manifest, ObjectKey, Placement};
+use crate::repo::settings::{SETTINGS_FILE, Settings};
+use crate::repo::validate::{Area, ContentHash, Issue, ParsedFile};
+use crate::repo::{parse_blob, read_settings, symlink_issue};
+
+/// One resource snapshot of one placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRecord {
+    pub index: u32,
+    pub commit: Oid,
+    /// Commit time, seconds since the epoch.
+    pub time: i64,
+    /// `kubernetes-fleet.io/resource-hash`.
+    pub hash: String,
+    /// `kubernetes-fleet.io/number-of-enveloped-object`.
+    pub enveloped: usize,
+}
+
+/// A commit that gave a placement no snapshot because something it selects is broken.
+#[derive(Debug, Clone)]
+pub struct BlockedCommit {
+    pub commit: Oid,
+    pub placement: String,
+    pub issues: Vec<Issue>,
+}
+
+/// When a gitfleet object first appeared and how often its spec changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectHistory {
+    /// Commit time of the first commit holding the object.
+    pub created: i64,
+    /// 1 at creation, +1 on every commit that changed its spec.
+    pub generation: u64,
+    hash: ContentHash,
+    present: bool,
+}
+
+/// `(kind, namespace, name)` of an object whose history is kept.
+pub type HistoryKey = (String, Option<String>, String);
+
+/// One definition of a hub object (two files defining one object is a conflict).
+#[derive(Debug, Clone)]
+struct Definition {
+    path: Arc<str>,
+    manifest: Arc<Manifest>,
+    hash: ContentHash,
+}
+
+#[derive(Debug)]
+struct FileEntry {
+    blob: Oid,
+    current: Arc<ParsedFile>,
+    /// The last version of this path that parsed without issues: its objects are in the view.
+    good: Option<Arc<ParsedFile>>,
+}
+
+#[derive(Debug, Default)]
+struct Track {
+    spec: Option<Placement>,
+    spec_path: Option<Arc<str>>,
+    selected: BTreeMap<ObjectKey, ContentHash>,
+    snapshots: Vec<SnapshotRecord>,
+    /// The selection changed since the last snapshot decision.
+    dirty: bool,
+}
+
+/// What one commit changed in the view.
+#[derive(Default)]
+struct Changes {
+    keys: BTreeSet<ObjectKey>,
+    placements: BTreeSet<String>,
+    newly_broken: BTreeSet<String>,
+    reload: bool,
+}
+
+/// The snapshot index of every placement over the first-parent history.
+#[derive(Debug)]
+pub struct Indexer {
+    root: Option<String>,
+    settings: Settings,
+    settings_blob: Option<Oid>,
+    settings_issue: Option<Issue>,
+    files: HashMap<String, FileEntry>,
+    broken: BTreeSet<String>,
+    hub: BTreeMap<ObjectKey, Vec<Definition>>,
+    by_namespace: BTreeMap<String, BTreeSet<ObjectKey>>,
+    tracks: BTreeMap<String, Track>,
+    history: HashMap<HistoryKey, ObjectHistory>,
+    tree: Option<Oid>,
+    tip: Option<Oid>,
+    commits: usize,
+    /// Commits that gave a placement no snapshot, oldest first.
+    pub blocked: Vec<BlockedCommit>,
+    /// The branch was rewritten since the last sync (the index was rebuilt).
+    pub rewritten: bool,
+}
+
+impl Indexer {
+    /// An empty index for the tracked folder `root` (the whole tree when `None`).
+    pub fn new(root: Option<&str>) -> Indexer {
+        Indexer {
+            root: root.map(|r| r.trim_matches('/').to_string()).filter(|r| !r.is_empty()),
+            settings: Settings::default(),
+            settings_blob: None,
+            settings_issue: None,
+            files: HashMap::new(),
+            broken: BTreeSet::new(),
+            hub: BTreeMap::new(),
+            by_namespace: BTreeMap::new(),
+            tracks: BTreeMap::new(),
+            history: HashMap::new(),
+            tree: None,
+            tip: None,
+            commits: 0,
+            blocked: Vec::new(),
+            rewritten: false,
+        }
+    }
+
+    /// The last commit indexed.
+    pub fn tip(&self) -> Option<Oid> {
+        self.tip
+    }
+
+    /// How many commits of the first-parent history have been indexed.
+    pub fn commits_indexed(&self) -> usize {
+        self.commits
+    }
+
+    /// The settings at the tip.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Names of placements that ever existed, with their snapshots.
+    pub fn placements(&self) -> impl Iterator<Item = (&str, &[SnapshotRecord])> {
+        self.tracks.iter().map(|(n, t)| (n.as_str(), t.snapshots.as_slice()))
+    }
+
+    /// The snapshots of one placement, oldest first.
+    pub fn snapshots(&self, placement: &str) -> &[SnapshotRecord] {
+        self.tracks.get(placement).map(|t| t.snapshots.as_slice()).unwrap_or_default()
+    }
+
+    /// Creation time and generation of a gitfleet object at the tip.
+    pub fn history(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<ObjectHistory> {
+        self.history.get(&(kind.to_string(), namespace.map(str::to_string), name.to_string())).copied()
+    }
+
+    /// Brings the index up to `tip`, indexing only commits not seen yet. When the
+    /// branch no longer contains the last indexed commit, the index is rebuilt
+    /// from scratch and [`Indexer::rewritten`] is set.
+    pub fn sync(&mut self, repo: &Repository, tip: Oid) -> Result<usize, git2::Error> {
+        if self.tip == Some(tip) {
+            return Ok(0);
+        }
+        let mut pending = Vec::new();
+        let mut cursor = Some(repo.find_commit(tip)?);
+        while let Some(c) = cursor {
+            if Some(c.id()) == self.tip {
+                break;
+            }
+            cursor = if c.parent_count() > 0 { Some(c.parent(0)?) } else { None };
+            pending.push(c);
+            if cursor.is_none() && self.tip.is_some() {
+                // Reached the root without meeting the old tip: history was rewritten.
+                let root = self.root.clone();
+                *self = Indexer::new(root.as_deref());
+                self.rewritten = true;
+            }
+        }
+        let n = pending.len();
+        for c in pending.iter().rev() {
+            self.apply_commit(repo, c)?;
+        }
+        Ok(n)
+    }
+
+    fn root_tree<'r>(&self, repo: &'r Repository, commit: &Commit<'r>) -> Result<Option<Tree<'r>>, git2::Error> {
+        let tree = commit.tree()?;
+        match &self.root {
+            None => Ok(Some(tree)),
+            Some(r) => match tree.get_path(std::path::Path::new(r)) {
+                Ok(e) if e.kind() == Some(ObjectType::Tree) => Ok(Some(repo.find_tree(e.id())?)),
+                _ => Ok(None),
+            },
+        }
+    }
+
+    /// Indexes one commit whose first parent is the current tip.
+    fn apply_commit(&mut self, repo: &Repository, commit: &Commit<'_>) -> Result<(), git2::Error> {
+        let time = commit.time().seconds();
+        let new_tree = self.root_tree(repo, commit)?;
+        let mut changes = Changes::default();
+        if new_tree.as_ref().map(Tree::id) != self.tree {
+            let old_tree = match self.tree {
+                Some(id) => Some(repo.find_tree(id)?),
+                None => None,
+            };
+            let mut opts = DiffOptions::new();
+            opts.skip_binary_check(true).ignore_submodules(true).include_typechange(true);
+            let diff = repo.diff_tree_to_tree(old_tree.as_ref(), new_tree.as_ref(), Some(&mut opts))?;
+            let mut deltas = Vec::with_capacity(diff.deltas().len());
+            for d in diff.deltas() {
+                let path = d.new_file().path().or(d.old_file().path());
+                let Some(path) = path.and_then(|p| p.to_str()) else { continue };
+                let new = match d.status() {
+                    Delta::Deleted => None,
+                    _ => Some((d.new_file().id(), u32::from(d.new_file().mode()))),
+                };
+                deltas.push((path.to_string(), new));
+            }
+            if let Some(pos) = deltas.iter().position(|(p, _)| p == SETTINGS_FILE) {
+                let (_, new) = deltas.swap_remove(pos);
+                self.update_settings(repo, new.map(|(id, _)| id), &mut changes)?;
+            }
+            if changes.reload {
+                let tree = new_tree.as_ref();
+                self.reload(repo, tree, time, &mut changes)?;
+            } else {
+                for (path, new) in deltas {
+                    if self.settings.classify(&path) == Some(Area::Manifests) {
+                        self.update_file(repo, &path, new, time, &mut changes)?;
+                    }
+                }
+            }
+            self.history.retain(|_, h| h.present);
+        }
+        self.tree = new_tree.as_ref().map(Tree::id);
+        self.tip = Some(commit.id());
+        self.commits += 1;
+        self.update_tracks(commit.id(), time, &changes);
+        Ok(())
+    }
+
+    fn update_settings(
+        &mut self,
+        repo: &Repository,
+        blob: Option<Oid>,
+        changes: &mut Changes,
+    ) -> Result<(), git2::Error> {
+        let content = match blob {
+            Some(id) => Some(repo.find_blob(id)?.content().to_vec()),
+            None => None,
+        };
+        let (settings, issue) = read_settings(content.as_deref());
+        self.settings_blob = blob;
+        match issue {
+            Some(issue) => self.settings_issue = Some(issue),
+            None => {
+                self.settings_issue = None;
+                if settings.source != self.settings.source {
+                    self.settings = settings;
+                    changes.reload = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-reads the whole file set after the settings changed, reusing unchanged blobs.
+    fn reload(
+        &mut self,
+        repo: &Repository,
+        tree: Option<&Tree<'_>>,
+        time: i64,
+        changes: &mut Changes,
+    ) -> Result<(), git2::Error> {
+        let mut wanted: BTreeMap<String, (Oid, u32)> = BTreeMap::new();
+        if let Some(tree) = tree {
+            tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+                let path = format!("{dir}{}", entry.name().unwrap_or_default());
+                if entry.kind() == Some(ObjectType::Tree) {
+                    return if self.settings.skips_folder(&path) {
+                        git2::TreeWalkResult::Skip
+                    } else {
+                        git2::TreeWalkResult::Ok
+                    };
+                }
+                if self.settings.classify(&path) == Some(Area::Manifests) {
+                    wanted.insert(path, (entry.id(), entry.filemode() as u32));
+                }
+                git2::TreeWalkResult::Ok
+            })?;
+        }
+        let gone: Vec<String> = self.files.keys().filter(|p| !wanted.contains_key(*p)).cloned().collect();
+        for path in gone {
+            self.update_file(repo, &path, None, time, changes)?;
+        }
+        for (path, new) in wanted {
+            self.update_file(repo, &path, Some(new), time, changes)?;
+        }
+        changes.placements.extend(self.tracks.keys().cloned());
+        Ok(())
+    }
+
+    fn update_file(
+        &mut self,
+        repo: &Repository,
+        path: &str,
+        new: Option<(Oid, u32)>,
+        time: i64,
+        changes: &mut Changes,
+    ) -> Result<(), git2::Error> {
+        let old_good = self.files.get(path).and_then(|e| e.good.clone());
+        let Some((blob, mode)) = new else {
+            self.files.remove(path);
+            self.broken.remove(path);
+            if let Some(g) = old_good {
+                self.remove_objects(path, &g, changes);
+            }
+            return Ok(());
+        };
+        if self.files.get(path).is_some_and(|e| e.blob == blob) {
+            return Ok(());
+        }
+        let parsed = Arc::new(if mode == 0o120000 {
+            ParsedFile { issues: vec![symlink_issue(path)], ..ParsedFile::default() }
+        } else {
+            parse_blob(path, repo.find_blob(blob)?.content(), Area::Manifests)
+        });
+        if parsed.is_broken() {
+            if self.broken.insert(path.to_string()) {
+                changes.newly_broken.insert(path.to_string());
+            }
+            self.files.insert(path.to_string(), FileEntry { blob, current: parsed, good: old_good });
+        } else {
+            self.broken.remove(path);
+            if let Some(g) = old_good {
+                self.remove_objects(path, &g, changes);
+            }
+            self.add_objects(path, &parsed, time, changes);
+            self.files
+                .insert(path.to_string(), FileEntry { blob, current: parsed.clone(), good: Some(parsed) });
+        }
+        Ok(())
+    }
+
+    fn remove_objects(&mut self, path: &str, file: &ParsedFile, changes: &mut Changes) {
+        for object in &file.objects {
+            match object {
+                FleetObject::Hub(m) => {
+                    if let Some(defs) = self.hub.get_mut(&m.key) {
+                        defs.retain(|d| &*d.path != path);
+                        if defs.is_empty() {
+                            self.hub.remove(&m.key);
+                            if let Some(ns) = &m.key.namespace {
+                                if let Some(set) = self.by_namespace.get_mut(ns) {
+                                    set.remove(&m.key);
+                                }
+                            }
+                        }
+                    }
+                    changes.keys.insert(m.key.clone());
+                }
+                FleetObject::Placement(p) => {
+                    if let Some(t) = self.tracks.get_mut(&p.name) {
+                        if t.spec_path.as_deref() == Some(path) {
+                            t.spec = None;
+                            t.spec_path = None;
+                            changes.placements.insert(p.name.clone());
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if let Some(h) = self.history.get_mut(&history_key(object)) {
+                h.present = false;
+            }
+        }
+    }
+
+    fn add_objects(&mut self, path: &str, file: &ParsedFile, time: i64, changes: &mut Changes) {
+        let path: Arc<str> = Arc::from(path);
+        for (object, hash) in file.objects.iter().zip(&file.hashes) {
+            match object {
+                FleetObject::Hub(m) => {
+                    let defs = self.hub.entry(m.key.clone()).or_default();
+                    if defs.is_empty() {
+                        if let Some(ns) = &m.key.namespace {
+                            self.by_namespace.entry(ns.clone()).or_default().insert(m.key.clone());
+                        }
+                    }
+                    defs.push(Definition { path: path.clone(), manifest: Arc::new(m.clone()), hash: *hash });
+                    changes.keys.insert(m.key.clone());
+                }
+                FleetObject::Placement(p) => {
+                    let t = self.tracks.entry(p.name.clone()).or_default();
+                    if t.spec_path.is_none() || t.spec_path.as_deref() == Some(&*path) {
+                        t.spec = Some(p.clone());
+                        t.spec_path = Some(path.clone());
+                        changes.placements.insert(p.name.clone());
+                    }
+                }
+                _ => {}
+            }
+            let h = self.history.entry(history_key(object)).or_insert(ObjectHistory {
+                created: time,
+                generation: 0,
+                hash: [0; 32],
+                present: true,
+            });
+            if h.generation == 0 || h.hash != *hash {
+                h.generation += 1;
+                h.hash = *hash;
+            }
+            h.present = true;
+        }
+    }
+
+    /// The active definition of a hub object (`None` when absent or defined twice).
+    fn active(&self, key: &ObjectKey) -> Option<&Definition> {
+        match self.hub.get(key).map(Vec::as_slice) {
+            Some([one]) => Some(one),
+            _ => None,
+        }
+    }
+
+    /// Whether `key` (present in the view) is selected by `p`.
+    fn is_selected(&self, p: &Placement, key: &ObjectKey, m: &Manifest) -> bool {
+        match &key.namespace {
+            None => select::selects_directly(p, m),
+            Some(ns) => {
+                let ns_key = ObjectKey { group: String::new(), kind: "Namespace".into(), namespace: None, name: ns.clone() };
+                self.active(&ns_key).is_some_and(|d| select::brings_namespace_content(p, &d.manifest))
+            }
+        }
+    }
+
+    fn full_selection(&self, p: &Placement) -> BTreeMap<ObjectKey, ContentHash> {
+        let active = self.hub.iter().filter_map(|(k, defs)| match defs.as_slice() {
+            [one] => Some((k, &one.manifest)),
+            _ => None,
+        });
+        select::selection(p, active, &self.by_namespace)
+            .into_iter()
+            .filter_map(|k| self.active(&k).map(|d| (k, d.hash)))
+            .collect()
+    }
+
+    fn update_tracks(&mut self, commit: Oid, time: i64, changes: &Changes) {
+        let namespace_changed = changes.keys.iter().any(|k| k.group.is_empty() && k.kind == "Namespace");
+        let names: Vec<String> = self.tracks.keys().cloned().collect();
+        for name in names {
+            let Some(spec) = self.tracks[&name].spec.clone() else { continue };
+            let recompute = changes.reload || namespace_changed || changes.placements.contains(&name);
+            let mut selected = std::mem::take(&mut self.tracks.get_mut(&name).expect("listed").selected);
+            let before = selected.clone();
+            if recompute {
+                selected = self.full_selection(&spec);
+            } else {
+                for key in &changes.keys {
+                    let now = self.active(key).filter(|d| self.is_selected(&spec, key, &d.manifest));
+                    match now {
+                        Some(d) => {
+                            selected.insert(key.clone(), d.hash);
+                        }
+                        None => {
+                            selected.remove(key);
+                        }
+                    }
+                }
+            }
+            let issues = self.blocking_issues(&spec, &selected, changes, &before);
+            let track = self.tracks.get_mut(&name).expect("listed");
+            track.dirty |= selected != before || recompute || track.snapshots.is_empty();
+            track.selected = selected;
+            if !issues.is_empty() {
+                if track.dirty || !changes.newly_broken.is_empty() {
+                    self.blocked.push(BlockedCommit { commit, placement: name.clone(), issues });
+                }
+                continue;
+            }
+            if !track.dirty {
+                continue;
+            }
+            track.dirty = false;
+            let hash = super::selection_hash(&track.selected);
+            if track.snapshots.last().is_some_and(|s| s.hash == hash) {
+                continue;
+            }
+            let enveloped = track
+                .selected
+                .keys()
+                .filter_map(|k| self.hub.get(k).and_then(|d| d.first()))
+                .map(|d| d.manifest.wrapped.len())
+                .sum();
+            let track = self.tracks.get_mut(&name).expect("listed");
+            let index = track.snapshots.len() as u32;
+            track.snapshots.push(SnapshotRecord { index, commit, time, hash, enveloped });
+        }
+    }
+
+    /// Why this placement must not get a snapshot at this commit, if anything.
+    fn blocking_issues(
+        &self,
+        spec: &Placement,
+        selected: &BTreeMap<ObjectKey, ContentHash>,
+        changes: &Changes,
+        before: &BTreeMap<ObjectKey, ContentHash>,
+    ) -> Vec<Issue> {
+        let mut issues = Vec::new();
+        if let Some(issue) = &self.settings_issue {
+            issues.push(issue.clone());
+        }
+        for path in &self.broken {
+            let Some(entry) = self.files.get(path) else { continue };
+            let own_spec = spec.origin.path.as_ref() == path.as_str();
+            let touches = entry.good.as_ref().is_some_and(|g| {
+                g.objects.iter().any(|o| match o {
+                    FleetObject::Hub(m) => selected.contains_key(&m.key) || before.contains_key(&m.key),
+                    FleetObject::Placement(p) => p.name == spec.name,
+                    _ => false,
+                })
+            });
+            if own_spec || touches {
+                issues.extend(entry.current.issues.iter().cloned());
+            }
+        }
+        for key in selected.keys().chain(changes.keys.iter()) {
+            if let Some(defs) = self.hub.get(key).filter(|d| d.len() > 1) {
+                if selected.contains_key(key) || self.is_selected(spec, key, &defs[0].manifest) {
+                    let paths: Vec<&str> = defs.iter().map(|d| &*d.path).collect();
+                    issues.push(Issue {
+                        path: defs[1].path.clone(),
+                        line: Some(defs[1].manifest.origin.line),
+                        object: Some(key.to_string()),
+                        message: format!("is defined in more than one file: {}", paths.join(", ")),
+                    });
+                }
+            }
+        }
+        issues.dedup();
+        issues
+    }
+}
+
+fn history_key(object: &FleetObject) -> HistoryKey {
+    let (kind, ns, name) = match object {
+        FleetObject::Cluster(c) => ("MemberCluster", None, &c.name),
+        FleetObject::Placement(p) => ("ClusterResourcePlacement", None, &p.name),
+        FleetObject::Strategy(s) => ("ClusterStagedUpdateStrategy", None, &s.name),
+        FleetObject::Run(r) => ("ClusterStagedUpdateRun", None, &r.name),
+        FleetObject::Override(o) => (o.kind.as_str(), o.namespace.clone(), &o.name),
+        FleetObject::Approval(a) => ("ClusterApprovalRequest", None, &a.name),
+        FleetObject::Hub(m) => (m.key.kind.as_str(), m.key.namespace.clone(), &m.key.name),
+    };
+    (kind.to_string(), ns, name.clone())
+}

@@ -1,0 +1,79 @@
+//! Which hub resources a placement selects.
+//!
+//! A ClusterResourcePlacement selects cluster-scoped objects by group, kind and
+//! name or labels; a selected Namespace (scope `NamespaceWithResources`, the
+//! default) brings every namespaced hub resource in it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::repo::model::{Manifest, ObjectKey, Placement, ResourceSelector, SelectionScope, SelectorTarget};
+
+fn selector_matches(s: &ResourceSelector, m: &Manifest) -> bool {
+    s.group == m.key.group
+        && s.kind == m.key.kind
+        && m.key.namespace.is_none()
+        && match &s.target {
+            SelectorTarget::Name(n) => *n == m.key.name,
+            SelectorTarget::Labels(sel) => sel.matches(&m.labels),
+            SelectorTarget::All => true,
+        }
+}
+
+/// Whether the placement selects this cluster-scoped object by one of its selectors.
+pub fn selects_directly(p: &Placement, m: &Manifest) -> bool {
+    p.selectors.iter().any(|s| selector_matches(s, m))
+}
+
+/// Whether selecting this object (a Namespace) brings the resources inside it.
+pub fn brings_namespace_content(p: &Placement, m: &Manifest) -> bool {
+    m.key.group.is_empty()
+        && m.key.kind == "Namespace"
+        && p.selectors
+            .iter()
+            .any(|s| s.scope == SelectionScope::NamespaceWithResources && selector_matches(s, m))
+}
+
+/// The keys a placement selects among `hub`; `by_namespace` lists the namespaced keys per namespace.
+pub fn selection<'a>(
+    p: &Placement,
+    hub: impl Iterator<Item = (&'a ObjectKey, &'a Arc<Manifest>)>,
+    by_namespace: &BTreeMap<String, BTreeSet<ObjectKey>>,
+) -> BTreeSet<ObjectKey> {
+    let mut out = BTreeSet::new();
+    for (key, m) in hub {
+        if key.namespace.is_some() || !selects_directly(p, m) {
+            continue;
+        }
+        out.insert(key.clone());
+        if brings_namespace_content(p, m) {
+            if let Some(inside) = by_namespace.get(&key.name) {
+                out.extend(inside.iter().cloned());
+            }
+        }
+    }
+    out
+}
+
+/// The manifests a placement of `fleet` selects, in apply order: Namespaces,
+/// other cluster-scoped objects, then namespaced objects.
+pub fn selected_manifests(fleet: &crate::repo::Fleet, placement: &str) -> Vec<Arc<Manifest>> {
+    let Some(p) = fleet.placements.get(placement) else { return Vec::new() };
+    let mut by_namespace: BTreeMap<String, BTreeSet<ObjectKey>> = BTreeMap::new();
+    for key in fleet.hub.keys() {
+        if let Some(ns) = &key.namespace {
+            by_namespace.entry(ns.clone()).or_default().insert(key.clone());
+        }
+    }
+    let keys = selection(p, fleet.hub.iter(), &by_namespace);
+    let mut out: Vec<Arc<Manifest>> = keys.iter().filter_map(|k| fleet.hub.get(k).cloned()).collect();
+    out.sort_by_key(|m| {
+        let rank = match (&m.key.namespace, m.key.kind.as_str()) {
+            (None, "Namespace") => 0,
+            (None, _) => 1,
+            (Some(_), _) => 2,
+        };
+        (rank, m.key.clone())
+    });
+    out
+}

@@ -1,0 +1,285 @@
+//! gitfleet's own clone under `--state-dir`: fetch, commit status, push.
+//!
+//! gitfleet never force-pushes. When the remote rejects a push because someone
+//! pushed meanwhile, it fetches, rebuilds its status commit on the new tip and
+//! retries with backoff, so nobody's commit is ever lost.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use git2::build::TreeUpdateBuilder;
+use git2::{Cred, CredentialType, FetchOptions, FileMode, Oid, PushOptions, RemoteCallbacks, Repository, Signature};
+
+use super::StatusChanges;
+
+/// How many times a rejected push is rebuilt and retried.
+const MAX_PUSH_ATTEMPTS: u32 = 8;
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const REMOTE: &str = "origin";
+
+/// Who gitfleet commits as.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub name: String,
+    pub email: String,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity { name: "gitfleet".into(), email: "gitfleet@localhost".into() }
+    }
+}
+
+/// Credentials for remote URLs; local paths need none.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// A private key file for ssh URLs (otherwise ssh-agent is asked).
+    pub ssh_key: Option<PathBuf>,
+    /// A token for https URLs (otherwise Git's credential helpers are asked).
+    pub token: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("state folder {path}: {source}")]
+    StateDir { path: String, source: git2::Error },
+    #[error("fetch {branch} from {remote}: {source}")]
+    Fetch { remote: String, branch: String, source: git2::Error },
+    #[error("branch {branch} does not exist in {remote}")]
+    NoBranch { remote: String, branch: String },
+    #[error("push status to {remote} {branch}: {source}")]
+    Push { remote: String, branch: String, source: git2::Error },
+    #[error("push status to {remote} {branch}: rejected {attempts} times, last: {message}")]
+    Rejected { remote: String, branch: String, attempts: u32, message: String },
+    #[error("write status commit: {0}")]
+    Commit(#[source] git2::Error),
+}
+
+impl StatusError {
+    /// Whether trying again later may succeed (network, a busy remote).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StatusError::Fetch { .. } | StatusError::Push { .. } | StatusError::Rejected { .. })
+    }
+}
+
+/// gitfleet's clone of the fleet repository.
+pub struct StateRepo {
+    repo: Repository,
+    remote: String,
+    creds: Credentials,
+}
+
+impl StateRepo {
+    /// Opens (or creates) the bare clone at `<state_dir>/repo.git` for `remote`.
+    pub fn open(state_dir: &Path, remote: &str, creds: Credentials) -> Result<StateRepo, StatusError> {
+        let path = state_dir.join("repo.git");
+        let err = |source| StatusError::StateDir { path: path.display().to_string(), source };
+        let repo = match Repository::open_bare(&path) {
+            Ok(r) => r,
+            Err(_) => {
+                std::fs::create_dir_all(&path).map_err(|e| err(git2::Error::from_str(&e.to_string())))?;
+                Repository::init_bare(&path).map_err(err)?
+            }
+        };
+        let url = remote_url(remote);
+        match repo.find_remote(REMOTE) {
+            Ok(r) if r.url() == Ok(url.as_str()) => {}
+            Ok(_) => repo.remote_set_url(REMOTE, &url).map_err(err)?,
+            Err(_) => {
+                repo.remote(REMOTE, &url).map_err(err)?;
+            }
+        }
+        Ok(StateRepo { repo, remote: remote.to_string(), creds })
+    }
+
+    pub fn repo(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// Fetches `branch` and returns its tip, or `None` when the branch does not exist.
+    pub fn fetch(&self, branch: &str) -> Result<Option<Oid>, StatusError> {
+        let err = |source| StatusError::Fetch { remote: self.remote.clone(), branch: branch.into(), source };
+        let mut remote = self.repo.find_remote(REMOTE).map_err(err)?;
+        let mut opts = FetchOptions::new();
+        opts.remote_callbacks(callbacks(&self.creds, None));
+        opts.prune(git2::FetchPrune::On);
+        let refspec = format!("+refs/heads/{branch}:refs/remotes/{REMOTE}/{branch}");
+        match remote.fetch(&[&refspec], Some(&mut opts), None) {
+            Ok(()) => {}
+            // A branch missing on the remote is not an error for an optional status branch.
+            Err(e) if e.code() == git2::ErrorCode::NotFound => {}
+            Err(e) => return Err(err(e)),
+        }
+        Ok(self.tip(branch))
+    }
+
+    /// The last fetched tip of `branch`.
+    pub fn tip(&self, branch: &str) -> Option<Oid> {
+        self.repo.refname_to_id(&format!("refs/remotes/{REMOTE}/{branch}")).ok()
+    }
+
+    /// Commits `changes` under `status_root` on top of `base` (a fetched tip of
+    /// `branch`, or `None` to start the branch) and pushes. A rejected push is
+    /// retried on the newly fetched tip. Returns the pushed commit, or `None`
+    /// when the changes were already in the tree.
+    pub fn publish(
+        &self,
+        branch: &str,
+        base: Option<Oid>,
+        status_root: &str,
+        changes: &StatusChanges,
+        message: &str,
+        identity: &Identity,
+    ) -> Result<Option<Oid>, StatusError> {
+        let mut base = base;
+        let mut delay = FIRST_BACKOFF;
+        let mut last = String::new();
+        for attempt in 1..=MAX_PUSH_ATTEMPTS {
+            let Some(commit) = self.build_commit(base, status_root, changes, message, identity)? else {
+                return Ok(None);
+            };
+            match self.push(branch, commit)? {
+                None => return Ok(Some(commit)),
+                Some(reason) => {
+                    tracing::info!(branch, attempt, %reason, "status push rejected; rebuilding on the new tip");
+                    last = reason;
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                    base = self.fetch(branch)?;
+                }
+            }
+        }
+        Err(StatusError::Rejected {
+            remote: self.remote.clone(),
+            branch: branch.into(),
+            attempts: MAX_PUSH_ATTEMPTS,
+            message: last,
+        })
+    }
+
+    fn build_commit(
+        &self,
+        base: Option<Oid>,
+        status_root: &str,
+        changes: &StatusChanges,
+        message: &str,
+        identity: &Identity,
+    ) -> Result<Option<Oid>, StatusError> {
+        let repo = &self.repo;
+        let parent = base.map(|b| repo.find_commit(b)).transpose().map_err(StatusError::Commit)?;
+        let tree = match &parent {
+            Some(p) => p.tree().map_err(StatusError::Commit)?,
+            None => {
+                let empty = repo.treebuilder(None).and_then(|b| b.write()).map_err(StatusError::Commit)?;
+                repo.find_tree(empty).map_err(StatusError::Commit)?
+            }
+        };
+        let mut update = TreeUpdateBuilder::new();
+        for (path, content) in &changes.writes {
+            let blob = repo.blob(content).map_err(StatusError::Commit)?;
+            update.upsert(format!("{status_root}/{path}"), blob, FileMode::Blob);
+        }
+        for path in &changes.deletes {
+            let full = format!("{status_root}/{path}");
+            if tree.get_path(Path::new(&full)).is_ok() {
+                update.remove(full);
+            }
+        }
+        let new_tree = update.create_updated(repo, &tree).map_err(StatusError::Commit)?;
+        if parent.is_some() && new_tree == tree.id() {
+            return Ok(None);
+        }
+        let new_tree = repo.find_tree(new_tree).map_err(StatusError::Commit)?;
+        let sig = Signature::now(&identity.name, &identity.email).map_err(StatusError::Commit)?;
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        repo.commit(None, &sig, &sig, message, &new_tree, &parents).map(Some).map_err(StatusError::Commit)
+    }
+
+    /// Pushes `commit` to `branch` without force; `Some(reason)` when the remote rejected it.
+    fn push(&self, branch: &str, commit: Oid) -> Result<Option<String>, StatusError> {
+        let err = |source| StatusError::Push { remote: self.remote.clone(), branch: branch.into(), source };
+        let local = format!("refs/heads/{branch}");
+        self.repo.reference(&local, commit, true, "gitfleet: status commit").map_err(err)?;
+        let mut remote = self.repo.find_remote(REMOTE).map_err(err)?;
+        let rejected = std::cell::RefCell::new(None);
+        let mut opts = PushOptions::new();
+        opts.remote_callbacks(callbacks(&self.creds, Some(&rejected)));
+        // No leading '+': a push that is not a fast-forward is refused, never forced.
+        let refspec = format!("{local}:{local}");
+        let result = remote.push(&[&refspec], Some(&mut opts));
+        drop(opts);
+        match result {
+            Ok(()) => {}
+            Err(e) if is_rejection(&e) => return Ok(Some(e.message().to_string())),
+            Err(e) => return Err(err(e)),
+        }
+        if let Some(reason) = rejected.take() {
+            return Ok(Some(reason));
+        }
+        let tracking = format!("refs/remotes/{REMOTE}/{branch}");
+        self.repo.reference(&tracking, commit, true, "gitfleet: pushed").map_err(err)?;
+        Ok(None)
+    }
+}
+
+fn is_rejection(e: &git2::Error) -> bool {
+    e.code() == git2::ErrorCode::NotFastForward
+        || e.message().contains("non-fast-forward")
+        || e.message().contains("fetch first")
+        || e.message().contains("cannot push because a reference that you are trying to update on the remote contains commits")
+}
+
+/// A local path becomes an absolute path; URLs stay as they are.
+fn remote_url(remote: &str) -> String {
+    let p = Path::new(remote);
+    if !remote.contains("://") && !remote.contains('@') && p.exists() {
+        p.canonicalize().map(|c| c.display().to_string()).unwrap_or_else(|_| remote.to_string())
+    } else {
+        remote.to_string()
+    }
+}
+
+/// Callbacks with credentials (ssh-agent or key file, token or credential helper)
+/// and, for pushes, the per-reference status that git2 does not report as an error.
+fn callbacks<'a>(
+    creds: &'a Credentials,
+    rejected: Option<&'a std::cell::RefCell<Option<String>>>,
+) -> RemoteCallbacks<'a> {
+    let mut cb = RemoteCallbacks::new();
+    let mut attempts = 0;
+    cb.credentials(move |url, username, allowed| {
+        attempts += 1;
+        if attempts > 3 {
+            return Err(git2::Error::from_str(
+                "authentication failed: no credential worked (ssh-agent, --ssh-key, --git-token, Git credential helper)",
+            ));
+        }
+        let user = username.unwrap_or("git");
+        if allowed.contains(CredentialType::SSH_KEY) {
+            return match (&creds.ssh_key, attempts) {
+                (Some(key), 1) => Cred::ssh_key(user, None, key, None),
+                _ => Cred::ssh_key_from_agent(user),
+            };
+        }
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+            if let Some(token) = &creds.token {
+                return Cred::userpass_plaintext(username.unwrap_or("x-access-token"), token);
+            }
+            let config = git2::Config::open_default()?;
+            return Cred::credential_helper(&config, url, username);
+        }
+        if allowed.contains(CredentialType::USERNAME) {
+            return Cred::username(user);
+        }
+        Cred::default()
+    });
+    if let Some(cell) = rejected {
+        cb.push_update_reference(move |refname, status| {
+            if let Some(msg) = status {
+                *cell.borrow_mut() = Some(format!("{refname}: {msg}"));
+            }
+            Ok(())
+        });
+    }
+    cb
+}

@@ -1,0 +1,251 @@
+//! `status/clusterresourcesnapshots/<placement>-<index>-snapshot.yaml`: the
+//! durable mapping of snapshot index -> commit, with the KubeFleet labels.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::snapshot::SnapshotRecord;
+
+pub const LABEL_PARENT: &str = "kubernetes-fleet.io/parent-CRP";
+pub const LABEL_INDEX: &str = "kubernetes-fleet.io/resource-index";
+pub const LABEL_LATEST: &str = "kubernetes-fleet.io/is-latest-snapshot";
+pub const ANNOTATION_HASH: &str = "kubernetes-fleet.io/resource-hash";
+pub const ANNOTATION_ENVELOPED: &str = "kubernetes-fleet.io/number-of-enveloped-object";
+pub const ANNOTATION_SNAPSHOTS: &str = "kubernetes-fleet.io/number-of-resource-snapshots";
+pub const ANNOTATION_COMMIT: &str = "gitfleet.dev/commit";
+/// Folder under the status path.
+pub const FOLDER: &str = "clusterresourcesnapshots";
+
+/// A snapshot as recorded in a status file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedSnapshot {
+    pub placement: String,
+    pub index: u32,
+    pub commit: String,
+    pub hash: String,
+    pub enveloped: usize,
+    pub latest: bool,
+    /// RFC 3339 creation time.
+    pub created: String,
+}
+
+impl RecordedSnapshot {
+    pub fn name(&self) -> String {
+        snapshot_name(&self.placement, self.index)
+    }
+
+    /// The status file path, relative to the status folder.
+    pub fn file(&self) -> String {
+        format!("{FOLDER}/{}.yaml", self.name())
+    }
+
+    pub fn from_record(placement: &str, r: &SnapshotRecord, index: u32, latest: bool) -> Self {
+        RecordedSnapshot {
+            placement: placement.to_string(),
+            index,
+            commit: r.commit.to_string(),
+            hash: r.hash.clone(),
+            enveloped: r.enveloped,
+            latest,
+            created: rfc3339(r.time),
+        }
+    }
+
+    /// The ClusterResourceSnapshot object (without `spec`).
+    pub fn to_object(&self) -> Value {
+        json!({
+            "apiVersion": "placement.kubernetes-fleet.io/v1",
+            "kind": "ClusterResourceSnapshot",
+            "metadata": {
+                "name": self.name(),
+                "generation": 1,
+                "creationTimestamp": self.created,
+                "labels": {
+                    LABEL_LATEST: self.latest.to_string(),
+                    LABEL_PARENT: self.placement,
+                    LABEL_INDEX: self.index.to_string(),
+                },
+                "annotations": {
+                    ANNOTATION_ENVELOPED: self.enveloped.to_string(),
+                    ANNOTATION_SNAPSHOTS: "1",
+                    ANNOTATION_HASH: self.hash,
+                    ANNOTATION_COMMIT: self.commit,
+                },
+            },
+        })
+    }
+
+    /// The status file content.
+    pub fn to_yaml(&self) -> String {
+        crate::yaml::to_string(&self.to_object())
+    }
+
+    /// Reads a status file back; `None` when it is not a snapshot file of ours.
+    pub fn from_yaml(bytes: &[u8]) -> Option<RecordedSnapshot> {
+        #[derive(Deserialize, Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Meta {
+            name: String,
+            #[serde(default)]
+            creation_timestamp: Option<String>,
+            #[serde(default)]
+            labels: BTreeMap<String, String>,
+            #[serde(default)]
+            annotations: BTreeMap<String, String>,
+        }
+        #[derive(Deserialize)]
+        struct File {
+            kind: String,
+            metadata: Meta,
+        }
+        let f: File = crate::yaml::parse_typed(bytes).ok()?;
+        if f.kind != "ClusterResourceSnapshot" {
+            return None;
+        }
+        let m = f.metadata;
+        Some(RecordedSnapshot {
+            placement: m.labels.get(LABEL_PARENT)?.clone(),
+            index: m.labels.get(LABEL_INDEX)?.parse().ok()?,
+            commit: m.annotations.get(ANNOTATION_COMMIT)?.clone(),
+            hash: m.annotations.get(ANNOTATION_HASH).cloned().unwrap_or_default(),
+            enveloped: m.annotations.get(ANNOTATION_ENVELOPED).and_then(|v| v.parse().ok()).unwrap_or(0),
+            latest: m.labels.get(LABEL_LATEST).is_some_and(|v| v == "true"),
+            created: m.creation_timestamp.unwrap_or_default(),
+        })
+    }
+}
+
+/// `<placement>-<index>-snapshot`.
+pub fn snapshot_name(placement: &str, index: u32) -> String {
+    format!("{placement}-{index}-snapshot")
+}
+
+/// Seconds since the epoch as RFC 3339 UTC (`2025-07-22T21:26:54Z`).
+pub fn rfc3339(secs: i64) -> String {
+    jiff::Timestamp::from_second(secs).map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
+}
+
+/// The outcome of merging what the branch history computes with what status records.
+#[derive(Debug, Default, Clone)]
+pub struct SnapshotPlan {
+    /// Every snapshot: recorded ones first, then the ones to add, by placement and index.
+    pub all: Vec<RecordedSnapshot>,
+    /// Files to write (relative to the status folder) and their content.
+    pub writes: BTreeMap<String, String>,
+    /// Files to delete (beyond `revisionHistoryLimit`).
+    pub deletes: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Merges computed snapshots of one placement into the recorded ones.
+///
+/// Recorded indices never change meaning. New snapshots are the computed ones
+/// after the last recorded commit; if history was rewritten so that the last
+/// recorded commit is gone, only the tip's snapshot is added, and only when its
+/// hash differs from the last recorded one.
+pub fn plan_placement(
+    placement: &str,
+    recorded: &[RecordedSnapshot],
+    computed: &[SnapshotRecord],
+    limit: usize,
+    plan: &mut SnapshotPlan,
+) {
+    let mut recorded: Vec<RecordedSnapshot> = recorded.to_vec();
+    recorded.sort_by_key(|r| r.index);
+    let new: Vec<&SnapshotRecord> = match recorded.last() {
+        None => computed.iter().collect(),
+        Some(last) => match computed.iter().position(|c| c.commit.to_string() == last.commit) {
+            Some(pos) => {
+                if computed[pos].index != last.index {
+                    plan.warnings.push(format!(
+                        "placement {placement}: recorded snapshot {} is at commit {} but history numbers it {}; keeping the recorded index",
+                        last.index, last.commit, computed[pos].index
+                    ));
+                }
+                computed[pos + 1..].iter().collect()
+            }
+            None => {
+                plan.warnings.push(format!(
+                    "placement {placement}: commit {} of recorded snapshot {} is no longer on the branch (history was rewritten); recorded snapshots keep their meaning",
+                    last.commit, last.index
+                ));
+                computed.last().filter(|c| c.hash != last.hash).into_iter().collect()
+            }
+        },
+    };
+    let next = recorded.last().map_or(0, |r| r.index + 1);
+    let total = recorded.len() + new.len();
+    let mut all: Vec<RecordedSnapshot> = recorded.clone();
+    for (i, c) in new.iter().enumerate() {
+        all.push(RecordedSnapshot::from_record(placement, c, next + i as u32, false));
+    }
+    for (i, s) in all.iter_mut().enumerate() {
+        s.latest = i + 1 == total;
+    }
+    let keep_from = total.saturating_sub(limit.max(1));
+    for (i, s) in all.iter().enumerate() {
+        let was = recorded.iter().find(|r| r.index == s.index);
+        if i < keep_from {
+            if was.is_some() {
+                plan.deletes.push(s.file());
+            }
+        } else if was != Some(s) {
+            plan.writes.insert(s.file(), s.to_yaml());
+        }
+    }
+    plan.all.extend(all);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use git2::Oid;
+
+    fn rec(i: u32, c: u8, hash: &str) -> SnapshotRecord {
+        SnapshotRecord { index: i, commit: Oid::from_bytes(&[c; 20]).unwrap(), time: 0, hash: hash.into(), enveloped: 0 }
+    }
+
+    #[test]
+    fn status_file_round_trips() {
+        let s = RecordedSnapshot::from_record("p", &rec(3, 7, "abc"), 3, true);
+        let back = RecordedSnapshot::from_yaml(s.to_yaml().as_bytes()).unwrap();
+        assert_eq!(back, s);
+        assert!(s.to_yaml().contains("kubernetes-fleet.io/is-latest-snapshot: 'true'") || s.to_yaml().contains("kubernetes-fleet.io/is-latest-snapshot: \"true\""), "{}", s.to_yaml());
+    }
+
+    #[test]
+    fn new_snapshots_follow_the_recorded_ones_and_flip_latest() {
+        let mut plan = SnapshotPlan::default();
+        let computed = [rec(0, 1, "a"), rec(1, 2, "b")];
+        let recorded = [RecordedSnapshot::from_record("p", &computed[0], 0, true)];
+        plan_placement("p", &recorded, &computed, 10, &mut plan);
+        assert_eq!(plan.all.len(), 2);
+        assert!(!plan.all[0].latest && plan.all[1].latest);
+        assert_eq!(plan.writes.len(), 2, "index 0 rewritten with latest=false, index 1 added");
+        assert!(plan.deletes.is_empty());
+    }
+
+    #[test]
+    fn rewritten_history_keeps_recorded_indices() {
+        let mut plan = SnapshotPlan::default();
+        let recorded = [RecordedSnapshot::from_record("p", &rec(0, 1, "a"), 0, true)];
+        let computed = [rec(0, 9, "x")];
+        plan_placement("p", &recorded, &computed, 10, &mut plan);
+        assert_eq!(plan.all.len(), 2);
+        assert_eq!(plan.all[1].index, 1);
+        assert_eq!(plan.all[1].commit, computed[0].commit.to_string());
+        assert_eq!(plan.warnings.len(), 1);
+    }
+
+    #[test]
+    fn history_limit_deletes_old_files() {
+        let mut plan = SnapshotPlan::default();
+        let computed: Vec<_> = (0..4).map(|i| rec(i, i as u8 + 1, &i.to_string())).collect();
+        let recorded: Vec<_> = computed[..3].iter().map(|c| RecordedSnapshot::from_record("p", c, c.index, c.index == 2)).collect();
+        plan_placement("p", &recorded, &computed, 2, &mut plan);
+        assert_eq!(plan.deletes, vec!["clusterresourcesnapshots/p-0-snapshot.yaml", "clusterresourcesnapshots/p-1-snapshot.yaml"]);
+        assert!(plan.writes.contains_key("clusterresourcesnapshots/p-3-snapshot.yaml"));
+    }
+}

@@ -1,0 +1,154 @@
+//! Safe YAML reading and writing.
+//!
+//! A fleet repository is untrusted input: every document goes through one set of
+//! serde-saphyr options with tight budgets, so alias bombs, deep nesting and huge
+//! files fail fast with a clear error instead of hanging or exhausting memory.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Largest manifest file gitfleet reads, in bytes.
+pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+/// Deepest nesting of mappings and sequences accepted in a document.
+const MAX_DEPTH: usize = 64;
+/// Most documents in one file.
+const MAX_DOCUMENTS: usize = 10_000;
+/// Most aliases in one file; real manifests rarely use any.
+const MAX_ALIASES: usize = 1_000;
+/// Most parser events (nodes, keys) in one file.
+const MAX_EVENTS: usize = 2_000_000;
+
+/// One YAML document of a file, with the line it starts on (1-based).
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub line: u64,
+    pub value: Value,
+}
+
+/// Why a file could not be read as YAML.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum YamlError {
+    #[error("file is too large ({size} bytes, limit {limit} bytes)")]
+    TooLarge { size: usize, limit: usize },
+    #[error("file is not valid UTF-8")]
+    NotUtf8,
+    #[error("{0}")]
+    Parse(String),
+}
+
+impl YamlError {
+    /// The 1-based line the parser pointed at, when it did.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            YamlError::Parse(msg) => parse_line_hint(msg),
+            _ => None,
+        }
+    }
+}
+
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_DEPTH,
+            max_documents: MAX_DOCUMENTS,
+            max_aliases: MAX_ALIASES,
+            max_events: MAX_EVENTS,
+            max_total_scalar_bytes: MAX_FILE_BYTES,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: 100_000,
+            max_replay_stack_depth: 16,
+            max_alias_expansions_per_anchor: 100,
+        },
+        strict_booleans: true,
+        with_snippet: false,
+    }
+}
+
+/// Parses every non-empty document of a file into JSON values with their lines.
+pub fn parse_documents(bytes: &[u8]) -> Result<Vec<Document>, YamlError> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(YamlError::TooLarge { size: bytes.len(), limit: MAX_FILE_BYTES });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| YamlError::NotUtf8)?;
+    let docs: Vec<serde_saphyr::Spanned<Value>> =
+        serde_saphyr::from_multiple_with_options(text, options())
+            .map_err(|e| YamlError::Parse(one_line(&e.to_string())))?;
+    Ok(docs
+        .into_iter()
+        .filter(|d| !d.value.is_null())
+        .map(|d| Document { line: d.referenced.line().max(1), value: d.value })
+        .collect())
+}
+
+/// Parses one document into a typed value (used for `gitfleet.yaml`).
+pub fn parse_typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, YamlError> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(YamlError::TooLarge { size: bytes.len(), limit: MAX_FILE_BYTES });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| YamlError::NotUtf8)?;
+    serde_saphyr::from_str_with_options(text, options())
+        .map_err(|e| YamlError::Parse(one_line(&e.to_string())))
+}
+
+/// Serializes a value as YAML, the way status files and `-o yaml` print it.
+pub fn to_string<T: Serialize>(value: &T) -> String {
+    serde_saphyr::to_string(value).unwrap_or_else(|e| format!("# cannot render as YAML: {e}\n"))
+}
+
+/// Joins a multi-line parser message into one line.
+fn one_line(msg: &str) -> String {
+    msg.replace(", set DuplicateKeyPolicy in Options if acceptable", "")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Finds "line N" in a parser message.
+fn parse_line_hint(msg: &str) -> Option<u64> {
+    let idx = msg.find("line ")?;
+    let digits: String = msg[idx + 5..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_document_files_keep_lines() {
+        let docs = parse_documents(b"a: 1\n---\n\n---\nb: 2\nc: [1, 2]\n").unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].line, 1);
+        assert_eq!(docs[1].line, 5);
+        assert_eq!(docs[1].value["c"][1], 2);
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let err = parse_documents(b"a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
+        assert!(err.line().is_some(), "{err}");
+    }
+
+    #[test]
+    fn alias_bomb_fails_fast() {
+        let bomb = "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g,*g]\ni: [*h,*h,*h,*h,*h,*h,*h,*h,*h,*h]\n";
+        let started = std::time::Instant::now();
+        let err = parse_documents(bomb.as_bytes()).unwrap_err();
+        assert!(matches!(err, YamlError::Parse(_)), "{err}");
+        assert!(started.elapsed().as_secs() < 5);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse_documents(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn huge_files_are_refused_before_parsing() {
+        let huge = vec![b'a'; MAX_FILE_BYTES + 1];
+        assert!(matches!(parse_documents(&huge), Err(YamlError::TooLarge { .. })));
+    }
+}
