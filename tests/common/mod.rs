@@ -1,0 +1,146 @@
+//! Test fixtures: a bare "origin" and a work clone in a temporary folder, driven
+//! with the real `git` command line, plus the gitfleet binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A bare origin and a work clone of it.
+pub struct Fleet {
+    pub dir: tempfile::TempDir,
+    pub origin: PathBuf,
+    pub work: PathBuf,
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl Fleet {
+    /// An empty origin with `main` and a work clone.
+    pub fn new() -> Fleet {
+        let dir = tempfile::tempdir().unwrap();
+        let origin = dir.path().join("origin.git");
+        let work = dir.path().join("work");
+        git(dir.path(), &["init", "-q", "--bare", "-b", "main", origin.to_str().unwrap()]);
+        git(dir.path(), &["clone", "-q", origin.to_str().unwrap(), work.to_str().unwrap()]);
+        git(&work, &["checkout", "-q", "-b", "main"]);
+        Fleet { dir, origin, work }
+    }
+
+    /// A fleet whose first commit holds the example repository.
+    pub fn example() -> Fleet {
+        let f = Fleet::new();
+        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo"), &f.work);
+        f.commit_all("fleet: example");
+        f
+    }
+
+    pub fn write(&self, path: &str, content: &str) {
+        let p = self.work.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    pub fn remove(&self, path: &str) {
+        std::fs::remove_file(self.work.join(path)).unwrap();
+    }
+
+    pub fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.work.join(path)).unwrap()
+    }
+
+    /// Commits everything in the work tree and pushes; returns the commit id.
+    pub fn commit_all(&self, message: &str) -> String {
+        git(&self.work, &["add", "-A"]);
+        git(&self.work, &["commit", "-q", "--allow-empty", "-m", message]);
+        self.push();
+        git(&self.work, &["rev-parse", "HEAD"])
+    }
+
+    pub fn push(&self) {
+        git(&self.work, &["push", "-q", "origin", "HEAD:main"]);
+    }
+
+    /// Pulls what others (gitfleet) pushed.
+    pub fn pull(&self) {
+        git(&self.work, &["pull", "-q", "--no-rebase", "origin", "main"]);
+    }
+
+    pub fn origin_str(&self) -> &str {
+        self.origin.to_str().unwrap()
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// `git log` of origin's main: `(sha, author name, subject)`, newest first.
+    pub fn log(&self) -> Vec<(String, String, String)> {
+        git(&self.origin, &["log", "--format=%H%x09%an%x09%s", "main"])
+            .lines()
+            .map(|l| {
+                let mut p = l.splitn(3, '\t');
+                (p.next().unwrap().into(), p.next().unwrap().into(), p.next().unwrap().into())
+            })
+            .collect()
+    }
+
+    /// Files a commit of origin touched.
+    pub fn changed_files(&self, sha: &str) -> Vec<String> {
+        git(&self.origin, &["show", "--name-only", "--format=", sha]).lines().map(str::to_string).collect()
+    }
+
+    /// Content of a file on origin's main.
+    pub fn origin_file(&self, path: &str) -> Option<String> {
+        let out = Command::new("git")
+            .args(["show", &format!("main:{path}")])
+            .current_dir(&self.origin)
+            .output()
+            .unwrap();
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).to_string())
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Runs the gitfleet binary.
+pub fn gitfleet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gitfleet")).args(args).env("NO_COLOR", "1").output().unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// The ConfigMap of the example with another value.
+pub fn test_namespace(value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: test-namespace\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: test-cm\n  namespace: test-namespace\ndata:\n  key: {value}\n"
+    )
+}

@@ -1,0 +1,166 @@
+//! Snapshot indices over real Git history.
+
+mod common;
+
+use common::{Fleet, git, test_namespace};
+use gitfleet::snapshot::Indexer;
+
+fn index(f: &Fleet) -> Indexer {
+    let repo = git2::Repository::open_bare(&f.origin).unwrap();
+    let tip = repo.refname_to_id("refs/heads/main").unwrap();
+    let mut ix = Indexer::new(None);
+    ix.sync(&repo, tip).unwrap();
+    ix
+}
+
+fn commits(ix: &Indexer, placement: &str) -> Vec<String> {
+    ix.snapshots(placement).iter().map(|s| s.commit.to_string()).collect()
+}
+
+#[test]
+fn doc_only_commits_and_other_placements_make_no_snapshot() {
+    let f = Fleet::example();
+    let first = git(&f.work, &["rev-parse", "HEAD"]);
+    f.write("README.md", "# our fleet\n");
+    f.commit_all("docs only");
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    let second = f.commit_all("value2");
+    // Touches only what crp-with-envelope selects.
+    let app = f.read("resources/app-envelope.yaml").replace("foo: bar", "foo: baz");
+    f.write("resources/app-envelope.yaml", &app);
+    let envelope_change = f.commit_all("envelope change");
+    f.write("clusters/member4.yaml", "apiVersion: cluster.kubernetes-fleet.io/v1beta1\nkind: MemberCluster\nmetadata:\n  name: member4\n");
+    f.commit_all("a new cluster");
+
+    let ix = index(&f);
+    assert_eq!(commits(&ix, "example-placement"), vec![first.clone(), second]);
+    assert_eq!(commits(&ix, "crp-with-envelope"), vec![first, envelope_change]);
+    assert_eq!(ix.snapshots("crp-with-envelope")[0].enveloped, 4, "2 objects in each envelope");
+    let idx: Vec<u32> = ix.snapshots("example-placement").iter().map(|s| s.index).collect();
+    assert_eq!(idx, vec![0, 1]);
+}
+
+#[test]
+fn revert_gives_a_new_index_with_the_old_hash() {
+    let f = Fleet::example();
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    f.commit_all("value2");
+    git(&f.work, &["revert", "--no-edit", "HEAD"]);
+    f.push();
+    let revert = git(&f.work, &["rev-parse", "HEAD"]);
+
+    let ix = index(&f);
+    let snaps = ix.snapshots("example-placement");
+    assert_eq!(snaps.len(), 3);
+    assert_eq!(snaps[2].commit.to_string(), revert);
+    assert_eq!(snaps[2].hash, snaps[0].hash, "the revert restores the resources of index 0");
+    assert_ne!(snaps[1].hash, snaps[0].hash);
+}
+
+#[test]
+fn reformatting_a_file_is_not_a_new_snapshot() {
+    let f = Fleet::example();
+    let reformatted = test_namespace("value1").replace("data:\n  key: value1", "data: {key: value1}  # same content");
+    f.write("resources/test-namespace.yaml", &reformatted);
+    f.commit_all("reformat");
+    // Splitting the file in two changes the layout, not the resources.
+    f.write("resources/test-namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: test-namespace\n");
+    f.write("resources/test-cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: test-cm\n  namespace: test-namespace\ndata:\n  key: value1\n");
+    f.commit_all("split");
+    assert_eq!(index(&f).snapshots("example-placement").len(), 1);
+}
+
+#[test]
+fn broken_file_makes_no_snapshot_and_is_reported() {
+    let f = Fleet::example();
+    f.write("resources/test-namespace.yaml", &test_namespace("value2").replace("data:\n  key: value2", "data:\n  key: [unclosed"));
+    let broken = f.commit_all("oops");
+    // Unrelated change while the file is broken: still nothing deleted, no snapshot.
+    f.write("resources/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: test-namespace\ndata:\n  a: b\n");
+    f.commit_all("extra while broken");
+    let ix = index(&f);
+    assert_eq!(ix.snapshots("example-placement").len(), 1, "a broken file must not look like a deletion");
+    let blocked: Vec<_> = ix.blocked.iter().filter(|b| b.placement == "example-placement").collect();
+    assert_eq!(blocked.len(), 2);
+    assert_eq!(blocked[0].commit.to_string(), broken);
+    assert!(blocked[0].issues[0].to_string().starts_with("resources/test-namespace.yaml:"), "{}", blocked[0].issues[0]);
+    // The other placement is not affected by the broken file.
+    assert!(ix.blocked.iter().all(|b| b.placement != "crp-with-envelope"));
+
+    f.write("resources/test-namespace.yaml", &test_namespace("value3"));
+    let fixed = f.commit_all("fix");
+    let ix = index(&f);
+    let snaps = ix.snapshots("example-placement");
+    assert_eq!(snaps.len(), 2);
+    assert_eq!(snaps[1].commit.to_string(), fixed, "the fix brings value3 and extra in one snapshot");
+}
+
+#[test]
+fn invalid_placement_blocks_only_itself() {
+    let f = Fleet::example();
+    let bad = f.read("placements/example-placement.yaml").replace("placementType: PickAll", "placementType: PickSome");
+    f.write("placements/example-placement.yaml", &bad);
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    f.commit_all("bad policy and a change");
+    let ix = index(&f);
+    assert_eq!(ix.snapshots("example-placement").len(), 1);
+    assert!(ix.blocked.iter().any(|b| b.placement == "example-placement"
+        && b.issues.iter().any(|i| i.message.contains("PickSome"))));
+}
+
+#[test]
+fn new_commits_are_indexed_incrementally() {
+    let f = Fleet::example();
+    let repo = git2::Repository::open_bare(&f.origin).unwrap();
+    let mut ix = Indexer::new(None);
+    ix.sync(&repo, repo.refname_to_id("refs/heads/main").unwrap()).unwrap();
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    f.commit_all("value2");
+    f.write("README.md", "x\n");
+    f.commit_all("docs");
+    let repo = git2::Repository::open_bare(&f.origin).unwrap();
+    let n = ix.sync(&repo, repo.refname_to_id("refs/heads/main").unwrap()).unwrap();
+    assert_eq!(n, 2, "only the two new commits are indexed");
+    assert_eq!(ix.commits_indexed(), 3);
+    assert_eq!(ix.snapshots("example-placement").len(), 2);
+}
+
+#[test]
+fn settings_change_rereads_the_file_set() {
+    let f = Fleet::example();
+    f.write("gitfleet.yaml", "exclude:\n  - resources/test-namespace.yaml\n");
+    f.commit_all("exclude the namespace");
+    let ix = index(&f);
+    let snaps = ix.snapshots("example-placement");
+    assert_eq!(snaps.len(), 2, "excluding the file removes the resources from the selection");
+    assert_ne!(snaps[0].hash, snaps[1].hash);
+}
+
+#[test]
+fn tracked_subfolder_of_a_monorepo() {
+    let f = Fleet::new();
+    common::copy_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo"), &{
+        let p = f.work.join("fleet");
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    });
+    f.write("app/src/main.yaml", "not: [a, fleet, file]\n");
+    f.commit_all("monorepo");
+    f.write("fleet/resources/test-namespace.yaml", &test_namespace("value2"));
+    f.commit_all("value2");
+    let repo = git2::Repository::open_bare(&f.origin).unwrap();
+    let mut ix = Indexer::new(Some("fleet"));
+    ix.sync(&repo, repo.refname_to_id("refs/heads/main").unwrap()).unwrap();
+    assert_eq!(ix.snapshots("example-placement").len(), 2);
+    assert!(ix.blocked.is_empty());
+}
+
+#[test]
+fn duplicate_definitions_block_the_placement() {
+    let f = Fleet::example();
+    f.write("resources/copy.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: test-cm\n  namespace: test-namespace\ndata:\n  key: other\n");
+    f.commit_all("duplicate test-cm");
+    let ix = index(&f);
+    assert_eq!(ix.snapshots("example-placement").len(), 1);
+    assert!(ix.blocked.iter().any(|b| b.issues.iter().any(|i| i.message.contains("more than one file"))));
+}
