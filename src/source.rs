@@ -29,7 +29,8 @@ pub struct Source {
 
 /// Whether `location` names a remote URL rather than a local path.
 pub fn is_url(location: &str) -> bool {
-    location.contains("://") || (location.contains('@') && location.contains(':') && !Path::new(location).exists())
+    location.contains("://")
+        || (location.contains('@') && location.contains(':') && !Path::new(location).exists())
 }
 
 impl Source {
@@ -47,16 +48,15 @@ impl Source {
             return Ok(Source { repo, location: location.into(), _tmp: Some(tmp) });
         }
         let path = location.strip_prefix("file://").unwrap_or(location);
-        let repo = Repository::open(path).map_err(|source| SourceError::Open { location: location.into(), source })?;
+        let repo = Repository::open(path)
+            .map_err(|source| SourceError::Open { location: location.into(), source })?;
         Ok(Source { repo, location: location.into(), _tmp: None })
     }
 
     /// The tip of `branch`: the local branch, else the remote-tracking one.
     pub fn branch_tip(&self, branch: &str) -> Result<Oid, SourceError> {
-        branch_tip(&self.repo, branch).ok_or_else(|| SourceError::NoBranch {
-            location: self.location.clone(),
-            branch: branch.into(),
-        })
+        branch_tip(&self.repo, branch)
+            .ok_or_else(|| SourceError::NoBranch { location: self.location.clone(), branch: branch.into() })
     }
 
     /// The commit a revision (sha, tag, branch, `HEAD~2`) names.

@@ -70,7 +70,8 @@ impl FleetState {
                 .placements
                 .get(name)
                 .map_or(crate::repo::validate::DEFAULT_REVISION_HISTORY_LIMIT, |p| p.revision_history_limit);
-            let mine: Vec<RecordedSnapshot> = recorded.iter().filter(|r| r.placement == name).cloned().collect();
+            let mine: Vec<RecordedSnapshot> =
+                recorded.iter().filter(|r| r.placement == name).cloned().collect();
             plan_placement(name, &mine, computed, limit as usize, &mut snapshots);
         }
         // Recorded snapshots of placements the history no longer knows stay as they are.

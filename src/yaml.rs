@@ -72,9 +72,8 @@ pub fn parse_documents(bytes: &[u8]) -> Result<Vec<Document>, YamlError> {
         return Err(YamlError::TooLarge { size: bytes.len(), limit: MAX_FILE_BYTES });
     }
     let text = std::str::from_utf8(bytes).map_err(|_| YamlError::NotUtf8)?;
-    let docs: Vec<serde_saphyr::Spanned<Value>> =
-        serde_saphyr::from_multiple_with_options(text, options())
-            .map_err(|e| YamlError::Parse(one_line(&e.to_string())))?;
+    let docs: Vec<serde_saphyr::Spanned<Value>> = serde_saphyr::from_multiple_with_options(text, options())
+        .map_err(|e| YamlError::Parse(one_line(&e.to_string())))?;
     Ok(docs
         .into_iter()
         .filter(|d| !d.value.is_null())

@@ -29,7 +29,10 @@ fn doc_only_commits_and_other_placements_make_no_snapshot() {
     let app = f.read("resources/app-envelope.yaml").replace("foo: bar", "foo: baz");
     f.write("resources/app-envelope.yaml", &app);
     let envelope_change = f.commit_all("envelope change");
-    f.write("clusters/member4.yaml", "apiVersion: cluster.kubernetes-fleet.io/v1beta1\nkind: MemberCluster\nmetadata:\n  name: member4\n");
+    f.write(
+        "clusters/member4.yaml",
+        "apiVersion: cluster.kubernetes-fleet.io/v1beta1\nkind: MemberCluster\nmetadata:\n  name: member4\n",
+    );
     f.commit_all("a new cluster");
 
     let ix = index(&f);
@@ -60,11 +63,15 @@ fn revert_gives_a_new_index_with_the_old_hash() {
 #[test]
 fn reformatting_a_file_is_not_a_new_snapshot() {
     let f = Fleet::example();
-    let reformatted = test_namespace("value1").replace("data:\n  key: value1", "data: {key: value1}  # same content");
+    let reformatted =
+        test_namespace("value1").replace("data:\n  key: value1", "data: {key: value1}  # same content");
     f.write("resources/test-namespace.yaml", &reformatted);
     f.commit_all("reformat");
     // Splitting the file in two changes the layout, not the resources.
-    f.write("resources/test-namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: test-namespace\n");
+    f.write(
+        "resources/test-namespace.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: test-namespace\n",
+    );
     f.write("resources/test-cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: test-cm\n  namespace: test-namespace\ndata:\n  key: value1\n");
     f.commit_all("split");
     assert_eq!(index(&f).snapshots("example-placement").len(), 1);
@@ -73,7 +80,10 @@ fn reformatting_a_file_is_not_a_new_snapshot() {
 #[test]
 fn broken_file_makes_no_snapshot_and_is_reported() {
     let f = Fleet::example();
-    f.write("resources/test-namespace.yaml", &test_namespace("value2").replace("data:\n  key: value2", "data:\n  key: [unclosed"));
+    f.write(
+        "resources/test-namespace.yaml",
+        &test_namespace("value2").replace("data:\n  key: value2", "data:\n  key: [unclosed"),
+    );
     let broken = f.commit_all("oops");
     // Unrelated change while the file is broken: still nothing deleted, no snapshot.
     f.write("resources/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: test-namespace\ndata:\n  a: b\n");
@@ -83,7 +93,11 @@ fn broken_file_makes_no_snapshot_and_is_reported() {
     let blocked: Vec<_> = ix.blocked.iter().filter(|b| b.placement == "example-placement").collect();
     assert_eq!(blocked.len(), 2);
     assert_eq!(blocked[0].commit.to_string(), broken);
-    assert!(blocked[0].issues[0].to_string().starts_with("resources/test-namespace.yaml:"), "{}", blocked[0].issues[0]);
+    assert!(
+        blocked[0].issues[0].to_string().starts_with("resources/test-namespace.yaml:"),
+        "{}",
+        blocked[0].issues[0]
+    );
     // The other placement is not affected by the broken file.
     assert!(ix.blocked.iter().all(|b| b.placement != "crp-with-envelope"));
 
@@ -98,14 +112,17 @@ fn broken_file_makes_no_snapshot_and_is_reported() {
 #[test]
 fn invalid_placement_blocks_only_itself() {
     let f = Fleet::example();
-    let bad = f.read("placements/example-placement.yaml").replace("placementType: PickAll", "placementType: PickSome");
+    let bad = f
+        .read("placements/example-placement.yaml")
+        .replace("placementType: PickAll", "placementType: PickSome");
     f.write("placements/example-placement.yaml", &bad);
     f.write("resources/test-namespace.yaml", &test_namespace("value2"));
     f.commit_all("bad policy and a change");
     let ix = index(&f);
     assert_eq!(ix.snapshots("example-placement").len(), 1);
-    assert!(ix.blocked.iter().any(|b| b.placement == "example-placement"
-        && b.issues.iter().any(|i| i.message.contains("PickSome"))));
+    assert!(ix.blocked.iter().any(
+        |b| b.placement == "example-placement" && b.issues.iter().any(|i| i.message.contains("PickSome"))
+    ));
 }
 
 #[test]

@@ -77,7 +77,9 @@ impl Kind {
     fn header(self) -> &'static [&'static str] {
         match self {
             Kind::MemberClusters => &["NAME", "AGE", "LABELS"],
-            Kind::Placements => &["NAME", "GEN", "SCHEDULED", "SCHEDULED-GEN", "AVAILABLE", "AVAILABLE-GEN", "AGE"],
+            Kind::Placements => {
+                &["NAME", "GEN", "SCHEDULED", "SCHEDULED-GEN", "AVAILABLE", "AVAILABLE-GEN", "AGE"]
+            }
             Kind::Snapshots => &["NAME", "GEN", "AGE", "LABELS", "COMMIT"],
             Kind::Strategies => &["NAME", "AGE"],
             Kind::Runs => &[
@@ -115,7 +117,8 @@ pub fn get(args: GetArgs) -> Result<u8, CliError> {
     let state = FleetState::load(&source.repo, tip, args.path.as_deref(), &mut indexer, status_branch_tip)
         .map_err(CliError::env)?;
     let now = jiff::Timestamp::now().as_second();
-    let ctx = Ctx { source: &source, state: &state, indexer: &indexer, now, full: args.output != Output::Table };
+    let ctx =
+        Ctx { source: &source, state: &state, indexer: &indexer, now, full: args.output != Output::Table };
     let mut items = match kind {
         Kind::MemberClusters => ctx.member_clusters(),
         Kind::Placements => ctx.placements(),
@@ -214,7 +217,11 @@ impl Ctx<'_> {
                 let (object, created, _) = self.object("MemberCluster", &c.name, None);
                 let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 let labels = if labels.is_empty() { "<none>".to_string() } else { labels.join(",") };
-                Item { name: c.name.clone(), row: vec![c.name.clone(), age(self.now - created), labels], object }
+                Item {
+                    name: c.name.clone(),
+                    row: vec![c.name.clone(), age(self.now - created), labels],
+                    object,
+                }
             })
             .collect()
     }
@@ -226,7 +233,8 @@ impl Ctx<'_> {
             .values()
             .map(|p| {
                 let file = format!("clusterresourceplacements/{}.yaml", p.name);
-                let (object, created, generation) = self.object("ClusterResourcePlacement", &p.name, Some(file));
+                let (object, created, generation) =
+                    self.object("ClusterResourcePlacement", &p.name, Some(file));
                 let (scheduled, scheduled_gen) = condition(&object, "ClusterResourcePlacementScheduled");
                 let (available, available_gen) = condition(&object, "ClusterResourcePlacementAvailable");
                 let row = vec![
@@ -291,19 +299,26 @@ impl Ctx<'_> {
         let Some(commit) = self.state.status_commit else { return Vec::new() };
         let repo = &self.source.repo;
         let Ok(tree) = repo.find_commit(commit).and_then(|c| c.tree()) else { return Vec::new() };
-        let files = crate::status::read_status_folder(repo, &tree, &self.state.status_root, "clusterapprovalrequests")
-            .unwrap_or_default();
+        let files = crate::status::read_status_folder(
+            repo,
+            &tree,
+            &self.state.status_root,
+            "clusterapprovalrequests",
+        )
+        .unwrap_or_default();
         files
             .into_iter()
             .filter_map(|(_, bytes)| crate::yaml::parse_typed::<Value>(&bytes).ok())
             .map(|object| {
-                let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+                let name =
+                    object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
                 let created = object
                     .pointer("/metadata/creationTimestamp")
                     .and_then(Value::as_str)
                     .and_then(parse_time)
                     .unwrap_or(self.state.tip_time);
-                let spec = |f: &str| object.pointer(f).and_then(Value::as_str).unwrap_or_default().to_string();
+                let spec =
+                    |f: &str| object.pointer(f).and_then(Value::as_str).unwrap_or_default().to_string();
                 let row = vec![
                     name.clone(),
                     spec("/spec/parentStageRollout"),
@@ -329,7 +344,11 @@ impl Ctx<'_> {
                 }
                 let labels = object["metadata"]["labels"]
                     .as_object()
-                    .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>())
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                            .collect::<Vec<_>>()
+                    })
                     .unwrap_or_default()
                     .join(",");
                 let created = parse_time(&s.created).unwrap_or(self.state.tip_time);

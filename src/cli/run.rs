@@ -84,10 +84,9 @@ pub fn run_pass(state: &StateRepo, indexer: &mut Indexer, args: &RunArgs) -> Res
         .map_err(CliError::env)?
         .ok_or_else(|| CliError::env(format!("branch {} not found in {}", args.branch, args.repo)))?;
     let blocked_before = indexer.blocked.len();
-    let fleet = FleetState::load(state.repo(), tip, args.path.as_deref(), indexer, |b| {
-        state.fetch(b).ok().flatten()
-    })
-    .map_err(CliError::env)?;
+    let fleet =
+        FleetState::load(state.repo(), tip, args.path.as_deref(), indexer, |b| state.fetch(b).ok().flatten())
+            .map_err(CliError::env)?;
     if std::mem::take(&mut indexer.rewritten) {
         tracing::warn!(branch = %args.branch, "history of the tracked branch was rewritten; snapshot index rebuilt");
     }

@@ -54,7 +54,9 @@ pub fn validate(args: ValidateArgs) -> Result<u8, CliError> {
 fn load(args: &ValidateArgs) -> Result<Loaded, CliError> {
     let local = Path::new(&args.path_or_repo);
     let is_dir = local.is_dir();
-    let plain_folder = is_dir && args.rev.is_none() && (local.join(".git").exists() || git2::Repository::open_bare(local).is_err());
+    let plain_folder = is_dir
+        && args.rev.is_none()
+        && (local.join(".git").exists() || git2::Repository::open_bare(local).is_err());
     if plain_folder {
         let dir = match &args.path {
             Some(p) => local.join(p),

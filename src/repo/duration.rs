@@ -24,9 +24,8 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         if num_len == 0 {
             return Err(format!("invalid duration {text:?}: expected a number"));
         }
-        let number: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?}: bad number"))?;
+        let number: f64 =
+            rest[..num_len].parse().map_err(|_| format!("invalid duration {text:?}: bad number"))?;
         rest = &rest[num_len..];
         let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let unit = &rest[..unit_len];

@@ -50,9 +50,8 @@ impl LabelSelector {
                     errors.push(format!("{at}: operator {} takes no values", req.operator))
                 }
                 "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
-                other => errors.push(format!(
-                    "{at}.operator: {other:?} is not one of In, NotIn, Exists, DoesNotExist"
-                )),
+                other => errors
+                    .push(format!("{at}.operator: {other:?} is not one of In, NotIn, Exists, DoesNotExist")),
             }
             for v in &req.values {
                 if let Err(e) = validate_label_value(v) {
@@ -91,11 +90,9 @@ pub fn validate_label_key(key: &str) -> Result<(), String> {
         }
     }
     if name.is_empty() || name.len() > 63 || !is_qualified_name(name) {
-        return Err(
-            "is not a valid label key (at most 63 alphanumeric characters, '-', '_' or '.', \
+        return Err("is not a valid label key (at most 63 alphanumeric characters, '-', '_' or '.', \
              starting and ending alphanumeric)"
-                .into(),
-        );
+            .into());
     }
     Ok(())
 }

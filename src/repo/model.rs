@@ -37,11 +37,8 @@ pub struct ObjectKey {
 
 impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = if self.group.is_empty() {
-            self.kind.clone()
-        } else {
-            format!("{}.{}", self.kind, self.group)
-        };
+        let kind =
+            if self.group.is_empty() { self.kind.clone() } else { format!("{}.{}", self.kind, self.group) };
         match &self.namespace {
             Some(ns) => write!(f, "{kind} {ns}/{}", self.name),
             None => write!(f, "{kind} {}", self.name),
@@ -145,9 +142,16 @@ pub struct ResourceSelector {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlacementPolicy {
     /// Every cluster matching any of the terms (every cluster when there are none).
-    PickAll { terms: Vec<LabelSelector> },
-    PickFixed { cluster_names: Vec<String> },
-    PickN { number_of_clusters: u32, terms: Vec<LabelSelector> },
+    PickAll {
+        terms: Vec<LabelSelector>,
+    },
+    PickFixed {
+        cluster_names: Vec<String>,
+    },
+    PickN {
+        number_of_clusters: u32,
+        terms: Vec<LabelSelector>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -441,7 +441,9 @@ fn read_policy(ctx: &mut Ctx, policy: Option<&wire::Policy>) -> PlacementPolicy 
             }
             let names = p.cluster_names.clone().unwrap_or_default();
             if names.is_empty() {
-                ctx.error("spec.policy.clusterNames must list at least one cluster with placementType PickFixed");
+                ctx.error(
+                    "spec.policy.clusterNames must list at least one cluster with placementType PickFixed",
+                );
             }
             let mut seen = BTreeSet::new();
             for n in &names {
@@ -497,9 +499,7 @@ fn read_apply_strategy(ctx: &mut Ctx, a: Option<&wire::ApplyStrategy>) -> ApplyS
         None | Some("Always") => {}
         Some("IfNoDiff") => out.when_to_take_over = WhenToTakeOver::IfNoDiff,
         Some("Never") => out.when_to_take_over = WhenToTakeOver::Never,
-        Some(other) => {
-            ctx.error(format!("{at}.whenToTakeOver: {other:?} is not Always, IfNoDiff or Never"))
-        }
+        Some(other) => ctx.error(format!("{at}.whenToTakeOver: {other:?} is not Always, IfNoDiff or Never")),
     }
     if let Some(c) = a.comparison_option.as_deref() {
         if c != "PartialComparison" && c != "FullComparison" {
@@ -641,16 +641,13 @@ fn read_stage(ctx: &mut Ctx, i: usize, s: &wire::Stage, last: bool) -> Stage {
         && s.name.len() <= 63
         && s.name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if !valid_name {
-        ctx.error(format!(
-            "{at}.name: {:?} must match ^[a-z0-9]+$ and have 1 to 63 characters",
-            s.name
-        ));
+        ctx.error(format!("{at}.name: {:?} must match ^[a-z0-9]+$ and have 1 to 63 characters", s.name));
     }
     match &s.label_selector {
         Some(sel) => ctx.errors(sel.validate(&format!("{at}.labelSelector"))),
-        None if !last => ctx.error(format!(
-            "{at}.labelSelector is required: only the last stage may omit it (catch-all)"
-        )),
+        None if !last => {
+            ctx.error(format!("{at}.labelSelector is required: only the last stage may omit it (catch-all)"))
+        }
         None => {}
     }
     if let Some(key) = &s.sorting_label_key {
@@ -935,7 +932,8 @@ fn read_hub(ctx: &mut Ctx, value: Value) -> Option<Manifest> {
 fn read_envelope(ctx: &mut Ctx, value: Value) -> Option<Manifest> {
     let w: wire::Envelope = ctx.wire(&value)?;
     let cluster = w.kind == "ClusterResourceEnvelope";
-    let envelope = if cluster { EnvelopeType::ClusterResourceEnvelope } else { EnvelopeType::ResourceEnvelope };
+    let envelope =
+        if cluster { EnvelopeType::ClusterResourceEnvelope } else { EnvelopeType::ResourceEnvelope };
     let mut manifest = hub_manifest(ctx, &value, Some(envelope))?;
     let env_ns = w.metadata.namespace.clone();
     if w.data.is_empty() {

@@ -195,7 +195,11 @@ impl Indexer {
         Ok(n)
     }
 
-    fn root_tree<'r>(&self, repo: &'r Repository, commit: &Commit<'r>) -> Result<Option<Tree<'r>>, git2::Error> {
+    fn root_tree<'r>(
+        &self,
+        repo: &'r Repository,
+        commit: &Commit<'r>,
+    ) -> Result<Option<Tree<'r>>, git2::Error> {
         let tree = commit.tree()?;
         match &self.root {
             None => Ok(Some(tree)),
@@ -440,7 +444,12 @@ impl Indexer {
         match &key.namespace {
             None => select::selects_directly(p, m),
             Some(ns) => {
-                let ns_key = ObjectKey { group: String::new(), kind: "Namespace".into(), namespace: None, name: ns.clone() };
+                let ns_key = ObjectKey {
+                    group: String::new(),
+                    kind: "Namespace".into(),
+                    namespace: None,
+                    name: ns.clone(),
+                };
                 self.active(&ns_key).is_some_and(|d| select::brings_namespace_content(p, &d.manifest))
             }
         }

@@ -68,7 +68,8 @@ mod tests {
     #[test]
     fn hash_ignores_key_order_and_formatting() {
         let a: Value = crate::yaml::parse_documents(b"b: 1\na: {y: 2, x: 1}\n").unwrap()[0].value.clone();
-        let b: Value = crate::yaml::parse_documents(b"a:\n  x: 1\n  y: 2\nb: 1 # same\n").unwrap()[0].value.clone();
+        let b: Value =
+            crate::yaml::parse_documents(b"a:\n  x: 1\n  y: 2\nb: 1 # same\n").unwrap()[0].value.clone();
         assert_eq!(hash_value(&a), hash_value(&b));
         let c: Value = crate::yaml::parse_documents(b"a: {x: 1, y: 3}\nb: 1\n").unwrap()[0].value.clone();
         assert_ne!(hash_value(&a), hash_value(&c));

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use git2::build::TreeUpdateBuilder;
-use git2::{Cred, CredentialType, FetchOptions, FileMode, Oid, PushOptions, RemoteCallbacks, Repository, Signature};
+use git2::{
+    Cred, CredentialType, FetchOptions, FileMode, Oid, PushOptions, RemoteCallbacks, Repository, Signature,
+};
 
 use super::StatusChanges;
 
@@ -226,7 +228,9 @@ fn is_rejection(e: &git2::Error) -> bool {
     e.code() == git2::ErrorCode::NotFastForward
         || e.message().contains("non-fast-forward")
         || e.message().contains("fetch first")
-        || e.message().contains("cannot push because a reference that you are trying to update on the remote contains commits")
+        || e.message().contains(
+            "cannot push because a reference that you are trying to update on the remote contains commits",
+        )
 }
 
 /// A local path becomes an absolute path; URLs stay as they are.

@@ -124,7 +124,9 @@ pub fn snapshot_name(placement: &str, index: u32) -> String {
 
 /// Seconds since the epoch as RFC 3339 UTC (`2025-07-22T21:26:54Z`).
 pub fn rfc3339(secs: i64) -> String {
-    jiff::Timestamp::from_second(secs).map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
+    jiff::Timestamp::from_second(secs)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
 }
 
 /// The outcome of merging what the branch history computes with what status records.
@@ -204,7 +206,13 @@ mod tests {
     use git2::Oid;
 
     fn rec(i: u32, c: u8, hash: &str) -> SnapshotRecord {
-        SnapshotRecord { index: i, commit: Oid::from_bytes(&[c; 20]).unwrap(), time: 0, hash: hash.into(), enveloped: 0 }
+        SnapshotRecord {
+            index: i,
+            commit: Oid::from_bytes(&[c; 20]).unwrap(),
+            time: 0,
+            hash: hash.into(),
+            enveloped: 0,
+        }
     }
 
     #[test]
@@ -212,7 +220,12 @@ mod tests {
         let s = RecordedSnapshot::from_record("p", &rec(3, 7, "abc"), 3, true);
         let back = RecordedSnapshot::from_yaml(s.to_yaml().as_bytes()).unwrap();
         assert_eq!(back, s);
-        assert!(s.to_yaml().contains("kubernetes-fleet.io/is-latest-snapshot: 'true'") || s.to_yaml().contains("kubernetes-fleet.io/is-latest-snapshot: \"true\""), "{}", s.to_yaml());
+        assert!(
+            s.to_yaml().contains("kubernetes-fleet.io/is-latest-snapshot: 'true'")
+                || s.to_yaml().contains("kubernetes-fleet.io/is-latest-snapshot: \"true\""),
+            "{}",
+            s.to_yaml()
+        );
     }
 
     #[test]
@@ -243,9 +256,15 @@ mod tests {
     fn history_limit_deletes_old_files() {
         let mut plan = SnapshotPlan::default();
         let computed: Vec<_> = (0..4).map(|i| rec(i, i as u8 + 1, &i.to_string())).collect();
-        let recorded: Vec<_> = computed[..3].iter().map(|c| RecordedSnapshot::from_record("p", c, c.index, c.index == 2)).collect();
+        let recorded: Vec<_> = computed[..3]
+            .iter()
+            .map(|c| RecordedSnapshot::from_record("p", c, c.index, c.index == 2))
+            .collect();
         plan_placement("p", &recorded, &computed, 2, &mut plan);
-        assert_eq!(plan.deletes, vec!["clusterresourcesnapshots/p-0-snapshot.yaml", "clusterresourcesnapshots/p-1-snapshot.yaml"]);
+        assert_eq!(
+            plan.deletes,
+            vec!["clusterresourcesnapshots/p-0-snapshot.yaml", "clusterresourcesnapshots/p-1-snapshot.yaml"]
+        );
         assert!(plan.writes.contains_key("clusterresourcesnapshots/p-3-snapshot.yaml"));
     }
 }

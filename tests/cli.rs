@@ -1,0 +1,204 @@
+//! The command line as users and scripts see it: output, messages, exit codes.
+
+mod common;
+
+use common::{Fleet, gitfleet, stderr, stdout, test_namespace};
+
+fn example_dir() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/example-repo").to_string()
+}
+
+#[test]
+fn validate_accepts_the_example_repository() {
+    let out = gitfleet(&["validate", &example_dir()]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).starts_with("ok: "), "{}", stdout(&out));
+}
+
+/// Copies the example into a temp folder, applies `change`, validates it.
+fn validate_with(change: impl FnOnce(&std::path::Path)) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    common::copy_dir(std::path::Path::new(&example_dir()), dir.path());
+    change(dir.path());
+    let out = gitfleet(&["validate", dir.path().to_str().unwrap()]);
+    (out.status.code().unwrap_or(-1), stdout(&out) + &stderr(&out))
+}
+
+#[test]
+fn validate_rejects_bad_input_naming_the_file() {
+    let bomb = (1..9).fold("a0: &a0 [x,x,x,x,x,x,x,x,x,x]\n".to_string(), |s, i| {
+        s + &format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(","))
+    });
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("resources/syntax.yaml", "a: [1, 2\nb: 3\n".into(), "resources/syntax.yaml:"),
+        ("resources/bomb.yaml", bomb, "resources/bomb.yaml"),
+        ("resources/deep.yaml", format!("{}{}", "[".repeat(5000), "]".repeat(5000)), "resources/deep.yaml"),
+        ("resources/nokind.yaml", "apiVersion: v1\nmetadata:\n  name: x\n".into(), "object has no kind"),
+        (
+            "strategies/bad.yaml",
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: bad\nspec:\n  stages:\n  - name: Canary-1\n".into(),
+            "strategies/bad.yaml:1: ClusterStagedUpdateStrategy/bad: spec.stages[0].name",
+        ),
+        (
+            "runs/orphan.yaml",
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateRun\nmetadata:\n  name: orphan\nspec:\n  placementName: nope\n  stagedRolloutStrategyName: example-strategy\n".into(),
+            "runs/orphan.yaml:1: ClusterStagedUpdateRun/orphan: spec.placementName: ClusterResourcePlacement nope does not exist",
+        ),
+        (
+            "resources/env.yaml",
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ResourceEnvelope\nmetadata:\n  name: e\n  namespace: app\ndata:\n  r.yaml:\n    apiVersion: rbac.authorization.k8s.io/v1\n    kind: ClusterRole\n    metadata:\n      name: r\n".into(),
+            "a ResourceEnvelope may only wrap namespaced",
+        ),
+        ("gitfleet.yaml", "include: 7\n".into(), "gitfleet.yaml"),
+    ];
+    for (path, content, expected) in cases {
+        let (code, output) = validate_with(|dir| std::fs::write(dir.join(path), &content).unwrap());
+        assert_eq!(code, 1, "{path}: {output}");
+        assert!(output.contains(expected), "{path}: expected {expected:?} in\n{output}");
+        assert!(!output.contains("panicked"), "{output}");
+    }
+}
+
+#[test]
+fn validate_rejects_huge_files_and_outside_symlinks() {
+    let (code, output) = validate_with(|dir| {
+        std::fs::write(dir.join("resources/huge.yaml"), vec![b'#'; 5 * 1024 * 1024]).unwrap();
+    });
+    assert_eq!(code, 1);
+    assert!(output.contains("resources/huge.yaml: file is too large"), "{output}");
+
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: stolen\n").unwrap();
+    let (code, output) = validate_with(|dir| {
+        std::os::unix::fs::symlink(secret.path(), dir.join("resources/link.yaml")).unwrap();
+    });
+    assert_eq!(code, 1);
+    assert!(output.contains("resources/link.yaml: is a symbolic link"), "{output}");
+    assert!(!output.contains("stolen"));
+}
+
+#[test]
+fn validate_a_commit_of_a_bare_repository() {
+    let f = Fleet::example();
+    let good = common::git(&f.work, &["rev-parse", "HEAD"]);
+    f.write("placements/example-placement.yaml", "kind: ClusterResourcePlacement\n");
+    f.commit_all("break it");
+    let out = gitfleet(&["validate", f.origin_str(), "--rev", &good]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = gitfleet(&["validate", f.origin_str(), "--rev", "main"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("placements/example-placement.yaml:1: ClusterResourcePlacement: object has no apiVersion, no metadata.name"), "{}", stdout(&out));
+    let out = gitfleet(&["validate", f.origin_str(), "--rev", "no-such-rev"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("error: revision no-such-rev not found"), "{}", stderr(&out));
+}
+
+#[test]
+fn environment_errors_exit_2() {
+    let out = gitfleet(&["validate", "/no/such/folder"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.git");
+    let out = gitfleet(&[
+        "run",
+        "--repo",
+        missing.to_str().unwrap(),
+        "--state-dir",
+        dir.path().join("s").to_str().unwrap(),
+        "--once",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().filter(|l| l.starts_with("error: ")).count(), 1, "{}", stderr(&out));
+}
+
+#[test]
+fn get_snapshots_before_and_after_run() {
+    let f = Fleet::example();
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    f.commit_all("value2");
+    let repo = f.origin_str();
+    let before = gitfleet(&["get", "clusterresourcesnapshots", "--repo", repo, "--show-labels"]);
+    assert_eq!(before.status.code(), Some(0), "{}", stderr(&before));
+    let table = stdout(&before);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("NAME"), "{table}");
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(header, ["NAME", "GEN", "AGE", "LABELS", "COMMIT"]);
+    let row = lines.iter().find(|l| l.starts_with("example-placement-1-snapshot")).unwrap();
+    assert!(row.contains("kubernetes-fleet.io/is-latest-snapshot=true,kubernetes-fleet.io/parent-CRP=example-placement,kubernetes-fleet.io/resource-index=1"), "{row}");
+
+    let run = gitfleet(&["run", "--repo", repo, "--state-dir", f.state_dir().to_str().unwrap(), "--once"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let after = gitfleet(&["get", "clusterresourcesnapshots", "--repo", repo]);
+    assert_eq!(stdout(&after), table, "recorded snapshots are what get showed before the run");
+
+    let yaml = gitfleet(&[
+        "get",
+        "clusterresourcesnapshots",
+        "example-placement-1-snapshot",
+        "--repo",
+        repo,
+        "-o",
+        "yaml",
+    ]);
+    let yaml = stdout(&yaml);
+    assert!(yaml.contains("kind: ClusterResourceSnapshot"), "{yaml}");
+    assert!(yaml.contains("key: value2"), "{yaml}");
+    assert!(yaml.contains("kubernetes-fleet.io/resource-hash: "), "{yaml}");
+}
+
+#[test]
+fn get_lists_as_json_and_tables_with_seed_columns() {
+    let f = Fleet::example();
+    let repo = f.origin_str();
+    let json = gitfleet(&["get", "crp", "--repo", repo, "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["kind"], "List");
+    let names: Vec<&str> =
+        v["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["crp-with-envelope", "example-placement"]);
+    assert_eq!(v["items"][1]["metadata"]["generation"], 1);
+
+    let csur = stdout(&gitfleet(&["get", "csur", "--repo", repo]));
+    let header: Vec<&str> = csur.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "PLACEMENT",
+            "RESOURCE-SNAPSHOT-INDEX",
+            "POLICY-SNAPSHOT-INDEX",
+            "INITIALIZED",
+            "SUCCEEDED",
+            "AGE"
+        ]
+    );
+    assert!(csur.lines().nth(1).unwrap().starts_with("example-run   example-placement   0"), "{csur}");
+
+    let crp = stdout(&gitfleet(&["get", "clusterresourceplacement", "example-placement", "--repo", repo]));
+    let header: Vec<&str> = crp.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "GEN", "SCHEDULED", "SCHEDULED-GEN", "AVAILABLE", "AVAILABLE-GEN", "AGE"]);
+
+    let careq = gitfleet(&["get", "clusterapprovalrequest", "--repo", repo]);
+    assert_eq!(careq.status.code(), Some(0));
+    assert!(stderr(&careq).contains("No resources found"));
+
+    // Editing a placement's spec bumps its generation.
+    let p =
+        f.read("placements/example-placement.yaml").replace("spec:\n", "spec:\n  revisionHistoryLimit: 5\n");
+    f.write("placements/example-placement.yaml", &p);
+    f.commit_all("limit");
+    let crp = stdout(&gitfleet(&["get", "crp", "example-placement", "--repo", repo]));
+    assert!(crp.lines().nth(1).unwrap().starts_with("example-placement   2"), "{crp}");
+}
+
+#[test]
+fn get_user_errors_exit_1() {
+    let f = Fleet::example();
+    let out = gitfleet(&["get", "widgets", "--repo", f.origin_str()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("unknown kind \"widgets\""));
+    let out = gitfleet(&["get", "csur", "nope", "--repo", f.origin_str()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("clusterstagedupdateruns \"nope\" not found"), "{}", stderr(&out));
+}
