@@ -196,14 +196,12 @@ impl Ctx<'_> {
         let generation = history.map_or(1, |h| h.generation);
         object["metadata"]["generation"] = json!(generation);
         object["metadata"]["creationTimestamp"] = json!(crate::status::snapshots::rfc3339(created));
-        if let Some(file) = status_file {
-            if let Some(bytes) = self.state.status_file(&self.source.repo, &file) {
-                if let Ok(doc) = crate::yaml::parse_typed::<Value>(&bytes) {
-                    if let Some(status) = doc.get("status") {
-                        object["status"] = status.clone();
-                    }
-                }
-            }
+        if let Some(file) = status_file
+            && let Some(bytes) = self.state.status_file(&self.source.repo, &file)
+            && let Ok(doc) = crate::yaml::parse_typed::<Value>(&bytes)
+            && let Some(status) = doc.get("status")
+        {
+            object["status"] = status.clone();
         }
         (object, created, generation)
     }

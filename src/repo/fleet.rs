@@ -120,27 +120,29 @@ impl Fleet {
             }
         }
         for o in self.overrides.values() {
-            if let Some(p) = &o.placement {
-                if !p.is_empty() && !self.placements.contains_key(p) {
-                    found.push(issue(
-                        &o.origin,
-                        format!("{}/{}", o.kind, o.name),
-                        format!("spec.placement.name: ClusterResourcePlacement {p} does not exist"),
-                    ));
-                }
+            if let Some(p) = &o.placement
+                && !p.is_empty()
+                && !self.placements.contains_key(p)
+            {
+                found.push(issue(
+                    &o.origin,
+                    format!("{}/{}", o.kind, o.name),
+                    format!("spec.placement.name: ClusterResourcePlacement {p} does not exist"),
+                ));
             }
         }
         for p in self.placements.values() {
-            if let Some(s) = &p.auto_run {
-                if !s.is_empty() && !self.strategies.contains_key(s) {
-                    found.push(issue(
+            if let Some(s) = &p.auto_run
+                && !s.is_empty()
+                && !self.strategies.contains_key(s)
+            {
+                found.push(issue(
                         &p.origin,
                         format!("ClusterResourcePlacement/{}", p.name),
                         format!(
                             "spec.strategy.autoRun.stagedRolloutStrategyName: ClusterStagedUpdateStrategy {s} does not exist"
                         ),
                     ));
-                }
             }
         }
         self.issues.extend(found);

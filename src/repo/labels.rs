@@ -84,10 +84,10 @@ pub fn validate_label_key(key: &str) -> Result<(), String> {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
     };
-    if let Some(p) = prefix {
-        if !is_dns_subdomain(p) {
-            return Err("has a prefix that is not a DNS subdomain".into());
-        }
+    if let Some(p) = prefix
+        && !is_dns_subdomain(p)
+    {
+        return Err("has a prefix that is not a DNS subdomain".into());
     }
     if name.is_empty() || name.len() > 63 || !is_qualified_name(name) {
         return Err("is not a valid label key (at most 63 alphanumeric characters, '-', '_' or '.', \

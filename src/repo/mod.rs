@@ -156,15 +156,11 @@ fn collect_tree(
                     .map_err(|source| RepoError::Git { what: path.clone(), source })?;
                 collect_tree(repo, &sub, &path, settings, out)?;
             }
-            0o120000 => {
-                if settings.classify(&path).is_some() {
-                    out.push((path, entry.id(), true));
-                }
+            0o120000 if settings.classify(&path).is_some() => {
+                out.push((path, entry.id(), true));
             }
-            0o100644 | 0o100755 => {
-                if settings.classify(&path).is_some() {
-                    out.push((path, entry.id(), false));
-                }
+            0o100644 | 0o100755 if settings.classify(&path).is_some() => {
+                out.push((path, entry.id(), false));
             }
             _ => {} // submodules: not part of this repository's content
         }

@@ -83,10 +83,10 @@ impl Settings {
             None => globset(&DEFAULT_INCLUDE.iter().map(|s| s.to_string()).collect::<Vec<_>>())?,
         };
         let approvers = if wire.approvers.is_empty() { None } else { Some(globset(&wire.approvers)?) };
-        if let Some(b) = &wire.status_branch {
-            if git2::Branch::name_is_valid(b) != Ok(true) {
-                return Err(format!("statusBranch: {b:?} is not a valid branch name"));
-            }
+        if let Some(b) = &wire.status_branch
+            && git2::Branch::name_is_valid(b) != Ok(true)
+        {
+            return Err(format!("statusBranch: {b:?} is not a valid branch name"));
         }
         Ok(Settings {
             include,

@@ -98,21 +98,21 @@ pub fn parse_file(path: &str, bytes: &[u8], area: Area) -> ParsedFile {
         let mut ctx = Ctx { origin, object: None, issues: Vec::new() };
         let hash = if area == Area::Approvals { None } else { Some(content_hash(&doc.value)) };
         let raw = Arc::new(doc.value.clone());
-        if let Some(object) = read_document(&mut ctx, doc.value, area) {
-            if ctx.issues.is_empty() {
-                let hash = match &object {
-                    FleetObject::Hub(m) if m.envelope.is_some() => {
-                        crate::snapshot::hash_value(&Value::Array(m.wrapped.clone()))
-                    }
-                    _ => hash.unwrap_or_default(),
-                };
-                parsed.values.push(match &object {
-                    FleetObject::Hub(m) => m.value.clone(),
-                    _ => raw,
-                });
-                parsed.objects.push(object);
-                parsed.hashes.push(hash);
-            }
+        if let Some(object) = read_document(&mut ctx, doc.value, area)
+            && ctx.issues.is_empty()
+        {
+            let hash = match &object {
+                FleetObject::Hub(m) if m.envelope.is_some() => {
+                    crate::snapshot::hash_value(&Value::Array(m.wrapped.clone()))
+                }
+                _ => hash.unwrap_or_default(),
+            };
+            parsed.values.push(match &object {
+                FleetObject::Hub(m) => m.value.clone(),
+                _ => raw,
+            });
+            parsed.objects.push(object);
+            parsed.hashes.push(hash);
         }
         parsed.issues.append(&mut ctx.issues);
     }
@@ -501,10 +501,11 @@ fn read_apply_strategy(ctx: &mut Ctx, a: Option<&wire::ApplyStrategy>) -> ApplyS
         Some("Never") => out.when_to_take_over = WhenToTakeOver::Never,
         Some(other) => ctx.error(format!("{at}.whenToTakeOver: {other:?} is not Always, IfNoDiff or Never")),
     }
-    if let Some(c) = a.comparison_option.as_deref() {
-        if c != "PartialComparison" && c != "FullComparison" {
-            ctx.error(format!("{at}.comparisonOption: {c:?} is not PartialComparison or FullComparison"));
-        }
+    if let Some(c) = a.comparison_option.as_deref()
+        && c != "PartialComparison"
+        && c != "FullComparison"
+    {
+        ctx.error(format!("{at}.comparisonOption: {c:?} is not PartialComparison or FullComparison"));
     }
     out
 }
@@ -650,10 +651,10 @@ fn read_stage(ctx: &mut Ctx, i: usize, s: &wire::Stage, last: bool) -> Stage {
         }
         None => {}
     }
-    if let Some(key) = &s.sorting_label_key {
-        if let Err(e) = validate_label_key(key) {
-            ctx.error(format!("{at}.sortingLabelKey: {key:?} {e}"));
-        }
+    if let Some(key) = &s.sorting_label_key
+        && let Err(e) = validate_label_key(key)
+    {
+        ctx.error(format!("{at}.sortingLabelKey: {key:?} {e}"));
     }
     let max_concurrency = s
         .max_concurrency
@@ -818,10 +819,10 @@ fn read_override(ctx: &mut Ctx, value: &Value) -> Option<Override> {
         ctx.error(format!("{field} must have 1 to 20 entries (has {})", wire_selectors.len()));
     }
     let selectors = read_selectors(ctx, field, wire_selectors, true);
-    if let Some(p) = &w.spec.placement {
-        if p.name.is_empty() {
-            ctx.error("spec.placement.name must not be empty");
-        }
+    if let Some(p) = &w.spec.placement
+        && p.name.is_empty()
+    {
+        ctx.error("spec.placement.name must not be empty");
     }
     let mut rules = Vec::new();
     let wire_rules = w.spec.policy.as_ref().map(|p| p.override_rules.as_slice()).unwrap_or_default();
@@ -899,10 +900,10 @@ fn hub_manifest(ctx: &mut Ctx, value: &Value, envelope: Option<EnvelopeType>) ->
     if name.len() > 253 || name.contains('/') || name == "." || name == ".." {
         ctx.error(format!("metadata.name {name:?} is not a valid object name"));
     }
-    if let Some(ns) = &meta.namespace {
-        if !is_dns_label(ns) {
-            ctx.error(format!("metadata.namespace {ns:?} is not a valid namespace name"));
-        }
+    if let Some(ns) = &meta.namespace
+        && !is_dns_label(ns)
+    {
+        ctx.error(format!("metadata.namespace {ns:?} is not a valid namespace name"));
     }
     match (known_scope(&group, &kind), &meta.namespace) {
         (KnownScope::Cluster, Some(_)) => {

@@ -367,22 +367,22 @@ impl Indexer {
                         defs.retain(|d| &*d.path != path);
                         if defs.is_empty() {
                             self.hub.remove(&m.key);
-                            if let Some(ns) = &m.key.namespace {
-                                if let Some(set) = self.by_namespace.get_mut(ns) {
-                                    set.remove(&m.key);
-                                }
+                            if let Some(ns) = &m.key.namespace
+                                && let Some(set) = self.by_namespace.get_mut(ns)
+                            {
+                                set.remove(&m.key);
                             }
                         }
                     }
                     changes.keys.insert(m.key.clone());
                 }
                 FleetObject::Placement(p) => {
-                    if let Some(t) = self.tracks.get_mut(&p.name) {
-                        if t.spec_path.as_deref() == Some(path) {
-                            t.spec = None;
-                            t.spec_path = None;
-                            changes.placements.insert(p.name.clone());
-                        }
+                    if let Some(t) = self.tracks.get_mut(&p.name)
+                        && t.spec_path.as_deref() == Some(path)
+                    {
+                        t.spec = None;
+                        t.spec_path = None;
+                        changes.placements.insert(p.name.clone());
                     }
                 }
                 _ => {}
@@ -399,10 +399,10 @@ impl Indexer {
             match object {
                 FleetObject::Hub(m) => {
                     let defs = self.hub.entry(m.key.clone()).or_default();
-                    if defs.is_empty() {
-                        if let Some(ns) = &m.key.namespace {
-                            self.by_namespace.entry(ns.clone()).or_default().insert(m.key.clone());
-                        }
+                    if defs.is_empty()
+                        && let Some(ns) = &m.key.namespace
+                    {
+                        self.by_namespace.entry(ns.clone()).or_default().insert(m.key.clone());
                     }
                     defs.push(Definition { path: path.clone(), manifest: Arc::new(m.clone()), hash: *hash });
                     changes.keys.insert(m.key.clone());
@@ -546,16 +546,16 @@ impl Indexer {
             }
         }
         for key in selected.keys().chain(changes.keys.iter()) {
-            if let Some(defs) = self.hub.get(key).filter(|d| d.len() > 1) {
-                if selected.contains_key(key) || self.is_selected(spec, key, &defs[0].manifest) {
-                    let paths: Vec<&str> = defs.iter().map(|d| &*d.path).collect();
-                    issues.push(Issue {
-                        path: defs[1].path.clone(),
-                        line: Some(defs[1].manifest.origin.line),
-                        object: Some(key.to_string()),
-                        message: format!("is defined in more than one file: {}", paths.join(", ")),
-                    });
-                }
+            if let Some(defs) = self.hub.get(key).filter(|d| d.len() > 1)
+                && (selected.contains_key(key) || self.is_selected(spec, key, &defs[0].manifest))
+            {
+                let paths: Vec<&str> = defs.iter().map(|d| &*d.path).collect();
+                issues.push(Issue {
+                    path: defs[1].path.clone(),
+                    line: Some(defs[1].manifest.origin.line),
+                    object: Some(key.to_string()),
+                    message: format!("is defined in more than one file: {}", paths.join(", ")),
+                });
             }
         }
         issues.dedup();

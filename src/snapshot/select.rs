@@ -46,10 +46,10 @@ pub fn selection<'a>(
             continue;
         }
         out.insert(key.clone());
-        if brings_namespace_content(p, m) {
-            if let Some(inside) = by_namespace.get(&key.name) {
-                out.extend(inside.iter().cloned());
-            }
+        if brings_namespace_content(p, m)
+            && let Some(inside) = by_namespace.get(&key.name)
+        {
+            out.extend(inside.iter().cloned());
         }
     }
     out
