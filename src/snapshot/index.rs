@@ -78,6 +78,8 @@ struct Track {
     spec: Option<Placement>,
     spec_path: Option<Arc<str>>,
     selected: BTreeMap<ObjectKey, ContentHash>,
+    /// Wrapped-object counts of the selected envelopes (few), kept with `selected`.
+    envelopes: BTreeMap<ObjectKey, usize>,
     snapshots: Vec<SnapshotRecord>,
     /// The selection changed since the last snapshot decision.
     dirty: bool,
@@ -102,6 +104,8 @@ pub struct Indexer {
     files: HashMap<String, FileEntry>,
     broken: BTreeSet<String>,
     hub: BTreeMap<ObjectKey, Vec<Definition>>,
+    /// Keys defined by more than one file.
+    conflicts: BTreeSet<ObjectKey>,
     by_namespace: BTreeMap<String, BTreeSet<ObjectKey>>,
     tracks: BTreeMap<String, Track>,
     history: HashMap<HistoryKey, ObjectHistory>,
@@ -117,6 +121,9 @@ pub struct Indexer {
 impl Indexer {
     /// An empty index for the tracked folder `root` (the whole tree when `None`).
     pub fn new(root: Option<&str>) -> Indexer {
+        // Objects come from gitfleet's own clone, whose packs libgit2 verified when
+        // they were fetched; re-hashing every tree on each read doubles the cost of a diff.
+        git2::opts::strict_hash_verification(false);
         Indexer {
             root: root.map(|r| r.trim_matches('/').to_string()).filter(|r| !r.is_empty()),
             settings: Settings::default(),
@@ -125,6 +132,7 @@ impl Indexer {
             files: HashMap::new(),
             broken: BTreeSet::new(),
             hub: BTreeMap::new(),
+            conflicts: BTreeSet::new(),
             by_namespace: BTreeMap::new(),
             tracks: BTreeMap::new(),
             history: HashMap::new(),
@@ -365,6 +373,9 @@ impl Indexer {
                 FleetObject::Hub(m) => {
                     if let Some(defs) = self.hub.get_mut(&m.key) {
                         defs.retain(|d| &*d.path != path);
+                        if defs.len() < 2 {
+                            self.conflicts.remove(&m.key);
+                        }
                         if defs.is_empty() {
                             self.hub.remove(&m.key);
                             if let Some(ns) = &m.key.namespace
@@ -405,6 +416,9 @@ impl Indexer {
                         self.by_namespace.entry(ns.clone()).or_default().insert(m.key.clone());
                     }
                     defs.push(Definition { path: path.clone(), manifest: Arc::new(m.clone()), hash: *hash });
+                    if defs.len() > 1 {
+                        self.conflicts.insert(m.key.clone());
+                    }
                     changes.keys.insert(m.key.clone());
                 }
                 FleetObject::Placement(p) => {
@@ -470,63 +484,81 @@ impl Indexer {
         let namespace_changed = changes.keys.iter().any(|k| k.group.is_empty() && k.kind == "Namespace");
         let names: Vec<String> = self.tracks.keys().cloned().collect();
         for name in names {
-            let Some(spec) = self.tracks[&name].spec.clone() else { continue };
-            let recompute = changes.reload || namespace_changed || changes.placements.contains(&name);
-            let mut selected = std::mem::take(&mut self.tracks.get_mut(&name).expect("listed").selected);
-            let before = selected.clone();
-            if recompute {
-                selected = self.full_selection(&spec);
-            } else {
-                for key in &changes.keys {
-                    let now = self.active(key).filter(|d| self.is_selected(&spec, key, &d.manifest));
-                    match now {
-                        Some(d) => {
-                            selected.insert(key.clone(), d.hash);
-                        }
-                        None => {
-                            selected.remove(key);
-                        }
-                    }
-                }
+            let mut track = self.tracks.remove(&name).expect("listed");
+            if let Some(spec) = &track.spec {
+                self.update_track(&name, spec.clone(), &mut track, commit, time, changes, namespace_changed);
             }
-            let issues = self.blocking_issues(&spec, &selected, changes, &before);
-            let track = self.tracks.get_mut(&name).expect("listed");
-            track.dirty |= selected != before || recompute || track.snapshots.is_empty();
-            track.selected = selected;
-            if !issues.is_empty() {
-                if track.dirty || !changes.newly_broken.is_empty() {
-                    self.blocked.push(BlockedCommit { commit, placement: name.clone(), issues });
-                }
-                continue;
-            }
-            if !track.dirty {
-                continue;
-            }
-            track.dirty = false;
-            let hash = super::selection_hash(&track.selected);
-            if track.snapshots.last().is_some_and(|s| s.hash == hash) {
-                continue;
-            }
-            let enveloped = track
-                .selected
-                .keys()
-                .filter_map(|k| self.hub.get(k).and_then(|d| d.first()))
-                .map(|d| d.manifest.wrapped.len())
-                .sum();
-            let track = self.tracks.get_mut(&name).expect("listed");
-            let index = track.snapshots.len() as u32;
-            track.snapshots.push(SnapshotRecord { index, commit, time, hash, enveloped });
+            self.tracks.insert(name, track);
         }
     }
 
-    /// Why this placement must not get a snapshot at this commit, if anything.
-    fn blocking_issues(
-        &self,
-        spec: &Placement,
-        selected: &BTreeMap<ObjectKey, ContentHash>,
+    /// Updates one placement's selection with what changed and decides on a snapshot.
+    /// Costs O(changed keys) unless the placement itself, a Namespace or the settings changed.
+    #[allow(clippy::too_many_arguments)]
+    fn update_track(
+        &mut self,
+        name: &str,
+        spec: Placement,
+        track: &mut Track,
+        commit: Oid,
+        time: i64,
         changes: &Changes,
-        before: &BTreeMap<ObjectKey, ContentHash>,
-    ) -> Vec<Issue> {
+        namespace_changed: bool,
+    ) {
+        let recompute = changes.reload || namespace_changed || changes.placements.contains(name);
+        let mut changed = false;
+        if recompute {
+            let selected = self.full_selection(&spec);
+            changed = selected != track.selected;
+            track.selected = selected;
+            track.envelopes = track
+                .selected
+                .keys()
+                .filter_map(|k| self.active(k))
+                .filter(|d| d.manifest.envelope.is_some())
+                .map(|d| (d.manifest.key.clone(), d.manifest.wrapped.len()))
+                .collect();
+        } else {
+            for key in &changes.keys {
+                match self.active(key).filter(|d| self.is_selected(&spec, key, &d.manifest)) {
+                    Some(d) => {
+                        changed |= track.selected.insert(key.clone(), d.hash) != Some(d.hash);
+                        if d.manifest.envelope.is_some() {
+                            track.envelopes.insert(key.clone(), d.manifest.wrapped.len());
+                        }
+                    }
+                    None => {
+                        changed |= track.selected.remove(key).is_some();
+                        track.envelopes.remove(key);
+                    }
+                }
+            }
+        }
+        track.dirty |= changed || recompute || track.snapshots.is_empty();
+        let blocked_possible =
+            self.settings_issue.is_some() || !self.broken.is_empty() || !self.conflicts.is_empty();
+        let issues = if blocked_possible { self.blocking_issues(&spec, &track.selected) } else { Vec::new() };
+        if !issues.is_empty() {
+            if track.dirty || !changes.newly_broken.is_empty() {
+                self.blocked.push(BlockedCommit { commit, placement: name.to_string(), issues });
+            }
+            return;
+        }
+        if !track.dirty {
+            return;
+        }
+        track.dirty = false;
+        let hash = super::selection_hash(&track.selected);
+        if track.snapshots.last().is_some_and(|s| s.hash == hash) {
+            return;
+        }
+        let enveloped = track.envelopes.values().sum();
+        let index = track.snapshots.len() as u32;
+        track.snapshots.push(SnapshotRecord { index, commit, time, hash, enveloped });
+    }
+
+    /// Why this placement must not get a snapshot at this commit, if anything.
+    fn blocking_issues(&self, spec: &Placement, selected: &BTreeMap<ObjectKey, ContentHash>) -> Vec<Issue> {
         let mut issues = Vec::new();
         if let Some(issue) = &self.settings_issue {
             issues.push(issue.clone());
@@ -536,7 +568,7 @@ impl Indexer {
             let own_spec = spec.origin.path.as_ref() == path.as_str();
             let touches = entry.good.as_ref().is_some_and(|g| {
                 g.objects.iter().any(|o| match o {
-                    FleetObject::Hub(m) => selected.contains_key(&m.key) || before.contains_key(&m.key),
+                    FleetObject::Hub(m) => selected.contains_key(&m.key),
                     FleetObject::Placement(p) => p.name == spec.name,
                     _ => false,
                 })
@@ -545,10 +577,9 @@ impl Indexer {
                 issues.extend(entry.current.issues.iter().cloned());
             }
         }
-        for key in selected.keys().chain(changes.keys.iter()) {
-            if let Some(defs) = self.hub.get(key).filter(|d| d.len() > 1)
-                && (selected.contains_key(key) || self.is_selected(spec, key, &defs[0].manifest))
-            {
+        for key in &self.conflicts {
+            let Some(defs) = self.hub.get(key) else { continue };
+            if selected.contains_key(key) || self.is_selected(spec, key, &defs[0].manifest) {
                 let paths: Vec<&str> = defs.iter().map(|d| &*d.path).collect();
                 issues.push(Issue {
                     path: defs[1].path.clone(),
