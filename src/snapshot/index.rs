@@ -14,10 +14,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use git2::{Commit, Delta, DiffOptions, ObjectType, Oid, Repository, Tree};
+use git2::{Commit, ObjectType, Oid, Repository, Tree};
 
 use super::select;
-use crate::repo::model::{FleetObject, Manifest, ObjectKey, Placement};
+use crate::repo::model::{FleetObject, Manifest, ObjectKey, Placement, SelectorTarget};
 use crate::repo::settings::{SETTINGS_FILE, Settings};
 use crate::repo::validate::{Area, ContentHash, Issue, ParsedFile};
 use crate::repo::{parse_blob, read_settings, symlink_issue};
@@ -228,19 +228,10 @@ impl Indexer {
                 Some(id) => Some(repo.find_tree(id)?),
                 None => None,
             };
-            let mut opts = DiffOptions::new();
-            opts.skip_binary_check(true).ignore_submodules(true).include_typechange(true);
-            let diff = repo.diff_tree_to_tree(old_tree.as_ref(), new_tree.as_ref(), Some(&mut opts))?;
-            let mut deltas = Vec::with_capacity(diff.deltas().len());
-            for d in diff.deltas() {
-                let path = d.new_file().path().or(d.old_file().path());
-                let Some(path) = path.and_then(|p| p.to_str()) else { continue };
-                let new = match d.status() {
-                    Delta::Deleted => None,
-                    _ => Some((d.new_file().id(), u32::from(d.new_file().mode()))),
-                };
-                deltas.push((path.to_string(), new));
-            }
+            let mut deltas = Vec::new();
+            let settings = &self.settings;
+            let skip = |path: &str| settings.skips_folder(path);
+            super::treediff::diff(repo, old_tree.as_ref(), new_tree.as_ref(), "", &skip, &mut deltas)?;
             if let Some(pos) = deltas.iter().position(|(p, _)| p == SETTINGS_FILE) {
                 let (_, new) = deltas.swap_remove(pos);
                 self.update_settings(repo, new.map(|(id, _)| id), &mut changes)?;
@@ -469,15 +460,46 @@ impl Indexer {
         }
     }
 
+    /// The whole selection of a placement: direct lookups for named selectors,
+    /// a range of one kind otherwise, plus the content of selected namespaces.
     fn full_selection(&self, p: &Placement) -> BTreeMap<ObjectKey, ContentHash> {
-        let active = self.hub.iter().filter_map(|(k, defs)| match defs.as_slice() {
-            [one] => Some((k, &one.manifest)),
-            _ => None,
-        });
-        select::selection(p, active, &self.by_namespace)
-            .into_iter()
-            .filter_map(|k| self.active(&k).map(|d| (k, d.hash)))
-            .collect()
+        let mut keys = BTreeSet::new();
+        for s in &p.selectors {
+            let start = ObjectKey {
+                group: s.group.clone(),
+                kind: s.kind.clone(),
+                namespace: None,
+                name: match &s.target {
+                    SelectorTarget::Name(n) => n.clone(),
+                    _ => String::new(),
+                },
+            };
+            let candidates = self
+                .hub
+                .range(start..)
+                .take_while(|(k, _)| k.group == s.group && k.kind == s.kind && k.namespace.is_none());
+            for (key, defs) in candidates {
+                if let [d] = defs.as_slice()
+                    && select::selects_directly(p, &d.manifest)
+                {
+                    keys.insert(key.clone());
+                }
+                if matches!(s.target, SelectorTarget::Name(_)) {
+                    break;
+                }
+            }
+        }
+        let namespaces: Vec<String> = keys
+            .iter()
+            .filter_map(|k| self.active(k).filter(|d| select::brings_namespace_content(p, &d.manifest)))
+            .map(|d| d.manifest.key.name.clone())
+            .collect();
+        for ns in namespaces {
+            if let Some(inside) = self.by_namespace.get(&ns) {
+                keys.extend(inside.iter().cloned());
+            }
+        }
+        keys.into_iter().filter_map(|k| self.active(&k).map(|d| (k, d.hash))).collect()
     }
 
     fn update_tracks(&mut self, commit: Oid, time: i64, changes: &Changes) {

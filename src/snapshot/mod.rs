@@ -3,6 +3,7 @@
 
 pub mod index;
 pub mod select;
+pub mod treediff;
 
 use std::collections::BTreeMap;
 
