@@ -504,62 +504,67 @@ impl Indexer {
 
     fn update_tracks(&mut self, commit: Oid, time: i64, changes: &Changes) {
         let namespace_changed = changes.keys.iter().any(|k| k.group.is_empty() && k.kind == "Namespace");
+        // Look every changed key (and its namespace) up once, not once per placement.
+        let changed: Vec<ChangedKey<'_>> = changes
+            .keys
+            .iter()
+            .map(|k| {
+                let ns = k.namespace.as_ref().and_then(|ns| {
+                    let ns_key = ObjectKey {
+                        group: String::new(),
+                        kind: "Namespace".into(),
+                        namespace: None,
+                        name: ns.clone(),
+                    };
+                    self.active(&ns_key).map(|d| d.manifest.clone())
+                });
+                ChangedKey { key: k, def: self.active(k).cloned(), namespace: ns }
+            })
+            .collect();
         let names: Vec<String> = self.tracks.keys().cloned().collect();
         for name in names {
             let mut track = self.tracks.remove(&name).expect("listed");
-            if let Some(spec) = &track.spec {
-                self.update_track(&name, spec.clone(), &mut track, commit, time, changes, namespace_changed);
+            if let Some(spec) = track.spec.clone() {
+                let recompute = changes.reload || namespace_changed || changes.placements.contains(&name);
+                let selection_changed = if recompute {
+                    self.recompute_selection(&spec, &mut track)
+                } else {
+                    apply_changed_keys(&spec, &mut track, &changed)
+                };
+                track.dirty |= selection_changed || recompute || track.snapshots.is_empty();
+                self.decide_snapshot(&name, &spec, &mut track, commit, time, changes);
             }
             self.tracks.insert(name, track);
         }
     }
 
-    /// Updates one placement's selection with what changed and decides on a snapshot.
-    /// Costs O(changed keys) unless the placement itself, a Namespace or the settings changed.
-    #[allow(clippy::too_many_arguments)]
-    fn update_track(
+    fn recompute_selection(&self, spec: &Placement, track: &mut Track) -> bool {
+        let selected = self.full_selection(spec);
+        let changed = selected != track.selected;
+        track.selected = selected;
+        track.envelopes = track
+            .selected
+            .keys()
+            .filter_map(|k| self.active(k))
+            .filter(|d| d.manifest.envelope.is_some())
+            .map(|d| (d.manifest.key.clone(), d.manifest.wrapped.len()))
+            .collect();
+        changed
+    }
+
+    /// Records a snapshot when the selection changed and nothing it selects is broken.
+    fn decide_snapshot(
         &mut self,
         name: &str,
-        spec: Placement,
+        spec: &Placement,
         track: &mut Track,
         commit: Oid,
         time: i64,
         changes: &Changes,
-        namespace_changed: bool,
     ) {
-        let recompute = changes.reload || namespace_changed || changes.placements.contains(name);
-        let mut changed = false;
-        if recompute {
-            let selected = self.full_selection(&spec);
-            changed = selected != track.selected;
-            track.selected = selected;
-            track.envelopes = track
-                .selected
-                .keys()
-                .filter_map(|k| self.active(k))
-                .filter(|d| d.manifest.envelope.is_some())
-                .map(|d| (d.manifest.key.clone(), d.manifest.wrapped.len()))
-                .collect();
-        } else {
-            for key in &changes.keys {
-                match self.active(key).filter(|d| self.is_selected(&spec, key, &d.manifest)) {
-                    Some(d) => {
-                        changed |= track.selected.insert(key.clone(), d.hash) != Some(d.hash);
-                        if d.manifest.envelope.is_some() {
-                            track.envelopes.insert(key.clone(), d.manifest.wrapped.len());
-                        }
-                    }
-                    None => {
-                        changed |= track.selected.remove(key).is_some();
-                        track.envelopes.remove(key);
-                    }
-                }
-            }
-        }
-        track.dirty |= changed || recompute || track.snapshots.is_empty();
         let blocked_possible =
             self.settings_issue.is_some() || !self.broken.is_empty() || !self.conflicts.is_empty();
-        let issues = if blocked_possible { self.blocking_issues(&spec, &track.selected) } else { Vec::new() };
+        let issues = if blocked_possible { self.blocking_issues(spec, &track.selected) } else { Vec::new() };
         if !issues.is_empty() {
             if track.dirty || !changes.newly_broken.is_empty() {
                 self.blocked.push(BlockedCommit { commit, placement: name.to_string(), issues });
@@ -614,6 +619,42 @@ impl Indexer {
         issues.dedup();
         issues
     }
+}
+
+/// A key a commit changed, looked up once for all placements.
+struct ChangedKey<'a> {
+    key: &'a ObjectKey,
+    /// Its active definition now (`None`: gone or defined twice).
+    def: Option<Definition>,
+    /// The Namespace object it lives in, for namespaced keys.
+    namespace: Option<Arc<Manifest>>,
+}
+
+/// Applies changed keys to a placement's selection; true when it changed.
+/// Costs O(changed keys), with selector checks only: the lookups were done once.
+fn apply_changed_keys(spec: &Placement, track: &mut Track, changed: &[ChangedKey<'_>]) -> bool {
+    let mut any = false;
+    for ChangedKey { key, def, namespace } in changed {
+        let selected_now = def.as_ref().filter(|d| match &key.namespace {
+            None => select::selects_directly(spec, &d.manifest),
+            Some(_) => namespace.as_ref().is_some_and(|ns| select::brings_namespace_content(spec, ns)),
+        });
+        match selected_now {
+            Some(d) => {
+                any |= track.selected.insert((*key).clone(), d.hash) != Some(d.hash);
+                if d.manifest.envelope.is_some() {
+                    track.envelopes.insert((*key).clone(), d.manifest.wrapped.len());
+                }
+            }
+            None => {
+                if track.selected.remove(*key).is_some() {
+                    any = true;
+                    track.envelopes.remove(*key);
+                }
+            }
+        }
+    }
+    any
 }
 
 fn history_key(object: &FleetObject) -> HistoryKey {

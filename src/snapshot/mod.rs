@@ -38,19 +38,16 @@ impl std::io::Write for HashWriter<'_> {
 /// The resource hash of a selection: SHA-256 over every selected object's
 /// identity and content hash, in key order. Independent of file layout.
 pub fn selection_hash(selected: &BTreeMap<ObjectKey, ContentHash>) -> String {
-    let mut hasher = Sha256::new();
+    // One buffer, one hash: many small updates cost more than the bytes.
+    let mut buf = Vec::with_capacity(selected.len() * 80);
     for (key, hash) in selected {
-        hasher.update(key.group.as_bytes());
-        hasher.update([0]);
-        hasher.update(key.kind.as_bytes());
-        hasher.update([0]);
-        hasher.update(key.namespace.as_deref().unwrap_or("").as_bytes());
-        hasher.update([0]);
-        hasher.update(key.name.as_bytes());
-        hasher.update([0]);
-        hasher.update(hash);
+        for part in [key.group.as_str(), &key.kind, key.namespace.as_deref().unwrap_or(""), &key.name] {
+            buf.extend_from_slice(part.as_bytes());
+            buf.push(0);
+        }
+        buf.extend_from_slice(hash);
     }
-    hex(&hasher.finalize())
+    hex(&Sha256::digest(&buf))
 }
 
 /// Lowercase hex of bytes.
