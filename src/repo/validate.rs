@@ -97,7 +97,8 @@ pub fn parse_file(path: &str, bytes: &[u8], area: Area) -> ParsedFile {
         let origin = Origin { path: path.clone(), line: doc.line };
         let mut ctx = Ctx { origin, object: None, issues: Vec::new() };
         let hash = if area == Area::Approvals { None } else { Some(content_hash(&doc.value)) };
-        let raw = Arc::new(doc.value.clone());
+        // Hub resources keep their document in the manifest; only gitfleet kinds need a copy.
+        let raw = is_fleet_kind(&doc.value).then(|| Arc::new(doc.value.clone()));
         if let Some(object) = read_document(&mut ctx, doc.value, area)
             && ctx.issues.is_empty()
         {
@@ -107,9 +108,10 @@ pub fn parse_file(path: &str, bytes: &[u8], area: Area) -> ParsedFile {
                 }
                 _ => hash.unwrap_or_default(),
             };
-            parsed.values.push(match &object {
-                FleetObject::Hub(m) => m.value.clone(),
-                _ => raw,
+            parsed.values.push(match (&object, raw) {
+                (FleetObject::Hub(m), _) => m.value.clone(),
+                (_, Some(raw)) => raw,
+                (_, None) => Arc::new(Value::Null),
             });
             parsed.objects.push(object);
             parsed.hashes.push(hash);
@@ -125,12 +127,16 @@ pub type ContentHash = [u8; 32];
 /// The part of a document whose change is a new version: `spec` for gitfleet
 /// kinds (like a Kubernetes generation), the whole document otherwise.
 fn content_hash(doc: &Value) -> ContentHash {
-    let group = doc.get("apiVersion").and_then(Value::as_str).map(group_of).unwrap_or_default();
-    let fleet_kind = matches!(group, PLACEMENT_GROUP | CLUSTER_GROUP | GITFLEET_GROUP);
     match doc.get("spec") {
-        Some(spec) if fleet_kind => crate::snapshot::hash_value(spec),
+        Some(spec) if is_fleet_kind(doc) => crate::snapshot::hash_value(spec),
         _ => crate::snapshot::hash_value(doc),
     }
+}
+
+/// Whether a document is of one of the KubeFleet or gitfleet API groups.
+fn is_fleet_kind(doc: &Value) -> bool {
+    let group = doc.get("apiVersion").and_then(Value::as_str).map(group_of).unwrap_or_default();
+    matches!(group, PLACEMENT_GROUP | CLUSTER_GROUP | GITFLEET_GROUP)
 }
 
 /// Collects issues for one document.
@@ -891,7 +897,7 @@ fn read_approval(ctx: &mut Ctx, value: &Value) -> Option<Approval> {
 }
 
 /// Checks the identity fields every hub resource needs and builds its key.
-fn hub_manifest(ctx: &mut Ctx, value: &Value, envelope: Option<EnvelopeType>) -> Option<Manifest> {
+fn hub_manifest(ctx: &mut Ctx, value: Value, envelope: Option<EnvelopeType>) -> Option<Manifest> {
     let meta: wire::ObjectMeta = ctx.wire(value.get("metadata").unwrap_or(&Value::Null))?;
     let api_version = value["apiVersion"].as_str().unwrap_or_default().to_string();
     let kind = value["kind"].as_str().unwrap_or_default().to_string();
@@ -920,14 +926,14 @@ fn hub_manifest(ctx: &mut Ctx, value: &Value, envelope: Option<EnvelopeType>) ->
         api_version,
         labels: meta.labels,
         origin: ctx.origin.clone(),
-        value: Arc::new(value.clone()),
+        value: Arc::new(value),
         wrapped: Vec::new(),
         envelope,
     })
 }
 
 fn read_hub(ctx: &mut Ctx, value: Value) -> Option<Manifest> {
-    hub_manifest(ctx, &value, None)
+    hub_manifest(ctx, value, None)
 }
 
 fn read_envelope(ctx: &mut Ctx, value: Value) -> Option<Manifest> {
@@ -935,7 +941,7 @@ fn read_envelope(ctx: &mut Ctx, value: Value) -> Option<Manifest> {
     let cluster = w.kind == "ClusterResourceEnvelope";
     let envelope =
         if cluster { EnvelopeType::ClusterResourceEnvelope } else { EnvelopeType::ResourceEnvelope };
-    let mut manifest = hub_manifest(ctx, &value, Some(envelope))?;
+    let mut manifest = hub_manifest(ctx, value, Some(envelope))?;
     let env_ns = w.metadata.namespace.clone();
     if w.data.is_empty() {
         ctx.error("data must wrap at least one object");

@@ -92,6 +92,8 @@ struct Changes {
     placements: BTreeSet<String>,
     newly_broken: BTreeSet<String>,
     reload: bool,
+    /// Some object's history entry was marked absent (to drop unless re-added).
+    removed: bool,
 }
 
 /// The snapshot index of every placement over the first-parent history.
@@ -246,7 +248,9 @@ impl Indexer {
                     }
                 }
             }
-            self.history.retain(|_, h| h.present);
+            if changes.removed {
+                self.history.retain(|_, h| h.present);
+            }
         }
         self.tree = new_tree.as_ref().map(Tree::id);
         self.tip = Some(commit.id());
@@ -391,6 +395,7 @@ impl Indexer {
             }
             if let Some(h) = self.history.get_mut(&history_key(object)) {
                 h.present = false;
+                changes.removed = true;
             }
         }
     }
@@ -521,21 +526,21 @@ impl Indexer {
                 ChangedKey { key: k, def: self.active(k).cloned(), namespace: ns }
             })
             .collect();
-        let names: Vec<String> = self.tracks.keys().cloned().collect();
-        for name in names {
-            let mut track = self.tracks.remove(&name).expect("listed");
-            if let Some(spec) = track.spec.clone() {
-                let recompute = changes.reload || namespace_changed || changes.placements.contains(&name);
-                let selection_changed = if recompute {
-                    self.recompute_selection(&spec, &mut track)
-                } else {
-                    apply_changed_keys(&spec, &mut track, &changed)
-                };
-                track.dirty |= selection_changed || recompute || track.snapshots.is_empty();
-                self.decide_snapshot(&name, &spec, &mut track, commit, time, changes);
-            }
-            self.tracks.insert(name, track);
+        // Taken out for the loop, so each track is updated in place with `self` readable.
+        let mut tracks = std::mem::take(&mut self.tracks);
+        for (name, track) in tracks.iter_mut() {
+            let Some(spec) = track.spec.take() else { continue };
+            let recompute = changes.reload || namespace_changed || changes.placements.contains(name);
+            let selection_changed = if recompute {
+                self.recompute_selection(&spec, track)
+            } else {
+                apply_changed_keys(&spec, track, &changed)
+            };
+            track.dirty |= selection_changed || recompute || track.snapshots.is_empty();
+            self.decide_snapshot(name, &spec, track, commit, time, changes);
+            track.spec = Some(spec);
         }
+        self.tracks = tracks;
     }
 
     fn recompute_selection(&self, spec: &Placement, track: &mut Track) -> bool {
@@ -646,6 +651,10 @@ fn apply_changed_keys(spec: &Placement, track: &mut Track, changed: &[ChangedKey
                     track.envelopes.insert((*key).clone(), d.manifest.wrapped.len());
                 }
             }
+            // No Namespace changed in this commit (else the selection is recomputed), so a
+            // key in a namespace the placement does not select was not selected before.
+            None if key.namespace.is_some()
+                && namespace.as_ref().is_none_or(|ns| !select::brings_namespace_content(spec, ns)) => {}
             None => {
                 if track.selected.remove(*key).is_some() {
                     any = true;
