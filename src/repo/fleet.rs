@@ -93,7 +93,7 @@ impl Fleet {
             }
             FleetObject::Hub(m) => {
                 let key = m.key.clone();
-                insert_unique(&mut self.hub, issues, key, Arc::new(m), |m| &m.origin, describe)
+                insert_unique(&mut self.hub, issues, key, m, |m| &m.origin, describe)
             }
         }
     }

@@ -310,7 +310,7 @@ pub enum FleetObject {
     Run(UpdateRun),
     Override(Override),
     Approval(Approval),
-    Hub(Manifest),
+    Hub(Arc<Manifest>),
 }
 
 impl FleetObject {

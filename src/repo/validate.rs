@@ -236,7 +236,7 @@ fn read_document(ctx: &mut Ctx, value: Value, area: Area) -> Option<FleetObject>
         }
         (PLACEMENT_GROUP, "ResourceEnvelope" | "ClusterResourceEnvelope") => {
             check_fleet_version(ctx, api_version);
-            read_envelope(ctx, value).map(FleetObject::Hub)
+            read_envelope(ctx, value).map(|m| FleetObject::Hub(Arc::new(m)))
         }
         (PLACEMENT_GROUP, "ClusterApprovalRequest") => {
             ctx.error("ClusterApprovalRequest files belong in the approvals folder");
@@ -246,7 +246,7 @@ fn read_document(ctx: &mut Ctx, value: Value, area: Area) -> Option<FleetObject>
             ctx.error(format!("unknown kind {other} in API group {group}"));
             None
         }
-        _ => read_hub(ctx, value).map(FleetObject::Hub),
+        _ => read_hub(ctx, value).map(|m| FleetObject::Hub(Arc::new(m))),
     }
 }
 

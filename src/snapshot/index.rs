@@ -393,7 +393,8 @@ impl Indexer {
                 }
                 _ => {}
             }
-            if let Some(h) = self.history.get_mut(&history_key(object)) {
+            let Some(key) = history_key(object) else { continue };
+            if let Some(h) = self.history.get_mut(&key) {
                 h.present = false;
                 changes.removed = true;
             }
@@ -411,7 +412,7 @@ impl Indexer {
                     {
                         self.by_namespace.entry(ns.clone()).or_default().insert(m.key.clone());
                     }
-                    defs.push(Definition { path: path.clone(), manifest: Arc::new(m.clone()), hash: *hash });
+                    defs.push(Definition { path: path.clone(), manifest: m.clone(), hash: *hash });
                     if defs.len() > 1 {
                         self.conflicts.insert(m.key.clone());
                     }
@@ -427,7 +428,8 @@ impl Indexer {
                 }
                 _ => {}
             }
-            let h = self.history.entry(history_key(object)).or_insert(ObjectHistory {
+            let Some(key) = history_key(object) else { continue };
+            let h = self.history.entry(key).or_insert(ObjectHistory {
                 created: time,
                 generation: 0,
                 hash: [0; 32],
@@ -666,7 +668,8 @@ fn apply_changed_keys(spec: &Placement, track: &mut Track, changed: &[ChangedKey
     any
 }
 
-fn history_key(object: &FleetObject) -> HistoryKey {
+/// Gitfleet objects keep a history (creation time, generation); hub resources do not.
+fn history_key(object: &FleetObject) -> Option<HistoryKey> {
     let (kind, ns, name) = match object {
         FleetObject::Cluster(c) => ("MemberCluster", None, &c.name),
         FleetObject::Placement(p) => ("ClusterResourcePlacement", None, &p.name),
@@ -674,7 +677,7 @@ fn history_key(object: &FleetObject) -> HistoryKey {
         FleetObject::Run(r) => ("ClusterStagedUpdateRun", None, &r.name),
         FleetObject::Override(o) => (o.kind.as_str(), o.namespace.clone(), &o.name),
         FleetObject::Approval(a) => ("ClusterApprovalRequest", None, &a.name),
-        FleetObject::Hub(m) => (m.key.kind.as_str(), m.key.namespace.clone(), &m.key.name),
+        FleetObject::Hub(_) => return None,
     };
-    (kind.to_string(), ns, name.clone())
+    Some((kind.to_string(), ns, name.clone()))
 }

@@ -78,7 +78,7 @@ fn the_run(yaml: &str) -> UpdateRun {
     }
 }
 
-fn the_manifest(yaml: &str) -> Manifest {
+fn the_manifest(yaml: &str) -> Arc<Manifest> {
     match single(yaml) {
         FleetObject::Hub(m) => m,
         other => panic!("not a hub resource: {other:?}"),
