@@ -17,6 +17,7 @@ use std::sync::Arc;
 use git2::{Commit, ObjectType, Oid, Repository, Tree};
 
 use super::select;
+use super::treediff::Change;
 use crate::repo::model::{FleetObject, Manifest, ObjectKey, Placement, SelectorTarget};
 use crate::repo::settings::{SETTINGS_FILE, Settings};
 use crate::repo::validate::{Area, ContentHash, Issue, ParsedFile};
@@ -199,52 +200,66 @@ impl Indexer {
             }
         }
         let n = pending.len();
-        for c in pending.iter().rev() {
-            self.apply_commit(repo, c)?;
+        let pending: Vec<Oid> = pending.iter().rev().map(Commit::id).collect();
+        if n >= PIPELINE_MIN_COMMITS {
+            self.apply_pipelined(repo, &pending)?;
+        } else {
+            let mut view = PrepareView::of(self);
+            for id in pending {
+                let prepared = view.prepare(repo, id)?;
+                self.apply(repo, prepared)?;
+            }
         }
         Ok(n)
     }
 
-    fn root_tree<'r>(
-        &self,
-        repo: &'r Repository,
-        commit: &Commit<'r>,
-    ) -> Result<Option<Tree<'r>>, git2::Error> {
-        let tree = commit.tree()?;
-        match &self.root {
-            None => Ok(Some(tree)),
-            Some(r) => match tree.get_path(std::path::Path::new(r)) {
-                Ok(e) if e.kind() == Some(ObjectType::Tree) => Ok(Some(repo.find_tree(e.id())?)),
-                _ => Ok(None),
-            },
-        }
+    /// Indexes many commits with two threads: one diffs trees and parses the
+    /// changed blobs (with its own repository handle), the other applies them in order.
+    fn apply_pipelined(&mut self, repo: &Repository, pending: &[Oid]) -> Result<(), git2::Error> {
+        let mut view = PrepareView::of(self);
+        let git_dir = repo.path().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Prepared, git2::Error>>(256);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                let theirs = match Repository::open(&git_dir) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                for id in pending {
+                    let prepared = view.prepare(&theirs, *id);
+                    let failed = prepared.is_err();
+                    if tx.send(prepared).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            for prepared in rx {
+                self.apply(repo, prepared?)?;
+            }
+            Ok(())
+        })
     }
 
-    /// Indexes one commit whose first parent is the current tip.
-    fn apply_commit(&mut self, repo: &Repository, commit: &Commit<'_>) -> Result<(), git2::Error> {
-        let time = commit.time().seconds();
-        let new_tree = self.root_tree(repo, commit)?;
+    /// Indexes one prepared commit whose first parent is the current tip.
+    fn apply(&mut self, repo: &Repository, prepared: Prepared) -> Result<(), git2::Error> {
+        let Prepared { commit, time, tree, mut deltas, mut parsed } = prepared;
         let mut changes = Changes::default();
-        if new_tree.as_ref().map(Tree::id) != self.tree {
-            let old_tree = match self.tree {
-                Some(id) => Some(repo.find_tree(id)?),
-                None => None,
-            };
-            let mut deltas = Vec::new();
-            let settings = &self.settings;
-            let skip = |path: &str| settings.skips_folder(path);
-            super::treediff::diff(repo, old_tree.as_ref(), new_tree.as_ref(), "", &skip, &mut deltas)?;
+        if tree != self.tree {
             if let Some(pos) = deltas.iter().position(|(p, _)| p == SETTINGS_FILE) {
                 let (_, new) = deltas.swap_remove(pos);
                 self.update_settings(repo, new.map(|(id, _)| id), &mut changes)?;
             }
             if changes.reload {
-                let tree = new_tree.as_ref();
-                self.reload(repo, tree, time, &mut changes)?;
+                let tree = tree.map(|t| repo.find_tree(t)).transpose()?;
+                self.reload(repo, tree.as_ref(), time, &mut changes)?;
             } else {
                 for (path, new) in deltas {
                     if self.settings.classify(&path) == Some(Area::Manifests) {
-                        self.update_file(repo, &path, new, time, &mut changes)?;
+                        let pre = parsed.remove(&path);
+                        self.update_file(repo, &path, new, pre, time, &mut changes)?;
                     }
                 }
             }
@@ -252,10 +267,10 @@ impl Indexer {
                 self.history.retain(|_, h| h.present);
             }
         }
-        self.tree = new_tree.as_ref().map(Tree::id);
-        self.tip = Some(commit.id());
+        self.tree = tree;
+        self.tip = Some(commit);
         self.commits += 1;
-        self.update_tracks(commit.id(), time, &changes);
+        self.update_tracks(commit, time, &changes);
         Ok(())
     }
 
@@ -311,10 +326,10 @@ impl Indexer {
         }
         let gone: Vec<String> = self.files.keys().filter(|p| !wanted.contains_key(*p)).cloned().collect();
         for path in gone {
-            self.update_file(repo, &path, None, time, changes)?;
+            self.update_file(repo, &path, None, None, time, changes)?;
         }
         for (path, new) in wanted {
-            self.update_file(repo, &path, Some(new), time, changes)?;
+            self.update_file(repo, &path, Some(new), None, time, changes)?;
         }
         changes.placements.extend(self.tracks.keys().cloned());
         Ok(())
@@ -325,6 +340,7 @@ impl Indexer {
         repo: &Repository,
         path: &str,
         new: Option<(Oid, u32)>,
+        pre_parsed: Option<(Oid, Arc<ParsedFile>)>,
         time: i64,
         changes: &mut Changes,
     ) -> Result<(), git2::Error> {
@@ -340,11 +356,10 @@ impl Indexer {
         if self.files.get(path).is_some_and(|e| e.blob == blob) {
             return Ok(());
         }
-        let parsed = Arc::new(if mode == 0o120000 {
-            ParsedFile { issues: vec![symlink_issue(path)], ..ParsedFile::default() }
-        } else {
-            parse_blob(path, repo.find_blob(blob)?.content(), Area::Manifests)
-        });
+        let parsed = match pre_parsed {
+            Some((id, parsed)) if id == blob => parsed,
+            _ => read_manifest_file(repo, path, blob, mode)?,
+        };
         if parsed.is_broken() {
             if self.broken.insert(path.to_string()) {
                 changes.newly_broken.insert(path.to_string());
@@ -626,6 +641,88 @@ impl Indexer {
         issues.dedup();
         issues
     }
+}
+
+/// Commits to index at once before the diff-and-parse work moves to a second thread.
+const PIPELINE_MIN_COMMITS: usize = 64;
+
+/// A commit's changes, diffed and parsed, ready to apply.
+struct Prepared {
+    commit: Oid,
+    time: i64,
+    /// The tracked folder's tree at this commit.
+    tree: Option<Oid>,
+    deltas: Vec<Change>,
+    /// Changed manifest files already parsed: path -> (blob, content).
+    parsed: HashMap<String, (Oid, Arc<ParsedFile>)>,
+}
+
+/// What preparing commits needs to know: the tracked folder, the settings as the
+/// commits change them, and the previous tree. Owned, so it can move to a thread.
+struct PrepareView {
+    root: Option<String>,
+    settings: Settings,
+    tree: Option<Oid>,
+}
+
+impl PrepareView {
+    fn of(ix: &Indexer) -> PrepareView {
+        PrepareView { root: ix.root.clone(), settings: ix.settings.clone(), tree: ix.tree }
+    }
+
+    /// Diffs a commit against the previous one and parses its changed manifests.
+    fn prepare(&mut self, repo: &Repository, id: Oid) -> Result<Prepared, git2::Error> {
+        let commit = repo.find_commit(id)?;
+        let full = commit.tree()?;
+        let tree = match &self.root {
+            None => Some(full.id()),
+            Some(r) => match full.get_path(std::path::Path::new(r)) {
+                Ok(e) if e.kind() == Some(ObjectType::Tree) => Some(e.id()),
+                _ => None,
+            },
+        };
+        let time = commit.time().seconds();
+        let mut prepared = Prepared { commit: id, time, tree, deltas: Vec::new(), parsed: HashMap::new() };
+        if tree == self.tree {
+            return Ok(prepared);
+        }
+        let old = self.tree.map(|t| repo.find_tree(t)).transpose()?;
+        let new = tree.map(|t| repo.find_tree(t)).transpose()?;
+        let settings = &self.settings;
+        let skip = |path: &str| settings.skips_folder(path);
+        super::treediff::diff(repo, old.as_ref(), new.as_ref(), "", &skip, &mut prepared.deltas)?;
+        if let Some((_, new)) = prepared.deltas.iter().find(|(p, _)| p == SETTINGS_FILE) {
+            // Follow the settings as the indexer will (invalid settings keep the old ones).
+            let content = new.map(|(id, _)| repo.find_blob(id)).transpose()?;
+            if let (settings, None) = read_settings(content.as_ref().map(|b| b.content())) {
+                self.settings = settings;
+            }
+        }
+        for (path, new) in &prepared.deltas {
+            if let Some((blob, mode)) = new
+                && self.settings.classify(path) == Some(Area::Manifests)
+            {
+                let parsed = read_manifest_file(repo, path, *blob, *mode)?;
+                prepared.parsed.insert(path.clone(), (*blob, parsed));
+            }
+        }
+        self.tree = tree;
+        Ok(prepared)
+    }
+}
+
+/// Reads and parses one manifest file; a symlink is an issue, never followed.
+fn read_manifest_file(
+    repo: &Repository,
+    path: &str,
+    blob: Oid,
+    mode: u32,
+) -> Result<Arc<ParsedFile>, git2::Error> {
+    Ok(Arc::new(if mode == 0o120000 {
+        ParsedFile { issues: vec![symlink_issue(path)], ..ParsedFile::default() }
+    } else {
+        parse_blob(path, repo.find_blob(blob)?.content(), Area::Manifests)
+    }))
 }
 
 /// A key a commit changed, looked up once for all placements.
