@@ -181,3 +181,42 @@ fn duplicate_definitions_block_the_placement() {
     assert_eq!(ix.snapshots("example-placement").len(), 1);
     assert!(ix.blocked.iter().any(|b| b.issues.iter().any(|i| i.message.contains("more than one file"))));
 }
+
+/// Long histories are indexed on two threads; the result must be the one of
+/// indexing commit by commit.
+#[test]
+fn long_history_indexed_in_parallel_matches_commit_by_commit() {
+    let f = Fleet::example();
+    let repo = git2::Repository::open_bare(&f.origin).unwrap();
+    let sig = git2::Signature::now("Dev", "dev@example.com").unwrap();
+    let mut parent = repo.find_commit(repo.refname_to_id("refs/heads/main").unwrap()).unwrap();
+    let mut ids = vec![parent.id()];
+    for n in 0..100 {
+        let (path, content) = match n % 4 {
+            0 => ("docs/notes.md".to_string(), format!("note {n}\n")),
+            1 => ("resources/test-namespace.yaml".to_string(), test_namespace(&format!("v{n}"))),
+            2 => ("resources/app-envelope.yaml".to_string(), f.read("resources/app-envelope.yaml").replace("foo: bar", &format!("foo: b{n}"))),
+            _ => ("resources/test-namespace.yaml".to_string(), format!("broken: [{n}\n")),
+        };
+        let blob = repo.blob(content.as_bytes()).unwrap();
+        let mut update = git2::build::TreeUpdateBuilder::new();
+        update.upsert(path, blob, git2::FileMode::Blob);
+        let tree = update.create_updated(&repo, &parent.tree().unwrap()).unwrap();
+        let tree = repo.find_tree(tree).unwrap();
+        let id = repo.commit(Some("refs/heads/main"), &sig, &sig, "change", &tree, &[&parent]).unwrap();
+        parent = repo.find_commit(id).unwrap();
+        ids.push(id);
+    }
+    let mut parallel = Indexer::new(None);
+    assert_eq!(parallel.sync(&repo, *ids.last().unwrap()).unwrap(), ids.len());
+    let mut serial = Indexer::new(None);
+    for id in &ids {
+        serial.sync(&repo, *id).unwrap();
+    }
+    for placement in ["example-placement", "crp-with-envelope"] {
+        assert_eq!(parallel.snapshots(placement), serial.snapshots(placement), "{placement}");
+    }
+    assert!(parallel.snapshots("example-placement").len() > 10);
+    assert_eq!(parallel.blocked.len(), serial.blocked.len());
+    assert!(!parallel.blocked.is_empty(), "the broken commits are reported");
+}
