@@ -195,7 +195,10 @@ fn long_history_indexed_in_parallel_matches_commit_by_commit() {
         let (path, content) = match n % 4 {
             0 => ("docs/notes.md".to_string(), format!("note {n}\n")),
             1 => ("resources/test-namespace.yaml".to_string(), test_namespace(&format!("v{n}"))),
-            2 => ("resources/app-envelope.yaml".to_string(), f.read("resources/app-envelope.yaml").replace("foo: bar", &format!("foo: b{n}"))),
+            2 => (
+                "resources/app-envelope.yaml".to_string(),
+                f.read("resources/app-envelope.yaml").replace("foo: bar", &format!("foo: b{n}")),
+            ),
             _ => ("resources/test-namespace.yaml".to_string(), format!("broken: [{n}\n")),
         };
         let blob = repo.blob(content.as_bytes()).unwrap();
