@@ -175,3 +175,36 @@ fn revision_history_limit_prunes_old_snapshot_files() {
         ]
     );
 }
+
+/// A non-bare local repository as REPO: its branch is moved in place, never while
+/// it is checked out (that would leave the person's work tree behind).
+#[test]
+fn non_bare_local_repository() {
+    let f = Fleet::example();
+    let work = f.work.to_str().unwrap();
+    let state = f.state_dir();
+    let state = state.to_str().unwrap();
+    let out = common::gitfleet(&["run", "--repo", work, "--state-dir", state, "--once"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::stderr(&out).contains("branch main is checked out"), "{}", common::stderr(&out));
+
+    git(&f.work, &["checkout", "-q", "-b", "dev"]);
+    let out = common::gitfleet(&["run", "--repo", work, "--state-dir", state, "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let subject = git(&f.work, &["log", "-1", "--format=%an %s", "main"]);
+    assert!(subject.starts_with("gitfleet gitfleet: record "), "{subject}");
+    assert_eq!(git(&f.work, &["status", "--porcelain"]), "", "the work tree is untouched");
+
+    // With a status branch, the checked-out tracked branch is never moved.
+    git(&f.work, &["checkout", "-q", "main"]);
+    f.write("gitfleet.yaml", "statusBranch: fleet-status\n");
+    git(&f.work, &["commit", "-qam", "status branch"]);
+    let main_before = git(&f.work, &["rev-parse", "main"]);
+    let out = common::gitfleet(&["run", "--repo", work, "--state-dir", state, "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    assert_eq!(git(&f.work, &["rev-parse", "main"]), main_before);
+    assert!(
+        git(&f.work, &["ls-tree", "-r", "--name-only", "fleet-status"])
+            .contains("example-placement-0-snapshot.yaml")
+    );
+}

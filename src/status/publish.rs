@@ -69,6 +69,9 @@ pub struct StateRepo {
     repo: Repository,
     remote: String,
     creds: Credentials,
+    /// The remote is a local repository with a work tree: libgit2 cannot push
+    /// there, so gitfleet moves the branch in it directly (compare-and-swap).
+    worktree_remote: Option<PathBuf>,
 }
 
 impl StateRepo {
@@ -91,7 +94,10 @@ impl StateRepo {
                 repo.remote(REMOTE, &url).map_err(err)?;
             }
         }
-        Ok(StateRepo { repo, remote: remote.to_string(), creds })
+        let local = Path::new(remote.strip_prefix("file://").unwrap_or(remote));
+        let worktree_remote =
+            Repository::open(local).ok().filter(|r| !r.is_bare()).and_then(|r| r.path().canonicalize().ok());
+        Ok(StateRepo { repo, remote: remote.to_string(), creds, worktree_remote })
     }
 
     pub fn repo(&self) -> &Repository {
@@ -202,6 +208,9 @@ impl StateRepo {
         let err = |source| StatusError::Push { remote: self.remote.clone(), branch: branch.into(), source };
         let local = format!("refs/heads/{branch}");
         self.repo.reference(&local, commit, true, "gitfleet: status commit").map_err(err)?;
+        if let Some(git_dir) = &self.worktree_remote {
+            return self.move_worktree_branch(git_dir, branch, commit).map_err(err);
+        }
         let mut remote = self.repo.find_remote(REMOTE).map_err(err)?;
         let rejected = std::cell::RefCell::new(None);
         let mut opts = PushOptions::new();
@@ -221,6 +230,53 @@ impl StateRepo {
         let tracking = format!("refs/remotes/{REMOTE}/{branch}");
         self.repo.reference(&tracking, commit, true, "gitfleet: pushed").map_err(err)?;
         Ok(None)
+    }
+}
+
+impl StateRepo {
+    /// "Pushes" to a local repository with a work tree: copies the objects with a
+    /// fetch from gitfleet's clone, then moves the branch only if it still points
+    /// at the commit gitfleet built on. A checked-out branch is never moved: that
+    /// would leave the person's work tree and index out of step with it.
+    fn move_worktree_branch(
+        &self,
+        git_dir: &Path,
+        branch: &str,
+        commit: Oid,
+    ) -> Result<Option<String>, git2::Error> {
+        let target = Repository::open(git_dir)?;
+        let name = format!("refs/heads/{branch}");
+        if target.head().ok().and_then(|h| h.name().ok().map(str::to_string)).as_deref()
+            == Some(name.as_str())
+        {
+            return Err(git2::Error::from_str(&format!(
+                "branch {branch} is checked out in {}; gitfleet does not move a checked-out branch \
+                 (use a bare repository, or set statusBranch in gitfleet.yaml)",
+                git_dir.display()
+            )));
+        }
+        let incoming = "refs/gitfleet/incoming";
+        let source = self.repo.path().display().to_string();
+        target.remote_anonymous(&source)?.fetch(&[&format!("+{name}:{incoming}")], None, None)?;
+        let parent = self.repo.find_commit(commit)?.parent_ids().next();
+        let result = match (parent, target.refname_to_id(&name).ok()) {
+            (Some(expected), Some(current)) if expected == current => {
+                target.reference_matching(&name, commit, true, expected, "gitfleet: status").map(|_| None)
+            }
+            (None, None) => target.reference(&name, commit, false, "gitfleet: status").map(|_| None),
+            (_, current) => Ok(Some(format!(
+                "{name} moved to {} meanwhile",
+                current.map_or("nothing".to_string(), |c| c.to_string())
+            ))),
+        };
+        if let Ok(mut r) = target.find_reference(incoming) {
+            let _ = r.delete();
+        }
+        match result {
+            // The branch moved between the check and the swap: a rejection, retried.
+            Err(e) if e.code() == git2::ErrorCode::Modified => Ok(Some(e.message().to_string())),
+            other => other,
+        }
     }
 }
 
