@@ -1,0 +1,224 @@
+//! Overrides, approvals, hub resources and envelopes.
+
+use super::placement::{read_selectors, read_terms};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::*;
+
+/// JSON pointer paths an override may not touch (KubeFleet forbids them too).
+const FORBIDDEN_PATCH_PATHS: &[&str] =
+    &["/kind", "/apiVersion", "/metadata/name", "/metadata/namespace", "/status"];
+
+pub(super) fn read_patch(ctx: &mut Ctx, at: &str, p: &wire::JsonPatch) -> Option<JsonPatch> {
+    let op = match p.op.as_str() {
+        "add" => PatchOp::Add,
+        "remove" => PatchOp::Remove,
+        "replace" => PatchOp::Replace,
+        other => {
+            ctx.error(format!("{at}.op: {other:?} is not add, remove or replace"));
+            return None;
+        }
+    };
+    if !p.path.starts_with('/') {
+        ctx.error(format!("{at}.path: {:?} must be a JSON pointer starting with '/'", p.path));
+    }
+    if FORBIDDEN_PATCH_PATHS.iter().any(|f| p.path == *f || p.path.starts_with(&format!("{f}/"))) {
+        ctx.error(format!("{at}.path: {} cannot be overridden", p.path));
+    }
+    match (op, &p.value) {
+        (PatchOp::Remove, Some(_)) => ctx.error(format!("{at}: remove takes no value")),
+        (PatchOp::Add | PatchOp::Replace, None) => ctx.error(format!("{at}: {} needs a value", p.op)),
+        _ => {}
+    }
+    Some(JsonPatch { op, path: p.path.clone(), value: p.value.clone() })
+}
+
+pub(super) fn read_override(ctx: &mut Ctx, value: &Value) -> Option<Override> {
+    let w: wire::Object<wire::OverrideSpec> = ctx.wire(value)?;
+    let name = w.metadata.name.clone().unwrap_or_default();
+    check_name(ctx, &name);
+    let cluster_scoped = w.kind == "ClusterResourceOverride";
+    let (field, wire_selectors, other) = if cluster_scoped {
+        check_cluster_scoped(ctx, &w.metadata);
+        ("spec.clusterResourceSelectors", &w.spec.cluster_resource_selectors, &w.spec.resource_selectors)
+    } else {
+        if w.metadata.namespace.as_deref().is_none_or(|n| !is_dns_label(n)) {
+            ctx.error("ResourceOverride needs metadata.namespace (a DNS label)");
+        }
+        ("spec.resourceSelectors", &w.spec.resource_selectors, &w.spec.cluster_resource_selectors)
+    };
+    if !other.is_empty() {
+        ctx.error(format!("{} does not take the selectors of the other override kind", w.kind));
+    }
+    if !(1..=20).contains(&wire_selectors.len()) {
+        ctx.error(format!("{field} must have 1 to 20 entries (has {})", wire_selectors.len()));
+    }
+    let selectors = read_selectors(ctx, field, wire_selectors, true);
+    if let Some(p) = &w.spec.placement
+        && p.name.is_empty()
+    {
+        ctx.error("spec.placement.name must not be empty");
+    }
+    let mut rules = Vec::new();
+    let wire_rules = w.spec.policy.as_ref().map(|p| p.override_rules.as_slice()).unwrap_or_default();
+    if wire_rules.is_empty() {
+        ctx.error("spec.policy.overrideRules must have at least one rule");
+    }
+    for (i, r) in wire_rules.iter().enumerate() {
+        let at = format!("spec.policy.overrideRules[{i}]");
+        let cluster_terms = r
+            .cluster_selector
+            .as_ref()
+            .map(|s| read_terms(ctx, &format!("{at}.clusterSelector"), s))
+            .unwrap_or_default();
+        let delete = match r.override_type.as_deref() {
+            None | Some("JSONPatch") => false,
+            Some("Delete") => true,
+            Some(other) => {
+                ctx.error(format!("{at}.overrideType: {other:?} is not JSONPatch or Delete"));
+                false
+            }
+        };
+        if delete && !r.json_patch_overrides.is_empty() {
+            ctx.error(format!("{at}: a Delete rule takes no jsonPatchOverrides"));
+        }
+        if !delete && r.json_patch_overrides.is_empty() {
+            ctx.error(format!("{at}.jsonPatchOverrides must have at least one patch"));
+        }
+        let patches = r
+            .json_patch_overrides
+            .iter()
+            .enumerate()
+            .filter_map(|(j, p)| read_patch(ctx, &format!("{at}.jsonPatchOverrides[{j}]"), p))
+            .collect();
+        rules.push(OverrideRule { cluster_terms, delete, patches });
+    }
+    Some(Override {
+        kind: w.kind.clone(),
+        name,
+        namespace: w.metadata.namespace.clone(),
+        placement: w.spec.placement.as_ref().map(|p| p.name.clone()),
+        selectors,
+        rules,
+        origin: ctx.origin.clone(),
+    })
+}
+
+pub(super) fn read_approval(ctx: &mut Ctx, value: &Value) -> Option<Approval> {
+    let w: wire::Approval = ctx.wire(value)?;
+    let name = w.metadata.name.clone().unwrap_or_default();
+    check_name(ctx, &name);
+    let conditions = w.status.map(|s| s.conditions).unwrap_or_default();
+    let Some(c) = conditions.iter().find(|c| c.type_ == "Approved") else {
+        ctx.error("status.conditions needs a condition of type Approved");
+        return None;
+    };
+    if c.status != "True" && c.status != "False" {
+        ctx.error(format!("status.conditions[Approved].status: {:?} is not \"True\" or \"False\"", c.status));
+    }
+    Some(Approval {
+        name,
+        approved: c.status == "True",
+        reason: c.reason.clone().unwrap_or_default(),
+        message: c.message.clone().unwrap_or_default(),
+        origin: ctx.origin.clone(),
+    })
+}
+
+/// Checks the identity fields every hub resource needs and builds its key.
+pub(super) fn hub_manifest(ctx: &mut Ctx, value: Value, envelope: Option<EnvelopeType>) -> Option<Manifest> {
+    let meta: wire::ObjectMeta = ctx.wire(value.get("metadata").unwrap_or(&Value::Null))?;
+    let api_version = value["apiVersion"].as_str().unwrap_or_default().to_string();
+    let kind = value["kind"].as_str().unwrap_or_default().to_string();
+    let name = meta.name.clone().unwrap_or_default();
+    let group = group_of(&api_version).to_string();
+    if name.len() > 253 || name.contains('/') || name == "." || name == ".." {
+        ctx.error(format!("metadata.name {name:?} is not a valid object name"));
+    }
+    if let Some(ns) = &meta.namespace
+        && !is_dns_label(ns)
+    {
+        ctx.error(format!("metadata.namespace {ns:?} is not a valid namespace name"));
+    }
+    match (known_scope(&group, &kind), &meta.namespace) {
+        (KnownScope::Cluster, Some(_)) => {
+            ctx.error(format!("{kind} is cluster-scoped and must not set metadata.namespace"))
+        }
+        (KnownScope::Namespaced, None) => {
+            ctx.error(format!("{kind} is namespaced and needs metadata.namespace"))
+        }
+        _ => {}
+    }
+    check_labels(ctx, &meta.labels);
+    Some(Manifest {
+        key: ObjectKey { group, kind, namespace: meta.namespace.clone(), name },
+        api_version,
+        labels: meta.labels,
+        origin: ctx.origin.clone(),
+        value: Arc::new(value),
+        wrapped: Vec::new(),
+        envelope,
+    })
+}
+
+pub(super) fn read_hub(ctx: &mut Ctx, value: Value) -> Option<Manifest> {
+    hub_manifest(ctx, value, None)
+}
+
+pub(super) fn read_envelope(ctx: &mut Ctx, value: Value) -> Option<Manifest> {
+    let w: wire::Envelope = ctx.wire(&value)?;
+    let cluster = w.kind == "ClusterResourceEnvelope";
+    let envelope =
+        if cluster { EnvelopeType::ClusterResourceEnvelope } else { EnvelopeType::ResourceEnvelope };
+    let mut manifest = hub_manifest(ctx, value, Some(envelope))?;
+    let env_ns = w.metadata.namespace.clone();
+    if w.data.is_empty() {
+        ctx.error("data must wrap at least one object");
+    }
+    for (key, obj) in &w.data {
+        let at = format!("data.{key:?}");
+        let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        if api_version.is_empty() || kind.is_empty() || name.is_empty() {
+            ctx.error(format!("{at}: wrapped object needs apiVersion, kind and metadata.name"));
+            continue;
+        }
+        let group = group_of(api_version);
+        if group == PLACEMENT_GROUP || group == CLUSTER_GROUP || group == GITFLEET_GROUP {
+            ctx.error(format!("{at}: {kind} cannot be wrapped in an envelope"));
+            continue;
+        }
+        let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
+        let scope = known_scope(group, kind);
+        let mut wrapped = obj.clone();
+        if cluster {
+            if ns.is_some() || scope == KnownScope::Namespaced {
+                ctx.error(format!(
+                    "{at}: {kind}/{name} is namespaced; a ClusterResourceEnvelope may only wrap \
+                     cluster-scoped objects (use a ResourceEnvelope)"
+                ));
+            }
+        } else if scope == KnownScope::Cluster {
+            ctx.error(format!(
+                "{at}: {kind}/{name} is cluster-scoped; a ResourceEnvelope may only wrap namespaced \
+                 objects (use a ClusterResourceEnvelope)"
+            ));
+        } else {
+            match (ns, env_ns.as_deref()) {
+                (Some(n), Some(e)) if n != e => ctx.error(format!(
+                    "{at}: {kind}/{name} is in namespace {n}; a ResourceEnvelope may only wrap objects \
+                     of its own namespace {e}"
+                )),
+                (None, Some(e)) => {
+                    wrapped["metadata"]["namespace"] = Value::String(e.to_string());
+                }
+                _ => {}
+            }
+        }
+        manifest.wrapped.push(wrapped);
+    }
+    Some(manifest)
+}

@@ -1,0 +1,201 @@
+//! ClusterStagedUpdateStrategy (stages, tasks) and ClusterStagedUpdateRun.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::*;
+
+/// Parses a duration field bounded by 30 days.
+pub(super) fn bounded_duration(ctx: &mut Ctx, field: &str, text: &str) -> Option<std::time::Duration> {
+    match duration::parse(text) {
+        Ok(d) if d.is_zero() => {
+            ctx.error(format!("{field}: must be greater than 0"));
+            None
+        }
+        Ok(d) if d > MAX_WAIT => {
+            ctx.error(format!("{field}: {text} is longer than 30 days (720h)"));
+            None
+        }
+        Ok(d) => Some(d),
+        Err(e) => {
+            ctx.error(format!("{field}: {e}"));
+            None
+        }
+    }
+}
+
+pub(super) fn read_tasks(
+    ctx: &mut Ctx,
+    field: &str,
+    tasks: &[wire::StageTask],
+    before: bool,
+) -> Vec<StageTask> {
+    let limit = if before { 1 } else { 2 };
+    if tasks.len() > limit {
+        ctx.error(format!("{field}: at most {limit} task(s) allowed (has {})", tasks.len()));
+    }
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, t) in tasks.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        if !seen.insert(t.type_.clone()) {
+            ctx.error(format!("{at}: only one {} task is allowed", t.type_));
+        }
+        match t.type_.as_str() {
+            "Approval" => {
+                if t.wait_time.is_some() {
+                    ctx.error(format!("{at}: an Approval task takes no waitTime"));
+                }
+                out.push(StageTask::Approval);
+            }
+            "TimedWait" if before => {
+                ctx.error(format!("{at}: beforeStageTasks may only be Approval"));
+            }
+            "TimedWait" => match &t.wait_time {
+                None => ctx.error(format!("{at}: a TimedWait task needs waitTime")),
+                Some(w) => {
+                    if let Some(d) = bounded_duration(ctx, &format!("{at}.waitTime"), w) {
+                        out.push(StageTask::TimedWait(d));
+                    }
+                }
+            },
+            other => ctx.error(format!("{at}.type: {other:?} is not Approval or TimedWait")),
+        }
+    }
+    out
+}
+
+pub(super) fn read_stage(ctx: &mut Ctx, i: usize, s: &wire::Stage, last: bool) -> Stage {
+    let at = format!("spec.stages[{i}]");
+    let valid_name = !s.name.is_empty()
+        && s.name.len() <= 63
+        && s.name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !valid_name {
+        ctx.error(format!("{at}.name: {:?} must match ^[a-z0-9]+$ and have 1 to 63 characters", s.name));
+    }
+    match &s.label_selector {
+        Some(sel) => ctx.errors(sel.validate(&format!("{at}.labelSelector"))),
+        None if !last => {
+            ctx.error(format!("{at}.labelSelector is required: only the last stage may omit it (catch-all)"))
+        }
+        None => {}
+    }
+    if let Some(key) = &s.sorting_label_key
+        && let Err(e) = validate_label_key(key)
+    {
+        ctx.error(format!("{at}.sortingLabelKey: {key:?} {e}"));
+    }
+    let max_concurrency = s
+        .max_concurrency
+        .as_ref()
+        .and_then(|v| int_or_percent(ctx, &format!("{at}.maxConcurrency"), v, 1, 1))
+        .unwrap_or(IntOrPercent::Count(1));
+    let max_failures = s
+        .max_failures
+        .as_ref()
+        .and_then(|v| int_or_percent(ctx, &format!("{at}.maxFailures"), v, 0, 0))
+        .unwrap_or(IntOrPercent::Count(0));
+    let cluster_timeout = s
+        .cluster_timeout
+        .as_deref()
+        .and_then(|t| bounded_duration(ctx, &format!("{at}.clusterTimeout"), t))
+        .unwrap_or(DEFAULT_CLUSTER_TIMEOUT);
+    let max_duration =
+        s.max_duration.as_deref().and_then(|t| bounded_duration(ctx, &format!("{at}.maxDuration"), t));
+    Stage {
+        name: s.name.clone(),
+        selector: s.label_selector.clone(),
+        sorting_label_key: s.sorting_label_key.clone(),
+        max_concurrency,
+        before_tasks: read_tasks(ctx, &format!("{at}.beforeStageTasks"), &s.before_stage_tasks, true),
+        after_tasks: read_tasks(ctx, &format!("{at}.afterStageTasks"), &s.after_stage_tasks, false),
+        cluster_timeout,
+        max_failures,
+        max_duration,
+    }
+}
+
+pub(super) fn read_strategy(ctx: &mut Ctx, value: &Value) -> Option<Strategy> {
+    let w: wire::Object<wire::StrategySpec> = ctx.wire(value)?;
+    let name = w.metadata.name.clone().unwrap_or_default();
+    check_name(ctx, &name);
+    check_cluster_scoped(ctx, &w.metadata);
+    let n = w.spec.stages.len();
+    if !(1..=31).contains(&n) {
+        ctx.error(format!("spec.stages must have 1 to 31 entries (has {n})"));
+    }
+    let mut names = BTreeSet::new();
+    let mut stages = Vec::new();
+    for (i, s) in w.spec.stages.iter().enumerate() {
+        if !s.name.is_empty() && !names.insert(s.name.clone()) {
+            ctx.error(format!("spec.stages[{i}].name: stage {} appears twice", s.name));
+        }
+        stages.push(read_stage(ctx, i, s, i + 1 == n));
+    }
+    Some(Strategy {
+        name,
+        stages,
+        spec: value.get("spec").cloned().unwrap_or(Value::Null),
+        origin: ctx.origin.clone(),
+    })
+}
+
+pub(super) fn read_run(ctx: &mut Ctx, value: &Value) -> Option<UpdateRun> {
+    let w: wire::Object<wire::RunSpec> = ctx.wire(value)?;
+    let name = w.metadata.name.clone().unwrap_or_default();
+    check_name(ctx, &name);
+    check_cluster_scoped(ctx, &w.metadata);
+    let spec = &w.spec;
+    if spec.placement_name.is_empty() {
+        ctx.error("spec.placementName is required");
+    }
+    if spec.staged_rollout_strategy_name.is_empty() {
+        ctx.error("spec.stagedRolloutStrategyName is required");
+    }
+    let index = spec.resource_snapshot_index.as_ref().and_then(|v| {
+        let parsed = match v {
+            wire::IntOrString::Int(n) => u32::try_from(*n).ok(),
+            wire::IntOrString::Str(s) => s.parse::<u32>().ok(),
+        };
+        if parsed.is_none() {
+            let shown = match v {
+                wire::IntOrString::Int(n) => n.to_string(),
+                wire::IntOrString::Str(s) => format!("{s:?}"),
+            };
+            ctx.error(format!("spec.resourceSnapshotIndex: {shown} must be a non-negative integer"));
+        }
+        parsed
+    });
+    let target = match (index, spec.resource_commit.as_deref()) {
+        (Some(_), Some(_)) => {
+            ctx.error("spec.resourceSnapshotIndex and spec.resourceCommit are mutually exclusive");
+            SnapshotTarget::Latest
+        }
+        (Some(i), None) => SnapshotTarget::Index(i),
+        (None, Some("")) => {
+            ctx.error("spec.resourceCommit must not be empty");
+            SnapshotTarget::Latest
+        }
+        (None, Some(c)) => SnapshotTarget::Commit(c.to_string()),
+        (None, None) => SnapshotTarget::Latest,
+    };
+    let state = match spec.state.as_deref() {
+        None | Some("Run") => RunState::Run,
+        Some("Initialize") => RunState::Initialize,
+        Some("Stop") => RunState::Stop,
+        Some(other) => {
+            ctx.error(format!("spec.state: {other:?} is not Run, Initialize or Stop"));
+            RunState::Run
+        }
+    };
+    Some(UpdateRun {
+        name,
+        placement: spec.placement_name.clone(),
+        strategy: spec.staged_rollout_strategy_name.clone(),
+        target,
+        state,
+        spec: value.get("spec").cloned().unwrap_or(Value::Null),
+        origin: ctx.origin.clone(),
+    })
+}
