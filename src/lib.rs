@@ -6,7 +6,11 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod cluster;
+pub mod engine;
+pub mod render;
 pub mod repo;
+pub mod schedule;
 pub mod snapshot;
 pub mod source;
 pub mod state;

@@ -340,3 +340,21 @@ mod tests;
 use placement::read_placement;
 use resources::{read_approval, read_envelope, read_hub, read_override};
 use rollout::{read_run, read_strategy};
+
+/// Rebuilds a strategy from a `spec` recorded in a run's status
+/// (`stagedUpdateStrategySnapshot`), validating it like a file.
+pub fn strategy_from_spec(name: &str, spec: &Value) -> Result<Strategy, Vec<Issue>> {
+    let doc = serde_json::json!({
+        "apiVersion": format!("{PLACEMENT_GROUP}/v1beta1"),
+        "kind": "ClusterStagedUpdateStrategy",
+        "metadata": { "name": name },
+        "spec": spec,
+    });
+    let origin = Origin { path: Arc::from("stagedUpdateStrategySnapshot"), line: 1 };
+    let mut ctx =
+        Ctx { origin, object: Some(format!("ClusterStagedUpdateStrategy/{name}")), issues: Vec::new() };
+    match read_strategy(&mut ctx, &doc) {
+        Some(s) if ctx.issues.is_empty() => Ok(s),
+        _ => Err(ctx.issues),
+    }
+}

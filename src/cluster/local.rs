@@ -1,0 +1,208 @@
+//! The local store: each cluster is a folder holding one YAML file per applied
+//! object, at `<cluster>/<namespace or _cluster>/<kind>[.<group>]/<name>.yaml`.
+//! Create, update and prune behave as on a cluster; objects are available at once.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::{Backend, BackendError, FailedObject, SyncReport, apply_rank};
+use crate::render::{LABEL_PLACEMENT, RenderedObject, owner};
+use crate::repo::model::{ObjectKey, WhenToTakeOver};
+use crate::repo::scope::group_of;
+
+/// Folder name for cluster-scoped objects.
+const CLUSTER_SCOPE: &str = "_cluster";
+
+/// A folder of clusters.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    /// Clusters live under `root` (`<state-dir>/clusters`).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalStore { root: root.into() }
+    }
+
+    /// The file of one object on one cluster.
+    pub fn path_of(&self, cluster: &str, key: &ObjectKey) -> PathBuf {
+        let kind = if key.group.is_empty() {
+            key.kind.to_lowercase()
+        } else {
+            format!("{}.{}", key.kind.to_lowercase(), key.group)
+        };
+        self.root
+            .join(cluster)
+            .join(key.namespace.as_deref().unwrap_or(CLUSTER_SCOPE))
+            .join(kind)
+            .join(format!("{}.yaml", key.name))
+    }
+
+    fn err(cluster: &str, e: impl std::fmt::Display) -> BackendError {
+        BackendError::Unreachable { cluster: cluster.to_string(), message: e.to_string() }
+    }
+
+    /// Every object stored for a cluster: (key, content).
+    fn list(&self, cluster: &str) -> Result<Vec<(ObjectKey, Value)>, BackendError> {
+        let dir = self.root.join(cluster);
+        let mut out = Vec::new();
+        if !dir.exists() {
+            return Ok(out);
+        }
+        for file in walk(&dir).map_err(|e| Self::err(cluster, e))? {
+            let bytes = std::fs::read(&file).map_err(|e| Self::err(cluster, e))?;
+            let Ok(value) = crate::yaml::parse_typed::<Value>(&bytes) else { continue };
+            let api_version = value["apiVersion"].as_str().unwrap_or_default();
+            let key = ObjectKey {
+                group: group_of(api_version).to_string(),
+                kind: value["kind"].as_str().unwrap_or_default().to_string(),
+                namespace: value.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string),
+                name: value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
+            };
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+}
+
+fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let ft = entry.file_type()?;
+            if ft.is_dir() {
+                stack.push(entry.path());
+            } else if ft.is_file() && entry.path().extension().is_some_and(|e| e == "yaml") {
+                out.push(entry.path());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The object without gitfleet's ownership marks, for takeover comparison.
+fn without_ownership(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(labels) = v.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+        labels.remove(LABEL_PLACEMENT);
+        if labels.is_empty() {
+            v["metadata"].as_object_mut().map(|m| m.remove("labels"));
+        }
+    }
+    if let Some(ann) = v.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+        ann.remove(crate::render::ANNOTATION_SNAPSHOT);
+        if ann.is_empty() {
+            v["metadata"].as_object_mut().map(|m| m.remove("annotations"));
+        }
+    }
+    v
+}
+
+impl Backend for LocalStore {
+    fn kind(&self) -> &'static str {
+        "local-store"
+    }
+
+    fn sync(
+        &self,
+        cluster: &str,
+        placement: &str,
+        desired: &[RenderedObject],
+        take_over: WhenToTakeOver,
+    ) -> Result<SyncReport, BackendError> {
+        let mut report = SyncReport::default();
+        let mut ordered: Vec<&RenderedObject> = desired.iter().collect();
+        ordered.sort_by_key(|o| (apply_rank(&o.key), o.key.clone()));
+        for obj in ordered {
+            let path = self.path_of(cluster, &obj.key);
+            let existing = std::fs::read(&path).ok().and_then(|b| crate::yaml::parse_typed::<Value>(&b).ok());
+            if let Some(ns) = &obj.key.namespace {
+                let ns_key = ObjectKey {
+                    group: String::new(),
+                    kind: "Namespace".into(),
+                    namespace: None,
+                    name: ns.clone(),
+                };
+                if !self.path_of(cluster, &ns_key).exists() {
+                    report.failed.push(FailedObject {
+                        key: obj.key.clone(),
+                        api_version: obj.api_version.clone(),
+                        envelope: obj.envelope.clone(),
+                        message: format!("Failed to apply manifest: namespaces \"{ns}\" not found"),
+                    });
+                    continue;
+                }
+            }
+            if let Some(current) = &existing {
+                if current == &obj.value {
+                    report.unchanged += 1;
+                    continue;
+                }
+                let foreign = owner(current) != Some(placement);
+                let refuse = match take_over {
+                    _ if !foreign => None,
+                    WhenToTakeOver::Always => None,
+                    WhenToTakeOver::Never => Some(
+                        "exists on the cluster and is not managed by this placement (whenToTakeOver: Never)",
+                    ),
+                    WhenToTakeOver::IfNoDiff
+                        if without_ownership(current) == without_ownership(&obj.value) =>
+                    {
+                        None
+                    }
+                    WhenToTakeOver::IfNoDiff => {
+                        Some("exists on the cluster with different content (whenToTakeOver: IfNoDiff)")
+                    }
+                };
+                if let Some(reason) = refuse {
+                    report.failed.push(FailedObject {
+                        key: obj.key.clone(),
+                        api_version: obj.api_version.clone(),
+                        envelope: obj.envelope.clone(),
+                        message: format!("Failed to apply manifest: {} {reason}", obj.key),
+                    });
+                    continue;
+                }
+            }
+            std::fs::create_dir_all(path.parent().expect("object paths have a folder"))
+                .map_err(|e| Self::err(cluster, e))?;
+            std::fs::write(&path, crate::yaml::to_string(&obj.value)).map_err(|e| Self::err(cluster, e))?;
+            report.applied += 1;
+        }
+        // Prune: what this placement owns and no longer wants, namespaced objects first.
+        let mut stale: Vec<ObjectKey> = self
+            .list(cluster)?
+            .into_iter()
+            .filter(|(key, value)| owner(value) == Some(placement) && !desired.iter().any(|d| &d.key == key))
+            .map(|(key, _)| key)
+            .collect();
+        stale.sort_by_key(|k| std::cmp::Reverse((apply_rank(k), k.clone())));
+        for key in stale {
+            std::fs::remove_file(self.path_of(cluster, &key)).map_err(|e| Self::err(cluster, e))?;
+            report.pruned += 1;
+        }
+        Ok(report)
+    }
+
+    fn placements_on(&self, cluster: &str) -> Result<Vec<String>, BackendError> {
+        let mut out: Vec<String> =
+            self.list(cluster)?.iter().filter_map(|(_, v)| owner(v).map(str::to_string)).collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn get(&self, cluster: &str, key: &ObjectKey) -> Result<Option<Value>, BackendError> {
+        let path = self.path_of(cluster, key);
+        match std::fs::read(&path) {
+            Ok(bytes) => crate::yaml::parse_typed(&bytes).map(Some).map_err(|e| Self::err(cluster, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Self::err(cluster, e)),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Member cluster backends: where rendered objects are applied.
+//!
+//! The local store (a folder per cluster) is the embedded default; a Kubernetes
+//! backend implements the same trait.
+
+pub mod local;
+
+use serde_json::Value;
+
+use crate::render::{EnvelopeRef, RenderedObject};
+use crate::repo::model::{ObjectKey, WhenToTakeOver};
+
+/// An object that could not be applied, as reported in `failedPlacements`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedObject {
+    pub key: ObjectKey,
+    pub api_version: String,
+    pub envelope: Option<EnvelopeRef>,
+    pub message: String,
+}
+
+/// What syncing a placement to a cluster did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncReport {
+    pub applied: usize,
+    pub unchanged: usize,
+    pub pruned: usize,
+    pub failed: Vec<FailedObject>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("cluster {cluster}: {message}")]
+    Unreachable { cluster: String, message: String },
+}
+
+/// A place where a placement's objects are applied.
+pub trait Backend {
+    /// A short name for logs (`local-store`, `kubernetes`).
+    fn kind(&self) -> &'static str;
+
+    /// Makes the cluster hold exactly `desired` of what `placement` owns: applies
+    /// (CRDs, Namespaces, cluster-scoped, namespaced), then prunes what the
+    /// placement applied before and no longer wants (in reverse order).
+    fn sync(
+        &self,
+        cluster: &str,
+        placement: &str,
+        desired: &[RenderedObject],
+        take_over: WhenToTakeOver,
+    ) -> Result<SyncReport, BackendError>;
+
+    /// Lists the placements that own objects on a cluster.
+    fn placements_on(&self, cluster: &str) -> Result<Vec<String>, BackendError>;
+
+    /// Reads one object, if present.
+    fn get(&self, cluster: &str, key: &ObjectKey) -> Result<Option<Value>, BackendError>;
+}
+
+/// Apply order of SPEC 6.2: CustomResourceDefinitions, Namespaces, other
+/// cluster-scoped objects, namespaced objects.
+pub fn apply_rank(key: &ObjectKey) -> u8 {
+    match (key.group.as_str(), key.kind.as_str(), &key.namespace) {
+        ("apiextensions.k8s.io", "CustomResourceDefinition", _) => 0,
+        ("", "Namespace", None) => 1,
+        (_, _, None) => 2,
+        (_, _, Some(_)) => 3,
+    }
+}

@@ -1,0 +1,405 @@
+//! Engine tests with a controlled clock: the seed walkthrough and the KubeFleet cases.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::status::{Conditions, RunStatus};
+use super::*;
+use crate::repo::model::SnapshotTarget;
+use crate::repo::{Fleet, Loaded, load_dir};
+
+const T0: i64 = 1_753_219_688; // 2025-07-22T21:28:08Z, as in the seed
+
+fn example() -> Fleet {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo");
+    let loaded: Loaded = load_dir(&dir).unwrap();
+    let fleet = loaded.fleet();
+    assert!(fleet.issues.is_empty(), "{:?}", fleet.issues);
+    fleet
+}
+
+/// A test harness: a fleet, a run, approvals, and what the backend did.
+struct Harness {
+    fleet: Fleet,
+    run: String,
+    approved: BTreeSet<String>,
+    failing: BTreeMap<String, String>,
+    superseded_by: Option<String>,
+    status: RunStatus,
+    /// Cluster updates in the order they were applied.
+    updated: Vec<String>,
+    cleaned: Vec<String>,
+    requests: Vec<String>,
+    cleanup: Vec<String>,
+    wake_at: Option<i64>,
+    hold: BTreeSet<String>,
+}
+
+impl Harness {
+    fn new(fleet: Fleet) -> Self {
+        Harness {
+            fleet,
+            run: "example-run".into(),
+            approved: BTreeSet::new(),
+            failing: BTreeMap::new(),
+            superseded_by: None,
+            status: RunStatus::default(),
+            updated: vec![],
+            cleaned: vec![],
+            requests: vec![],
+            cleanup: vec![],
+            wake_at: None,
+            hold: BTreeSet::new(),
+        }
+    }
+
+    fn seed() -> Self {
+        Harness::new(example())
+    }
+
+    /// One reconcile pass at `now`: step, do what the engine asks, repeat until quiet.
+    fn pass(&mut self, now: i64) {
+        let mut observations = BTreeMap::new();
+        for _ in 0..100 {
+            let run = self.fleet.runs[&self.run].clone();
+            let placement = self.fleet.placements.get(&run.placement);
+            let scheduled: Vec<String> = placement
+                .map(|p| crate::schedule::schedule(p, &self.fleet.clusters).clusters)
+                .unwrap_or_default();
+            let resource_index = match run.target {
+                SnapshotTarget::Index(i) => Ok(i),
+                _ => Ok(0),
+            };
+            let input = RunInput {
+                run: &run,
+                generation: 1,
+                placement,
+                strategy: self.fleet.strategies.get(&run.strategy),
+                clusters: &self.fleet.clusters,
+                scheduled: &scheduled,
+                policy_index: 0,
+                resource_index,
+                cleanup: self.cleanup.clone(),
+                approved: &self.approved,
+                observations: &observations,
+                superseded_by: self.superseded_by.as_deref(),
+                now,
+            };
+            let out = step(&input, &self.status);
+            self.status = out.status;
+            self.wake_at = out.wake_at;
+            let mut progressed = false;
+            for a in out.actions {
+                match a {
+                    Action::UpdateCluster { cluster } => {
+                        if self.hold.contains(&cluster) {
+                            continue;
+                        }
+                        progressed = true;
+                        self.updated.push(cluster.clone());
+                        let obs = match self.failing.get(&cluster) {
+                            Some(e) => Observation::Failed(e.clone()),
+                            None => Observation::Succeeded,
+                        };
+                        observations.insert(cluster, obs);
+                    }
+                    Action::CleanupCluster { cluster } => {
+                        progressed = true;
+                        self.cleaned.push(cluster.clone());
+                        observations.insert(cluster, Observation::Succeeded);
+                    }
+                    Action::RequestApproval { name, .. } => self.requests.push(name),
+                }
+            }
+            if !progressed {
+                return;
+            }
+        }
+        panic!("the engine did not settle");
+    }
+
+    fn cond(&self, t: &str) -> (String, String, String) {
+        let c = self.status.conditions.get_condition(t).cloned().unwrap_or_default();
+        (c.status, c.reason, c.message)
+    }
+
+    fn stage(&self, name: &str) -> &super::status::StageStatus {
+        self.status.stages_status.iter().find(|s| s.stage_name == name).unwrap()
+    }
+
+    fn set_strategy(&mut self, yaml: &str) {
+        let parsed = crate::repo::parse_file("s.yaml", yaml.as_bytes(), crate::repo::Area::Manifests);
+        assert!(parsed.issues.is_empty(), "{:?}", parsed.issues);
+        let crate::repo::model::FleetObject::Strategy(s) = parsed.objects[0].clone() else { panic!() };
+        self.fleet.strategies.insert("example-strategy".into(), s);
+    }
+
+    fn add_cluster(&mut self, name: &str, labels: &[(&str, &str)]) {
+        let mut c = self.fleet.clusters["member1"].clone();
+        c.name = name.into();
+        c.labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.fleet.clusters.insert(name.into(), c);
+    }
+}
+
+fn strategy(stages: &str) -> String {
+    format!(
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: example-strategy\nspec:\n  stages:\n{stages}"
+    )
+}
+
+#[test]
+fn seed_walkthrough_sequence() {
+    let mut h = Harness::seed();
+    h.pass(T0);
+    assert_eq!(
+        h.cond("Initialized"),
+        (
+            "True".into(),
+            "UpdateRunInitializedSuccessfully".into(),
+            "ClusterStagedUpdateRun initialized successfully".into()
+        )
+    );
+    assert_eq!(h.updated, ["member2"], "staging first");
+    assert_eq!(
+        h.cond("Progressing"),
+        (
+            "False".into(),
+            "UpdateRunWaiting".into(),
+            "The updateRun is waiting for after-stage tasks in stage staging to complete".into()
+        )
+    );
+    assert_eq!(h.wake_at, Some(T0 + 60), "the 1m wait counts from member2's success");
+    assert_eq!(h.status.policy_observed_cluster_count, Some(3));
+    assert_eq!(h.status.resource_snapshot_index_used.as_deref(), Some("0"));
+    assert_eq!(h.status.policy_snapshot_index_used.as_deref(), Some("0"));
+    let snapshot = h.status.staged_update_strategy_snapshot.clone().unwrap();
+    assert_eq!(snapshot["stages"][0]["afterStageTasks"][0]["waitTime"], "1m0s");
+
+    h.pass(T0 + 59);
+    assert_eq!(h.updated, ["member2"], "nothing before the wait elapsed");
+
+    h.pass(T0 + 60);
+    assert_eq!(h.updated, ["member2", "member3", "member1"], "canary by sortingLabelKey order");
+    assert_eq!(h.requests, ["example-run-canary"]);
+    let staging = h.stage("staging");
+    assert_eq!(staging.conditions.get_condition("Succeeded").unwrap().reason, "StageUpdatingSucceeded");
+    assert_eq!(staging.end_time.as_deref(), Some("2025-07-22T21:29:08Z"));
+    let wait = &staging.after_stage_task_status[0].conditions[0];
+    assert_eq!(
+        (wait.type_.as_str(), wait.reason.as_str(), wait.message.as_str()),
+        ("WaitTimeElapsed", "AfterStageTaskWaitTimeElapsed", "Wait time elapsed")
+    );
+    let canary = h.stage("canary");
+    assert_eq!(
+        canary.after_stage_task_status[0].approval_request_name.as_deref(),
+        Some("example-run-canary")
+    );
+    assert_eq!(canary.conditions.get_condition("Progressing").unwrap().reason, "StageUpdatingWaiting");
+    assert_eq!(
+        h.cond("Progressing").2,
+        "The updateRun is waiting for after-stage tasks in stage canary to complete"
+    );
+    assert_eq!(h.cond("Succeeded").0, "");
+
+    h.pass(T0 + 90);
+    assert_eq!(h.requests.len(), 1, "the request is created once");
+    h.approved.insert("example-run-canary".into());
+    h.pass(T0 + 120);
+    assert_eq!(
+        h.cond("Succeeded"),
+        ("True".into(), "UpdateRunSucceeded".into(), "All stages are completed successfully".into())
+    );
+    assert_eq!(h.cond("Progressing").1, "UpdateRunSucceeded");
+    assert_eq!(h.updated.len(), 3, "no cluster updated twice");
+    let approved = &h.stage("canary").after_stage_task_status[0].conditions;
+    assert!(approved.is_true("ApprovalRequestApproved"));
+}
+
+#[test]
+fn cluster_in_no_stage_fails_initialization() {
+    let mut h = Harness::seed();
+    h.add_cluster("member4", &[("environment", "prod")]);
+    h.pass(T0);
+    let (status, reason, message) = h.cond("Initialized");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "UpdateRunInitializedFailed"));
+    assert_eq!(message, "scheduled clusters are not selected by any stage: member4");
+    assert!(h.updated.is_empty());
+}
+
+#[test]
+fn cluster_in_two_stages_fails_initialization() {
+    let mut h = Harness::seed();
+    h.set_strategy(&strategy(
+        "  - name: all\n    labelSelector: {}\n  - name: canary\n    labelSelector:\n      matchLabels: {environment: canary}\n",
+    ));
+    h.pass(T0);
+    assert_eq!(h.cond("Initialized").2, "cluster member1 is selected by more than one stage: all and canary");
+}
+
+#[test]
+fn missing_or_non_integer_sorting_label_fails_initialization() {
+    let mut h = Harness::seed();
+    h.fleet.clusters.get_mut("member3").unwrap().labels.remove("order");
+    h.pass(T0);
+    assert_eq!(
+        h.cond("Initialized").2,
+        "cluster member3 in stage canary has no label order (the stage's sortingLabelKey)"
+    );
+    let mut h = Harness::seed();
+    h.fleet.clusters.get_mut("member1").unwrap().labels.insert("order".into(), "two".into());
+    h.pass(T0);
+    assert!(h.cond("Initialized").2.contains("order=two, which is not an integer"));
+}
+
+#[test]
+fn catch_all_last_stage_takes_the_rest() {
+    let mut h = Harness::seed();
+    h.set_strategy(&strategy(
+        "  - name: staging\n    labelSelector:\n      matchLabels: {environment: staging}\n  - name: rest\n",
+    ));
+    h.pass(T0);
+    assert_eq!(h.updated, ["member2", "member1", "member3"]);
+    assert_eq!(h.cond("Succeeded").1, "UpdateRunSucceeded");
+}
+
+#[test]
+fn empty_stage_is_skipped_without_its_tasks() {
+    let mut h = Harness::seed();
+    h.set_strategy(&strategy(
+        "  - name: prod\n    labelSelector:\n      matchLabels: {environment: prod}\n    afterStageTasks:\n    - type: Approval\n  - name: rest\n",
+    ));
+    h.pass(T0);
+    let prod = h.stage("prod");
+    assert_eq!(prod.conditions.get_condition("Succeeded").unwrap().reason, "StageUpdatingSkippedNoClusters");
+    assert!(h.requests.is_empty(), "no approval for an empty stage");
+    assert_eq!(h.cond("Succeeded").0, "True");
+}
+
+#[test]
+fn max_concurrency_updates_clusters_in_parallel() {
+    let mut h = Harness::seed();
+    h.set_strategy(&strategy("  - name: all\n    maxConcurrency: 2\n    labelSelector: {}\n"));
+    h.hold.insert("member1".into());
+    h.hold.insert("member2".into());
+    h.pass(T0);
+    let started: Vec<&str> = h
+        .stage("all")
+        .clusters
+        .iter()
+        .filter(|c| c.conditions.is_true("Started"))
+        .map(|c| c.cluster_name.as_str())
+        .collect();
+    assert_eq!(started, ["member1", "member2"], "two at a time, member3 waits");
+}
+
+#[test]
+fn before_stage_approval_gates_the_stage() {
+    let mut h = Harness::seed();
+    h.set_strategy(&strategy(
+        "  - name: all\n    labelSelector: {}\n    beforeStageTasks:\n    - type: Approval\n",
+    ));
+    h.pass(T0);
+    assert!(h.updated.is_empty());
+    assert_eq!(h.requests, ["example-run-before-all"]);
+    assert_eq!(
+        h.cond("Progressing").2,
+        "The updateRun is waiting for before-stage tasks in stage all to complete"
+    );
+    h.approved.insert("example-run-before-all".into());
+    h.pass(T0 + 5);
+    assert_eq!(h.updated.len(), 3);
+}
+
+#[test]
+fn stop_then_run_resumes_without_restarting_clusters() {
+    let mut h = Harness::seed();
+    h.pass(T0);
+    h.fleet.runs.get_mut("example-run").unwrap().state = crate::repo::model::RunState::Stop;
+    h.pass(T0 + 60);
+    assert_eq!(h.updated, ["member2"], "a stopped run starts no cluster");
+    assert_eq!(
+        h.cond("Progressing"),
+        ("False".into(), "UpdateRunStopped".into(), "The update run has been stopped".into())
+    );
+    h.fleet.runs.get_mut("example-run").unwrap().state = crate::repo::model::RunState::Run;
+    h.pass(T0 + 61);
+    assert_eq!(h.updated, ["member2", "member3", "member1"]);
+}
+
+#[test]
+fn superseded_run_starts_nothing_more() {
+    let mut h = Harness::seed();
+    h.pass(T0);
+    h.superseded_by = Some("example-run-2".into());
+    h.pass(T0 + 60);
+    assert_eq!(h.updated, ["member2"]);
+    let (status, reason, message) = h.cond("Succeeded");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "UpdateRunSuperseded"));
+    assert!(message.contains("example-run-2"));
+}
+
+#[test]
+fn failed_cluster_fails_the_run_naming_it() {
+    let mut h = Harness::seed();
+    h.failing.insert("member3".into(), "Failed to apply manifest: namespaces \"app\" not found".into());
+    h.pass(T0);
+    h.pass(T0 + 60);
+    assert_eq!(h.updated, ["member2", "member3"], "member1 is not started after member3 failed");
+    let (status, reason, message) = h.cond("Succeeded");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "UpdateRunFailed"));
+    assert!(message.contains("cluster member3 failed in stage canary"), "{message}");
+    assert_eq!(
+        h.stage("canary").conditions.get_condition("Succeeded").unwrap().reason,
+        "StageUpdatingFailed"
+    );
+}
+
+#[test]
+fn cluster_timeout_fails_the_run() {
+    let mut h = Harness::seed();
+    h.hold.insert("member2".into());
+    h.pass(T0);
+    assert_eq!(h.wake_at, Some(T0 + 600), "wakes when the default 10m clusterTimeout is due");
+    h.pass(T0 + 600);
+    assert!(
+        h.cond("Succeeded").2.contains("did not complete within the clusterTimeout of 10m0s"),
+        "{:?}",
+        h.cond("Succeeded")
+    );
+}
+
+#[test]
+fn strategy_edited_mid_run_has_no_effect() {
+    let mut h = Harness::seed();
+    h.pass(T0);
+    h.set_strategy(&strategy("  - name: everything\n    labelSelector: {}\n"));
+    h.pass(T0 + 60);
+    assert_eq!(h.updated, ["member2", "member3", "member1"]);
+    assert_eq!(h.requests, ["example-run-canary"], "the snapshot's approval gate still holds");
+}
+
+#[test]
+fn deletion_stage_cleans_unscheduled_clusters() {
+    let mut h = Harness::seed();
+    h.set_strategy(&strategy("  - name: all\n    labelSelector: {}\n"));
+    h.cleanup = vec!["old-member".into()];
+    h.pass(T0);
+    assert_eq!(h.cleaned, ["old-member"]);
+    let del = h.status.deletion_stage_status.as_ref().unwrap();
+    assert_eq!(del.stage_name, "kubernetes-fleet.io/deleteStage");
+    assert!(del.clusters[0].conditions.is_true("Succeeded"));
+    assert_eq!(h.cond("Succeeded").0, "True");
+}
+
+#[test]
+fn restart_continues_from_status() {
+    let mut h = Harness::seed();
+    h.pass(T0);
+    // A new process: only the status (as written to Git and read back) survives.
+    let yaml = crate::yaml::to_string(&h.status);
+    let mut h2 = Harness::seed();
+    h2.status = crate::yaml::parse_typed(yaml.as_bytes()).unwrap();
+    h2.pass(T0 + 60);
+    assert_eq!(h2.updated, ["member3", "member1"], "staging is not redone");
+    assert_eq!(h2.requests, ["example-run-canary"]);
+}
