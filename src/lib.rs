@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod engine;
+pub mod reconcile;
 pub mod render;
 pub mod repo;
 pub mod schedule;

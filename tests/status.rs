@@ -4,8 +4,8 @@
 mod common;
 
 use common::{Fleet, git, test_namespace};
-use gitfleet::cli::{RunArgs, run_pass};
-use gitfleet::snapshot::Indexer;
+use gitfleet::cli::{RunArgs, now, reconciler};
+use gitfleet::reconcile::{PassOutcome, Reconciler};
 use gitfleet::status::{Credentials, Identity, StateRepo, StatusChanges};
 
 fn args(f: &Fleet) -> RunArgs {
@@ -23,6 +23,14 @@ fn args(f: &Fleet) -> RunArgs {
     }
 }
 
+fn rec(f: &Fleet) -> Reconciler {
+    reconciler(&args(f)).unwrap()
+}
+
+fn pass(r: &mut Reconciler) -> PassOutcome {
+    r.pass(now()).unwrap()
+}
+
 fn state(f: &Fleet) -> StateRepo {
     StateRepo::open(&f.state_dir(), f.origin_str(), Credentials::default()).unwrap()
 }
@@ -32,9 +40,8 @@ fn status_commit_touches_only_status_and_is_authored_by_gitfleet() {
     let f = Fleet::example();
     f.write("resources/test-namespace.yaml", &test_namespace("value2"));
     f.commit_all("value2");
-    let st = state(&f);
-    let mut ix = Indexer::new(None);
-    let outcome = run_pass(&st, &mut ix, &args(&f)).unwrap();
+    let mut r = rec(&f);
+    let outcome = pass(&mut r);
     let commit = outcome.commit.expect("snapshots recorded").to_string();
 
     let log = f.log();
@@ -43,8 +50,13 @@ fn status_commit_touches_only_status_and_is_authored_by_gitfleet() {
     assert!(log[0].2.starts_with("gitfleet: record "), "{}", log[0].2);
     assert_eq!(log[1].2, "value2", "the person's commit is the parent");
     let files = f.changed_files(&commit);
-    assert_eq!(files.len(), 3, "{files:?}");
-    assert!(files.iter().all(|p| p.starts_with("status/clusterresourcesnapshots/")), "{files:?}");
+    assert!(files.iter().all(|p| p.starts_with("status/")), "{files:?}");
+    for snapshot in ["crp-with-envelope-0", "example-placement-0", "example-placement-1"] {
+        assert!(
+            files.contains(&format!("status/clusterresourcesnapshots/{snapshot}-snapshot.yaml")),
+            "{files:?}"
+        );
+    }
 
     let latest = f.origin_file("status/clusterresourcesnapshots/example-placement-1-snapshot.yaml").unwrap();
     assert!(latest.contains("kubernetes-fleet.io/is-latest-snapshot: \"true\""), "{latest}");
@@ -54,7 +66,7 @@ fn status_commit_touches_only_status_and_is_authored_by_gitfleet() {
     assert!(first.contains("kubernetes-fleet.io/is-latest-snapshot: \"false\""), "{first}");
 
     // Nothing new: the next pass commits nothing.
-    let again = run_pass(&st, &mut ix, &args(&f)).unwrap();
+    let again = pass(&mut r);
     assert!(again.commit.is_none());
     assert_eq!(f.log().len(), log.len());
 }
@@ -87,14 +99,13 @@ fn a_push_race_keeps_both_commits_without_force() {
 #[test]
 fn run_pass_after_a_concurrent_push_records_both() {
     let f = Fleet::example();
-    let st = state(&f);
-    let mut ix = Indexer::new(None);
-    run_pass(&st, &mut ix, &args(&f)).unwrap();
+    let mut r = rec(&f);
+    pass(&mut r);
     // The person's clone is behind gitfleet's status commit: they pull, change, push.
     f.pull();
     f.write("resources/test-namespace.yaml", &test_namespace("value2"));
     f.commit_all("value2");
-    let outcome = run_pass(&st, &mut ix, &args(&f)).unwrap();
+    let outcome = pass(&mut r);
     assert_eq!(outcome.new_snapshots, vec!["example-placement-1-snapshot".to_string()]);
     let subjects: Vec<String> = f.log().into_iter().map(|l| l.2).collect();
     assert_eq!(subjects[0], "gitfleet: record example-placement-1-snapshot");
@@ -107,16 +118,15 @@ fn recorded_indices_survive_a_force_push() {
     let a = git(&f.work, &["rev-parse", "HEAD"]);
     f.write("resources/test-namespace.yaml", &test_namespace("value2"));
     let b = f.commit_all("value2");
-    let st = state(&f);
-    let mut ix = Indexer::new(None);
-    run_pass(&st, &mut ix, &args(&f)).unwrap();
+    let mut r = rec(&f);
+    pass(&mut r);
     // Someone squashes the whole history (status files included) and force-pushes it.
     f.pull();
     git(&f.work, &["checkout", "-q", "--orphan", "squashed"]);
     git(&f.work, &["commit", "-q", "-m", "squashed"]);
     git(&f.work, &["push", "-q", "--force", "origin", "squashed:main"]);
-    let mut ix = Indexer::new(None);
-    let outcome = run_pass(&st, &mut ix, &args(&f)).unwrap();
+    let mut r = rec(&f);
+    let outcome = pass(&mut r);
     assert!(outcome.commit.is_none(), "same resources as index 1: nothing to add");
     let file = |i: u32| {
         f.origin_file(&format!("status/clusterresourcesnapshots/example-placement-{i}-snapshot.yaml"))
@@ -127,7 +137,7 @@ fn recorded_indices_survive_a_force_push() {
 
     f.write("resources/test-namespace.yaml", &test_namespace("value3"));
     let d = f.commit_all("value3");
-    let outcome = run_pass(&st, &mut ix, &args(&f)).unwrap();
+    let outcome = pass(&mut r);
     assert_eq!(outcome.new_snapshots, vec!["example-placement-2-snapshot".to_string()]);
     assert!(file(2).contains(&d));
     assert!(file(1).contains(&b));
@@ -138,16 +148,15 @@ fn status_branch_keeps_the_tracked_branch_clean() {
     let f = Fleet::example();
     f.write("gitfleet.yaml", "statusBranch: gitfleet-status\n");
     let tracked = f.commit_all("status elsewhere");
-    let st = state(&f);
-    let mut ix = Indexer::new(None);
-    let outcome = run_pass(&st, &mut ix, &args(&f)).unwrap();
+    let mut r = rec(&f);
+    let outcome = pass(&mut r);
     assert!(outcome.commit.is_some());
     assert_eq!(git(&f.origin, &["rev-parse", "main"]), tracked, "main is untouched");
     let files = git(&f.origin, &["ls-tree", "-r", "--name-only", "gitfleet-status"]);
     assert!(files.lines().all(|l| l.starts_with("status/")), "{files}");
     assert!(files.contains("status/clusterresourcesnapshots/example-placement-0-snapshot.yaml"));
     // A second pass sees the recorded snapshots on the status branch and adds nothing.
-    assert!(run_pass(&st, &mut ix, &args(&f)).unwrap().commit.is_none());
+    assert!(pass(&mut r).commit.is_none());
 }
 
 #[test]
@@ -157,13 +166,12 @@ fn revision_history_limit_prunes_old_snapshot_files() {
         f.read("placements/example-placement.yaml").replace("spec:\n", "spec:\n  revisionHistoryLimit: 2\n");
     f.write("placements/example-placement.yaml", &placement);
     f.commit_all("limit 2");
-    let st = state(&f);
-    let mut ix = Indexer::new(None);
+    let mut r = rec(&f);
     for v in ["value2", "value3", "value4"] {
         f.pull();
         f.write("resources/test-namespace.yaml", &test_namespace(v));
         f.commit_all(v);
-        run_pass(&st, &mut ix, &args(&f)).unwrap();
+        pass(&mut r);
     }
     let files = git(&f.origin, &["ls-tree", "-r", "--name-only", "main", "status/clusterresourcesnapshots/"]);
     let mine: Vec<&str> = files.lines().filter(|l| l.contains("example-placement-")).collect();

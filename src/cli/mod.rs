@@ -9,7 +9,7 @@ use std::fmt;
 
 use clap::{Parser, Subcommand};
 
-pub use run::{RunArgs, run_pass};
+pub use run::{RunArgs, now, reconciler};
 
 /// gitfleet: staged rollouts to fleets of Kubernetes clusters, driven by Git.
 #[derive(Debug, Parser)]

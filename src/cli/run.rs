@@ -6,9 +6,10 @@ use std::time::Duration;
 use clap::Args;
 
 use super::CliError;
+use crate::cluster::local::LocalStore;
+use crate::reconcile::Reconciler;
 use crate::snapshot::Indexer;
-use crate::state::FleetState;
-use crate::status::{Credentials, Identity, StateRepo, StatusChanges};
+use crate::status::{Credentials, Identity, StateRepo};
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
@@ -44,100 +45,51 @@ pub struct RunArgs {
     pub author_email: String,
 }
 
-/// What one pass did.
-#[derive(Debug, Default)]
-pub struct PassOutcome {
-    /// The status commit pushed, if anything changed.
-    pub commit: Option<git2::Oid>,
-    pub message: String,
-    pub new_snapshots: Vec<String>,
-}
-
-pub fn run(args: RunArgs) -> Result<u8, CliError> {
+/// Builds the reconciler for these arguments: gitfleet's clone and the backend.
+pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
     std::fs::create_dir_all(&args.state_dir)
         .map_err(|e| CliError::env(format!("state folder {}: {e}", args.state_dir.display())))?;
     let creds = Credentials { ssh_key: args.ssh_key.clone(), token: args.git_token.clone() };
     let state = StateRepo::open(&args.state_dir, &args.repo, creds).map_err(CliError::env)?;
-    let mut indexer = Indexer::new(args.path.as_deref());
+    let clusters = args.state_dir.join("clusters");
+    tracing::info!(backend = "local-store", folder = %clusters.display(), "member clusters use the local store");
+    Ok(Reconciler {
+        state,
+        indexer: Indexer::new(args.path.as_deref()),
+        backend: Box::new(LocalStore::new(clusters)),
+        repo_location: args.repo.clone(),
+        branch: args.branch.clone(),
+        root: args.path.clone(),
+        identity: Identity { name: args.author_name.clone(), email: args.author_email.clone() },
+    })
+}
+
+/// Seconds since the epoch, now.
+pub fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+pub fn run(args: RunArgs) -> Result<u8, CliError> {
+    let mut reconciler = reconciler(&args)?;
     loop {
-        match run_pass(&state, &mut indexer, &args) {
+        let wake_at = match reconciler.pass(now()) {
             Ok(outcome) => {
                 if let Some(c) = outcome.commit {
                     tracing::info!(commit = %c, "{}", outcome.message);
                 }
+                outcome.wake_at
             }
-            Err(e) if args.once => return Err(e),
-            Err(e) => tracing::warn!("pass failed, retrying next interval: {e}"),
-        }
+            Err(e) if args.once => return Err(CliError::env(e)),
+            Err(e) => {
+                tracing::warn!("pass failed, retrying next interval: {e}");
+                None
+            }
+        };
         if args.once {
             return Ok(0);
         }
-        std::thread::sleep(Duration::from_secs(args.poll_interval.max(1)));
+        let poll = args.poll_interval.max(1) as i64;
+        let sleep = wake_at.map_or(poll, |w| (w - now()).clamp(0, poll));
+        std::thread::sleep(Duration::from_secs(sleep as u64));
     }
-}
-
-/// One reconcile pass: fetch, bring the index up to the tip, record new
-/// snapshots (and prune old files), push one status commit if anything changed.
-pub fn run_pass(state: &StateRepo, indexer: &mut Indexer, args: &RunArgs) -> Result<PassOutcome, CliError> {
-    let tip = state
-        .fetch(&args.branch)
-        .map_err(CliError::env)?
-        .ok_or_else(|| CliError::env(format!("branch {} not found in {}", args.branch, args.repo)))?;
-    let blocked_before = indexer.blocked.len();
-    let fleet =
-        FleetState::load(state.repo(), tip, args.path.as_deref(), indexer, |b| state.fetch(b).ok().flatten())
-            .map_err(CliError::env)?;
-    if std::mem::take(&mut indexer.rewritten) {
-        tracing::warn!(branch = %args.branch, "history of the tracked branch was rewritten; snapshot index rebuilt");
-    }
-    for w in &fleet.snapshots.warnings {
-        tracing::warn!("{w}");
-    }
-    for b in &indexer.blocked[blocked_before..] {
-        for issue in &b.issues {
-            tracing::warn!(placement = %b.placement, commit = %b.commit, "no snapshot: {issue}");
-        }
-    }
-    for issue in &fleet.fleet.issues {
-        tracing::warn!("invalid: {issue}");
-    }
-    let changes = StatusChanges {
-        writes: fleet.snapshots.writes.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect(),
-        deletes: fleet.snapshots.deletes.iter().cloned().collect(),
-    };
-    let new_snapshots: Vec<String> = fleet
-        .snapshots
-        .all
-        .iter()
-        .filter(|s| !fleet.recorded.iter().any(|r| r.placement == s.placement && r.index == s.index))
-        .map(|s| s.name())
-        .collect();
-    if changes.is_empty() {
-        return Ok(PassOutcome::default());
-    }
-    let message = summary(&new_snapshots, changes.deletes.len());
-    let status_branch = fleet.loaded.settings.status_branch.clone().unwrap_or_else(|| args.branch.clone());
-    let identity = Identity { name: args.author_name.clone(), email: args.author_email.clone() };
-    let commit = state
-        .publish(&status_branch, fleet.status_commit, &fleet.status_root, &changes, &message, &identity)
-        .map_err(CliError::env)?;
-    Ok(PassOutcome { commit, message, new_snapshots })
-}
-
-/// One-line commit message for a pass.
-fn summary(new: &[String], pruned: usize) -> String {
-    let mut msg = String::from("gitfleet: ");
-    if new.is_empty() {
-        msg.push_str("update snapshot status");
-    } else {
-        let shown: Vec<&str> = new.iter().take(3).map(String::as_str).collect();
-        msg.push_str(&format!("record {}", shown.join(", ")));
-        if new.len() > 3 {
-            msg.push_str(&format!(" and {} more", new.len() - 3));
-        }
-    }
-    if pruned > 0 {
-        msg.push_str(&format!("; prune {pruned} old snapshot file(s)"));
-    }
-    msg
 }

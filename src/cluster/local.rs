@@ -189,6 +189,19 @@ impl Backend for LocalStore {
         Ok(report)
     }
 
+    fn known_clusters(&self) -> Vec<String> {
+        let mut out: Vec<String> = std::fs::read_dir(&self.root)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
     fn placements_on(&self, cluster: &str) -> Result<Vec<String>, BackendError> {
         let mut out: Vec<String> =
             self.list(cluster)?.iter().filter_map(|(_, v)| owner(v).map(str::to_string)).collect();

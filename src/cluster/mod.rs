@@ -50,6 +50,9 @@ pub trait Backend {
         take_over: WhenToTakeOver,
     ) -> Result<SyncReport, BackendError>;
 
+    /// Every cluster the backend holds anything for.
+    fn known_clusters(&self) -> Vec<String>;
+
     /// Lists the placements that own objects on a cluster.
     fn placements_on(&self, cluster: &str) -> Result<Vec<String>, BackendError>;
 

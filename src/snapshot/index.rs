@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use git2::{Commit, ObjectType, Oid, Repository, Tree};
+use serde_json::Value;
 
 use super::select;
 use super::treediff::Change;
@@ -82,6 +83,8 @@ struct Track {
     /// Wrapped-object counts of the selected envelopes (few), kept with `selected`.
     envelopes: BTreeMap<ObjectKey, usize>,
     snapshots: Vec<SnapshotRecord>,
+    /// Hashes of the successive `spec.policy` values: the policy snapshots.
+    policies: Vec<ContentHash>,
     /// The selection changed since the last snapshot decision.
     dirty: bool,
 }
@@ -170,6 +173,11 @@ impl Indexer {
     /// The snapshots of one placement, oldest first.
     pub fn snapshots(&self, placement: &str) -> &[SnapshotRecord] {
         self.tracks.get(placement).map(|t| t.snapshots.as_slice()).unwrap_or_default()
+    }
+
+    /// The policy snapshot index of a placement: how often its `spec.policy` changed.
+    pub fn policy_index(&self, placement: &str) -> u32 {
+        self.tracks.get(placement).map_or(0, |t| t.policies.len().saturating_sub(1) as u32)
     }
 
     /// Creation time and generation of a gitfleet object at the tip.
@@ -418,7 +426,7 @@ impl Indexer {
 
     fn add_objects(&mut self, path: &str, file: &ParsedFile, time: i64, changes: &mut Changes) {
         let path: Arc<str> = Arc::from(path);
-        for (object, hash) in file.objects.iter().zip(&file.hashes) {
+        for ((object, hash), value) in file.objects.iter().zip(&file.hashes).zip(&file.values) {
             match object {
                 FleetObject::Hub(m) => {
                     let defs = self.hub.entry(m.key.clone()).or_default();
@@ -439,6 +447,10 @@ impl Indexer {
                         t.spec = Some(p.clone());
                         t.spec_path = Some(path.clone());
                         changes.placements.insert(p.name.clone());
+                        let policy = super::hash_value(value.pointer("/spec/policy").unwrap_or(&Value::Null));
+                        if t.policies.last() != Some(&policy) {
+                            t.policies.push(policy);
+                        }
                     }
                 }
                 _ => {}
