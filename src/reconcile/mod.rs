@@ -376,8 +376,7 @@ impl Reconciler {
         let sched = placement.map(|p| schedule(p, &fs.fleet.clusters)).unwrap_or_default();
         let newest = ordered_runs(&fs.fleet, &self.indexer)
             .into_iter()
-            .filter(|r| r.placement == run.placement)
-            .next_back()
+            .rfind(|r| r.placement == run.placement)
             .map(|r| r.name.clone());
         let superseded_by = newest.filter(|n| *n != run.name);
         let resource_index = match before.resource_snapshot_index_used.as_deref().and_then(|i| i.parse().ok())
@@ -567,10 +566,10 @@ impl Reconciler {
                 &engine::time(now),
             );
             // Keep timestamps stable when nothing else changed, so a quiet pass commits nothing.
-            if let Some(prev) = &previous {
-                if strip_times(prev) == strip_times(&doc) {
-                    doc = prev.clone();
-                }
+            if let Some(prev) = &previous
+                && strip_times(prev) == strip_times(&doc)
+            {
+                doc = prev.clone();
             }
             placements.now.insert(p.name.clone(), doc);
         }

@@ -49,6 +49,7 @@ fn failed_json(f: &FailedObject, now: &str) -> Value {
 }
 
 /// Builds the placement status document from the previous one and this pass's facts.
+#[allow(clippy::too_many_arguments)]
 pub fn document(
     p: &Placement,
     generation: i64,
