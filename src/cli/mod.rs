@@ -1,5 +1,6 @@
 //! The command line (SPEC 7): argument parsing and the commands.
 
+mod approve;
 mod get;
 mod run;
 mod table;
@@ -9,6 +10,7 @@ use std::fmt;
 
 use clap::{Parser, Subcommand};
 
+pub use approve::approval_yaml;
 pub use run::{RunArgs, now, reconciler};
 
 /// gitfleet: staged rollouts to fleets of Kubernetes clusters, driven by Git.
@@ -27,6 +29,8 @@ pub enum Command {
     Get(get::GetArgs),
     /// Check a work-tree folder or a commit of a repository; exit 1 on any error.
     Validate(validate::ValidateArgs),
+    /// Approve a ClusterApprovalRequest: commit approvals/NAME.yaml as yourself.
+    Approve(approve::ApproveArgs),
 }
 
 /// A command failure with its exit code: 1 user error, 2 environment error.
@@ -57,5 +61,6 @@ pub fn execute(cli: Cli) -> Result<u8, CliError> {
         Command::Run(args) => run::run(args),
         Command::Get(args) => get::get(args),
         Command::Validate(args) => validate::validate(args),
+        Command::Approve(args) => approve::approve(args),
     }
 }

@@ -611,12 +611,12 @@ fn record(
     }
 }
 
-/// Runs in creation order (commit time, then name): the last one of a placement is the newest.
+/// Runs in creation order (first-parent position, then name): the last one of a placement is the newest.
 fn ordered_runs<'a>(fleet: &'a Fleet, indexer: &Indexer) -> Vec<&'a UpdateRun> {
     let mut runs: Vec<&UpdateRun> = fleet.runs.values().collect();
     runs.sort_by_key(|r| {
         (
-            indexer.history("ClusterStagedUpdateRun", None, &r.name).map_or(i64::MAX, |h| h.created),
+            indexer.history("ClusterStagedUpdateRun", None, &r.name).map_or(usize::MAX, |h| h.sequence),
             r.name.clone(),
         )
     });

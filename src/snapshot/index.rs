@@ -52,6 +52,9 @@ pub struct ObjectHistory {
     pub created: i64,
     /// 1 at creation, +1 on every commit that changed its spec.
     pub generation: u64,
+    /// Position of the creating commit in the first-parent history (orders
+    /// objects created within the same second).
+    pub sequence: usize,
     hash: ContentHash,
     present: bool,
 }
@@ -456,9 +459,11 @@ impl Indexer {
                 _ => {}
             }
             let Some(key) = history_key(object) else { continue };
+            let sequence = self.commits;
             let h = self.history.entry(key).or_insert(ObjectHistory {
                 created: time,
                 generation: 0,
+                sequence,
                 hash: [0; 32],
                 present: true,
             });

@@ -258,7 +258,8 @@ impl StateRepo {
         let incoming = "refs/gitfleet/incoming";
         let source = self.repo.path().display().to_string();
         target.remote_anonymous(&source)?.fetch(&[&format!("+{name}:{incoming}")], None, None)?;
-        let parent = self.repo.find_commit(commit)?.parent_ids().next();
+        // What gitfleet last saw of the branch: the commit it built on, or none for a new branch.
+        let parent = self.tip(branch);
         let result = match (parent, target.refname_to_id(&name).ok()) {
             (Some(expected), Some(current)) if expected == current => {
                 target.reference_matching(&name, commit, true, expected, "gitfleet: status").map(|_| None)

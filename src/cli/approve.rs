@@ -1,0 +1,109 @@
+//! `gitfleet approve NAME`: commits `approvals/NAME.yaml` with the person's own
+//! Git identity, on the tracked branch or on a new branch for a pull request.
+
+use clap::Args;
+use serde_json::json;
+
+use super::CliError;
+use crate::repo::SETTINGS_FILE;
+use crate::status::{Credentials, Identity, StateRepo, StatusChanges};
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The ClusterApprovalRequest to approve (e.g. example-run-canary).
+    pub name: String,
+    #[arg(long)]
+    pub repo: String,
+    /// Commit on a new branch NEW (for a pull request) instead of the tracked branch.
+    #[arg(long = "branch")]
+    pub new_branch: Option<String>,
+    /// The tracked branch.
+    #[arg(long, default_value = "main")]
+    pub base: String,
+    /// The tracked sub-folder of the branch (monorepos).
+    #[arg(long)]
+    pub path: Option<String>,
+    #[arg(long, default_value = "approved with gitfleet approve")]
+    pub message: String,
+    #[arg(long, default_value = "approved")]
+    pub reason: String,
+}
+
+/// The approval file content.
+pub fn approval_yaml(name: &str, reason: &str, message: &str) -> String {
+    crate::yaml::to_string(&json!({
+        "apiVersion": "placement.kubernetes-fleet.io/v1beta1",
+        "kind": "ClusterApprovalRequest",
+        "metadata": { "name": name },
+        "status": { "conditions": [{ "type": "Approved", "status": "True", "reason": reason, "message": message }] },
+    }))
+}
+
+/// The person's identity from Git configuration (repository, then global).
+fn identity() -> Result<Identity, CliError> {
+    let config = git2::Repository::open_from_env()
+        .and_then(|r| r.config())
+        .or_else(|_| git2::Config::open_default())
+        .map_err(CliError::env)?;
+    let name = config.get_string("user.name").ok();
+    let email = config.get_string("user.email").ok();
+    match (name, email) {
+        (Some(name), Some(email)) => Ok(Identity { name, email }),
+        _ => Err(CliError::user(
+            "set user.name and user.email in your Git configuration: approvals carry your identity",
+        )),
+    }
+}
+
+pub fn approve(args: ApproveArgs) -> Result<u8, CliError> {
+    let who = identity()?;
+    let tmp = tempfile::Builder::new().prefix("gitfleet-approve-").tempdir().map_err(CliError::env)?;
+    let state = StateRepo::open(tmp.path(), &args.repo, Credentials::default()).map_err(CliError::env)?;
+    let base = state
+        .fetch(&args.base)
+        .map_err(CliError::env)?
+        .ok_or_else(|| CliError::env(format!("branch {} not found in {}", args.base, args.repo)))?;
+    let repo = state.repo();
+    let tree = repo.find_commit(base).and_then(|c| c.tree()).map_err(CliError::env)?;
+    let prefix = args.path.as_deref().map(|p| format!("{}/", p.trim_matches('/'))).unwrap_or_default();
+    let settings_bytes = tree
+        .get_path(std::path::Path::new(&format!("{prefix}{SETTINGS_FILE}")))
+        .ok()
+        .and_then(|e| repo.find_blob(e.id()).ok())
+        .map(|b| b.content().to_vec());
+    let (settings, _) = crate::repo::read_settings(settings_bytes.as_deref());
+    let status_tree = match &settings.status_branch {
+        Some(b) => state
+            .fetch(b)
+            .map_err(CliError::env)?
+            .and_then(|c| repo.find_commit(c).ok())
+            .and_then(|c| c.tree().ok()),
+        None => Some(tree.clone()),
+    };
+    let request = format!("{prefix}{}/clusterapprovalrequests/{}.yaml", settings.status_path, args.name);
+    if status_tree.is_none_or(|t| t.get_path(std::path::Path::new(&request)).is_err()) {
+        return Err(CliError::user(format!(
+            "no ClusterApprovalRequest {} in {request} on {}: nothing to approve yet",
+            args.name, args.base
+        )));
+    }
+    let mut changes = StatusChanges::default();
+    changes.writes.insert(
+        format!("{}.yaml", args.name),
+        approval_yaml(&args.name, &args.reason, &args.message).into_bytes(),
+    );
+    let target = args.new_branch.clone().unwrap_or_else(|| args.base.clone());
+    let folder = format!("{prefix}{}", settings.approvals_path);
+    let message = format!("Approve {}", args.name);
+    let commit = state
+        .publish(&target, Some(base), &folder, &changes, &message, &who)
+        .map_err(CliError::env)?
+        .ok_or_else(|| {
+            CliError::user(format!("{folder}/{}.yaml is already approved on {target}", args.name))
+        })?;
+    println!("approved {} as {} <{}> in commit {commit} on {target}", args.name, who.name, who.email);
+    if args.new_branch.is_some() {
+        println!("merge branch {target} into {} (a pull request) to approve", args.base);
+    }
+    Ok(0)
+}

@@ -1,0 +1,314 @@
+//! The seed walkthrough on real Git with local-store clusters: snapshots, a run
+//! through staging and canary, approval by a merged branch, rollback three ways.
+
+mod common;
+
+use common::{Fleet, git, gitfleet, stderr, test_namespace};
+use gitfleet::cli::{RunArgs, reconciler};
+use gitfleet::reconcile::Reconciler;
+
+const T0: i64 = 1_900_000_000;
+
+fn args(f: &Fleet) -> RunArgs {
+    RunArgs {
+        repo: f.origin_str().to_string(),
+        branch: "main".into(),
+        path: None,
+        state_dir: f.state_dir(),
+        once: true,
+        poll_interval: 30,
+        ssh_key: None,
+        git_token: None,
+        author_name: "gitfleet".into(),
+        author_email: "gitfleet@localhost".into(),
+    }
+}
+
+fn run_file(name: &str, index: &str) -> String {
+    format!(
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateRun\nmetadata:\n  name: {name}\nspec:\n  placementName: example-placement\n  {index}\n  stagedRolloutStrategyName: example-strategy\n"
+    )
+}
+
+/// The value of test-cm on each member (None: not there).
+fn values(f: &Fleet) -> Vec<Option<String>> {
+    ["member1", "member2", "member3"]
+        .iter()
+        .map(|m| {
+            let p = f.state_dir().join(format!("clusters/{m}/test-namespace/configmap/test-cm.yaml"));
+            std::fs::read_to_string(p).ok().map(|s| {
+                s.lines().find_map(|l| l.trim().strip_prefix("key: ")).unwrap_or_default().to_string()
+            })
+        })
+        .collect()
+}
+
+fn v(x: &[Option<&str>]) -> Vec<Option<String>> {
+    x.iter().map(|s| s.map(str::to_string)).collect()
+}
+
+/// A fleet at the seed's starting point: value2 pushed, no run yet.
+fn seed() -> (Fleet, Reconciler) {
+    let f = Fleet::example();
+    f.remove("runs/example-run.yaml");
+    f.commit_all("no run yet");
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    f.commit_all("value2");
+    let r = reconciler(&args(&f)).unwrap();
+    (f, r)
+}
+
+/// Approves through a branch merged like a pull request.
+fn approve_by_merge(f: &Fleet, name: &str) {
+    f.pull();
+    git(&f.work, &["checkout", "-q", "-b", &format!("approve-{name}")]);
+    f.write(&format!("approvals/{name}.yaml"), &gitfleet::cli::approval_yaml(name, "testPassed", "lgtm"));
+    git(&f.work, &["add", "-A"]);
+    git(&f.work, &["commit", "-q", "-m", &format!("approve {name}")]);
+    git(&f.work, &["checkout", "-q", "main"]);
+    git(
+        &f.work,
+        &[
+            "merge",
+            "-q",
+            "--no-ff",
+            "-m",
+            &format!("Merge pull request: approve {name}"),
+            &format!("approve-{name}"),
+        ],
+    );
+    f.push();
+}
+
+fn csur(f: &Fleet, name: &str) -> String {
+    f.origin_file(&format!("status/clusterstagedupdateruns/{name}.yaml")).unwrap_or_default()
+}
+
+#[test]
+fn walkthrough_with_merge_approval_and_rollback_by_index() {
+    let (f, mut r) = seed();
+    r.pass(T0).unwrap();
+    assert_eq!(values(&f), v(&[None, None, None]), "External: nothing is applied without a run");
+    assert!(f.origin_file("status/clusterresourcesnapshots/example-placement-1-snapshot.yaml").is_some());
+
+    f.pull();
+    f.write("runs/example-run.yaml", &run_file("example-run", "resourceSnapshotIndex: \"1\""));
+    f.commit_all("run example-run");
+    let out = r.pass(T0).unwrap();
+    assert_eq!(values(&f), v(&[None, Some("value2"), None]), "staging (member2) first");
+    assert_eq!(out.wake_at, Some(T0 + 60));
+    assert!(
+        csur(&f, "example-run")
+            .contains("The updateRun is waiting for after-stage tasks in stage staging to complete")
+    );
+
+    r.pass(T0 + 30).unwrap();
+    assert_eq!(values(&f), v(&[None, Some("value2"), None]), "the 1m TimedWait holds canary");
+    let out = r.pass(T0 + 60).unwrap();
+    assert_eq!(values(&f), v(&[Some("value2"), Some("value2"), Some("value2")]));
+    assert!(
+        out.message.contains("example-run canary waiting for approval example-run-canary"),
+        "{}",
+        out.message
+    );
+    let request = f.origin_file("status/clusterapprovalrequests/example-run-canary.yaml").unwrap();
+    assert!(
+        request.contains("parentStageRollout: example-run") && request.contains("targetStage: canary"),
+        "{request}"
+    );
+    assert!(!request.contains("Approved"));
+
+    approve_by_merge(&f, "example-run-canary");
+    let out = r.pass(T0 + 120).unwrap();
+    assert!(out.message.contains("example-run-canary approved by dev@example.com"), "{}", out.message);
+    let request = f.origin_file("status/clusterapprovalrequests/example-run-canary.yaml").unwrap();
+    assert!(request.contains("ApprovalRequestApprovalAccepted"), "{request}");
+    let status = csur(&f, "example-run");
+    assert!(status.contains("reason: UpdateRunSucceeded"), "{status}");
+    let crp = f.origin_file("status/clusterresourceplacements/example-placement.yaml").unwrap();
+    assert!(crp.contains("type: ClusterResourcePlacementAvailable"), "{crp}");
+
+    // Rollback: a second run pinned to index 0.
+    f.pull();
+    f.write("runs/example-run-2.yaml", &run_file("example-run-2", "resourceSnapshotIndex: \"0\""));
+    f.commit_all("rollback run");
+    r.pass(T0 + 200).unwrap();
+    assert_eq!(values(&f), v(&[Some("value2"), Some("value1"), Some("value2")]));
+    r.pass(T0 + 260).unwrap();
+    assert_eq!(values(&f), v(&[Some("value1"), Some("value1"), Some("value1")]));
+    approve_by_merge(&f, "example-run-2-canary");
+    r.pass(T0 + 300).unwrap();
+    assert!(csur(&f, "example-run-2").contains("reason: UpdateRunSucceeded"));
+    assert!(
+        csur(&f, "example-run").contains("reason: UpdateRunSucceeded"),
+        "a finished run is not superseded"
+    );
+
+    // The tables read back what was committed.
+    let table = common::stdout(&gitfleet(&["get", "csur", "--repo", f.origin_str()]));
+    let rows: Vec<Vec<&str>> = table.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows[0][..6], ["example-run", "example-placement", "1", "0", "True", "True"]);
+    assert_eq!(rows[1][..6], ["example-run-2", "example-placement", "0", "0", "True", "True"]);
+    let careq = common::stdout(&gitfleet(&["get", "clusterapprovalrequest", "--repo", f.origin_str()]));
+    assert!(
+        careq.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()[..5]
+            == ["example-run-canary", "example-run", "canary", "True", "True"]),
+        "{careq}"
+    );
+}
+
+#[test]
+fn pre_written_approval_is_refused() {
+    let (f, mut r) = seed();
+    f.pull();
+    f.write(
+        "approvals/example-run-canary.yaml",
+        &gitfleet::cli::approval_yaml("example-run-canary", "early", "pre-approved"),
+    );
+    f.write("runs/example-run.yaml", &run_file("example-run", "resourceSnapshotIndex: \"1\""));
+    f.commit_all("run with a pre-written approval");
+    r.pass(T0).unwrap();
+    r.pass(T0 + 60).unwrap();
+    r.pass(T0 + 120).unwrap();
+    let request = f.origin_file("status/clusterapprovalrequests/example-run-canary.yaml").unwrap();
+    assert!(!request.contains("ApprovalAccepted"), "{request}");
+    assert!(!csur(&f, "example-run").contains("UpdateRunSucceeded"));
+    // Touching the approval after the request exists approves.
+    f.pull();
+    f.write(
+        "approvals/example-run-canary.yaml",
+        &gitfleet::cli::approval_yaml("example-run-canary", "checked", "now"),
+    );
+    f.commit_all("approve for real");
+    r.pass(T0 + 180).unwrap();
+    assert!(csur(&f, "example-run").contains("UpdateRunSucceeded"));
+}
+
+#[test]
+fn approvers_restrict_who_approves() {
+    let (f, mut r) = seed();
+    f.pull();
+    f.write("gitfleet.yaml", "approvers: ['*@platform.example']\n");
+    f.write("runs/example-run.yaml", &run_file("example-run", "resourceSnapshotIndex: \"1\""));
+    f.commit_all("run");
+    r.pass(T0).unwrap();
+    r.pass(T0 + 60).unwrap();
+    approve_by_merge(&f, "example-run-canary"); // by dev@example.com
+    r.pass(T0 + 120).unwrap();
+    assert!(!csur(&f, "example-run").contains("UpdateRunSucceeded"), "dev@example.com is not an approver");
+}
+
+#[test]
+fn rollback_by_pinned_commit_and_by_revert() {
+    let (f, mut r) = seed();
+    let value1_commit = git(&f.work, &["rev-parse", "HEAD~1"]);
+    f.pull();
+    f.write(
+        "strategies/example-strategy.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: example-strategy\nspec:\n  stages:\n  - name: all\n    labelSelector: {}\n",
+    );
+    f.write("runs/example-run.yaml", &run_file("example-run", "resourceSnapshotIndex: \"1\""));
+    f.commit_all("run value2 everywhere");
+    r.pass(T0).unwrap();
+    assert_eq!(values(&f), v(&[Some("value2"), Some("value2"), Some("value2")]));
+
+    f.pull();
+    f.write("runs/back.yaml", &run_file("back", &format!("resourceCommit: {}", &value1_commit[..10])));
+    f.commit_all("roll back to a commit");
+    r.pass(T0 + 10).unwrap();
+    assert_eq!(values(&f), v(&[Some("value1"), Some("value1"), Some("value1")]));
+    assert!(csur(&f, "back").contains("resourceSnapshotIndexUsed: \"0\""), "{}", csur(&f, "back"));
+
+    // A bad change, reverted: the revert is a new snapshot equal to value2's.
+    f.pull();
+    f.write("resources/test-namespace.yaml", &test_namespace("value3"));
+    f.commit_all("value3 (bad)");
+    git(&f.work, &["revert", "--no-edit", "HEAD"]);
+    f.push();
+    f.write("runs/latest.yaml", &run_file("latest", "state: Run"));
+    f.commit_all("run the latest snapshot");
+    r.pass(T0 + 20).unwrap();
+    assert!(csur(&f, "latest").contains("resourceSnapshotIndexUsed: \"3\""), "{}", csur(&f, "latest"));
+    assert_eq!(values(&f), v(&[Some("value2"), Some("value2"), Some("value2")]));
+    let snap = |i: u32| {
+        f.origin_file(&format!("status/clusterresourcesnapshots/example-placement-{i}-snapshot.yaml"))
+            .unwrap()
+    };
+    let hash = |s: String| s.lines().find(|l| l.contains("resource-hash")).unwrap().to_string();
+    assert_eq!(hash(snap(3)), hash(snap(1)), "the revert restores value2's resources");
+}
+
+#[test]
+fn broken_workload_file_prunes_nothing() {
+    let (f, mut r) = seed();
+    f.pull();
+    f.write("runs/example-run.yaml", &run_file("example-run", "state: Run"));
+    f.write(
+        "strategies/example-strategy.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: example-strategy\nspec:\n  stages:\n  - name: all\n    labelSelector: {}\n",
+    );
+    f.commit_all("run");
+    r.pass(T0).unwrap();
+    assert_eq!(values(&f), v(&[Some("value2"), Some("value2"), Some("value2")]));
+    f.pull();
+    f.write("resources/test-namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: [broken\n");
+    f.write("runs/again.yaml", &run_file("again", "state: Run"));
+    f.commit_all("broken file and a new run");
+    r.pass(T0 + 10).unwrap();
+    assert_eq!(values(&f), v(&[Some("value2"), Some("value2"), Some("value2")]), "nothing pruned");
+}
+
+#[test]
+fn restart_in_the_middle_of_a_run() {
+    let (f, mut r) = seed();
+    f.pull();
+    f.write("runs/example-run.yaml", &run_file("example-run", "resourceSnapshotIndex: \"1\""));
+    f.commit_all("run");
+    r.pass(T0).unwrap();
+    drop(r);
+    // A new process with a fresh index and the same state folder.
+    let mut r = reconciler(&args(&f)).unwrap();
+    r.pass(T0 + 60).unwrap();
+    assert_eq!(values(&f), v(&[Some("value2"), Some("value2"), Some("value2")]));
+    let status = csur(&f, "example-run");
+    assert_eq!(status.matches("type: WaitTimeElapsed").count(), 1);
+    assert!(f.origin_file("status/clusterapprovalrequests/example-run-canary.yaml").is_some());
+}
+
+#[test]
+fn approve_command_commits_with_the_persons_identity() {
+    let (f, mut r) = seed();
+    f.pull();
+    f.write("runs/example-run.yaml", &run_file("example-run", "resourceSnapshotIndex: \"1\""));
+    f.commit_all("run");
+    r.pass(T0).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join(".gitconfig"), "[user]\n\tname = Lead\n\temail = lead@example.com\n")
+        .unwrap();
+    let approve = |extra: &[&str]| {
+        let mut args = vec!["approve", "example-run-canary", "--repo", f.origin_str()];
+        args.extend_from_slice(extra);
+        std::process::Command::new(env!("CARGO_BIN_EXE_gitfleet"))
+            .args(&args)
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .current_dir(home.path())
+            .output()
+            .unwrap()
+    };
+    let out = approve(&[]);
+    assert_eq!(out.status.code(), Some(1), "no request yet: {}", stderr(&out));
+    assert!(stderr(&out).contains("nothing to approve yet"));
+    r.pass(T0 + 60).unwrap();
+    let out = approve(&["--branch", "approve-canary"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let author = git(&f.origin, &["log", "-1", "--format=%an <%ae>", "approve-canary"]);
+    assert_eq!(author, "Lead <lead@example.com>");
+    r.pass(T0 + 70).unwrap();
+    assert!(!csur(&f, "example-run").contains("UpdateRunSucceeded"), "not merged yet");
+    let out = approve(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    r.pass(T0 + 80).unwrap();
+    assert!(csur(&f, "example-run").contains("UpdateRunSucceeded"));
+}
