@@ -202,3 +202,23 @@ fn get_user_errors_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("clusterstagedupdateruns \"nope\" not found"), "{}", stderr(&out));
 }
+
+#[test]
+fn demo_runs_the_walkthrough() {
+    let out = gitfleet(&["demo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let normalized = words(&text);
+    for expected in [
+        "gitfleet: record example-placement-1-snapshot",
+        "gitfleet: example-run updated member2",
+        "gitfleet: example-run updated member3, member1; example-run canary waiting for approval example-run-canary",
+        "example-run-canary   example-run     canary   True       True",
+        "gitfleet: example-run-2-canary approved by admin@example.com; example-run-2 succeeded",
+        "member1: test-namespace/test-cm key=value1",
+        "demo finished in",
+    ] {
+        assert!(normalized.contains(&words(expected)), "missing {expected:?} in\n{text}");
+    }
+}

@@ -1,7 +1,8 @@
 //! The command line (SPEC 7): argument parsing and the commands.
 
 mod approve;
-mod get;
+mod demo;
+pub(crate) mod get;
 mod run;
 mod table;
 mod validate;
@@ -31,6 +32,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Approve a ClusterApprovalRequest: commit approvals/NAME.yaml as yourself.
     Approve(approve::ApproveArgs),
+    /// The staged rollout walkthrough end to end on a scratch repository.
+    Demo,
 }
 
 /// A command failure with its exit code: 1 user error, 2 environment error.
@@ -62,5 +65,6 @@ pub fn execute(cli: Cli) -> Result<u8, CliError> {
         Command::Get(args) => get::get(args),
         Command::Validate(args) => validate::validate(args),
         Command::Approve(args) => approve::approve(args),
+        Command::Demo => demo::demo(),
     }
 }

@@ -395,6 +395,8 @@ impl Reconciler {
             .map_or(1, |h| h.generation as i64);
         let mut status = before.clone();
         let mut observations = BTreeMap::new();
+        let mut updated: Vec<String> = Vec::new();
+        let mut gates: Vec<String> = Vec::new();
         let mut wake = None;
         for _ in 0..10_000 {
             let input = RunInput {
@@ -424,6 +426,7 @@ impl Reconciler {
                         let Some(p) = placement else { continue };
                         let f = facts.entry(p.name.clone()).or_default();
                         let obs = self.update_cluster(fs, p, &cluster, index, cache, f);
+                        updated.push(cluster.clone());
                         observations.insert(cluster, obs);
                         progressed = true;
                     }
@@ -445,7 +448,7 @@ impl Reconciler {
                     Action::RequestApproval { name, stage } => {
                         let doc = approvals::request_document(&name, &run.name, &stage, &engine::time(now));
                         requests.now.entry(name.clone()).or_insert(doc);
-                        notes.push(format!("{} {stage} waiting for approval {name}", run.name));
+                        gates.push(format!("{} {stage} waiting for approval {name}", run.name));
                     }
                 }
             }
@@ -466,8 +469,17 @@ impl Reconciler {
                 "status": status,
             });
             runs.now.insert(run.name.clone(), doc);
+            if !updated.is_empty() {
+                notes.push(format!("{} updated {}", run.name, updated.join(", ")));
+            }
+            notes.append(&mut gates);
             if let Some(c) = status.conditions.iter().find(|c| c.type_ == "Succeeded") {
-                notes.push(format!("{} {}", run.name, c.reason));
+                let outcome = match c.reason.as_str() {
+                    "UpdateRunSucceeded" => "succeeded",
+                    "UpdateRunSuperseded" => "was superseded",
+                    _ => "failed",
+                };
+                notes.push(format!("{} {outcome}", run.name));
             }
         }
         Ok(wake)
