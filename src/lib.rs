@@ -16,4 +16,5 @@ pub mod snapshot;
 pub mod source;
 pub mod state;
 pub mod status;
+pub mod watch;
 pub mod yaml;

@@ -64,6 +64,13 @@ pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
     })
 }
 
+/// Time until just past second `at` (the engine counts whole seconds), at least
+/// a few milliseconds so that a due wake never spins.
+fn until(at: i64) -> Duration {
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    Duration::from_millis((at * 1000 + 10 - now_ms).max(20) as u64)
+}
+
 /// Seconds since the epoch, now.
 pub fn now() -> i64 {
     jiff::Timestamp::now().as_second()
@@ -71,6 +78,21 @@ pub fn now() -> i64 {
 
 pub fn run(args: RunArgs) -> Result<u8, CliError> {
     let mut reconciler = reconciler(&args)?;
+    if args.once {
+        let outcome = reconciler.pass(now()).map_err(CliError::env)?;
+        if let Some(c) = outcome.commit {
+            tracing::info!(commit = %c, "{}", outcome.message);
+        }
+        return Ok(0);
+    }
+    let local = crate::watch::git_dir(&args.repo);
+    let waker = crate::watch::Waker::new(local.as_deref()).map_err(CliError::env)?;
+    tracing::info!(
+        repo = %args.repo,
+        watching = local.is_some(),
+        poll_interval = args.poll_interval,
+        "reconciling until SIGINT or SIGTERM"
+    );
     loop {
         let wake_at = match reconciler.pass(now()) {
             Ok(outcome) => {
@@ -79,17 +101,16 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
                 }
                 outcome.wake_at
             }
-            Err(e) if args.once => return Err(CliError::env(e)),
             Err(e) => {
-                tracing::warn!("pass failed, retrying next interval: {e}");
+                tracing::warn!("pass failed, retrying: {e}");
                 None
             }
         };
-        if args.once {
+        let poll = Duration::from_secs(args.poll_interval.max(1));
+        let timeout = wake_at.map_or(poll, |w| until(w).min(poll));
+        if waker.wait(timeout) == crate::watch::Wake::Shutdown {
+            tracing::info!("shutting down");
             return Ok(0);
         }
-        let poll = args.poll_interval.max(1) as i64;
-        let sleep = wake_at.map_or(poll, |w| (w - now()).clamp(0, poll));
-        std::thread::sleep(Duration::from_secs(sleep as u64));
     }
 }

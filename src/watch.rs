@@ -1,0 +1,97 @@
+//! What wakes the reconciler between passes: a new commit in a local repository
+//! (file-system notifications on its refs, debounced), SIGINT/SIGTERM, or a
+//! timeout (the poll interval, or a TimedWait falling due).
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::Duration;
+
+use notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_mini::{Debouncer, new_debouncer};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+/// Quiet time after the last ref change before a pass starts.
+const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// Why the reconciler woke up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// The watched repository's refs changed.
+    Changed,
+    /// The timeout passed.
+    Timeout,
+    /// SIGINT or SIGTERM: finish and exit.
+    Shutdown,
+}
+
+/// Waits for the next reason to reconcile.
+pub struct Waker {
+    rx: Receiver<Wake>,
+    _debouncer: Option<Debouncer<RecommendedWatcher>>,
+    signals: signal_hook::iterator::Handle,
+}
+
+/// The Git folder of a local repository path (bare or with a work tree).
+pub fn git_dir(location: &str) -> Option<PathBuf> {
+    let path = Path::new(location.strip_prefix("file://").unwrap_or(location));
+    git2::Repository::open(path).ok().map(|r| r.path().to_path_buf())
+}
+
+impl Waker {
+    /// Watches `git_dir` (when the repository is local) and the termination signals.
+    pub fn new(git_dir: Option<&Path>) -> std::io::Result<Waker> {
+        let (tx, rx) = channel();
+        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        let handle = signals.handle();
+        let signal_tx: Sender<Wake> = tx.clone();
+        std::thread::spawn(move || {
+            if signals.forever().next().is_some() {
+                let _ = signal_tx.send(Wake::Shutdown);
+            }
+        });
+        let debouncer = match git_dir {
+            None => None,
+            Some(dir) => {
+                let change_tx = tx.clone();
+                let mut d =
+                    new_debouncer(DEBOUNCE, move |res: notify_debouncer_mini::DebounceEventResult| {
+                        if res.is_ok() {
+                            let _ = change_tx.send(Wake::Changed);
+                        }
+                    })
+                    .map_err(std::io::Error::other)?;
+                // refs/ for loose refs, the Git folder itself for packed-refs.
+                d.watcher()
+                    .watch(&dir.join("refs"), RecursiveMode::Recursive)
+                    .map_err(std::io::Error::other)?;
+                d.watcher().watch(dir, RecursiveMode::NonRecursive).map_err(std::io::Error::other)?;
+                Some(d)
+            }
+        };
+        Ok(Waker { rx, _debouncer: debouncer, signals: handle })
+    }
+
+    /// Blocks until something happens or `timeout` passes. Changes that arrived
+    /// together are merged; a shutdown always wins.
+    pub fn wait(&self, timeout: Duration) -> Wake {
+        let first = match self.rx.recv_timeout(timeout) {
+            Ok(w) => w,
+            Err(RecvTimeoutError::Timeout) => Wake::Timeout,
+            Err(RecvTimeoutError::Disconnected) => Wake::Shutdown,
+        };
+        let mut wake = first;
+        while let Ok(w) = self.rx.try_recv() {
+            if w == Wake::Shutdown {
+                wake = w;
+            }
+        }
+        wake
+    }
+}
+
+impl Drop for Waker {
+    fn drop(&mut self) {
+        self.signals.close();
+    }
+}
