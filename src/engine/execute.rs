@@ -4,26 +4,16 @@
 
 use super::status::{ClusterStatus, Conditions, RunStatus, StageStatus, TaskStatus};
 use super::{Action, Observation, RunInput, Step, parse_time, time};
-use crate::repo::model::{Stage, StageTask, Strategy};
-use crate::repo::validate::strategy_from_spec;
+use crate::repo::model::{Stage, StageTask};
 
 const STARTED: &str = "Started";
 const SUCCEEDED: &str = "Succeeded";
 const PROGRESSING: &str = "Progressing";
 
-/// The strategy recorded at initialization: later edits do not affect the run.
-fn snapshot_strategy(input: &RunInput<'_>, status: &RunStatus) -> Result<Strategy, String> {
-    let spec = status.staged_update_strategy_snapshot.as_ref().ok_or("the run has no strategy snapshot")?;
-    strategy_from_spec(&input.run.strategy, spec).map_err(|issues| {
-        let list: Vec<String> = issues.iter().map(|i| i.message.clone()).collect();
-        format!("the recorded strategy snapshot is invalid: {}", list.join("; "))
-    })
-}
-
 pub fn execute(input: &RunInput<'_>, step: &mut Step) {
     let now = time(input.now);
     let generation = input.generation;
-    let strategy = match snapshot_strategy(input, &step.status) {
+    let strategy = match super::validation::validate(input, &step.status) {
         Ok(s) => s,
         Err(e) => return fail_run(&mut step.status, &e, &now, generation),
     };

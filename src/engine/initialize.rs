@@ -24,9 +24,16 @@ fn fail(input: &RunInput<'_>, status: &mut RunStatus, message: String) {
 
 pub fn initialize(input: &RunInput<'_>, status: &mut RunStatus) {
     let run = input.run;
-    let Some(_placement) = input.placement else {
+    let Some(placement) = input.placement else {
         return fail(input, status, format!("parent placement {} not found", run.placement));
     };
+    if placement.rollout != crate::repo::model::RolloutType::External {
+        return fail(
+            input,
+            status,
+            format!("parent placement {} does not have an External rollout strategy", run.placement),
+        );
+    }
     let Some(strategy) = input.strategy else {
         return fail(input, status, format!("referenced update strategy {} not found", run.strategy));
     };

@@ -3,13 +3,14 @@
 //! observations, now) -> (new status, actions, when to wake up).
 //!
 //! No I/O, no clock, no Git. Split as KubeFleet splits its controller:
-//! [`initialize`] computes the plan once, [`execute`] advances it, [`stop`]
-//! handles `state: Stop` and supersession.
+//! [`initialize`] computes the plan once, [`validation`] checks it on every
+//! pass, [`execute`] advances it, [`stop`] handles `state: Stop` and supersession.
 
 pub mod execute;
 pub mod initialize;
 pub mod status;
 pub mod stop;
+pub mod validation;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -403,3 +403,30 @@ fn restart_continues_from_status() {
     assert_eq!(h2.updated, ["member3", "member1"], "staging is not redone");
     assert_eq!(h2.requests, ["example-run-canary"]);
 }
+
+#[test]
+fn run_on_a_rolling_update_placement_fails_initialization() {
+    let mut h = Harness::seed();
+    h.fleet.placements.get_mut("example-placement").unwrap().rollout =
+        crate::repo::model::RolloutType::RollingUpdate {
+            max_unavailable: crate::repo::model::IntOrPercent::Percent(25),
+        };
+    h.pass(T0);
+    assert_eq!(
+        h.cond("Initialized").2,
+        "parent placement example-placement does not have an External rollout strategy"
+    );
+}
+
+#[test]
+fn placement_deleted_mid_run_fails_the_run() {
+    let mut h = Harness::seed();
+    h.pass(T0);
+    h.fleet.placements.remove("example-placement");
+    h.pass(T0 + 60);
+    assert_eq!(
+        h.cond("Succeeded"),
+        ("False".into(), "UpdateRunFailed".into(), "parent placement example-placement not found".into())
+    );
+    assert_eq!(h.updated, ["member2"]);
+}
