@@ -144,18 +144,7 @@ fn thousand_clusters() -> (Duration, usize, u64) {
     git(&work, &["add", "-A"]);
     git(&work, &["commit", "-q", "-m", "1000 clusters"]);
     git(&work, &["push", "-q", "origin", "HEAD:main"]);
-    let args = gitfleet::cli::RunArgs {
-        repo: origin.display().to_string(),
-        branch: "main".into(),
-        path: None,
-        state_dir: dir.path().join("state"),
-        once: true,
-        poll_interval: 30,
-        ssh_key: None,
-        git_token: None,
-        author_name: "gitfleet".into(),
-        author_email: "gitfleet@localhost".into(),
-    };
+    let args = gitfleet::cli::RunArgs::once(origin.display().to_string(), dir.path().join("state"));
     let start = Instant::now();
     let mut r = gitfleet::cli::reconciler(&args).unwrap();
     let outcome = r.pass(gitfleet::cli::now()).unwrap();

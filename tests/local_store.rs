@@ -104,18 +104,7 @@ fn failed_wrapped_object_is_reported_with_its_envelope() {
     let foreign = state.join("clusters/member2/app/configmap/config.yaml");
     std::fs::create_dir_all(foreign.parent().unwrap()).unwrap();
     std::fs::write(&foreign, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: config\n  namespace: app\ndata:\n  foo: theirs\n").unwrap();
-    let args = gitfleet::cli::RunArgs {
-        repo: f.origin_str().into(),
-        branch: "main".into(),
-        path: None,
-        state_dir: state.clone(),
-        once: true,
-        poll_interval: 30,
-        ssh_key: None,
-        git_token: None,
-        author_name: "gitfleet".into(),
-        author_email: "gitfleet@localhost".into(),
-    };
+    let args = gitfleet::cli::RunArgs::once(f.origin_str(), state.clone());
     let mut r = gitfleet::cli::reconciler(&args).unwrap();
     r.pass(gitfleet::cli::now()).unwrap();
     let status = f.origin_file("status/clusterresourceplacements/crp-with-envelope.yaml").unwrap();

@@ -9,18 +9,7 @@ use gitfleet::reconcile::{PassOutcome, Reconciler};
 use gitfleet::status::{Credentials, Identity, StateRepo, StatusChanges};
 
 fn args(f: &Fleet) -> RunArgs {
-    RunArgs {
-        repo: f.origin_str().to_string(),
-        branch: "main".into(),
-        path: None,
-        state_dir: f.state_dir(),
-        once: true,
-        poll_interval: 30,
-        ssh_key: None,
-        git_token: None,
-        author_name: "gitfleet".into(),
-        author_email: "gitfleet@localhost".into(),
-    }
+    RunArgs::once(f.origin_str(), f.state_dir())
 }
 
 fn rec(f: &Fleet) -> Reconciler {

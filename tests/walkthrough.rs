@@ -10,18 +10,7 @@ use gitfleet::reconcile::Reconciler;
 const T0: i64 = 1_900_000_000;
 
 fn args(f: &Fleet) -> RunArgs {
-    RunArgs {
-        repo: f.origin_str().to_string(),
-        branch: "main".into(),
-        path: None,
-        state_dir: f.state_dir(),
-        once: true,
-        poll_interval: 30,
-        ssh_key: None,
-        git_token: None,
-        author_name: "gitfleet".into(),
-        author_email: "gitfleet@localhost".into(),
-    }
+    RunArgs::once(f.origin_str(), f.state_dir())
 }
 
 fn run_file(name: &str, index: &str) -> String {

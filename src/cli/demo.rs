@@ -182,18 +182,7 @@ fn setup(dir: &Path) -> Result<Demo, CliError> {
     let sig = Signature::now("Fleet Admin", "admin@example.com").map_err(env)?;
     let person = Person { repo, dir: work, sig };
     let state_dir = dir.join("state");
-    let args = RunArgs {
-        repo: origin.display().to_string(),
-        branch: "main".into(),
-        path: None,
-        state_dir: state_dir.clone(),
-        once: true,
-        poll_interval: 30,
-        ssh_key: None,
-        git_token: None,
-        author_name: "gitfleet".into(),
-        author_email: "gitfleet@localhost".into(),
-    };
+    let args = RunArgs::once(origin.display().to_string(), state_dir.clone());
     for (path, content) in EXAMPLE {
         let content = content.replace("waitTime: 1m", &format!("waitTime: {DEMO_WAIT_SECS}s"));
         person.write(path, &content)?;

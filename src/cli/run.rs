@@ -45,6 +45,24 @@ pub struct RunArgs {
     pub author_email: String,
 }
 
+impl RunArgs {
+    /// `run --once` on `repo` with every other option at its default.
+    pub fn once(repo: impl Into<String>, state_dir: impl Into<PathBuf>) -> RunArgs {
+        RunArgs {
+            repo: repo.into(),
+            branch: "main".into(),
+            path: None,
+            state_dir: state_dir.into(),
+            once: true,
+            poll_interval: 30,
+            ssh_key: None,
+            git_token: None,
+            author_name: "gitfleet".into(),
+            author_email: "gitfleet@localhost".into(),
+        }
+    }
+}
+
 /// Builds the reconciler for these arguments: gitfleet's clone and the backend.
 pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
     std::fs::create_dir_all(&args.state_dir)
