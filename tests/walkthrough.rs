@@ -245,6 +245,16 @@ fn broken_workload_file_prunes_nothing() {
     f.commit_all("broken file and a new run");
     r.pass(T0 + 10).unwrap();
     assert_eq!(values(&f), v(&[Some("value2"), Some("value2"), Some("value2")]), "nothing pruned");
+    let crp = f.origin_file("status/clusterresourceplacements/example-placement.yaml").unwrap();
+    assert!(crp.contains("reason: InvalidResources"), "{crp}");
+    assert!(crp.contains("resources/test-namespace.yaml:3"), "the status names the file and line: {crp}");
+    // Fixed: the condition clears and the new content is a snapshot.
+    f.pull();
+    f.write("resources/test-namespace.yaml", &test_namespace("value3"));
+    f.commit_all("fixed");
+    r.pass(T0 + 20).unwrap();
+    let crp = f.origin_file("status/clusterresourceplacements/example-placement.yaml").unwrap();
+    assert!(crp.contains("reason: ResourcesValid"), "{crp}");
 }
 
 #[test]

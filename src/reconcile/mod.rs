@@ -577,6 +577,12 @@ impl Reconciler {
                 f,
                 &engine::time(now),
             );
+            placement_status::set_blocked(
+                &mut doc,
+                &self.indexer.blocking(&p.name),
+                generation,
+                &engine::time(now),
+            );
             // Keep timestamps stable when nothing else changed, so a quiet pass commits nothing.
             if let Some(prev) = &previous
                 && strip_times(prev) == strip_times(&doc)

@@ -190,3 +190,24 @@ pub fn document(
         "status": status,
     })
 }
+
+/// Records on the placement why its resources cannot be snapshotted (condition
+/// `ResourcesValid`): a broken file never looks like a deletion, but it is visible.
+pub fn set_blocked(doc: &mut Value, issues: &[crate::repo::Issue], generation: i64, now: &str) {
+    let mut conds: Vec<Condition> =
+        serde_json::from_value(doc["status"]["conditions"].clone()).unwrap_or_default();
+    match issues.first() {
+        Some(first) => {
+            let more =
+                if issues.len() > 1 { format!(" (and {} more)", issues.len() - 1) } else { String::new() };
+            let message = format!("no new resource snapshot until this is fixed: {first}{more}");
+            conds.set_condition("ResourcesValid", false, "InvalidResources", &message, now, generation);
+        }
+        None if conds.get_condition("ResourcesValid").is_some() => {
+            let message = "all selected resources parse and validate";
+            conds.set_condition("ResourcesValid", true, "ResourcesValid", message, now, generation);
+        }
+        None => {}
+    }
+    doc["status"]["conditions"] = json!(conds);
+}

@@ -178,6 +178,15 @@ impl Indexer {
         self.tracks.get(placement).map(|t| t.snapshots.as_slice()).unwrap_or_default()
     }
 
+    /// Why a placement gets no new snapshot at the tip (a broken or duplicated
+    /// file among what it selects, or invalid settings); empty when it is not blocked.
+    pub fn blocking(&self, placement: &str) -> Vec<Issue> {
+        match self.tracks.get(placement) {
+            Some(Track { spec: Some(spec), selected, .. }) => self.blocking_issues(spec, selected),
+            _ => Vec::new(),
+        }
+    }
+
     /// The policy snapshot index of a placement: how often its `spec.policy` changed.
     pub fn policy_index(&self, placement: &str) -> u32 {
         self.tracks.get(placement).map_or(0, |t| t.policies.len().saturating_sub(1) as u32)
