@@ -346,7 +346,16 @@ impl Reconciler {
             Err(e) => return Observation::Failed(e.to_string()),
         };
         let result = self.backend.sync(cluster, &p.name, &desired, p.apply.when_to_take_over);
-        tracing::info!(placement = %p.name, cluster, snapshot = index, backend = self.backend.kind(), ok = result.as_ref().map(|r| r.failed.is_empty()).unwrap_or(false), "cluster updated");
+        match &result {
+            Ok(r) if r.failed.is_empty() => tracing::info!(
+                placement = %p.name, cluster, snapshot = index, backend = self.backend.kind(),
+                applied = r.applied, unchanged = r.unchanged, pruned = r.pruned, "cluster updated"
+            ),
+            Ok(r) => {
+                tracing::warn!(placement = %p.name, cluster, failed = r.failed.len(), "cluster update failed: {}", r.failed[0].message)
+            }
+            Err(e) => tracing::warn!(placement = %p.name, cluster, "cluster update failed: {e}"),
+        }
         record(facts, cluster, index, result)
     }
 
@@ -424,6 +433,13 @@ impl Reconciler {
                 match action {
                     Action::UpdateCluster { cluster } => {
                         let Some(p) = placement else { continue };
+                        let stage = status
+                            .stages_status
+                            .iter()
+                            .find(|s| s.clusters.iter().any(|c| c.cluster_name == cluster))
+                            .map(|s| s.stage_name.as_str())
+                            .unwrap_or_default();
+                        tracing::info!(run = %run.name, stage, cluster = %cluster, snapshot = index, "updating cluster");
                         let f = facts.entry(p.name.clone()).or_default();
                         let obs = self.update_cluster(fs, p, &cluster, index, cache, f);
                         updated.push(cluster.clone());
