@@ -113,18 +113,35 @@ pub fn render(
             if deleted {
                 continue;
             }
-            mark_owned(&mut value, placement, snapshot_index);
+            mark_owned(&mut value, placement, snapshot_index).map_err(|reason| RenderError {
+                override_name: overrides.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", "),
+                object: key.to_string(),
+                reason,
+            })?;
             out.push(RenderedObject { key, api_version, value, envelope });
         }
     }
     Ok(out)
 }
 
-/// Labels and annotates an object as applied by a placement.
-pub fn mark_owned(value: &mut Value, placement: &str, snapshot_index: u32) {
-    let meta = &mut value["metadata"];
-    meta["labels"][LABEL_PLACEMENT] = Value::String(placement.to_string());
-    meta["annotations"][ANNOTATION_SNAPSHOT] = Value::String(snapshot_index.to_string());
+/// Labels and annotates an object as applied by a placement; fails when an
+/// override turned `metadata`, its labels or annotations into something else
+/// than a mapping.
+pub fn mark_owned(value: &mut Value, placement: &str, snapshot_index: u32) -> Result<(), String> {
+    let meta = value.get_mut("metadata").and_then(Value::as_object_mut).ok_or("metadata is not a mapping")?;
+    for (field, key, v) in [
+        ("labels", LABEL_PLACEMENT, placement.to_string()),
+        ("annotations", ANNOTATION_SNAPSHOT, snapshot_index.to_string()),
+    ] {
+        let map = meta.entry(field).or_insert_with(|| Value::Object(Default::default()));
+        if map.is_null() {
+            *map = Value::Object(Default::default());
+        }
+        map.as_object_mut()
+            .ok_or(format!("metadata.{field} is not a mapping"))?
+            .insert(key.to_string(), Value::String(v));
+    }
+    Ok(())
 }
 
 /// The placement that owns an object, from its label.
@@ -246,5 +263,23 @@ mod tests {
         assert_eq!(doc, json!({"metadata": {"name": "x", "labels": {"a/b": "v"}}, "spec": {"list": [0, 3]}}));
         assert!(apply_patch(&mut doc, PatchOp::Replace, "/spec/missing", Some(json!(1))).is_err());
         assert!(apply_patch(&mut doc, PatchOp::Remove, "/nope/x", None).is_err());
+    }
+}
+
+#[cfg(test)]
+mod regression {
+    use super::*;
+    use serde_json::json;
+
+    /// An override that turned labels into a string used to panic the reconciler.
+    #[test]
+    fn non_mapping_labels_are_an_error_not_a_panic() {
+        let mut v = json!({"metadata": {"name": "x", "labels": "oops"}});
+        assert_eq!(mark_owned(&mut v, "p", 0).unwrap_err(), "metadata.labels is not a mapping");
+        let mut v = json!({"metadata": "oops"});
+        assert!(mark_owned(&mut v, "p", 0).is_err());
+        let mut v = json!({"metadata": {"name": "x", "labels": null}});
+        mark_owned(&mut v, "p", 0).unwrap();
+        assert_eq!(v["metadata"]["labels"][LABEL_PLACEMENT], "p");
     }
 }

@@ -121,3 +121,21 @@ fn failed_wrapped_object_is_reported_with_its_envelope() {
     assert!(std::fs::read_to_string(&foreign).unwrap().contains("theirs"), "the foreign object is untouched");
     assert!(state.join("clusters/member2/app/deployment.apps/ingress.yaml").exists(), "the rest is applied");
 }
+
+/// Two placements selecting one object: the second cannot take it over (and so
+/// can never prune it from under the first).
+#[test]
+fn an_object_of_another_placement_is_never_taken_over() {
+    let fleet = example();
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(dir.path());
+    let manifests = selected_manifests(&fleet, "example-placement");
+    let first = render(&manifests, &[], &fleet.clusters["member1"], "first", 0).unwrap();
+    assert!(store.sync("member1", "first", &first, WhenToTakeOver::Always).unwrap().failed.is_empty());
+    let second = render(&manifests, &[], &fleet.clusters["member1"], "second", 0).unwrap();
+    let report = store.sync("member1", "second", &second, WhenToTakeOver::Always).unwrap();
+    assert_eq!(report.failed.len(), 2, "{report:?}");
+    assert!(report.failed[0].message.contains("already placed by another placement"));
+    store.sync("member1", "second", &[], WhenToTakeOver::Always).unwrap();
+    assert!(dir.path().join("member1/test-namespace/configmap/test-cm.yaml").exists());
+}

@@ -223,3 +223,17 @@ fn long_history_indexed_in_parallel_matches_commit_by_commit() {
     assert_eq!(parallel.blocked.len(), serial.blocked.len());
     assert!(!parallel.blocked.is_empty(), "the broken commits are reported");
 }
+
+/// Regression: moving a placement's file to a path that sorts earlier used to
+/// drop its spec (the add was applied before the removal).
+#[test]
+fn moving_a_placement_file_keeps_the_placement() {
+    let f = Fleet::example();
+    let content = f.read("placements/example-placement.yaml");
+    f.remove("placements/example-placement.yaml");
+    f.write("a-placement.yaml", &content);
+    f.commit_all("move the placement");
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    f.commit_all("value2");
+    assert_eq!(index(&f).snapshots("example-placement").len(), 2);
+}

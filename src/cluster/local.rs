@@ -67,6 +67,18 @@ impl LocalStore {
     }
 }
 
+/// Whether an object's identity can become a path inside the cluster folder
+/// (validation already refuses the rest; this guards the file system anyway).
+fn safe_identity(key: &ObjectKey) -> bool {
+    let part = |s: &str, may_be_empty: bool| {
+        (may_be_empty || !s.is_empty()) && !s.contains('/') && s != "." && s != ".."
+    };
+    part(&key.name, false)
+        && part(&key.kind, false)
+        && part(&key.group, true)
+        && key.namespace.as_deref().is_none_or(|ns| part(ns, false))
+}
+
 fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -119,6 +131,15 @@ impl Backend for LocalStore {
         let mut ordered: Vec<&RenderedObject> = desired.iter().collect();
         ordered.sort_by_key(|o| (apply_rank(&o.key), o.key.clone()));
         for obj in ordered {
+            if !safe_identity(&obj.key) {
+                report.failed.push(FailedObject {
+                    key: obj.key.clone(),
+                    api_version: obj.api_version.clone(),
+                    envelope: obj.envelope.clone(),
+                    message: format!("Failed to apply manifest: {} is not a valid object identity", obj.key),
+                });
+                continue;
+            }
             let path = self.path_of(cluster, &obj.key);
             let existing = std::fs::read(&path).ok().and_then(|b| crate::yaml::parse_typed::<Value>(&b).ok());
             if let Some(ns) = &obj.key.namespace {
@@ -146,6 +167,9 @@ impl Backend for LocalStore {
                 let foreign = owner(current) != Some(placement);
                 let refuse = match take_over {
                     _ if !foreign => None,
+                    _ if owner(current).is_some() => {
+                        Some("is already placed by another placement (two placements cannot own one object)")
+                    }
                     WhenToTakeOver::Always => None,
                     WhenToTakeOver::Never => Some(
                         "exists on the cluster and is not managed by this placement (whenToTakeOver: Never)",

@@ -104,11 +104,12 @@ impl Reconciler {
             branch: self.branch.clone(),
         })?;
         let blocked_before = self.indexer.blocked.len();
+        // After a rebuild (rewritten history) the list starts over.
         let state = &self.state;
         let fs = FleetState::load(state.repo(), tip, self.root.as_deref(), &mut self.indexer, |b| {
             state.fetch(b).ok().flatten()
         })?;
-        for b in &self.indexer.blocked[blocked_before..] {
+        for b in self.indexer.blocked.get(blocked_before..).unwrap_or_default() {
             for issue in &b.issues {
                 tracing::warn!(placement = %b.placement, commit = %b.commit, "no snapshot: {issue}");
             }
@@ -372,12 +373,16 @@ impl Reconciler {
         now: i64,
         notes: &mut Vec<String>,
     ) -> Result<Option<i64>, ReconcileError> {
-        let before: RunStatus = runs
-            .now
-            .get(&run.name)
-            .and_then(|d| d.get("status"))
-            .and_then(|s| serde_json::from_value(s.clone()).ok())
-            .unwrap_or_default();
+        let before: RunStatus = match runs.now.get(&run.name).and_then(|d| d.get("status")) {
+            None => RunStatus::default(),
+            Some(s) => match serde_json::from_value(s.clone()) {
+                Ok(status) => status,
+                Err(e) => {
+                    tracing::warn!(run = %run.name, "status file does not parse, leaving the run as it is: {e}");
+                    return Ok(None);
+                }
+            },
+        };
         if before.finished() {
             return Ok(None);
         }

@@ -276,6 +276,9 @@ impl Indexer {
                 let tree = tree.map(|t| repo.find_tree(t)).transpose()?;
                 self.reload(repo, tree.as_ref(), time, &mut changes)?;
             } else {
+                // Removals first: a file moved to a path that sorts earlier must not be
+                // added before its old path is removed.
+                deltas.sort_by_key(|(_, new)| new.is_some());
                 for (path, new) in deltas {
                     if self.settings.classify(&path) == Some(Area::Manifests) {
                         let pre = parsed.remove(&path);

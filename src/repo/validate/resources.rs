@@ -11,6 +11,9 @@ use super::*;
 const FORBIDDEN_PATCH_PATHS: &[&str] =
     &["/kind", "/apiVersion", "/metadata/name", "/metadata/namespace", "/status"];
 
+/// Paths an override may not replace or remove as a whole (labels inside them are fine).
+const WHOLE_PATHS: &[&str] = &["", "/metadata", "/metadata/labels", "/metadata/annotations"];
+
 pub(super) fn read_patch(ctx: &mut Ctx, at: &str, p: &wire::JsonPatch) -> Option<JsonPatch> {
     let op = match p.op.as_str() {
         "add" => PatchOp::Add,
@@ -26,6 +29,9 @@ pub(super) fn read_patch(ctx: &mut Ctx, at: &str, p: &wire::JsonPatch) -> Option
     }
     if FORBIDDEN_PATCH_PATHS.iter().any(|f| p.path == *f || p.path.starts_with(&format!("{f}/"))) {
         ctx.error(format!("{at}.path: {} cannot be overridden", p.path));
+    }
+    if op != PatchOp::Add && WHOLE_PATHS.contains(&p.path.as_str()) || p.path == "/metadata" {
+        ctx.error(format!("{at}.path: {} cannot be replaced or removed as a whole", p.path));
     }
     match (op, &p.value) {
         (PatchOp::Remove, Some(_)) => ctx.error(format!("{at}: remove takes no value")),
@@ -134,13 +140,8 @@ pub(super) fn hub_manifest(ctx: &mut Ctx, value: Value, envelope: Option<Envelop
     let kind = value["kind"].as_str().unwrap_or_default().to_string();
     let name = meta.name.clone().unwrap_or_default();
     let group = group_of(&api_version).to_string();
-    if name.len() > 253 || name.contains('/') || name == "." || name == ".." {
-        ctx.error(format!("metadata.name {name:?} is not a valid object name"));
-    }
-    if let Some(ns) = &meta.namespace
-        && !is_dns_label(ns)
-    {
-        ctx.error(format!("metadata.namespace {ns:?} is not a valid namespace name"));
+    if let Some(problem) = identity_problem(&api_version, &kind, &name, meta.namespace.as_deref()) {
+        ctx.error(problem);
     }
     match (known_scope(&group, &kind), &meta.namespace) {
         (KnownScope::Cluster, Some(_)) => {
@@ -186,6 +187,11 @@ pub(super) fn read_envelope(ctx: &mut Ctx, value: Value) -> Option<Manifest> {
             ctx.error(format!("{at}: wrapped object needs apiVersion, kind and metadata.name"));
             continue;
         }
+        let wrapped_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
+        if let Some(problem) = identity_problem(api_version, kind, name, wrapped_ns) {
+            ctx.error(format!("{at}: {problem}"));
+            continue;
+        }
         let group = group_of(api_version);
         if group == PLACEMENT_GROUP || group == CLUSTER_GROUP || group == GITFLEET_GROUP {
             ctx.error(format!("{at}: {kind} cannot be wrapped in an envelope"));
@@ -221,4 +227,35 @@ pub(super) fn read_envelope(ctx: &mut Ctx, value: Value) -> Option<Manifest> {
         manifest.wrapped.push(wrapped);
     }
     Some(manifest)
+}
+
+/// What is wrong with an object's identity, if anything. These values become
+/// paths on member clusters (and folders of the local store), so they are held
+/// to the Kubernetes rules: no `/`, no `..`.
+pub(super) fn identity_problem(
+    api_version: &str,
+    kind: &str,
+    name: &str,
+    namespace: Option<&str>,
+) -> Option<String> {
+    let group = group_of(api_version);
+    let version = crate::repo::scope::version_of(api_version);
+    if !group.is_empty() && !is_dns_subdomain(group) {
+        return Some(format!("apiVersion {api_version:?} has an invalid API group"));
+    }
+    if version.is_empty() || !version.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        return Some(format!("apiVersion {api_version:?} has an invalid version"));
+    }
+    if kind.is_empty() || !kind.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        return Some(format!("kind {kind:?} is not a valid kind (letters and digits)"));
+    }
+    if name.is_empty() || name.len() > 253 || name.contains('/') || name == "." || name == ".." {
+        return Some(format!("metadata.name {name:?} is not a valid object name"));
+    }
+    if let Some(ns) = namespace
+        && !is_dns_label(ns)
+    {
+        return Some(format!("metadata.namespace {ns:?} is not a valid namespace name"));
+    }
+    None
 }

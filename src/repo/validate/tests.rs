@@ -1141,3 +1141,38 @@ fn count_strings_beyond_u32_are_rejected() {
         &["spec.strategy.rollingUpdate.maxUnavailable"],
     );
 }
+
+// Regressions from review: identities become paths; whole-metadata patches.
+
+#[test]
+fn wrapped_object_names_cannot_escape_the_cluster_folder() {
+    let yaml = "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ResourceEnvelope\nmetadata:\n  name: e\n  namespace: app\ndata:\n  a.yaml:\n    apiVersion: v1\n    kind: ConfigMap\n    metadata:\n      name: ../../../../x\n";
+    let parsed = parse_file("e.yaml", yaml.as_bytes(), Area::Manifests);
+    assert!(
+        parsed.issues.iter().any(|i| i.message.contains("is not a valid object name")),
+        "{:?}",
+        parsed.issues
+    );
+    let hub = "apiVersion: ../../tmp/v1\nkind: Thing\nmetadata:\n  name: x\n";
+    let parsed = parse_file("h.yaml", hub.as_bytes(), Area::Manifests);
+    assert!(parsed.issues.iter().any(|i| i.message.contains("invalid API group")), "{:?}", parsed.issues);
+    let kind = "apiVersion: v1\nkind: ../Thing\nmetadata:\n  name: x\n";
+    let parsed = parse_file("k.yaml", kind.as_bytes(), Area::Manifests);
+    assert!(parsed.issues.iter().any(|i| i.message.contains("is not a valid kind")), "{:?}", parsed.issues);
+}
+
+#[test]
+fn overrides_cannot_replace_labels_or_metadata_as_a_whole() {
+    let yaml = "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourceOverride\nmetadata:\n  name: o\nspec:\n  clusterResourceSelectors:\n  - {group: \"\", version: v1, kind: Namespace, name: n}\n  policy:\n    overrideRules:\n    - jsonPatchOverrides:\n      - {op: replace, path: /metadata/labels, value: x}\n";
+    let parsed = parse_file("o.yaml", yaml.as_bytes(), Area::Manifests);
+    assert!(
+        parsed.issues.iter().any(|i| i.message.contains("cannot be replaced or removed as a whole")),
+        "{:?}",
+        parsed.issues
+    );
+    let ok = yaml.replace(
+        "{op: replace, path: /metadata/labels, value: x}",
+        "{op: add, path: /metadata/labels/team, value: x}",
+    );
+    assert!(parse_file("o.yaml", ok.as_bytes(), Area::Manifests).issues.is_empty());
+}
