@@ -5,7 +5,7 @@ use std::path::Path;
 
 use git2::{Oid, Repository};
 
-use crate::repo::{Fleet, Loaded, RepoError, load_tree};
+use crate::repo::{Fleet, Loaded, RepoError, load_tree_with};
 use crate::snapshot::Indexer;
 use crate::status::snapshots::{SnapshotPlan, plan_placement};
 use crate::status::{RecordedSnapshot, recorded_snapshots, status_root};
@@ -16,6 +16,30 @@ pub enum StateError {
     Git { commit: String, source: git2::Error },
     #[error(transparent)]
     Repo(#[from] RepoError),
+    #[error("read the status branch: {0}")]
+    StatusBranch(String),
+}
+
+/// The fleet of a commit where every broken manifest file counts with its last
+/// good content: invalid input never unschedules a cluster or removes a
+/// placement (its errors are still reported).
+fn fleet_keeping_last_good(loaded: &Loaded, indexer: &Indexer) -> Fleet {
+    let files: Vec<std::sync::Arc<crate::repo::ParsedFile>> = loaded
+        .files
+        .iter()
+        .map(|(path, file)| match (file.is_broken(), indexer.last_good(path)) {
+            (true, Some(good)) => good,
+            _ => file.clone(),
+        })
+        .collect();
+    let mut fleet = Fleet::build(files.iter().map(|f| f.as_ref()));
+    for file in loaded.files.values().filter(|f| f.is_broken()) {
+        fleet.issues.extend(file.issues.iter().cloned());
+    }
+    fleet.issues.extend(loaded.issues.iter().cloned());
+    fleet.issues.sort();
+    fleet.issues.dedup();
+    fleet
 }
 
 /// The fleet at one commit with its history-derived facts.
@@ -44,17 +68,20 @@ impl FleetState {
         tip: Oid,
         root: Option<&str>,
         indexer: &mut Indexer,
-        status_tip: impl FnOnce(&str) -> Option<Oid>,
+        status_tip: impl FnOnce(&str) -> Result<Option<Oid>, String>,
     ) -> Result<FleetState, StateError> {
         let git = |source| StateError::Git { commit: tip.to_string(), source };
         let commit = repo.find_commit(tip).map_err(git)?;
         let tree = commit.tree().map_err(git)?;
-        let loaded = load_tree(repo, &tree, root)?;
-        let fleet = loaded.fleet();
         indexer.sync(repo, tip).map_err(git)?;
+        // A gitfleet.yaml that does not parse must not move status elsewhere or
+        // drop the approvers: the last good settings stay in force.
+        let mut loaded = load_tree_with(repo, &tree, root, Some(indexer.settings()))?;
+        let fleet = fleet_keeping_last_good(&loaded, indexer);
+        loaded.settings = indexer.settings().clone();
         let status_root = status_root(root, &loaded.settings.status_path);
         let status_commit = match &loaded.settings.status_branch {
-            Some(b) => status_tip(b),
+            Some(b) => status_tip(b).map_err(StateError::StatusBranch)?,
             None => Some(tip),
         };
         let recorded = match status_commit {

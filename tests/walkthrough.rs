@@ -311,3 +311,60 @@ fn approve_command_commits_with_the_persons_identity() {
     r.pass(T0 + 80).unwrap();
     assert!(csur(&f, "example-run").contains("UpdateRunSucceeded"));
 }
+
+const ALL_IN_ONE: &str = "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: example-strategy\nspec:\n  stages:\n  - name: all\n    maxConcurrency: 100%\n    labelSelector: {}\n";
+
+/// Regression: a typo in a cluster or placement file used to count as its
+/// deletion (the cluster's resources were cleaned up, runs failed).
+#[test]
+fn broken_cluster_or_placement_file_touches_nothing_applied() {
+    let (f, mut r) = seed();
+    f.pull();
+    f.write("strategies/example-strategy.yaml", ALL_IN_ONE);
+    f.write("runs/example-run.yaml", &run_file("example-run", "state: Run"));
+    f.commit_all("run everywhere");
+    r.pass(T0).unwrap();
+    assert_eq!(values(&f), v(&[Some("value2"), Some("value2"), Some("value2")]));
+    f.pull();
+    f.write(
+        "clusters/member1.yaml",
+        "apiVersion: cluster.kubernetes-fleet.io/v1beta1\nkind: MemberCluster\nmetadata: [\n",
+    );
+    f.write(
+        "placements/example-placement.yaml",
+        &f.read("placements/example-placement.yaml").replace("PickAll", "PickSome"),
+    );
+    f.write("runs/again.yaml", &run_file("again", "state: Run"));
+    f.commit_all("typos and a new run");
+    r.pass(T0 + 10).unwrap();
+    assert_eq!(values(&f), v(&[Some("value2"), Some("value2"), Some("value2")]), "member1 is not cleaned up");
+    let again = csur(&f, "again");
+    assert!(!again.contains("not found"), "{again}");
+    assert!(again.contains("policyObservedClusterCount: 3"), "member1 still counts: {again}");
+}
+
+/// Regression: a gitfleet.yaml that stops parsing must not move status back to
+/// the default folder (which would restart every run).
+#[test]
+fn broken_settings_keep_the_last_good_ones() {
+    let (f, mut r) = seed();
+    f.pull();
+    f.write("gitfleet.yaml", "statusPath: fleet-status\n");
+    f.write("strategies/example-strategy.yaml", ALL_IN_ONE);
+    f.write("runs/example-run.yaml", &run_file("example-run", "state: Run"));
+    f.commit_all("custom status folder");
+    r.pass(T0).unwrap();
+    assert!(
+        f.origin_file("fleet-status/clusterstagedupdateruns/example-run.yaml")
+            .unwrap()
+            .contains("UpdateRunSucceeded")
+    );
+    f.pull();
+    f.write("gitfleet.yaml", "statusPath: [fleet-status\n");
+    f.commit_all("broken settings");
+    r.pass(T0 + 10).unwrap();
+    assert!(
+        f.origin_file("status/clusterstagedupdateruns/example-run.yaml").is_none(),
+        "no status in the default folder"
+    );
+}

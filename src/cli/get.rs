@@ -113,7 +113,7 @@ pub fn get(args: GetArgs) -> Result<u8, CliError> {
     let source = Source::open(&args.repo, &args.branch).map_err(CliError::env)?;
     let tip = source.branch_tip(&args.branch).map_err(CliError::env)?;
     let mut indexer = Indexer::new(args.path.as_deref());
-    let status_branch_tip = |b: &str| crate::source::branch_tip(&source.repo, b);
+    let status_branch_tip = |b: &str| Ok(crate::source::branch_tip(&source.repo, b));
     let state = FleetState::load(&source.repo, tip, args.path.as_deref(), &mut indexer, status_branch_tip)
         .map_err(CliError::env)?;
     let now = jiff::Timestamp::now().as_second();

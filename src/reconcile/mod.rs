@@ -107,7 +107,7 @@ impl Reconciler {
         // After a rebuild (rewritten history) the list starts over.
         let state = &self.state;
         let fs = FleetState::load(state.repo(), tip, self.root.as_deref(), &mut self.indexer, |b| {
-            state.fetch(b).ok().flatten()
+            state.fetch(b).map_err(|e| e.to_string())
         })?;
         for b in self.indexer.blocked.get(blocked_before..).unwrap_or_default() {
             for issue in &b.issues {

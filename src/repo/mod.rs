@@ -90,6 +90,17 @@ fn too_large_issue(path: &str, size: usize) -> Issue {
 
 /// Reads the subtree `root` (or the whole tree) of a commit.
 pub fn load_tree(repo: &Repository, tree: &Tree<'_>, root: Option<&str>) -> Result<Loaded, RepoError> {
+    load_tree_with(repo, tree, root, None)
+}
+
+/// Like [`load_tree`]; when the tree's `gitfleet.yaml` does not parse, files are
+/// selected with `fallback` settings (the last good ones) instead of the defaults.
+pub fn load_tree_with(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    root: Option<&str>,
+    fallback: Option<&Settings>,
+) -> Result<Loaded, RepoError> {
     let git_err = |what: &str| {
         let what = what.to_string();
         move |source| RepoError::Git { what, source }
@@ -109,7 +120,10 @@ pub fn load_tree(repo: &Repository, tree: &Tree<'_>, root: Option<&str>) -> Resu
         }
         _ => None,
     };
-    let (settings, settings_issue) = read_settings(settings_blob.as_deref());
+    let (mut settings, settings_issue) = read_settings(settings_blob.as_deref());
+    if let (Some(_), Some(fallback)) = (&settings_issue, fallback) {
+        settings = fallback.clone();
+    }
     let mut loaded = Loaded { settings_broken: settings_issue.is_some(), ..Loaded::default() };
     loaded.issues.extend(settings_issue);
     let mut entries = Vec::new();

@@ -187,6 +187,12 @@ impl Indexer {
         }
     }
 
+    /// The last version of a manifest file that parsed without issues, when its
+    /// current version is broken.
+    pub fn last_good(&self, path: &str) -> Option<Arc<ParsedFile>> {
+        self.files.get(path).filter(|e| e.current.is_broken()).and_then(|e| e.good.clone())
+    }
+
     /// The policy snapshot index of a placement: how often its `spec.policy` changed.
     pub fn policy_index(&self, placement: &str) -> u32 {
         self.tracks.get(placement).map_or(0, |t| t.policies.len().saturating_sub(1) as u32)
