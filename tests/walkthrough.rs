@@ -368,3 +368,30 @@ fn broken_settings_keep_the_last_good_ones() {
         "no status in the default folder"
     );
 }
+
+/// With `statusBranch`, requests live on another branch; a merged approval
+/// still counts, a pre-written one still does not.
+#[test]
+fn approvals_with_a_status_branch() {
+    let (f, mut r) = seed();
+    f.pull();
+    f.write("gitfleet.yaml", "statusBranch: fleet-status\n");
+    f.write(
+        "approvals/example-run-canary.yaml",
+        &gitfleet::cli::approval_yaml("example-run-canary", "early", "too early"),
+    );
+    f.write("runs/example-run.yaml", &run_file("example-run", "resourceSnapshotIndex: \"1\""));
+    f.commit_all("run, status elsewhere, a pre-written approval");
+    r.pass(T0).unwrap();
+    r.pass(T0 + 60).unwrap();
+    let status = |f: &Fleet| {
+        common::git(&f.origin, &["show", "fleet-status:status/clusterstagedupdateruns/example-run.yaml"])
+    };
+    assert!(!status(&f).contains("UpdateRunSucceeded"), "the pre-written approval is refused");
+    f.pull();
+    f.remove("approvals/example-run-canary.yaml");
+    f.commit_all("withdraw");
+    approve_by_merge(&f, "example-run-canary");
+    r.pass(T0 + 120).unwrap();
+    assert!(status(&f).contains("UpdateRunSucceeded"));
+}

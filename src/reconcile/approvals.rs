@@ -53,13 +53,18 @@ pub fn introduced(
 }
 
 /// A ClusterApprovalRequest status document.
-pub fn request_document(name: &str, run: &str, stage: &str, now: &str) -> Value {
+/// Annotation naming the tip of the tracked branch when the request was made:
+/// an approval counts only if the commit that brought it came later.
+pub const REQUESTED_AT: &str = "gitfleet.dev/requested-at-commit";
+
+pub fn request_document(name: &str, run: &str, stage: &str, now: &str, tip: Oid) -> Value {
     json!({
         "apiVersion": "placement.kubernetes-fleet.io/v1beta1",
         "kind": "ClusterApprovalRequest",
         "metadata": {
             "name": name,
             "creationTimestamp": now,
+            "annotations": { REQUESTED_AT: tip.to_string() },
             "labels": {
                 "kubernetes-fleet.io/targetupdaterun": run,
                 "kubernetes-fleet.io/targetUpdatingStage": stage,
@@ -92,6 +97,6 @@ pub fn accept(doc: &mut Value, reason: &str, message: &str, by: &str, commit: Oi
         1,
     );
     doc["status"] = json!({ "conditions": conds });
-    doc["metadata"]["annotations"] =
-        json!({ "gitfleet.dev/approved-by": by, "gitfleet.dev/approval-commit": commit.to_string() });
+    doc["metadata"]["annotations"]["gitfleet.dev/approved-by"] = json!(by);
+    doc["metadata"]["annotations"]["gitfleet.dev/approval-commit"] = json!(commit.to_string());
 }

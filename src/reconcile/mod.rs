@@ -210,17 +210,15 @@ impl Reconciler {
             for (i, name) in pending.iter().enumerate() {
                 let approval = &fs.fleet.approvals[*name];
                 let Some(a) = found.get(&full[2 * i]) else { continue };
-                // With status on the tracked branch, the request must be older on
-                // the first-parent chain; with a status branch, compare times.
-                let after_request = match found.get(&full[2 * i + 1]) {
-                    Some(r) => a.depth < r.depth,
-                    None => {
-                        let created = requests.now[*name]["metadata"]["creationTimestamp"]
-                            .as_str()
-                            .and_then(engine::parse_time);
-                        let when = repo.find_commit(a.commit)?.time().seconds();
-                        created.is_some_and(|c| when > c)
-                    }
+                // The commit that brought the approval must not be part of the
+                // history the request was made on: no pre-written approvals.
+                let requested_at = requests.now[*name]["metadata"]["annotations"][approvals::REQUESTED_AT]
+                    .as_str()
+                    .and_then(|s| Oid::from_str(s).ok());
+                let after_request = match (requested_at, found.get(&full[2 * i + 1])) {
+                    (Some(r), _) => a.commit != r && !repo.graph_descendant_of(r, a.commit).unwrap_or(true),
+                    (None, Some(r)) => a.depth < r.depth,
+                    (None, None) => false,
                 };
                 let commit = repo.find_commit(a.commit)?;
                 let emails: Vec<String> = [commit.author().email(), commit.committer().email()]
@@ -254,6 +252,15 @@ impl Reconciler {
             }
         }
         Ok(requests.now.iter().filter(|(_, d)| approvals::is_accepted(d)).map(|(n, _)| n.clone()).collect())
+    }
+
+    /// The accepted approvals that belong to one run (request names could collide).
+    fn approved_for(requests: &StatusDocs, approved: &BTreeSet<String>, run: &str) -> BTreeSet<String> {
+        approved
+            .iter()
+            .filter(|n| requests.now.get(*n).is_some_and(|d| d["spec"]["parentStageRollout"] == run))
+            .cloned()
+            .collect()
     }
 
     /// The snapshot a run's target names.
@@ -408,6 +415,7 @@ impl Reconciler {
             .history("ClusterStagedUpdateRun", None, &run.name)
             .map_or(1, |h| h.generation as i64);
         let mut status = before.clone();
+        let approved = &Self::approved_for(requests, approved, &run.name);
         let mut observations = BTreeMap::new();
         let mut updated: Vec<String> = Vec::new();
         let mut gates: Vec<String> = Vec::new();
@@ -467,7 +475,8 @@ impl Reconciler {
                         progressed = true;
                     }
                     Action::RequestApproval { name, stage } => {
-                        let doc = approvals::request_document(&name, &run.name, &stage, &engine::time(now));
+                        let doc =
+                            approvals::request_document(&name, &run.name, &stage, &engine::time(now), fs.tip);
                         requests.now.entry(name.clone()).or_insert(doc);
                         gates.push(format!("{} {stage} waiting for approval {name}", run.name));
                     }

@@ -69,9 +69,10 @@ pub struct StateRepo {
     repo: Repository,
     remote: String,
     creds: Credentials,
-    /// The remote is a local repository with a work tree: libgit2 cannot push
-    /// there, so gitfleet moves the branch in it directly (compare-and-swap).
-    worktree_remote: Option<PathBuf>,
+    /// The remote is a local repository: gitfleet moves the branch in it directly
+    /// with a compare-and-swap (libgit2 cannot push to a work tree, and its local
+    /// push overwrites a ref that moved meanwhile). `(git dir, is bare)`.
+    local_remote: Option<(PathBuf, bool)>,
 }
 
 impl StateRepo {
@@ -95,9 +96,9 @@ impl StateRepo {
             }
         }
         let local = Path::new(remote.strip_prefix("file://").unwrap_or(remote));
-        let worktree_remote =
-            Repository::open(local).ok().filter(|r| !r.is_bare()).and_then(|r| r.path().canonicalize().ok());
-        Ok(StateRepo { repo, remote: remote.to_string(), creds, worktree_remote })
+        let local_remote =
+            Repository::open(local).ok().and_then(|r| r.path().canonicalize().ok().map(|p| (p, r.is_bare())));
+        Ok(StateRepo { repo, remote: remote.to_string(), creds, local_remote })
     }
 
     pub fn repo(&self) -> &Repository {
@@ -208,8 +209,8 @@ impl StateRepo {
         let err = |source| StatusError::Push { remote: self.remote.clone(), branch: branch.into(), source };
         let local = format!("refs/heads/{branch}");
         self.repo.reference(&local, commit, true, "gitfleet: status commit").map_err(err)?;
-        if let Some(git_dir) = &self.worktree_remote {
-            return self.move_worktree_branch(git_dir, branch, commit).map_err(err);
+        if let Some((git_dir, bare)) = &self.local_remote {
+            return self.move_local_branch(git_dir, *bare, branch, commit).map_err(err);
         }
         let mut remote = self.repo.find_remote(REMOTE).map_err(err)?;
         let rejected = std::cell::RefCell::new(None);
@@ -234,21 +235,21 @@ impl StateRepo {
 }
 
 impl StateRepo {
-    /// "Pushes" to a local repository with a work tree: copies the objects with a
-    /// fetch from gitfleet's clone, then moves the branch only if it still points
-    /// at the commit gitfleet built on. A checked-out branch is never moved: that
-    /// would leave the person's work tree and index out of step with it.
-    fn move_worktree_branch(
+    /// "Pushes" to a local repository: copies the objects with a fetch from
+    /// gitfleet's clone, then moves the branch only if it still points at the
+    /// commit gitfleet built on. In a repository with a work tree, a checked-out
+    /// branch is never moved: that would leave the person's work tree behind.
+    fn move_local_branch(
         &self,
         git_dir: &Path,
+        bare: bool,
         branch: &str,
         commit: Oid,
     ) -> Result<Option<String>, git2::Error> {
         let target = Repository::open(git_dir)?;
         let name = format!("refs/heads/{branch}");
-        if target.head().ok().and_then(|h| h.name().ok().map(str::to_string)).as_deref()
-            == Some(name.as_str())
-        {
+        let head = target.head().ok().and_then(|h| h.name().ok().map(str::to_string));
+        if !bare && head.as_deref() == Some(name.as_str()) {
             return Err(git2::Error::from_str(&format!(
                 "branch {branch} is checked out in {}; gitfleet does not move a checked-out branch \
                  (use a bare repository, or set statusBranch in gitfleet.yaml)",
