@@ -430,3 +430,16 @@ fn placement_deleted_mid_run_fails_the_run() {
     );
     assert_eq!(h.updated, ["member2"]);
 }
+
+/// Regression: a status file edited by hand (a task removed) used to index out of bounds.
+#[test]
+fn status_that_no_longer_matches_its_snapshot_fails_the_run() {
+    let mut h = Harness::seed();
+    h.pass(T0);
+    h.status.stages_status[0].after_stage_task_status.clear();
+    h.pass(T0 + 60);
+    assert_eq!(
+        h.cond("Succeeded").2,
+        "the tasks of stage staging in the status do not match the strategy snapshot"
+    );
+}

@@ -26,5 +26,15 @@ pub fn validate(input: &RunInput<'_>, status: &RunStatus) -> Result<Strategy, St
             expected.join(", ")
         ));
     }
+    for (stage, recorded) in strategy.stages.iter().zip(&status.stages_status) {
+        if recorded.before_stage_task_status.len() != stage.before_tasks.len()
+            || recorded.after_stage_task_status.len() != stage.after_tasks.len()
+        {
+            return Err(format!(
+                "the tasks of stage {} in the status do not match the strategy snapshot",
+                stage.name
+            ));
+        }
+    }
     Ok(strategy)
 }
