@@ -83,6 +83,8 @@ struct Track {
     spec: Option<Placement>,
     spec_path: Option<Arc<str>>,
     selected: BTreeMap<ObjectKey, ContentHash>,
+    /// The resource hash of `selected`, kept up to date entry by entry.
+    digest: super::SelectionDigest,
     /// Wrapped-object counts of the selected envelopes (few), kept with `selected`.
     envelopes: BTreeMap<ObjectKey, usize>,
     snapshots: Vec<SnapshotRecord>,
@@ -598,6 +600,7 @@ impl Indexer {
     fn recompute_selection(&self, spec: &Placement, track: &mut Track) -> bool {
         let selected = self.full_selection(spec);
         let changed = selected != track.selected;
+        track.digest = super::SelectionDigest::of(&selected);
         track.selected = selected;
         track.envelopes = track
             .selected
@@ -632,7 +635,7 @@ impl Indexer {
             return;
         }
         track.dirty = false;
-        let hash = super::selection_hash(&track.selected);
+        let hash = track.digest.hex();
         if track.snapshots.last().is_some_and(|s| s.hash == hash) {
             return;
         }
@@ -780,7 +783,16 @@ fn apply_changed_keys(spec: &Placement, track: &mut Track, changed: &[ChangedKey
         });
         match selected_now {
             Some(d) => {
-                any |= track.selected.insert((*key).clone(), d.hash) != Some(d.hash);
+                match track.selected.insert((*key).clone(), d.hash) {
+                    Some(old) if old == d.hash => {}
+                    old => {
+                        if let Some(old) = old {
+                            track.digest.remove(key, &old);
+                        }
+                        track.digest.add(key, &d.hash);
+                        any = true;
+                    }
+                }
                 if d.manifest.envelope.is_some() {
                     track.envelopes.insert((*key).clone(), d.manifest.wrapped.len());
                 }
@@ -790,7 +802,8 @@ fn apply_changed_keys(spec: &Placement, track: &mut Track, changed: &[ChangedKey
             None if key.namespace.is_some()
                 && namespace.as_ref().is_none_or(|ns| !select::brings_namespace_content(spec, ns)) => {}
             None => {
-                if track.selected.remove(*key).is_some() {
+                if let Some(old) = track.selected.remove(*key) {
+                    track.digest.remove(key, &old);
                     any = true;
                     track.envelopes.remove(*key);
                 }
