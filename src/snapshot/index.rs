@@ -17,12 +17,12 @@ use std::sync::Arc;
 use git2::{Commit, ObjectType, Oid, Repository, Tree};
 use serde_json::Value;
 
+use super::prepare::{PIPELINE_MIN_COMMITS, PrepareView, Prepared, read_manifest_file};
 use super::select;
-use super::treediff::Change;
 use crate::repo::model::{FleetObject, Manifest, ObjectKey, Placement, SelectorTarget};
+use crate::repo::read_settings;
 use crate::repo::settings::{SETTINGS_FILE, Settings};
 use crate::repo::validate::{Area, ContentHash, Issue, ParsedFile};
-use crate::repo::{parse_blob, read_settings, symlink_issue};
 
 /// One resource snapshot of one placement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,7 +232,7 @@ impl Indexer {
         if n >= PIPELINE_MIN_COMMITS {
             self.apply_pipelined(repo, &pending)?;
         } else {
-            let mut view = PrepareView::of(self);
+            let mut view = PrepareView::new(self.root.clone(), self.settings.clone(), self.tree);
             for id in pending {
                 let prepared = view.prepare(repo, id)?;
                 self.apply(repo, prepared)?;
@@ -244,7 +244,7 @@ impl Indexer {
     /// Indexes many commits with two threads: one diffs trees and parses the
     /// changed blobs (with its own repository handle), the other applies them in order.
     fn apply_pipelined(&mut self, repo: &Repository, pending: &[Oid]) -> Result<(), git2::Error> {
-        let mut view = PrepareView::of(self);
+        let mut view = PrepareView::new(self.root.clone(), self.settings.clone(), self.tree);
         let git_dir = repo.path().to_path_buf();
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Prepared, git2::Error>>(256);
         std::thread::scope(|scope| {
@@ -679,88 +679,6 @@ impl Indexer {
         issues.dedup();
         issues
     }
-}
-
-/// Commits to index at once before the diff-and-parse work moves to a second thread.
-const PIPELINE_MIN_COMMITS: usize = 64;
-
-/// A commit's changes, diffed and parsed, ready to apply.
-struct Prepared {
-    commit: Oid,
-    time: i64,
-    /// The tracked folder's tree at this commit.
-    tree: Option<Oid>,
-    deltas: Vec<Change>,
-    /// Changed manifest files already parsed: path -> (blob, content).
-    parsed: HashMap<String, (Oid, Arc<ParsedFile>)>,
-}
-
-/// What preparing commits needs to know: the tracked folder, the settings as the
-/// commits change them, and the previous tree. Owned, so it can move to a thread.
-struct PrepareView {
-    root: Option<String>,
-    settings: Settings,
-    tree: Option<Oid>,
-}
-
-impl PrepareView {
-    fn of(ix: &Indexer) -> PrepareView {
-        PrepareView { root: ix.root.clone(), settings: ix.settings.clone(), tree: ix.tree }
-    }
-
-    /// Diffs a commit against the previous one and parses its changed manifests.
-    fn prepare(&mut self, repo: &Repository, id: Oid) -> Result<Prepared, git2::Error> {
-        let commit = repo.find_commit(id)?;
-        let full = commit.tree()?;
-        let tree = match &self.root {
-            None => Some(full.id()),
-            Some(r) => match full.get_path(std::path::Path::new(r)) {
-                Ok(e) if e.kind() == Some(ObjectType::Tree) => Some(e.id()),
-                _ => None,
-            },
-        };
-        let time = commit.time().seconds();
-        let mut prepared = Prepared { commit: id, time, tree, deltas: Vec::new(), parsed: HashMap::new() };
-        if tree == self.tree {
-            return Ok(prepared);
-        }
-        let old = self.tree.map(|t| repo.find_tree(t)).transpose()?;
-        let new = tree.map(|t| repo.find_tree(t)).transpose()?;
-        let settings = &self.settings;
-        let skip = |path: &str| settings.skips_folder(path);
-        super::treediff::diff(repo, old.as_ref(), new.as_ref(), "", &skip, &mut prepared.deltas)?;
-        if let Some((_, new)) = prepared.deltas.iter().find(|(p, _)| p == SETTINGS_FILE) {
-            // Follow the settings as the indexer will (invalid settings keep the old ones).
-            let content = new.map(|(id, _)| repo.find_blob(id)).transpose()?;
-            if let (settings, None) = read_settings(content.as_ref().map(|b| b.content())) {
-                self.settings = settings;
-            }
-        }
-        for (path, new) in &prepared.deltas {
-            if let Some((blob, mode)) = new
-                && self.settings.classify(path) == Some(Area::Manifests)
-            {
-                let parsed = read_manifest_file(repo, path, *blob, *mode)?;
-                prepared.parsed.insert(path.clone(), (*blob, parsed));
-            }
-        }
-        self.tree = tree;
-        Ok(prepared)
-    }
-}
-
-/// Reads and parses one manifest file; a symlink is an issue, never followed.
-fn read_manifest_file(
-    repo: &Repository,
-    path: &str,
-    blob: Oid,
-    mode: u32,
-) -> Result<Arc<ParsedFile>, git2::Error> {
-    Ok(Arc::new(if mode == 0o120000 {
-        ParsedFile { issues: vec![symlink_issue(path)], ..ParsedFile::default() }
-    } else {
-        parse_blob(path, repo.find_blob(blob)?.content(), Area::Manifests)
-    }))
 }
 
 /// A key a commit changed, looked up once for all placements.

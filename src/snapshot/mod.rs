@@ -2,6 +2,7 @@
 //! and the index of snapshots over the first-parent history of the tracked branch.
 
 pub mod index;
+mod prepare;
 pub mod select;
 pub mod treediff;
 
