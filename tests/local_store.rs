@@ -139,3 +139,38 @@ fn an_object_of_another_placement_is_never_taken_over() {
     store.sync("member1", "second", &[], WhenToTakeOver::Always).unwrap();
     assert!(dir.path().join("member1/test-namespace/configmap/test-cm.yaml").exists());
 }
+
+/// RollingUpdate: `maxUnavailable` clusters at a time; a failed batch stops the
+/// rollout, and the next pass goes on once the cluster is fixed.
+#[test]
+fn rolling_update_stops_at_a_failed_batch() {
+    let f = Fleet::example();
+    f.write(
+        "resources/rolling.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: rolling\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: rolling\ndata:\n  v: \"1\"\n",
+    );
+    f.write(
+        "placements/rolling.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: rolling\nspec:\n  resourceSelectors:\n  - {group: \"\", version: v1, kind: Namespace, name: rolling}\n  strategy:\n    type: RollingUpdate\n    rollingUpdate:\n      maxUnavailable: 1\n    applyStrategy:\n      whenToTakeOver: Never\n",
+    );
+    f.commit_all("a rolling placement");
+    let state = f.state_dir();
+    let blocker = state.join("clusters/member1/rolling/configmap/settings.yaml");
+    std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+    std::fs::write(
+        &blocker,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: rolling\n",
+    )
+    .unwrap();
+    let mut r =
+        gitfleet::cli::reconciler(&gitfleet::cli::RunArgs::once(f.origin_str(), state.clone())).unwrap();
+    let outcome = r.pass(gitfleet::cli::now()).unwrap();
+    assert!(outcome.message.contains("rolling rolling update stopped"), "{}", outcome.message);
+    let has = |m: &str| state.join(format!("clusters/{m}/_cluster/namespace/rolling.yaml")).exists();
+    assert!(has("member1"), "member1's batch ran (its namespace applied, the ConfigMap refused)");
+    assert!(!has("member2") && !has("member3"), "later batches wait");
+    std::fs::remove_file(&blocker).unwrap();
+    let outcome = r.pass(gitfleet::cli::now()).unwrap();
+    assert!(outcome.message.contains("rolling rolled out snapshot 0 to 3 cluster(s)"), "{}", outcome.message);
+    assert!(has("member2") && has("member3"));
+}

@@ -555,17 +555,37 @@ impl Reconciler {
                 .ok()
         };
         let outdated: Vec<&String> = sched.clusters.iter().filter(|c| held(c) != Some(latest)).collect();
+        let batch = match p.rollout {
+            RolloutType::RollingUpdate { max_unavailable } => {
+                max_unavailable.resolve(sched.clusters.len()).max(1)
+            }
+            RolloutType::External => return Ok(()),
+        };
         let f = facts.entry(p.name.clone()).or_default();
-        for cluster in &outdated {
-            if let Observation::Failed(e) = self.update_cluster(fs, p, cluster, latest, cache, f) {
-                tracing::warn!(placement = %p.name, cluster = %cluster, "rolling update failed: {e}");
+        let mut updated = 0;
+        // At most `maxUnavailable` clusters are updated at a time; a batch with a
+        // failure stops the rollout until the next pass.
+        for chunk in outdated.chunks(batch) {
+            let mut failed = false;
+            for cluster in chunk {
+                match self.update_cluster(fs, p, cluster, latest, cache, f) {
+                    Observation::Succeeded => updated += 1,
+                    Observation::Failed(e) => {
+                        failed = true;
+                        tracing::warn!(placement = %p.name, cluster = %cluster, "rolling update failed: {e}");
+                    }
+                }
+            }
+            if failed {
+                notes.push(format!("{} rolling update stopped: a cluster failed", p.name));
+                break;
             }
         }
         for cluster in self.cleanup_clusters(&p.name, &sched.clusters) {
             let _ = self.backend.sync(&cluster, &p.name, &[], crate::repo::model::WhenToTakeOver::Always);
         }
-        if !outdated.is_empty() {
-            notes.push(format!("{} rolled out snapshot {latest} to {} cluster(s)", p.name, outdated.len()));
+        if updated > 0 {
+            notes.push(format!("{} rolled out snapshot {latest} to {updated} cluster(s)", p.name));
         }
         Ok(())
     }
