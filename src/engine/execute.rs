@@ -4,7 +4,7 @@
 
 use super::status::{ClusterStatus, Conditions, RunStatus, StageStatus, TaskStatus};
 use super::{Action, Observation, RunInput, Step, parse_time, time};
-use crate::repo::model::{Stage, StageTask};
+use crate::repo::model::{IntOrPercent, Stage, StageTask};
 
 const STARTED: &str = "Started";
 const SUCCEEDED: &str = "Succeeded";
@@ -17,6 +17,7 @@ pub fn execute(input: &RunInput<'_>, step: &mut Step) {
         Ok(s) => s,
         Err(e) => return fail_run(&mut step.status, &e, &now, generation),
     };
+    report_cluster_set(input, &mut step.status);
     for i in 0..step.status.stages_status.len() {
         let Some(stage) = strategy.stages.get(i) else {
             return fail_run(
@@ -48,19 +49,51 @@ pub fn execute(input: &RunInput<'_>, step: &mut Step) {
             }
         }
     }
+    let stragglers: Vec<&str> = step
+        .status
+        .stages_status
+        .iter()
+        .flat_map(|s| &s.clusters)
+        .filter(|c| c.conditions.is_true(STARTED) && c.conditions.get_condition(SUCCEEDED).is_none())
+        .map(|c| c.cluster_name.as_str())
+        .collect();
+    if !stragglers.is_empty() {
+        let msg = format!(
+            "All stages are completed; waiting for clusters still updating: {}",
+            stragglers.join(", ")
+        );
+        step.status.conditions.set_condition(
+            PROGRESSING,
+            true,
+            "UpdateRunProgressing",
+            &msg,
+            &now,
+            generation,
+        );
+        return;
+    }
     if !advance_deletion(input, step) {
         return;
     }
+    let mut message = String::from("All stages are completed successfully");
+    for (what, reason) in
+        [("failed within maxFailures", "ClusterUpdatingFailed"), ("skipped (left the fleet)", SKIPPED)]
+    {
+        let names: Vec<String> = step
+            .status
+            .stages_status
+            .iter()
+            .flat_map(|s| s.clusters.iter().map(move |c| (s, c)))
+            .filter(|(_, c)| c.conditions.get_condition(SUCCEEDED).is_some_and(|x| x.reason == reason))
+            .map(|(s, c)| format!("{} ({})", c.cluster_name, s.stage_name))
+            .collect();
+        if !names.is_empty() {
+            message.push_str(&format!("; {what}: {}", names.join(", ")));
+        }
+    }
     let c = &mut step.status.conditions;
     c.set_condition(PROGRESSING, false, "UpdateRunSucceeded", "All stages are completed", &now, generation);
-    c.set_condition(
-        SUCCEEDED,
-        true,
-        "UpdateRunSucceeded",
-        "All stages are completed successfully",
-        &now,
-        generation,
-    );
+    c.set_condition(SUCCEEDED, true, "UpdateRunSucceeded", &message, &now, generation);
 }
 
 enum StageOutcome {
@@ -68,6 +101,36 @@ enum StageOutcome {
     /// Waiting for clusters, tasks or time.
     Blocked,
     Failed(String),
+}
+
+/// Reports clusters that joined the placement or left the fleet during the run
+/// (condition `ClusterSetChanged`): the run neither updates the first nor aborts
+/// for the second.
+fn report_cluster_set(input: &RunInput<'_>, status: &mut RunStatus) {
+    let in_run: Vec<&str> =
+        status.stages_status.iter().flat_map(|s| &s.clusters).map(|c| c.cluster_name.as_str()).collect();
+    let joined: Vec<&str> =
+        input.scheduled.iter().map(String::as_str).filter(|n| !in_run.contains(n)).collect();
+    let left: Vec<&str> = in_run.iter().copied().filter(|n| !input.clusters.contains_key(*n)).collect();
+    if joined.is_empty() && left.is_empty() {
+        return;
+    }
+    let mut parts = Vec::new();
+    if !joined.is_empty() {
+        parts.push(format!("joined during the run, not updated by it: {}", joined.join(", ")));
+    }
+    if !left.is_empty() {
+        parts.push(format!("left the fleet during the run: {}", left.join(", ")));
+    }
+    let now = time(input.now);
+    status.conditions.set_condition(
+        "ClusterSetChanged",
+        true,
+        "ClustersChangedDuringRun",
+        &parts.join("; "),
+        &now,
+        input.generation,
+    );
 }
 
 fn fail_run(status: &mut RunStatus, message: &str, now: &str, generation: i64) {
@@ -103,6 +166,8 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
     let now = time(input.now);
     let generation = input.generation;
     if step.status.stages_status[i].conditions.is_true(SUCCEEDED) {
+        // Clusters still updating after a forced soak (maxDuration) keep going.
+        observe_started(input, i, stage.cluster_timeout.as_secs() as i64, step);
         return StageOutcome::Done;
     }
     if step.status.stages_status[i].clusters.is_empty() {
@@ -137,8 +202,11 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
         set_run_waiting(&mut step.status, "before-stage", &stage.name, &now, generation);
         return StageOutcome::Blocked;
     }
+    let forced_at = forced_soak(input, stage, i, step);
     match advance_clusters(input, stage, i, step) {
         StageOutcome::Done => {}
+        // maxDuration reached: the after-stage tasks start, stragglers keep going.
+        StageOutcome::Blocked if forced_at.is_some() => {}
         other => {
             if matches!(other, StageOutcome::Blocked) {
                 let s = &mut step.status.stages_status[i];
@@ -149,15 +217,17 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
             return other;
         }
     }
-    // Every cluster succeeded: the stage waits for its after-stage tasks, counted
-    // from the moment the last cluster succeeded.
-    let done_at = step.status.stages_status[i]
-        .clusters
-        .iter()
-        .filter_map(|c| c.conditions.get_condition(SUCCEEDED))
-        .filter_map(|c| parse_time(&c.last_transition_time))
-        .max()
-        .unwrap_or(input.now);
+    // Every cluster finished (or maxDuration passed): the stage waits for its
+    // after-stage tasks, counted from the moment the last cluster finished.
+    let done_at = forced_at.unwrap_or_else(|| {
+        step.status.stages_status[i]
+            .clusters
+            .iter()
+            .filter_map(|c| c.conditions.get_condition(SUCCEEDED))
+            .filter_map(|c| parse_time(&c.last_transition_time))
+            .max()
+            .unwrap_or(input.now)
+    });
     {
         let s = &mut step.status.stages_status[i];
         let msg = "All clusters in the stage are updated, waiting for after-stage tasks to complete";
@@ -274,44 +344,28 @@ fn advance_clusters(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut St
     let generation = input.generation;
     let total = step.status.stages_status[i].clusters.len();
     let limit = stage.max_concurrency.resolve(total).max(1);
+    let allowed = stage.max_failures.resolve(total);
     let timeout = stage.cluster_timeout.as_secs() as i64;
-    let mut updating = 0;
-    let mut all_done = true;
+    // First what happened to the clusters already updating.
+    let mut updating = observe_started(input, i, timeout, step);
+    let failed = failed_clusters(&step.status.stages_status[i].clusters);
+    if failed.len() > allowed {
+        return StageOutcome::Failed(failure_message(&failed, &stage.name, stage.max_failures, allowed));
+    }
+    // Then start clusters in order while there is room.
     for c in step.status.stages_status[i].clusters.iter_mut() {
-        if c.conditions.is_true(SUCCEEDED) {
-            continue;
-        }
-        all_done = false;
-        if c.conditions.is_false(SUCCEEDED) {
-            let msg = c.conditions.get_condition(SUCCEEDED).map(|c| c.message.clone()).unwrap_or_default();
-            return StageOutcome::Failed(format!(
-                "cluster {} failed in stage {}: {msg}",
-                c.cluster_name, stage.name
-            ));
-        }
-        if c.conditions.is_true(STARTED) {
-            match observe(input, c, timeout, &now, generation, &stage.name) {
-                Some(Err(message)) => return StageOutcome::Failed(message),
-                Some(Ok(())) => continue,
-                None => {
-                    updating += 1;
-                    if !input.observations.contains_key(&c.cluster_name) {
-                        // Started in an earlier pass with no result recorded (a restart):
-                        // applying again is idempotent.
-                        step.actions.push(Action::UpdateCluster { cluster: c.cluster_name.clone() });
-                    }
-                    let started =
-                        c.conditions.get_condition(STARTED).and_then(|s| parse_time(&s.last_transition_time));
-                    if let Some(started) = started {
-                        let due = started + timeout;
-                        step.wake_at = Some(step.wake_at.map_or(due, |w| w.min(due)));
-                    }
-                    continue;
-                }
-            }
-        }
         if updating >= limit {
             break;
+        }
+        if c.conditions.get_condition(SUCCEEDED).is_some() || c.conditions.is_true(STARTED) {
+            continue;
+        }
+        if !input.clusters.contains_key(&c.cluster_name) {
+            // The cluster set is frozen at initialization: a cluster that left
+            // the fleet since is skipped (and reported), the run goes on.
+            let msg = "The cluster left the fleet during the run and was skipped";
+            c.conditions.set_condition(SUCCEEDED, false, SKIPPED, msg, &now, generation);
+            continue;
         }
         c.conditions.set_condition(
             STARTED,
@@ -326,44 +380,112 @@ fn advance_clusters(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut St
         step.wake_at = Some(step.wake_at.map_or(due, |w| w.min(due)));
         updating += 1;
     }
-    let finished = step.status.stages_status[i].clusters.iter().all(|c| c.conditions.is_true(SUCCEEDED));
-    if all_done || finished { StageOutcome::Done } else { StageOutcome::Blocked }
+    let finished =
+        step.status.stages_status[i].clusters.iter().all(|c| c.conditions.get_condition(SUCCEEDED).is_some());
+    if finished { StageOutcome::Done } else { StageOutcome::Blocked }
 }
 
-/// Applies an observation to a started cluster: `Some(Ok)` succeeded,
-/// `Some(Err)` failed (the run fails), `None` still updating.
+/// When a stage's `maxDuration` ran out (its after-stage tasks then start even
+/// though clusters are still updating); also schedules the wake-up for it.
+fn forced_soak(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step) -> Option<i64> {
+    let max = stage.max_duration?.as_secs() as i64;
+    let started = step.status.stages_status[i].start_time.as_deref().and_then(parse_time)?;
+    let due = started + max;
+    if input.now >= due {
+        Some(due)
+    } else {
+        step.wake_at = Some(step.wake_at.map_or(due, |w| w.min(due)));
+        None
+    }
+}
+
+/// Reason of a cluster skipped because it left the fleet during the run.
+pub const SKIPPED: &str = "ClusterUpdatingSkipped";
+
+/// Clusters of a stage that failed (skipped ones are not failures): (name, error).
+fn failed_clusters(clusters: &[ClusterStatus]) -> Vec<(String, String)> {
+    clusters
+        .iter()
+        .filter_map(|c| {
+            let s = c.conditions.get_condition(SUCCEEDED)?;
+            (s.status == "False" && s.reason == "ClusterUpdatingFailed")
+                .then(|| (c.cluster_name.clone(), s.message.clone()))
+        })
+        .collect()
+}
+
+fn failure_message(failed: &[(String, String)], stage: &str, max: IntOrPercent, allowed: usize) -> String {
+    match failed {
+        [(name, error)] => format!("cluster {name} failed in stage {stage}: {error}"),
+        _ => {
+            let names: Vec<&str> = failed.iter().map(|(n, _)| n.as_str()).collect();
+            format!(
+                "clusters {} failed in stage {stage}, more than maxFailures {max} ({allowed}): {}",
+                names.join(", "),
+                failed.last().map(|(_, e)| e.as_str()).unwrap_or_default()
+            )
+        }
+    }
+}
+
+/// Applies observations to the stage's started clusters; returns how many are still updating.
+fn observe_started(input: &RunInput<'_>, i: usize, timeout: i64, step: &mut Step) -> usize {
+    let now = time(input.now);
+    let mut updating = 0;
+    for c in step.status.stages_status[i].clusters.iter_mut() {
+        if !c.conditions.is_true(STARTED) || c.conditions.get_condition(SUCCEEDED).is_some() {
+            continue;
+        }
+        if observe(input, c, timeout, &now, input.generation).is_some() {
+            continue;
+        }
+        updating += 1;
+        if !input.observations.contains_key(&c.cluster_name) {
+            // Started in an earlier pass with no result recorded (a restart):
+            // applying again is idempotent.
+            step.actions.push(Action::UpdateCluster { cluster: c.cluster_name.clone() });
+        }
+        if let Some(started) =
+            c.conditions.get_condition(STARTED).and_then(|s| parse_time(&s.last_transition_time))
+        {
+            let due = started + timeout;
+            step.wake_at = Some(step.wake_at.map_or(due, |w| w.min(due)));
+        }
+    }
+    updating
+}
+
+/// Applies an observation (or a timeout) to a started cluster: `Some` when it
+/// finished (succeeded or failed), `None` while it is still updating.
 fn observe(
     input: &RunInput<'_>,
     c: &mut ClusterStatus,
     timeout: i64,
     now: &str,
     generation: i64,
-    stage: &str,
-) -> Option<Result<(), String>> {
+) -> Option<()> {
     match input.observations.get(&c.cluster_name) {
         Some(Observation::Succeeded) => {
             let msg = "Cluster update completed successfully";
             c.conditions.set_condition(SUCCEEDED, true, "ClusterUpdatingSucceeded", msg, now, generation);
-            Some(Ok(()))
         }
         Some(Observation::Failed(e)) => {
             c.conditions.set_condition(SUCCEEDED, false, "ClusterUpdatingFailed", e, now, generation);
-            Some(Err(format!("cluster {} failed in stage {stage}: {e}", c.cluster_name)))
         }
         None => {
             let started =
                 c.conditions.get_condition(STARTED).and_then(|s| parse_time(&s.last_transition_time))?;
-            if input.now >= started + timeout {
-                let e = format!(
-                    "the update did not complete within the clusterTimeout of {}",
-                    crate::repo::duration::format(std::time::Duration::from_secs(timeout as u64))
-                );
-                c.conditions.set_condition(SUCCEEDED, false, "ClusterUpdatingFailed", &e, now, generation);
-                return Some(Err(format!("cluster {} failed in stage {stage}: {e}", c.cluster_name)));
+            if input.now < started + timeout {
+                return None;
             }
-            None
+            let e = format!(
+                "the update did not complete within the clusterTimeout of {}",
+                crate::repo::duration::format(std::time::Duration::from_secs(timeout as u64))
+            );
+            c.conditions.set_condition(SUCCEEDED, false, "ClusterUpdatingFailed", &e, now, generation);
         }
     }
+    Some(())
 }
 
 /// The deletion stage: removes the placement's resources from clusters no longer

@@ -443,3 +443,99 @@ fn status_that_no_longer_matches_its_snapshot_fails_the_run() {
         "the tasks of stage staging in the status do not match the strategy snapshot"
     );
 }
+
+fn five_canaries(h: &mut Harness) {
+    for (name, order) in [("member4", "3"), ("member5", "4"), ("member6", "5")] {
+        h.add_cluster(name, &[("environment", "canary"), ("order", order)]);
+    }
+}
+
+#[test]
+fn max_failures_integer_at_the_limit_lets_the_run_finish() {
+    let mut h = Harness::seed();
+    h.set_strategy(&strategy("  - name: all\n    maxFailures: 1\n    labelSelector: {}\n"));
+    h.failing.insert("member2".into(), "boom".into());
+    h.pass(T0);
+    assert_eq!(h.updated, ["member1", "member2", "member3"], "the failure does not stop the stage");
+    let (status, _, message) = h.cond("Succeeded");
+    assert_eq!(status, "True");
+    assert_eq!(message, "All stages are completed successfully; failed within maxFailures: member2 (all)");
+}
+
+#[test]
+fn max_failures_one_over_the_limit_fails_the_run() {
+    let mut h = Harness::seed();
+    h.set_strategy(&strategy("  - name: all\n    maxFailures: 1\n    labelSelector: {}\n"));
+    h.failing.insert("member1".into(), "boom".into());
+    h.failing.insert("member2".into(), "bang".into());
+    h.pass(T0);
+    assert_eq!(h.updated, ["member1", "member2"], "member3 is not started after the second failure");
+    let (status, reason, message) = h.cond("Succeeded");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "UpdateRunFailed"));
+    assert_eq!(message, "clusters member1, member2 failed in stage all, more than maxFailures 1 (1): bang");
+}
+
+#[test]
+fn max_failures_percentage_rounds_down() {
+    // 5 canaries (member1, member3-6), 40% -> 2 failures allowed.
+    let mut h = Harness::seed();
+    five_canaries(&mut h);
+    h.set_strategy(&strategy("  - name: canary\n    maxFailures: 40%\n    labelSelector:\n      matchLabels: {environment: canary}\n    sortingLabelKey: order\n  - name: rest\n"));
+    h.failing.insert("member3".into(), "a".into());
+    h.failing.insert("member1".into(), "b".into());
+    h.pass(T0);
+    assert_eq!(h.cond("Succeeded").0, "True", "{:?}", h.cond("Succeeded"));
+    let mut h = Harness::seed();
+    five_canaries(&mut h);
+    h.set_strategy(&strategy("  - name: canary\n    maxFailures: 40%\n    labelSelector:\n      matchLabels: {environment: canary}\n    sortingLabelKey: order\n  - name: rest\n"));
+    for m in ["member3", "member1", "member4"] {
+        h.failing.insert(m.into(), "x".into());
+    }
+    h.pass(T0);
+    assert_eq!(h.cond("Succeeded").1, "UpdateRunFailed");
+    assert!(!h.updated.contains(&"member5".to_string()), "stopped at the third failure");
+}
+
+#[test]
+fn max_duration_starts_the_soak_while_clusters_still_update() {
+    let mut h = Harness::seed();
+    h.set_strategy(&strategy(
+        "  - name: first\n    maxConcurrency: 3\n    maxDuration: 5m\n    labelSelector: {}\n    clusterTimeout: 1h\n    afterStageTasks:\n    - type: TimedWait\n      waitTime: 1m\n",
+    ));
+    h.hold.insert("member3".into());
+    h.pass(T0);
+    assert_eq!(h.wake_at, Some(T0 + 300), "wakes when maxDuration runs out");
+    h.pass(T0 + 300);
+    assert_eq!(h.wake_at, Some(T0 + 360), "the 1m soak counts from the forced start");
+    h.pass(T0 + 360);
+    assert!(h.stage("first").conditions.is_true("Succeeded"));
+    let (_, _, message) = h.cond("Progressing");
+    assert_eq!(message, "All stages are completed; waiting for clusters still updating: member3");
+    h.hold.clear();
+    h.pass(T0 + 400);
+    assert_eq!(h.cond("Succeeded").0, "True");
+}
+
+#[test]
+fn clusters_joining_or_leaving_mid_run_do_not_abort_it() {
+    let mut h = Harness::seed();
+    h.pass(T0);
+    h.fleet.clusters.remove("member3");
+    h.add_cluster("member9", &[("environment", "canary"), ("order", "0")]);
+    h.pass(T0 + 60);
+    assert_eq!(h.updated, ["member2", "member1"], "member9 is not part of the run, member3 is skipped");
+    let canary = h.stage("canary");
+    let m3 = canary.clusters.iter().find(|c| c.cluster_name == "member3").unwrap();
+    assert_eq!(m3.conditions.get_condition("Succeeded").unwrap().reason, "ClusterUpdatingSkipped");
+    let changed = h.status.conditions.get_condition("ClusterSetChanged").unwrap();
+    assert_eq!(
+        changed.message,
+        "joined during the run, not updated by it: member9; left the fleet during the run: member3"
+    );
+    h.approved.insert("example-run-canary".into());
+    h.pass(T0 + 120);
+    assert_eq!(
+        h.cond("Succeeded").2,
+        "All stages are completed successfully; skipped (left the fleet): member3 (canary)"
+    );
+}
