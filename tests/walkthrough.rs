@@ -395,3 +395,47 @@ fn approvals_with_a_status_branch() {
     r.pass(T0 + 120).unwrap();
     assert!(status(&f).contains("UpdateRunSucceeded"));
 }
+
+/// autoRun: a push rolls out with no run file; a committed rollback is never undone.
+#[test]
+fn auto_runs_roll_out_pushes_and_respect_rollbacks() {
+    let (f, mut r) = seed();
+    f.pull();
+    f.write("strategies/example-strategy.yaml", ALL_IN_ONE);
+    let p = f.read("placements/example-placement.yaml").replace(
+        "  strategy:\n    type: External\n",
+        "  strategy:\n    type: External\n    autoRun:\n      stagedRolloutStrategyName: example-strategy\n",
+    );
+    f.write("placements/example-placement.yaml", &p);
+    f.commit_all("auto runs");
+    r.pass(T0).unwrap();
+    assert_eq!(
+        values(&f),
+        v(&[Some("value2"), Some("value2"), Some("value2")]),
+        "the latest snapshot rolled out"
+    );
+    assert!(csur(&f, "example-placement-1").contains("reason: UpdateRunSucceeded"));
+    f.pull();
+    f.write("resources/test-namespace.yaml", &test_namespace("value3"));
+    f.commit_all("value3");
+    let out = r.pass(T0 + 10).unwrap();
+    assert!(out.message.contains("example-placement-2 succeeded"), "{}", out.message);
+    assert_eq!(values(&f), v(&[Some("value3"), Some("value3"), Some("value3")]));
+    // A person rolls back to snapshot 0: automation must not roll forward again.
+    f.pull();
+    f.write("runs/rollback.yaml", &run_file("rollback", "resourceSnapshotIndex: \"0\""));
+    f.commit_all("roll back");
+    r.pass(T0 + 20).unwrap();
+    r.pass(T0 + 30).unwrap();
+    assert_eq!(values(&f), v(&[Some("value1"), Some("value1"), Some("value1")]));
+    // A new push after the rollback is a new snapshot: that one rolls out.
+    f.pull();
+    f.write("resources/test-namespace.yaml", &test_namespace("value4"));
+    f.commit_all("value4");
+    r.pass(T0 + 40).unwrap();
+    assert_eq!(values(&f), v(&[Some("value4"), Some("value4"), Some("value4")]));
+    let table = common::stdout(&gitfleet(&["get", "csur", "--repo", f.origin_str()]));
+    for name in ["example-placement-1", "example-placement-2", "example-placement-3", "rollback"] {
+        assert!(table.lines().any(|l| l.starts_with(&format!("{name} "))), "{name} in\n{table}");
+    }
+}

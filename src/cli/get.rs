@@ -262,51 +262,67 @@ impl Ctx<'_> {
     }
 
     fn runs(&self) -> Vec<Item> {
-        self.state
+        let mut items: Vec<Item> = self
+            .state
             .fleet
             .runs
             .values()
             .map(|r| {
                 let file = format!("clusterstagedupdateruns/{}.yaml", r.name);
                 let (object, created, _) = self.object("ClusterStagedUpdateRun", &r.name, Some(file));
-                let index = object
-                    .pointer("/status/resourceSnapshotIndexUsed")
-                    .or_else(|| object.pointer("/spec/resourceSnapshotIndex"))
-                    .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
-                    .unwrap_or_default();
-                let policy = object
-                    .pointer("/status/policySnapshotIndexUsed")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                let row = vec![
-                    r.name.clone(),
-                    r.placement.clone(),
-                    index,
-                    policy,
-                    condition(&object, "Initialized").0,
-                    condition(&object, "Succeeded").0,
-                    age(self.now - created),
-                ];
-                Item { name: r.name.clone(), row, object }
+                self.run_item(&r.name, object, created)
             })
+            .collect();
+        // Automatic runs exist in status only.
+        for object in self.status_documents("clusterstagedupdateruns") {
+            let name =
+                object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            if self.state.fleet.runs.contains_key(&name) {
+                continue;
+            }
+            let created = object
+                .pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str)
+                .and_then(parse_time)
+                .unwrap_or(self.state.tip_time);
+            items.push(self.run_item(&name, object, created));
+        }
+        items.sort_by(|a, b| a.name.cmp(&b.name));
+        items
+    }
+
+    fn run_item(&self, name: &str, object: Value, created: i64) -> Item {
+        let text = |p: &str| {
+            object.pointer(p).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+        };
+        let index = text("/status/resourceSnapshotIndexUsed").or_else(|| text("/spec/resourceSnapshotIndex"));
+        let row = vec![
+            name.to_string(),
+            text("/spec/placementName").unwrap_or_default(),
+            index.unwrap_or_default(),
+            text("/status/policySnapshotIndexUsed").unwrap_or_default(),
+            condition(&object, "Initialized").0,
+            condition(&object, "Succeeded").0,
+            age(self.now - created),
+        ];
+        Item { name: name.to_string(), row, object }
+    }
+
+    /// Every document of a status sub-folder.
+    fn status_documents(&self, folder: &str) -> Vec<Value> {
+        let Some(commit) = self.state.status_commit else { return Vec::new() };
+        let repo = &self.source.repo;
+        let Ok(tree) = repo.find_commit(commit).and_then(|c| c.tree()) else { return Vec::new() };
+        crate::status::read_status_folder(repo, &tree, &self.state.status_root, folder)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(_, bytes)| crate::yaml::parse_typed::<Value>(&bytes).ok())
             .collect()
     }
 
     fn approval_requests(&self) -> Vec<Item> {
-        let Some(commit) = self.state.status_commit else { return Vec::new() };
-        let repo = &self.source.repo;
-        let Ok(tree) = repo.find_commit(commit).and_then(|c| c.tree()) else { return Vec::new() };
-        let files = crate::status::read_status_folder(
-            repo,
-            &tree,
-            &self.state.status_root,
-            "clusterapprovalrequests",
-        )
-        .unwrap_or_default();
-        files
+        self.status_documents("clusterapprovalrequests")
             .into_iter()
-            .filter_map(|(_, bytes)| crate::yaml::parse_typed::<Value>(&bytes).ok())
             .map(|object| {
                 let name =
                     object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();

@@ -3,6 +3,7 @@
 //! RollingUpdate placements, and commit all status changes in one commit.
 
 pub mod approvals;
+pub mod auto_runs;
 pub mod placement_status;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -15,8 +16,8 @@ use crate::cluster::{Backend, BackendError, SyncReport};
 use crate::engine::status::RunStatus;
 use crate::engine::{self, Action, Observation, RunInput};
 use crate::render::render;
+use crate::repo::load_tree;
 use crate::repo::model::{Manifest, Placement, RolloutType, SnapshotTarget, UpdateRun};
-use crate::repo::{Fleet, load_tree};
 use crate::schedule::schedule;
 use crate::snapshot::Indexer;
 use crate::snapshot::select::selected_manifests;
@@ -126,10 +127,12 @@ impl Reconciler {
         let mut facts: BTreeMap<String, PlacementFacts> = BTreeMap::new();
         let mut cache = ContentCache::new();
         let mut wake_at: Option<i64> = None;
-        for run in ordered_runs(&fs.fleet, &self.indexer) {
+        let ordered = auto_runs::ordered_runs(&fs, &self.indexer, &runs.now);
+        for entry in &ordered {
             let w = self.advance_run(
                 &fs,
-                run,
+                entry,
+                &ordered,
                 &approved,
                 &mut runs,
                 &mut requests,
@@ -371,7 +374,8 @@ impl Reconciler {
     fn advance_run(
         &self,
         fs: &FleetState,
-        run: &UpdateRun,
+        entry: &auto_runs::OrderedRun,
+        ordered: &[auto_runs::OrderedRun],
         approved: &BTreeSet<String>,
         runs: &mut StatusDocs,
         requests: &mut StatusDocs,
@@ -380,6 +384,7 @@ impl Reconciler {
         now: i64,
         notes: &mut Vec<String>,
     ) -> Result<Option<i64>, ReconcileError> {
+        let run = &entry.run;
         let before: RunStatus = match runs.now.get(&run.name).and_then(|d| d.get("status")) {
             None => RunStatus::default(),
             Some(s) => match serde_json::from_value(s.clone()) {
@@ -395,10 +400,7 @@ impl Reconciler {
         }
         let placement = fs.fleet.placements.get(&run.placement);
         let sched = placement.map(|p| schedule(p, &fs.fleet.clusters)).unwrap_or_default();
-        let newest = ordered_runs(&fs.fleet, &self.indexer)
-            .into_iter()
-            .rfind(|r| r.placement == run.placement)
-            .map(|r| r.name.clone());
+        let newest = ordered.iter().rfind(|r| r.run.placement == run.placement).map(|r| r.run.name.clone());
         let superseded_by = newest.filter(|n| *n != run.name);
         let resource_index = match before.resource_snapshot_index_used.as_deref().and_then(|i| i.parse().ok())
         {
@@ -491,13 +493,17 @@ impl Reconciler {
                 .indexer
                 .history("ClusterStagedUpdateRun", None, &run.name)
                 .map_or(fs.tip_time, |h| h.created);
-            let doc = json!({
+            let mut doc = json!({
                 "apiVersion": "placement.kubernetes-fleet.io/v1beta1",
                 "kind": "ClusterStagedUpdateRun",
                 "metadata": { "name": run.name, "generation": generation, "creationTimestamp": engine::time(created) },
                 "spec": run.spec,
                 "status": status,
             });
+            if entry.auto {
+                doc["metadata"]["annotations"] =
+                    json!({ auto_runs::AUTO_RUN: "true", auto_runs::SEQUENCE: entry.sequence.to_string() });
+            }
             runs.now.insert(run.name.clone(), doc);
             if !updated.is_empty() {
                 notes.push(format!("{} updated {}", run.name, updated.join(", ")));
@@ -677,18 +683,6 @@ fn record(
         }
         Err(e) => Observation::Failed(e.to_string()),
     }
-}
-
-/// Runs in creation order (first-parent position, then name): the last one of a placement is the newest.
-fn ordered_runs<'a>(fleet: &'a Fleet, indexer: &Indexer) -> Vec<&'a UpdateRun> {
-    let mut runs: Vec<&UpdateRun> = fleet.runs.values().collect();
-    runs.sort_by_key(|r| {
-        (
-            indexer.history("ClusterStagedUpdateRun", None, &r.name).map_or(usize::MAX, |h| h.sequence),
-            r.name.clone(),
-        )
-    });
-    runs
 }
 
 fn min_time(a: Option<i64>, b: Option<i64>) -> Option<i64> {

@@ -35,6 +35,9 @@ pub struct SnapshotRecord {
     pub hash: String,
     /// `kubernetes-fleet.io/number-of-enveloped-object`.
     pub enveloped: usize,
+    /// Position of the commit in the first-parent history (orders snapshots and
+    /// runs created within the same second).
+    pub sequence: usize,
 }
 
 /// A commit that gave a placement no snapshot because something it selects is broken.
@@ -202,6 +205,7 @@ impl Indexer {
 
     /// Creation time and generation of a gitfleet object at the tip.
     pub fn history(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<ObjectHistory> {
+        // (sequence: 1-based position of the creating commit in the first-parent history)
         self.history.get(&(kind.to_string(), namespace.map(str::to_string), name.to_string())).copied()
     }
 
@@ -479,7 +483,8 @@ impl Indexer {
                 _ => {}
             }
             let Some(key) = history_key(object) else { continue };
-            let sequence = self.commits;
+            // 1-based position of the commit being applied (counted after it).
+            let sequence = self.commits + 1;
             let h = self.history.entry(key).or_insert(ObjectHistory {
                 created: time,
                 generation: 0,
@@ -641,7 +646,8 @@ impl Indexer {
         }
         let enveloped = track.envelopes.values().sum();
         let index = track.snapshots.len() as u32;
-        track.snapshots.push(SnapshotRecord { index, commit, time, hash, enveloped });
+        let sequence = self.commits;
+        track.snapshots.push(SnapshotRecord { index, commit, time, hash, enveloped, sequence });
     }
 
     /// Why this placement must not get a snapshot at this commit, if anything.

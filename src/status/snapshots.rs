@@ -212,6 +212,7 @@ mod tests {
             time: 0,
             hash: hash.into(),
             enveloped: 0,
+            sequence: i as usize,
         }
     }
 
