@@ -17,4 +17,5 @@ pub mod source;
 pub mod state;
 pub mod status;
 pub mod watch;
+pub mod window;
 pub mod yaml;

@@ -439,3 +439,57 @@ fn auto_runs_roll_out_pushes_and_respect_rollbacks() {
         assert!(table.lines().any(|l| l.starts_with(&format!("{name} "))), "{name} in\n{table}");
     }
 }
+
+/// A freeze is one commit: it stops a run before its next cluster; removing the
+/// file lifts it and the run resumes.
+#[test]
+fn a_committed_freeze_stops_the_run_and_removing_it_resumes() {
+    let (f, mut r) = seed();
+    f.pull();
+    f.write("runs/example-run.yaml", &run_file("example-run", "resourceSnapshotIndex: \"1\""));
+    f.commit_all("run");
+    r.pass(T0).unwrap();
+    assert_eq!(values(&f), v(&[None, Some("value2"), None]));
+    f.pull();
+    f.write("windows/freeze.yaml", "apiVersion: gitfleet.dev/v1alpha1\nkind: RolloutWindow\nmetadata:\n  name: freeze\nspec:\n  type: Deny\n");
+    f.commit_all("freeze");
+    r.pass(T0 + 60).unwrap();
+    assert_eq!(values(&f), v(&[None, Some("value2"), None]), "the canaries wait");
+    assert!(
+        csur(&f, "example-run").contains(
+            "rollout window freeze (Deny): cluster member3 may not start until the window is removed"
+        )
+    );
+    f.pull();
+    f.remove("windows/freeze.yaml");
+    f.commit_all("lift the freeze");
+    r.pass(T0 + 70).unwrap();
+    assert_eq!(values(&f), v(&[Some("value2"), Some("value2"), Some("value2")]));
+}
+
+/// maxFailures: a broken cluster within the limit lets the run finish.
+#[test]
+fn a_broken_cluster_within_max_failures_lets_the_run_finish() {
+    let (f, mut r) = seed();
+    f.pull();
+    f.write(
+        "strategies/example-strategy.yaml",
+        &ALL_IN_ONE.replace("    maxConcurrency: 100%\n", "    maxConcurrency: 100%\n    maxFailures: 1\n"),
+    );
+    f.write("runs/example-run.yaml", &run_file("example-run", "state: Run"));
+    let p = f.read("placements/example-placement.yaml").replace(
+        "    type: External\n",
+        "    type: External\n    applyStrategy:\n      whenToTakeOver: Never\n",
+    );
+    f.write("placements/example-placement.yaml", &p);
+    f.commit_all("run with a tolerance");
+    // member3 holds a test-cm that is not gitfleet's: its update fails.
+    let foreign = f.state_dir().join("clusters/member3/test-namespace/configmap/test-cm.yaml");
+    std::fs::create_dir_all(foreign.parent().unwrap()).unwrap();
+    std::fs::write(&foreign, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: test-cm\n  namespace: test-namespace\ndata:\n  key: theirs\n").unwrap();
+    r.pass(T0).unwrap();
+    let status = csur(&f, "example-run");
+    assert!(status.contains("reason: UpdateRunSucceeded"), "{status}");
+    assert!(status.contains("failed within maxFailures: member3 (all)"), "{status}");
+    assert_eq!(values(&f), v(&[Some("value2"), Some("value2"), Some("theirs")]));
+}

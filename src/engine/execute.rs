@@ -32,6 +32,20 @@ pub fn execute(input: &RunInput<'_>, step: &mut Step) {
             StageOutcome::Blocked => {
                 return;
             }
+            StageOutcome::Held(message) => {
+                let s = &mut step.status.stages_status[i];
+                let msg = "Waiting for a rollout window before starting the next cluster";
+                s.conditions.set_condition(PROGRESSING, false, "StageUpdatingWaiting", msg, &now, generation);
+                step.status.conditions.set_condition(
+                    PROGRESSING,
+                    false,
+                    "UpdateRunWaiting",
+                    &message,
+                    &now,
+                    generation,
+                );
+                return;
+            }
             StageOutcome::Failed(message) => {
                 let stage_status = &mut step.status.stages_status[i];
                 stage_status.end_time.get_or_insert(now.clone());
@@ -100,6 +114,8 @@ enum StageOutcome {
     Done,
     /// Waiting for clusters, tasks or time.
     Blocked,
+    /// The next cluster may not start yet because of a rollout window.
+    Held(String),
     Failed(String),
 }
 
@@ -360,12 +376,29 @@ fn advance_clusters(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut St
         if c.conditions.get_condition(SUCCEEDED).is_some() || c.conditions.is_true(STARTED) {
             continue;
         }
-        if !input.clusters.contains_key(&c.cluster_name) {
+        let Some(member) = input.clusters.get(&c.cluster_name) else {
             // The cluster set is frozen at initialization: a cluster that left
             // the fleet since is skipped (and reported), the run goes on.
             let msg = "The cluster left the fleet during the run and was skipped";
             c.conditions.set_condition(SUCCEEDED, false, SKIPPED, msg, &now, generation);
             continue;
+        };
+        if let Err((window, until)) = crate::window::may_start(input.windows, &member.labels, input.now) {
+            let when = match until {
+                Some(t) => {
+                    step.wake_at = Some(step.wake_at.map_or(t, |w| w.min(t)));
+                    format!("until {}", time(t))
+                }
+                None => "until the window is removed".to_string(),
+            };
+            let kind = match window.type_ {
+                crate::window::WindowType::Deny => "Deny",
+                crate::window::WindowType::Allow => "Allow",
+            };
+            return StageOutcome::Held(format!(
+                "The updateRun is waiting for rollout window {} ({kind}): cluster {} may not start {when}",
+                window.name, c.cluster_name
+            ));
         }
         c.conditions.set_condition(
             STARTED,

@@ -59,6 +59,8 @@ pub struct RunInput<'a> {
     pub observations: &'a BTreeMap<String, Observation>,
     /// A newer run on the same placement, if one exists.
     pub superseded_by: Option<&'a str>,
+    /// Rollout windows: when cluster updates may start.
+    pub windows: &'a [crate::window::RolloutWindow],
     pub now: i64,
 }
 

@@ -32,6 +32,7 @@ struct Harness {
     cleanup: Vec<String>,
     wake_at: Option<i64>,
     hold: BTreeSet<String>,
+    windows: Vec<crate::window::RolloutWindow>,
 }
 
 impl Harness {
@@ -49,6 +50,7 @@ impl Harness {
             cleanup: vec![],
             wake_at: None,
             hold: BTreeSet::new(),
+            windows: vec![],
         }
     }
 
@@ -82,6 +84,7 @@ impl Harness {
                 approved: &self.approved,
                 observations: &observations,
                 superseded_by: self.superseded_by.as_deref(),
+                windows: &self.windows,
                 now,
             };
             let out = step(&input, &self.status);
@@ -538,4 +541,60 @@ fn clusters_joining_or_leaving_mid_run_do_not_abort_it() {
         h.cond("Succeeded").2,
         "All stages are completed successfully; skipped (left the fleet): member3 (canary)"
     );
+}
+
+fn window(yaml_spec: &str) -> crate::window::RolloutWindow {
+    let yaml = format!(
+        "apiVersion: gitfleet.dev/v1alpha1\nkind: RolloutWindow\nmetadata:\n  name: w\nspec:\n{yaml_spec}"
+    );
+    let parsed = crate::repo::parse_file("w.yaml", yaml.as_bytes(), crate::repo::Area::Manifests);
+    assert!(parsed.issues.is_empty(), "{:?}", parsed.issues);
+    match parsed.objects.into_iter().next() {
+        Some(crate::repo::model::FleetObject::Window(w, _)) => w,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_freeze_added_mid_run_holds_the_next_cluster_and_lifting_it_resumes() {
+    let mut h = Harness::seed();
+    h.pass(T0);
+    h.windows.push(window("  type: Deny\n"));
+    h.pass(T0 + 60);
+    assert_eq!(h.updated, ["member2"], "no canary starts during the freeze");
+    assert_eq!(
+        h.cond("Progressing"),
+        ("False".into(), "UpdateRunWaiting".into(), "The updateRun is waiting for rollout window w (Deny): cluster member3 may not start until the window is removed".into())
+    );
+    h.windows.clear();
+    h.pass(T0 + 61);
+    assert_eq!(h.updated, ["member2", "member3", "member1"]);
+}
+
+#[test]
+fn allow_window_holds_until_it_opens_and_wakes_then() {
+    // 2025-07-22T21:28:08Z is a Tuesday; the window opens daily at 22:00 UTC for 1h.
+    let mut h = Harness::seed();
+    h.windows.push(window("  type: Allow\n  schedule: \"0 22 * * *\"\n  duration: 1h\n  clusterSelector:\n    matchLabels: {environment: canary}\n"));
+    h.pass(T0);
+    assert_eq!(h.updated, ["member2"], "staging is not selected by the window");
+    h.pass(T0 + 60);
+    assert_eq!(h.updated, ["member2"]);
+    let open = "2025-07-22T22:00:00Z".parse::<jiff::Timestamp>().unwrap().as_second();
+    assert_eq!(h.wake_at, Some(open));
+    assert!(h.cond("Progressing").2.contains("until 2025-07-22T22:00:00Z"), "{:?}", h.cond("Progressing"));
+    h.pass(open);
+    assert_eq!(h.updated, ["member2", "member3", "member1"]);
+}
+
+#[test]
+fn absolute_deny_range_lets_updates_start_after_it_ends() {
+    let mut h = Harness::seed();
+    h.windows.push(window("  type: Deny\n  start: 2025-07-01T00:00:00Z\n  end: 2025-07-22T21:30:00Z\n"));
+    h.pass(T0);
+    assert!(h.updated.is_empty());
+    let end = "2025-07-22T21:30:00Z".parse::<jiff::Timestamp>().unwrap().as_second();
+    assert_eq!(h.wake_at, Some(end));
+    h.pass(end);
+    assert_eq!(h.updated, ["member2"]);
 }

@@ -418,6 +418,8 @@ impl Reconciler {
             .map_or(1, |h| h.generation as i64);
         let mut status = before.clone();
         let approved = &Self::approved_for(requests, approved, &run.name);
+        let windows: Vec<crate::window::RolloutWindow> =
+            fs.fleet.windows.values().map(|(w, _)| w.clone()).collect();
         let mut observations = BTreeMap::new();
         let mut updated: Vec<String> = Vec::new();
         let mut gates: Vec<String> = Vec::new();
@@ -436,6 +438,7 @@ impl Reconciler {
                 approved,
                 observations: &observations,
                 superseded_by: superseded_by.as_deref(),
+                windows: &windows,
                 now,
             };
             let out = engine::step(&input, &status);

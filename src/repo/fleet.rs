@@ -17,6 +17,8 @@ pub struct Fleet {
     /// Keyed by `(kind, namespace, name)`.
     pub overrides: BTreeMap<(String, Option<String>, String), Override>,
     pub approvals: BTreeMap<String, Approval>,
+    /// RolloutWindows by name.
+    pub windows: BTreeMap<String, (crate::window::RolloutWindow, Origin)>,
     pub hub: BTreeMap<ObjectKey, Arc<Manifest>>,
     /// Every object's document as read, by `(kind, namespace, name)`.
     pub raw: BTreeMap<(String, Option<String>, String), Arc<serde_json::Value>>,
@@ -90,6 +92,10 @@ impl Fleet {
             }
             FleetObject::Approval(a) => {
                 insert_unique(&mut self.approvals, issues, a.name.clone(), a, |a| &a.origin, describe)
+            }
+            FleetObject::Window(w, origin) => {
+                let name = w.name.clone();
+                insert_unique(&mut self.windows, issues, name, (w, origin), |(_, o)| o, describe)
             }
             FleetObject::Hub(m) => {
                 let key = m.key.clone();

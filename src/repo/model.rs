@@ -310,6 +310,7 @@ pub enum FleetObject {
     Run(UpdateRun),
     Override(Override),
     Approval(Approval),
+    Window(crate::window::RolloutWindow, Origin),
     Hub(Arc<Manifest>),
 }
 
@@ -323,6 +324,7 @@ impl FleetObject {
             FleetObject::Run(r) => format!("ClusterStagedUpdateRun/{}", r.name),
             FleetObject::Override(o) => format!("{}/{}", o.kind, o.name),
             FleetObject::Approval(a) => format!("ClusterApprovalRequest/{}", a.name),
+            FleetObject::Window(w, _) => format!("RolloutWindow/{}", w.name),
             FleetObject::Hub(m) => m.key.to_string(),
         }
     }

@@ -242,6 +242,13 @@ fn read_document(ctx: &mut Ctx, value: Value, area: Area) -> Option<FleetObject>
             ctx.error("ClusterApprovalRequest files belong in the approvals folder");
             None
         }
+        (GITFLEET_GROUP, "RolloutWindow") => {
+            if super::scope::version_of(api_version) != "v1alpha1" {
+                ctx.error(format!("unsupported apiVersion {api_version} (use {GITFLEET_GROUP}/v1alpha1)"));
+            }
+            let origin = ctx.origin.clone();
+            window::read_window(ctx, &value).map(|w| FleetObject::Window(w, origin))
+        }
         (PLACEMENT_GROUP | CLUSTER_GROUP | GITFLEET_GROUP, other) => {
             ctx.error(format!("unknown kind {other} in API group {group}"));
             None
@@ -336,6 +343,7 @@ mod resources;
 mod rollout;
 #[cfg(test)]
 mod tests;
+mod window;
 
 use placement::read_placement;
 use resources::{read_approval, read_envelope, read_hub, read_override};

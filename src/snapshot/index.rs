@@ -746,6 +746,7 @@ fn history_key(object: &FleetObject) -> Option<HistoryKey> {
         FleetObject::Run(r) => ("ClusterStagedUpdateRun", None, &r.name),
         FleetObject::Override(o) => (o.kind.as_str(), o.namespace.clone(), &o.name),
         FleetObject::Approval(a) => ("ClusterApprovalRequest", None, &a.name),
+        FleetObject::Window(w, _) => ("RolloutWindow", None, &w.name),
         FleetObject::Hub(_) => return None,
     };
     Some((kind.to_string(), ns, name.clone()))

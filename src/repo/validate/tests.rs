@@ -1176,3 +1176,56 @@ fn overrides_cannot_replace_labels_or_metadata_as_a_whole() {
     );
     assert!(parse_file("o.yaml", ok.as_bytes(), Area::Manifests).issues.is_empty());
 }
+
+// RolloutWindow
+
+fn window_issues(spec: &str) -> Vec<Issue> {
+    let yaml = format!(
+        "apiVersion: gitfleet.dev/v1alpha1\nkind: RolloutWindow\nmetadata:\n  name: w\nspec:\n{spec}"
+    );
+    parse_file("windows/w.yaml", yaml.as_bytes(), Area::Manifests).issues
+}
+
+#[test]
+fn rollout_windows_validate() {
+    assert!(window_issues("  type: Deny\n").is_empty(), "a freeze");
+    assert!(
+        window_issues(
+            "  type: Allow\n  schedule: \"0 22 * * 1-5\"\n  duration: 6h\n  timeZone: Europe/Berlin\n"
+        )
+        .is_empty()
+    );
+    assert!(
+        window_issues("  type: Deny\n  start: 2026-12-20T00:00:00Z\n  end: 2027-01-05T00:00:00Z\n")
+            .is_empty()
+    );
+    let cases = [
+        ("  type: Maybe\n", "spec.type"),
+        ("  type: Allow\n  schedule: \"0 22 * *\"\n  duration: 1h\n", "must have 5 fields"),
+        ("  type: Allow\n  schedule: \"0 22 * * *\"\n", "spec.duration is required"),
+        (
+            "  type: Allow\n  schedule: \"0 22 * * *\"\n  duration: 1h\n  timeZone: Mars/Olympus\n",
+            "not a known IANA time zone",
+        ),
+        (
+            "  type: Deny\n  schedule: \"0 22 * * *\"\n  duration: 1h\n  start: 2026-12-20T00:00:00Z\n  end: 2027-01-05T00:00:00Z\n",
+            "mutually exclusive",
+        ),
+        (
+            "  type: Deny\n  start: 2027-01-05T00:00:00Z\n  end: 2026-12-20T00:00:00Z\n",
+            "spec.end must be after spec.start",
+        ),
+        ("  type: Deny\n  start: 2026-12-20T00:00:00Z\n", "go together"),
+        ("  type: Deny\n  start: tomorrow\n  end: 2027-01-05T00:00:00Z\n", "not an RFC 3339 time"),
+        ("  type: Allow\n  schedule: \"0 22 * * *\"\n  duration: 800h\n", "longer than 30 days"),
+        ("  type: Deny\n  sometimes: true\n", "unknown field"),
+    ];
+    for (spec, expected) in cases {
+        let issues = window_issues(spec);
+        assert!(
+            issues.iter().any(|i| i.message.contains(expected)),
+            "{spec:?}: expected {expected:?} in {issues:?}"
+        );
+        assert_eq!(issues[0].object.as_deref(), Some("RolloutWindow/w"));
+    }
+}

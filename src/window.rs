@@ -1,0 +1,332 @@
+//! Rollout windows: when a cluster update may start. An Allow window (when one
+//! selects the cluster) must be open and no Deny window may be in force. A
+//! window is a cron schedule (5 fields, in a time zone) with a duration, an
+//! absolute range, or, for Deny, nothing at all: a freeze until removed.
+
+use jiff::civil::{Date, DateTime};
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan};
+
+use crate::repo::labels::LabelSelector;
+
+/// How far ahead the next opening of a schedule is searched (covers 29 February).
+const SEARCH_DAYS: i32 = 4 * 366;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowType {
+    Allow,
+    Deny,
+}
+
+/// When a window is in force.
+#[derive(Debug, Clone)]
+pub enum WindowTime {
+    /// Opens at every cron match, for `duration` seconds.
+    Schedule { cron: Cron, duration: i64, tz: TimeZone },
+    /// From `start` (inclusive) to `end` (exclusive).
+    Range { start: i64, end: i64 },
+    /// Always (a freeze, for Deny).
+    Always,
+}
+
+#[derive(Debug, Clone)]
+pub struct RolloutWindow {
+    pub name: String,
+    pub type_: WindowType,
+    pub time: WindowTime,
+    /// Clusters it applies to; `None`: every cluster.
+    pub selector: Option<LabelSelector>,
+}
+
+/// A parsed 5-field cron expression: minute, hour, day of month, month, day of week.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cron {
+    minutes: Vec<u8>,
+    hours: Vec<u8>,
+    days: Vec<u8>,
+    months: Vec<u8>,
+    weekdays: Vec<u8>,
+    /// Day of month and day of week restricted: either may match (cron's rule).
+    days_or_weekdays: bool,
+}
+
+const MONTHS: [&str; 12] =
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const WEEKDAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
+fn field(text: &str, min: u8, max: u8, names: &[&str], name_base: u8) -> Result<(Vec<u8>, bool), String> {
+    let value = |s: &str| -> Result<u8, String> {
+        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
+            return Ok(i as u8 + name_base);
+        }
+        s.parse::<u8>()
+            .ok()
+            .filter(|v| (min..=max).contains(v))
+            .ok_or_else(|| format!("{s:?} is not in {min}-{max}"))
+    };
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => {
+                (r, s.parse::<u8>().ok().filter(|s| *s > 0).ok_or_else(|| format!("bad step in {part:?}"))?)
+            }
+            None => (part, 1),
+        };
+        let (lo, hi) = match range {
+            "*" => (min, max),
+            r => match r.split_once('-') {
+                Some((a, b)) => (value(a)?, value(b)?),
+                None if part.contains('/') => (value(r)?, max),
+                None => (value(r)?, value(r)?),
+            },
+        };
+        if lo > hi {
+            return Err(format!("range {range:?} goes backwards"));
+        }
+        out.extend((lo..=hi).step_by(step as usize));
+    }
+    out.sort();
+    out.dedup();
+    Ok((out, text != "*"))
+}
+
+impl Cron {
+    /// Parses `m h dom mon dow`.
+    pub fn parse(text: &str) -> Result<Cron, String> {
+        let parts: Vec<&str> = text.split_whitespace().collect();
+        let [m, h, dom, mon, dow] = parts.as_slice() else {
+            return Err(format!(
+                "schedule {text:?} must have 5 fields (minute hour day-of-month month day-of-week)"
+            ));
+        };
+        let err = |what: &str, e: String| format!("schedule {text:?}: {what}: {e}");
+        let (minutes, _) = field(m, 0, 59, &[], 0).map_err(|e| err("minute", e))?;
+        let (hours, _) = field(h, 0, 23, &[], 0).map_err(|e| err("hour", e))?;
+        let (days, days_restricted) = field(dom, 1, 31, &[], 0).map_err(|e| err("day of month", e))?;
+        let (months, _) = field(mon, 1, 12, &MONTHS, 1).map_err(|e| err("month", e))?;
+        let (mut weekdays, weekdays_restricted) =
+            field(dow, 0, 7, &WEEKDAYS, 0).map_err(|e| err("day of week", e))?;
+        if weekdays.contains(&7) {
+            weekdays.retain(|d| *d != 7);
+            if !weekdays.contains(&0) {
+                weekdays.insert(0, 0);
+            }
+        }
+        Ok(Cron {
+            minutes,
+            hours,
+            days,
+            months,
+            weekdays,
+            days_or_weekdays: days_restricted && weekdays_restricted,
+        })
+    }
+
+    fn day_matches(&self, d: Date) -> bool {
+        if !self.months.contains(&(d.month() as u8)) {
+            return false;
+        }
+        let dom = self.days.contains(&(d.day() as u8));
+        let dow = self.weekdays.contains(&(d.weekday().to_sunday_zero_offset() as u8));
+        if self.days_or_weekdays { dom || dow } else { dom && dow }
+    }
+
+    /// The match times of one local day, as instants, in order. A time the
+    /// clocks skip (spring forward) falls on the instant after the gap.
+    fn times_on(&self, d: Date, tz: &TimeZone) -> Vec<i64> {
+        let mut out = Vec::new();
+        for h in &self.hours {
+            for m in &self.minutes {
+                let dt = DateTime::new(d.year(), d.month(), d.day(), *h as i8, *m as i8, 0, 0);
+                if let Ok(zoned) = dt.and_then(|dt| dt.to_zoned(tz.clone())) {
+                    out.push(zoned.timestamp().as_second());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+fn local_date(t: i64, tz: &TimeZone) -> Option<Date> {
+    Timestamp::from_second(t).ok().map(|ts| ts.to_zoned(tz.clone()).date())
+}
+
+impl RolloutWindow {
+    /// Whether the window applies to a cluster with these labels.
+    pub fn selects(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
+        self.selector.as_ref().is_none_or(|s| s.matches(labels))
+    }
+
+    /// If the window is in force at `t`, until when (`None` inside: forever).
+    pub fn in_force(&self, t: i64) -> Option<Option<i64>> {
+        match &self.time {
+            WindowTime::Always => Some(None),
+            WindowTime::Range { start, end } => (*start <= t && t < *end).then_some(Some(*end)),
+            WindowTime::Schedule { cron, duration, tz } => {
+                // The latest opening in (t - duration, t], searched day by day backwards.
+                let first = local_date(t - duration, tz)?;
+                let mut day = local_date(t, tz)?;
+                loop {
+                    if cron.day_matches(day) {
+                        let latest = cron.times_on(day, tz).into_iter().filter(|o| *o <= t).max();
+                        if let Some(o) = latest.filter(|o| *o > t - duration) {
+                            return Some(Some(o + duration));
+                        }
+                    }
+                    if day <= first {
+                        return None;
+                    }
+                    day = day.checked_sub(1.day()).ok()?;
+                }
+            }
+        }
+    }
+
+    /// The next time after `t` the window opens, if it ever does.
+    pub fn next_open(&self, t: i64) -> Option<i64> {
+        match &self.time {
+            WindowTime::Always => None,
+            WindowTime::Range { start, .. } => (*start > t).then_some(*start),
+            WindowTime::Schedule { cron, tz, .. } => {
+                let mut day = local_date(t, tz)?;
+                for _ in 0..SEARCH_DAYS {
+                    if cron.day_matches(day)
+                        && let Some(o) = cron.times_on(day, tz).into_iter().find(|o| *o > t)
+                    {
+                        return Some(o);
+                    }
+                    day = day.checked_add(1.day()).ok()?;
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Whether a cluster update may start at `t`, and if not, which window holds it
+/// and when it may start (`None`: not while the window exists).
+pub fn may_start<'a>(
+    windows: &'a [RolloutWindow],
+    labels: &std::collections::BTreeMap<String, String>,
+    t: i64,
+) -> Result<(), (&'a RolloutWindow, Option<i64>)> {
+    let applying: Vec<&RolloutWindow> = windows.iter().filter(|w| w.selects(labels)).collect();
+    for w in applying.iter().filter(|w| w.type_ == WindowType::Deny) {
+        if let Some(until) = w.in_force(t) {
+            return Err((w, until));
+        }
+    }
+    let allows: Vec<&&RolloutWindow> = applying.iter().filter(|w| w.type_ == WindowType::Allow).collect();
+    if allows.is_empty() || allows.iter().any(|w| w.in_force(t).is_some()) {
+        return Ok(());
+    }
+    let next = allows.iter().filter_map(|w| w.next_open(t).map(|o| (o, **w))).min_by_key(|(o, _)| *o);
+    match next {
+        Some((o, w)) => Err((w, Some(o))),
+        None => Err((allows[0], None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> i64 {
+        s.parse::<Timestamp>().unwrap().as_second()
+    }
+
+    fn window(type_: WindowType, cron: &str, hours: i64, tz: &str) -> RolloutWindow {
+        RolloutWindow {
+            name: "w".into(),
+            type_,
+            time: WindowTime::Schedule {
+                cron: Cron::parse(cron).unwrap(),
+                duration: hours * 3600,
+                tz: TimeZone::get(tz).unwrap(),
+            },
+            selector: None,
+        }
+    }
+
+    #[test]
+    fn cron_fields() {
+        let c = Cron::parse("*/15 22 * * mon-fri").unwrap();
+        assert_eq!(c.minutes, [0, 15, 30, 45]);
+        assert_eq!(c.weekdays, [1, 2, 3, 4, 5]);
+        assert_eq!(Cron::parse("0 0 * * 7").unwrap().weekdays, [0]);
+        for bad in ["* * * *", "60 * * * *", "* 24 * * *", "5-1 * * * *", "* * * * xyz", "*/0 * * * *"] {
+            assert!(Cron::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn window_across_midnight() {
+        // Weeknights 22:00 for 6h in Berlin (UTC+1 in winter): Monday 21:00Z to Tuesday 03:00Z.
+        let w = window(WindowType::Allow, "0 22 * * 1-5", 6, "Europe/Berlin");
+        assert_eq!(w.in_force(at("2026-01-05T20:59:00Z")), None);
+        assert_eq!(w.in_force(at("2026-01-05T21:00:00Z")), Some(Some(at("2026-01-06T03:00:00Z"))));
+        assert_eq!(w.in_force(at("2026-01-06T02:59:59Z")), Some(Some(at("2026-01-06T03:00:00Z"))));
+        assert_eq!(w.in_force(at("2026-01-06T03:00:00Z")), None);
+        // Friday night runs into Saturday; Saturday night does not open.
+        assert!(w.in_force(at("2026-01-10T01:00:00Z")).is_some());
+        assert_eq!(w.next_open(at("2026-01-10T05:00:00Z")), Some(at("2026-01-12T21:00:00Z")), "next Monday");
+    }
+
+    #[test]
+    fn window_across_a_dst_change() {
+        // 02:30 every day in Berlin: on 2026-03-29 the clocks jump from 02:00 to 03:00.
+        let w = window(WindowType::Deny, "30 2 * * *", 1, "Europe/Berlin");
+        assert_eq!(
+            w.next_open(at("2026-03-28T12:00:00Z")),
+            Some(at("2026-03-29T01:30:00Z")),
+            "after the gap: 03:30 CEST"
+        );
+        assert_eq!(
+            w.next_open(at("2026-03-29T12:00:00Z")),
+            Some(at("2026-03-30T00:30:00Z")),
+            "02:30 CEST is 00:30Z"
+        );
+        let w = window(WindowType::Allow, "0 9 * * *", 8, "America/New_York");
+        assert_eq!(
+            w.next_open(at("2026-11-01T00:00:00Z")),
+            Some(at("2026-11-01T14:00:00Z")),
+            "EST after fall back"
+        );
+        assert_eq!(w.next_open(at("2026-10-31T00:00:00Z")), Some(at("2026-10-31T13:00:00Z")), "EDT before");
+    }
+
+    #[test]
+    fn ranges_freezes_and_allow_deny_overlap() {
+        let range = RolloutWindow {
+            name: "holidays".into(),
+            type_: WindowType::Deny,
+            time: WindowTime::Range { start: at("2026-12-20T00:00:00Z"), end: at("2027-01-05T00:00:00Z") },
+            selector: None,
+        };
+        let freeze = RolloutWindow {
+            name: "freeze".into(),
+            type_: WindowType::Deny,
+            time: WindowTime::Always,
+            selector: None,
+        };
+        let allow =
+            RolloutWindow { name: "nights".into(), ..window(WindowType::Allow, "0 22 * * *", 6, "UTC") };
+        let labels = Default::default();
+        let night = at("2026-12-21T23:00:00Z");
+        let both = [allow.clone(), range.clone()];
+        let (w, until) = may_start(&both, &labels, night).unwrap_err();
+        assert_eq!(
+            (w.name.as_str(), until),
+            ("holidays", Some(at("2027-01-05T00:00:00Z"))),
+            "Deny wins over Allow"
+        );
+        assert!(may_start(&both, &labels, at("2027-01-05T23:00:00Z")).is_ok());
+        let only_allow = [allow.clone()];
+        let (w, until) = may_start(&only_allow, &labels, at("2027-01-05T12:00:00Z")).unwrap_err();
+        assert_eq!((w.name.as_str(), until), ("nights", Some(at("2027-01-05T22:00:00Z"))));
+        let freezes = [freeze];
+        let (w, until) = may_start(&freezes, &labels, night).unwrap_err();
+        assert_eq!((w.name.as_str(), until), ("freeze", None));
+    }
+}
