@@ -135,7 +135,15 @@ pub fn get(args: GetArgs) -> Result<u8, CliError> {
     }
     match args.output {
         Output::Table if items.is_empty() => eprintln!("No resources found"),
-        Output::Table => print_table(kind.header(), &items.into_iter().map(|i| i.row).collect::<Vec<_>>()),
+        Output::Table => {
+            let single = (args.name.is_some() && kind == Kind::Runs).then(|| items[0].object.clone());
+            print_table(kind.header(), &items.into_iter().map(|i| i.row).collect::<Vec<_>>());
+            if let Some(run) = single {
+                for line in waiting_for(&run) {
+                    println!("{line}");
+                }
+            }
+        }
         Output::Yaml | Output::Json => {
             let value = if args.name.is_some() {
                 items.pop().map(|i| i.object).unwrap_or(Value::Null)
@@ -386,4 +394,58 @@ impl Ctx<'_> {
         let fleet = loaded.fleet();
         Value::Array(selected_manifests(&fleet, &s.placement).iter().map(|m| (*m.value).clone()).collect())
     }
+}
+
+/// What a run's stages wait for, one line each: the soak (TimedWait) and until
+/// when, an approval, or a rollout window.
+fn waiting_for(run: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let stages = run.pointer("/status/stagesStatus").and_then(Value::as_array).cloned().unwrap_or_default();
+    for stage in &stages {
+        let succeeded = stage["conditions"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Succeeded" && c["status"] == "True"));
+        if succeeded || stage.get("startTime").is_none() {
+            continue;
+        }
+        let name = stage["stageName"].as_str().unwrap_or_default();
+        for task in stage["afterStageTaskStatus"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(stage["beforeStageTaskStatus"].as_array().into_iter().flatten())
+        {
+            let done = task["conditions"].as_array().is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    (c["type"] == "WaitTimeElapsed" || c["type"] == "ApprovalRequestApproved")
+                        && c["status"] == "True"
+                })
+            });
+            if done {
+                continue;
+            }
+            match (task["type"].as_str(), task["waitUntil"].as_str(), task["approvalRequestName"].as_str()) {
+                (Some("TimedWait"), Some(until), _) => {
+                    out.push(format!("stage {name}: soak (TimedWait) until {until}"))
+                }
+                (Some("Approval"), _, Some(request)) => {
+                    let created = task["conditions"].as_array().is_some_and(|cs| !cs.is_empty());
+                    if created {
+                        out.push(format!("stage {name}: waiting for approval {request}"));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let progressing = run.pointer("/status/conditions").and_then(Value::as_array).and_then(|cs| {
+        cs.iter().find(|c| c["type"] == "Progressing" && c["reason"] == "UpdateRunWaiting").cloned()
+    });
+    if let Some(c) = progressing {
+        let message = c["message"].as_str().unwrap_or_default();
+        if message.contains("rollout window") {
+            out.push(message.to_string());
+        }
+    }
+    out
 }

@@ -266,6 +266,7 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
                 continue;
             }
             let due = done_at + wait.as_secs() as i64;
+            ts.wait_until = Some(time(due));
             if input.now >= due {
                 let msg = "Wait time elapsed";
                 ts.conditions.set_condition(

@@ -101,7 +101,7 @@ fn task(t: &StageTask, run: &crate::repo::model::UpdateRun, stage: &str, before:
         StageTask::Approval => TaskStatus {
             type_: "Approval".into(),
             approval_request_name: Some(approval_name(&run.name, stage, before)),
-            conditions: vec![],
+            ..TaskStatus::default()
         },
         StageTask::TimedWait(_) => TaskStatus { type_: "TimedWait".into(), ..TaskStatus::default() },
     }

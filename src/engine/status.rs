@@ -91,6 +91,9 @@ pub struct TaskStatus {
     pub type_: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_request_name: Option<String>,
+    /// TimedWait (GKE's soak time): when the wait ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_until: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }
