@@ -496,3 +496,31 @@ fn a_broken_cluster_within_max_failures_lets_the_run_finish() {
     assert!(status.contains("failed within maxFailures: member3 (all)"), "{status}");
     assert_eq!(values(&f), v(&[Some("value2"), Some("value2"), Some("theirs")]));
 }
+
+/// A newer automatic run supersedes an older one still waiting at a gate.
+#[test]
+fn a_newer_auto_run_supersedes_a_waiting_one() {
+    let (f, mut r) = seed();
+    f.pull();
+    let p = f.read("placements/example-placement.yaml").replace(
+        "  strategy:\n    type: External\n",
+        "  strategy:\n    type: External\n    autoRun:\n      stagedRolloutStrategyName: example-strategy\n",
+    );
+    f.write("placements/example-placement.yaml", &p);
+    f.commit_all("auto runs with the seed strategy");
+    r.pass(T0).unwrap();
+    r.pass(T0 + 60).unwrap();
+    assert!(csur(&f, "example-placement-1").contains("waiting for after-stage tasks in stage canary"));
+    f.pull();
+    f.write("resources/test-namespace.yaml", &test_namespace("value3"));
+    f.commit_all("value3 while waiting for approval");
+    r.pass(T0 + 70).unwrap();
+    let old = csur(&f, "example-placement-1");
+    assert!(old.contains("reason: UpdateRunSuperseded"), "{old}");
+    assert!(old.contains("superseded by the newer update run example-placement-2"), "{old}");
+    assert_eq!(
+        values(&f),
+        v(&[Some("value2"), Some("value3"), Some("value2")]),
+        "the new run starts with staging"
+    );
+}
