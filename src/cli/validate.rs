@@ -32,16 +32,18 @@ pub fn validate(args: ValidateArgs) -> Result<u8, CliError> {
         + fleet.runs.len()
         + fleet.overrides.len()
         + fleet.approvals.len()
+        + fleet.windows.len()
         + fleet.hub.len();
     if fleet.issues.is_empty() {
         println!(
-            "ok: {} files, {objects} objects ({} clusters, {} placements, {} strategies, {} runs, {} overrides, {} hub resources)",
+            "ok: {} files, {objects} objects ({} clusters, {} placements, {} strategies, {} runs, {} overrides, {} windows, {} hub resources)",
             loaded.files.len(),
             fleet.clusters.len(),
             fleet.placements.len(),
             fleet.strategies.len(),
             fleet.runs.len(),
             fleet.overrides.len(),
+            fleet.windows.len(),
             fleet.hub.len()
         );
         Ok(0)
