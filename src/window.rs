@@ -87,7 +87,8 @@ fn field(text: &str, min: u8, max: u8, names: &[&str], name_base: u8) -> Result<
     }
     out.sort();
     out.dedup();
-    Ok((out, text != "*"))
+    // Vixie cron: a field starting with '*' (also '*/2') does not restrict days.
+    Ok((out, !text.starts_with('*')))
 }
 
 impl Cron {
@@ -134,16 +135,26 @@ impl Cron {
     /// The match times of one local day, as instants, in order. A time the
     /// clocks skip (spring forward) falls on the instant after the gap.
     fn times_on(&self, d: Date, tz: &TimeZone) -> Vec<i64> {
+        let every_hour = self.hours.len() == 24;
         let mut out = Vec::new();
         for h in &self.hours {
             for m in &self.minutes {
-                let dt = DateTime::new(d.year(), d.month(), d.day(), *h as i8, *m as i8, 0, 0);
-                if let Ok(zoned) = dt.and_then(|dt| dt.to_zoned(tz.clone())) {
-                    out.push(zoned.timestamp().as_second());
+                let Ok(dt) = DateTime::new(d.year(), d.month(), d.day(), *h as i8, *m as i8, 0, 0) else {
+                    continue;
+                };
+                let ambiguous = tz.to_ambiguous_timestamp(dt);
+                // A time the clocks skip maps past the gap; a repeated time (fall
+                // back) fires once, or twice when the schedule runs every hour.
+                if every_hour && let Ok(later) = ambiguous.later() {
+                    out.push(later.as_second());
+                }
+                if let Ok(t) = ambiguous.compatible() {
+                    out.push(t.as_second());
                 }
             }
         }
         out.sort();
+        out.dedup();
         out
     }
 }
@@ -204,28 +215,51 @@ impl RolloutWindow {
     }
 }
 
-/// Whether a cluster update may start at `t`, and if not, which window holds it
-/// and when it may start (`None`: not while the window exists).
+/// Whether a cluster update may start at `t`; if not, the window that holds it
+/// and the first time every window lets it start (`None`: not while a window
+/// exists, or not within the search horizon).
 pub fn may_start<'a>(
     windows: &'a [RolloutWindow],
     labels: &std::collections::BTreeMap<String, String>,
     t: i64,
 ) -> Result<(), (&'a RolloutWindow, Option<i64>)> {
     let applying: Vec<&RolloutWindow> = windows.iter().filter(|w| w.selects(labels)).collect();
-    for w in applying.iter().filter(|w| w.type_ == WindowType::Deny) {
-        if let Some(until) = w.in_force(t) {
-            return Err((w, until));
+    let mut holder: Option<&RolloutWindow> = None;
+    let mut at = t;
+    // Step past Deny windows in force and to the next Allow opening until both agree.
+    for _ in 0..1000 {
+        let deny = applying
+            .iter()
+            .filter(|w| w.type_ == WindowType::Deny)
+            .find_map(|w| w.in_force(at).map(|u| (*w, u)));
+        if let Some((w, until)) = deny {
+            holder.get_or_insert(w);
+            match until {
+                Some(u) => {
+                    at = u;
+                    continue;
+                }
+                None => return Err((holder.unwrap_or(w), None)),
+            }
+        }
+        let allows: Vec<&RolloutWindow> =
+            applying.iter().copied().filter(|w| w.type_ == WindowType::Allow).collect();
+        if allows.is_empty() || allows.iter().any(|w| w.in_force(at).is_some()) {
+            return match holder {
+                None => Ok(()),
+                Some(w) => Err((w, Some(at))),
+            };
+        }
+        let next = allows.iter().filter_map(|w| w.next_open(at).map(|o| (o, *w))).min_by_key(|(o, _)| *o);
+        match next {
+            Some((o, w)) => {
+                holder.get_or_insert(w);
+                at = o;
+            }
+            None => return Err((holder.unwrap_or(allows[0]), None)),
         }
     }
-    let allows: Vec<&&RolloutWindow> = applying.iter().filter(|w| w.type_ == WindowType::Allow).collect();
-    if allows.is_empty() || allows.iter().any(|w| w.in_force(t).is_some()) {
-        return Ok(());
-    }
-    let next = allows.iter().filter_map(|w| w.next_open(t).map(|o| (o, **w))).min_by_key(|(o, _)| *o);
-    match next {
-        Some((o, w)) => Err((w, Some(o))),
-        None => Err((allows[0], None)),
-    }
+    Err((holder.expect("held at least once"), None))
 }
 
 #[cfg(test)]
@@ -328,5 +362,65 @@ mod tests {
         let freezes = [freeze];
         let (w, until) = may_start(&freezes, &labels, night).unwrap_err();
         assert_eq!((w.name.as_str(), until), ("freeze", None));
+    }
+}
+
+#[cfg(test)]
+mod regression {
+    use super::*;
+
+    fn at(s: &str) -> i64 {
+        s.parse::<Timestamp>().unwrap().as_second()
+    }
+
+    /// Vixie cron: a day field starting with '*' does not make the day rule an OR.
+    #[test]
+    fn stepped_wildcard_days_are_not_a_restriction() {
+        let c = Cron::parse("0 9 */2 * 1").unwrap();
+        assert!(!c.days_or_weekdays);
+        let monday_even = Date::new(2026, 1, 12).unwrap(); // a Monday, day 12 (not in */2 from 1)
+        assert!(!c.day_matches(monday_even));
+        assert!(Cron::parse("0 9 1 * 1").unwrap().days_or_weekdays, "both restricted: either matches");
+    }
+
+    /// The repeated hour of a fall-back day is covered by an hourly window.
+    #[test]
+    fn hourly_window_covers_the_repeated_hour() {
+        let w = RolloutWindow {
+            name: "hourly".into(),
+            type_: WindowType::Allow,
+            time: WindowTime::Schedule {
+                cron: Cron::parse("0 * * * *").unwrap(),
+                duration: 3600,
+                tz: TimeZone::get("America/New_York").unwrap(),
+            },
+            selector: None,
+        };
+        assert!(w.in_force(at("2026-11-01T06:30:00Z")).is_some(), "01:30 EST, the second 01:30");
+    }
+
+    /// The reported start accounts for every window: a Deny range ending while
+    /// the Allow window is closed starts at the next Allow opening.
+    #[test]
+    fn start_time_after_a_deny_range_waits_for_the_allow_window() {
+        let deny = RolloutWindow {
+            name: "holidays".into(),
+            type_: WindowType::Deny,
+            time: WindowTime::Range { start: at("2026-12-20T00:00:00Z"), end: at("2027-01-05T12:00:00Z") },
+            selector: None,
+        };
+        let allow = RolloutWindow {
+            name: "nights".into(),
+            type_: WindowType::Allow,
+            time: WindowTime::Schedule {
+                cron: Cron::parse("0 21 * * *").unwrap(),
+                duration: 6 * 3600,
+                tz: TimeZone::UTC,
+            },
+            selector: None,
+        };
+        let windows = [deny, allow];
+        let (w, until) = may_start(&windows, &Default::default(), at("2026-12-24T22:00:00Z")).unwrap_err();
+        assert_eq!((w.name.as_str(), until), ("holidays", Some(at("2027-01-05T21:00:00Z"))));
     }
 }

@@ -431,6 +431,12 @@ fn auto_runs_roll_out_pushes_and_respect_rollbacks() {
     r.pass(T0 + 20).unwrap();
     r.pass(T0 + 30).unwrap();
     assert_eq!(values(&f), v(&[Some("value1"), Some("value1"), Some("value1")]));
+    // Deleting the rollback run's file does not let automation roll forward either.
+    f.pull();
+    f.remove("runs/rollback.yaml");
+    f.commit_all("tidy up runs/");
+    r.pass(T0 + 35).unwrap();
+    assert_eq!(values(&f), v(&[Some("value1"), Some("value1"), Some("value1")]));
     // A new push after the rollback is a new snapshot: that one rolls out.
     f.pull();
     f.write("resources/test-namespace.yaml", &test_namespace("value4"));

@@ -400,6 +400,13 @@ impl Ctx<'_> {
 /// when, an approval, or a rollout window.
 fn waiting_for(run: &Value) -> Vec<String> {
     let mut out = Vec::new();
+    let ended = run
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Succeeded"));
+    if ended {
+        return out;
+    }
     let stages = run.pointer("/status/stagesStatus").and_then(Value::as_array).cloned().unwrap_or_default();
     for stage in &stages {
         let succeeded = stage["conditions"]

@@ -68,12 +68,12 @@ pub fn execute(input: &RunInput<'_>, step: &mut Step) {
         .stages_status
         .iter()
         .flat_map(|s| &s.clusters)
-        .filter(|c| c.conditions.is_true(STARTED) && c.conditions.get_condition(SUCCEEDED).is_none())
+        .filter(|c| c.conditions.get_condition(SUCCEEDED).is_none())
         .map(|c| c.cluster_name.as_str())
         .collect();
     if !stragglers.is_empty() {
         let msg = format!(
-            "All stages are completed; waiting for clusters still updating: {}",
+            "All stages are completed; waiting for clusters still to update: {}",
             stragglers.join(", ")
         );
         step.status.conditions.set_condition(
@@ -182,9 +182,12 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
     let now = time(input.now);
     let generation = input.generation;
     if step.status.stages_status[i].conditions.is_true(SUCCEEDED) {
-        // Clusters still updating after a forced soak (maxDuration) keep going.
-        observe_started(input, i, stage.cluster_timeout.as_secs() as i64, step);
-        return StageOutcome::Done;
+        // After a forced soak (maxDuration) the stage's remaining clusters keep
+        // going, and their failures still count against maxFailures.
+        return match advance_clusters(input, stage, i, step) {
+            StageOutcome::Failed(message) => StageOutcome::Failed(message),
+            _ => StageOutcome::Done,
+        };
     }
     if step.status.stages_status[i].clusters.is_empty() {
         // An empty stage is skipped without running its tasks.
@@ -222,7 +225,7 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
     match advance_clusters(input, stage, i, step) {
         StageOutcome::Done => {}
         // maxDuration reached: the after-stage tasks start, stragglers keep going.
-        StageOutcome::Blocked if forced_at.is_some() => {}
+        StageOutcome::Blocked | StageOutcome::Held(_) if forced_at.is_some() => {}
         other => {
             if matches!(other, StageOutcome::Blocked) {
                 let s = &mut step.status.stages_status[i];
@@ -468,6 +471,12 @@ fn observe_started(input: &RunInput<'_>, i: usize, timeout: i64, step: &mut Step
     let mut updating = 0;
     for c in step.status.stages_status[i].clusters.iter_mut() {
         if !c.conditions.is_true(STARTED) || c.conditions.get_condition(SUCCEEDED).is_some() {
+            continue;
+        }
+        if !input.clusters.contains_key(&c.cluster_name) && !input.observations.contains_key(&c.cluster_name)
+        {
+            let msg = "The cluster left the fleet during the run and was skipped";
+            c.conditions.set_condition(SUCCEEDED, false, SKIPPED, msg, &now, input.generation);
             continue;
         }
         if observe(input, c, timeout, &now, input.generation).is_some() {

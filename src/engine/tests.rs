@@ -513,7 +513,7 @@ fn max_duration_starts_the_soak_while_clusters_still_update() {
     h.pass(T0 + 360);
     assert!(h.stage("first").conditions.is_true("Succeeded"));
     let (_, _, message) = h.cond("Progressing");
-    assert_eq!(message, "All stages are completed; waiting for clusters still updating: member3");
+    assert_eq!(message, "All stages are completed; waiting for clusters still to update: member3");
     h.hold.clear();
     h.pass(T0 + 400);
     assert_eq!(h.cond("Succeeded").0, "True");
@@ -597,4 +597,52 @@ fn absolute_deny_range_lets_updates_start_after_it_ends() {
     assert_eq!(h.wake_at, Some(end));
     h.pass(end);
     assert_eq!(h.updated, ["member2"]);
+}
+
+/// Regression: a forced soak used to drop the stage's clusters not started yet.
+#[test]
+fn forced_soak_still_updates_the_rest_of_the_stage() {
+    let mut h = Harness::seed();
+    h.set_strategy(&strategy(
+        "  - name: first\n    maxDuration: 5m\n    clusterTimeout: 1h\n    labelSelector: {}\n",
+    ));
+    h.hold.insert("member1".into());
+    h.pass(T0);
+    h.pass(T0 + 300);
+    assert!(h.stage("first").conditions.is_true("Succeeded"), "the stage's tasks ran at maxDuration");
+    assert_ne!(h.cond("Succeeded").0, "True", "but the run waits for member2 and member3");
+    h.hold.clear();
+    h.pass(T0 + 310);
+    assert_eq!(h.updated, ["member1", "member2", "member3"]);
+    assert_eq!(h.cond("Succeeded").0, "True");
+}
+
+/// Regression: failures after a forced soak count against maxFailures.
+#[test]
+fn failures_after_a_forced_soak_still_fail_the_run() {
+    let mut h = Harness::seed();
+    h.set_strategy(&strategy(
+        "  - name: first\n    maxConcurrency: 3\n    maxDuration: 5m\n    clusterTimeout: 1h\n    labelSelector: {}\n",
+    ));
+    h.hold.insert("member3".into());
+    h.pass(T0);
+    h.pass(T0 + 300);
+    h.hold.clear();
+    h.failing.insert("member3".into(), "late failure".into());
+    h.pass(T0 + 310);
+    assert_eq!(h.cond("Succeeded").1, "UpdateRunFailed", "{:?}", h.cond("Succeeded"));
+}
+
+/// Regression: a cluster that leaves while its update is under way is skipped, not failed.
+#[test]
+fn a_cluster_leaving_mid_update_is_skipped() {
+    let mut h = Harness::seed();
+    h.hold.insert("member2".into());
+    h.pass(T0);
+    h.fleet.clusters.remove("member2");
+    h.hold.clear();
+    h.pass(T0 + 10);
+    let m2 = &h.stage("staging").clusters[0];
+    assert_eq!(m2.conditions.get_condition("Succeeded").unwrap().reason, "ClusterUpdatingSkipped");
+    assert_ne!(h.cond("Succeeded").1, "UpdateRunFailed");
 }

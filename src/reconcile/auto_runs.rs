@@ -97,8 +97,16 @@ pub fn ordered_runs(fs: &FleetState, indexer: &Indexer, docs: &BTreeMap<String, 
         if runs.iter().any(|r| r.run.name == name) {
             continue;
         }
-        let committed =
-            runs.iter().filter(|r| !r.auto && r.run.placement == p.name).map(|r| r.sequence).max();
+        // Committed runs, including ones whose file was deleted since (their status stays).
+        let recorded = docs.values().filter(|d| {
+            d["metadata"]["annotations"][AUTO_RUN] != "true" && d["spec"]["placementName"] == p.name.as_str()
+        });
+        let committed = runs
+            .iter()
+            .filter(|r| !r.auto && r.run.placement == p.name)
+            .map(|r| r.sequence)
+            .chain(recorded.filter_map(|d| d["metadata"]["annotations"][SEQUENCE].as_str()?.parse().ok()))
+            .max();
         if committed.is_some_and(|c| c >= computed.sequence) {
             continue; // a person's run is newer than this snapshot
         }

@@ -503,9 +503,9 @@ impl Reconciler {
                 "spec": run.spec,
                 "status": status,
             });
+            doc["metadata"]["annotations"] = json!({ auto_runs::SEQUENCE: entry.sequence.to_string() });
             if entry.auto {
-                doc["metadata"]["annotations"] =
-                    json!({ auto_runs::AUTO_RUN: "true", auto_runs::SEQUENCE: entry.sequence.to_string() });
+                doc["metadata"]["annotations"][auto_runs::AUTO_RUN] = json!("true");
             }
             runs.now.insert(run.name.clone(), doc);
             if !updated.is_empty() {
