@@ -67,6 +67,16 @@ impl LocalStore {
     }
 }
 
+/// An object that could not be applied, with the Kubernetes-style message.
+fn failed(obj: &RenderedObject, message: String) -> FailedObject {
+    FailedObject {
+        key: obj.key.clone(),
+        api_version: obj.api_version.clone(),
+        envelope: obj.envelope.clone(),
+        message,
+    }
+}
+
 /// Whether an object's identity can become a path inside the cluster folder
 /// (validation already refuses the rest; this guards the file system anyway).
 fn safe_identity(key: &ObjectKey) -> bool {
@@ -132,12 +142,10 @@ impl Backend for LocalStore {
         ordered.sort_by_key(|o| (apply_rank(&o.key), o.key.clone()));
         for obj in ordered {
             if !safe_identity(&obj.key) {
-                report.failed.push(FailedObject {
-                    key: obj.key.clone(),
-                    api_version: obj.api_version.clone(),
-                    envelope: obj.envelope.clone(),
-                    message: format!("Failed to apply manifest: {} is not a valid object identity", obj.key),
-                });
+                report.failed.push(failed(
+                    obj,
+                    format!("Failed to apply manifest: {} is not a valid object identity", obj.key),
+                ));
                 continue;
             }
             let path = self.path_of(cluster, &obj.key);
@@ -150,12 +158,10 @@ impl Backend for LocalStore {
                     name: ns.clone(),
                 };
                 if !self.path_of(cluster, &ns_key).exists() {
-                    report.failed.push(FailedObject {
-                        key: obj.key.clone(),
-                        api_version: obj.api_version.clone(),
-                        envelope: obj.envelope.clone(),
-                        message: format!("Failed to apply manifest: namespaces \"{ns}\" not found"),
-                    });
+                    report.failed.push(failed(
+                        obj,
+                        format!("Failed to apply manifest: namespaces \"{ns}\" not found"),
+                    ));
                     continue;
                 }
             }
@@ -184,12 +190,9 @@ impl Backend for LocalStore {
                     }
                 };
                 if let Some(reason) = refuse {
-                    report.failed.push(FailedObject {
-                        key: obj.key.clone(),
-                        api_version: obj.api_version.clone(),
-                        envelope: obj.envelope.clone(),
-                        message: format!("Failed to apply manifest: {} {reason}", obj.key),
-                    });
+                    report
+                        .failed
+                        .push(failed(obj, format!("Failed to apply manifest: {} {reason}", obj.key)));
                     continue;
                 }
             }

@@ -542,35 +542,21 @@ fn advance_deletion(input: &RunInput<'_>, step: &mut Step) -> bool {
         if c.conditions.is_true(SUCCEEDED) {
             continue;
         }
-        match input.observations.get(&c.cluster_name) {
-            Some(Observation::Succeeded) => {
-                let msg = "Cluster update completed successfully";
-                c.conditions.set_condition(
-                    SUCCEEDED,
-                    true,
-                    "ClusterUpdatingSucceeded",
-                    msg,
-                    &now,
-                    generation,
-                );
-            }
-            Some(Observation::Failed(e)) => {
-                c.conditions.set_condition(SUCCEEDED, false, "ClusterUpdatingFailed", e, &now, generation);
-                done = false;
-            }
-            None => {
-                c.conditions.set_condition(
-                    STARTED,
-                    true,
-                    "ClusterUpdatingStarted",
-                    "Cluster update started",
-                    &now,
-                    generation,
-                );
-                step.actions.push(Action::CleanupCluster { cluster: c.cluster_name.clone() });
-                done = false;
-            }
+        // A cleanup has no timeout of its own: it finishes or fails.
+        if c.conditions.is_true(STARTED) && observe(input, c, i64::MAX / 4, &now, generation).is_some() {
+            done &= c.conditions.is_true(SUCCEEDED);
+            continue;
         }
+        c.conditions.set_condition(
+            STARTED,
+            true,
+            "ClusterUpdatingStarted",
+            "Cluster update started",
+            &now,
+            generation,
+        );
+        step.actions.push(Action::CleanupCluster { cluster: c.cluster_name.clone() });
+        done = false;
     }
     if let Some(failed) = del.clusters.iter().find(|c| c.conditions.is_false(SUCCEEDED)) {
         let msg = failed.conditions.get_condition(SUCCEEDED).map(|c| c.message.clone()).unwrap_or_default();
