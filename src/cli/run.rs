@@ -79,6 +79,7 @@ pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
         branch: args.branch.clone(),
         root: args.path.clone(),
         identity: Identity { name: args.author_name.clone(), email: args.author_email.clone() },
+        announced: Default::default(),
     })
 }
 

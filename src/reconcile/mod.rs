@@ -61,6 +61,8 @@ pub struct Reconciler {
     pub branch: String,
     pub root: Option<String>,
     pub identity: Identity,
+    /// Clusters whose backend was already announced in the log.
+    pub announced: BTreeSet<String>,
 }
 
 /// Status documents of one pass: read at the start, written back if changed.
@@ -117,6 +119,11 @@ impl Reconciler {
         }
         for w in &fs.snapshots.warnings {
             tracing::warn!("{w}");
+        }
+        for name in fs.fleet.clusters.keys() {
+            if self.announced.insert(name.clone()) {
+                tracing::info!(cluster = %name, backend = self.backend.kind(), "member cluster");
+            }
         }
         let repo = self.state.repo();
         let mut runs = StatusDocs::read(repo, &fs, RUNS)?;
