@@ -37,6 +37,10 @@ pub struct RunArgs {
     /// Token for https URLs (default: Git credential helpers).
     #[arg(long, env = "GITFLEET_GIT_TOKEN", hide_env_values = true)]
     pub git_token: Option<String>,
+    /// Apply to real clusters: each MemberCluster uses the kubeconfig context of
+    /// its name (or its `gitfleet.dev/kubeconfig-context` annotation).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
     /// Name of the status commits' author.
     #[arg(long, default_value = "gitfleet")]
     pub author_name: String,
@@ -57,6 +61,7 @@ impl RunArgs {
             poll_interval: 30,
             ssh_key: None,
             git_token: None,
+            kubeconfig: None,
             author_name: "gitfleet".into(),
             author_email: "gitfleet@localhost".into(),
         }
@@ -69,12 +74,21 @@ pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
         .map_err(|e| CliError::env(format!("state folder {}: {e}", args.state_dir.display())))?;
     let creds = Credentials { ssh_key: args.ssh_key.clone(), token: args.git_token.clone() };
     let state = StateRepo::open(&args.state_dir, &args.repo, creds).map_err(CliError::env)?;
-    let clusters = args.state_dir.join("clusters");
-    tracing::info!(backend = "local-store", folder = %clusters.display(), "member clusters use the local store");
+    let backend: Box<dyn crate::cluster::Backend> = match &args.kubeconfig {
+        Some(path) => {
+            tracing::info!(kubeconfig = %path.display(), "member clusters are reached through the kubeconfig");
+            Box::new(crate::cluster::kube::KubeBackend::new(path).map_err(CliError::env)?)
+        }
+        None => {
+            let clusters = args.state_dir.join("clusters");
+            tracing::info!(backend = "local-store", folder = %clusters.display(), "member clusters use the local store");
+            Box::new(LocalStore::new(clusters))
+        }
+    };
     Ok(Reconciler {
         state,
         indexer: Indexer::new(args.path.as_deref()),
-        backend: Box::new(LocalStore::new(clusters)),
+        backend,
         repo_location: args.repo.clone(),
         branch: args.branch.clone(),
         root: args.path.clone(),

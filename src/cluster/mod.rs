@@ -3,6 +3,7 @@
 //! The local store (a folder per cluster) is the embedded default; a Kubernetes
 //! backend implements the same trait.
 
+pub mod kube;
 pub mod local;
 
 use serde_json::Value;
@@ -49,6 +50,9 @@ pub trait Backend {
         desired: &[RenderedObject],
         take_over: WhenToTakeOver,
     ) -> Result<SyncReport, BackendError>;
+
+    /// Learns how to reach a declared MemberCluster (e.g. its kubeconfig context).
+    fn declare(&self, _cluster: &crate::repo::model::MemberCluster) {}
 
     /// Every cluster the backend holds anything for.
     fn known_clusters(&self) -> Vec<String>;

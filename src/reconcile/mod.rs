@@ -120,7 +120,8 @@ impl Reconciler {
         for w in &fs.snapshots.warnings {
             tracing::warn!("{w}");
         }
-        for name in fs.fleet.clusters.keys() {
+        for (name, cluster) in &fs.fleet.clusters {
+            self.backend.declare(cluster);
             if self.announced.insert(name.clone()) {
                 tracing::info!(cluster = %name, backend = self.backend.kind(), "member cluster");
             }

@@ -1,0 +1,407 @@
+//! The Kubernetes backend: server-side apply (field manager `gitfleet`) of the
+//! rendered objects to each member cluster's API server, in the order of SPEC
+//! 6.2, with an inventory per placement so that prune deletes only what this
+//! placement applied.
+//!
+//! Each MemberCluster uses the kubeconfig context of the same name, or the one
+//! named by its annotation `gitfleet.dev/kubeconfig-context`. A missing context
+//! is an error for that cluster, never a fallback to the local store.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
+use kube::{Client, Config};
+use serde_json::{Value, json};
+
+use super::{Backend, BackendError, FailedObject, SyncReport, apply_rank};
+use crate::render::{RenderedObject, owner};
+use crate::repo::model::{ObjectKey, WhenToTakeOver};
+use crate::repo::scope::{group_of, version_of};
+
+/// Field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = "gitfleet";
+/// Annotation choosing another kubeconfig context for a MemberCluster.
+pub const CONTEXT_ANNOTATION: &str = "gitfleet.dev/kubeconfig-context";
+/// Namespace of the inventories on member clusters.
+const INVENTORY_NAMESPACE: &str = "kube-system";
+const INVENTORY_LABEL: &str = "gitfleet.dev/inventory";
+/// How long to wait for a CustomResourceDefinition to become Established.
+const CRD_WAIT: Duration = Duration::from_secs(30);
+
+struct Member {
+    client: Client,
+    discovery: Discovery,
+}
+
+/// Member clusters reached through a kubeconfig.
+pub struct KubeBackend {
+    kubeconfig: Kubeconfig,
+    path: PathBuf,
+    /// Cluster -> kubeconfig context (from the MemberCluster annotation).
+    contexts: RefCell<BTreeMap<String, String>>,
+    members: RefCell<HashMap<String, Member>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn unreachable(cluster: &str, e: impl std::fmt::Display) -> BackendError {
+    BackendError::Unreachable { cluster: cluster.to_string(), message: e.to_string() }
+}
+
+fn inventory_name(placement: &str) -> String {
+    format!("gitfleet-inventory-{placement}")
+}
+
+fn key_line(key: &ObjectKey, api_version: &str) -> String {
+    format!(
+        "{}|{}|{}|{}|{}",
+        api_version,
+        key.kind,
+        key.namespace.as_deref().unwrap_or(""),
+        key.name,
+        key.group
+    )
+}
+
+fn parse_line(line: &str) -> Option<(ObjectKey, String)> {
+    let mut p = line.split('|');
+    let (api_version, kind, ns, name, group) = (p.next()?, p.next()?, p.next()?, p.next()?, p.next()?);
+    let key = ObjectKey {
+        group: group.to_string(),
+        kind: kind.to_string(),
+        namespace: (!ns.is_empty()).then(|| ns.to_string()),
+        name: name.to_string(),
+    };
+    Some((key, api_version.to_string()))
+}
+
+impl KubeBackend {
+    /// Reads the kubeconfig; clients are made on first use, one per cluster.
+    pub fn new(path: &Path) -> Result<KubeBackend, String> {
+        let kubeconfig =
+            Kubeconfig::read_from(path).map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("start the Kubernetes client runtime: {e}"))?;
+        Ok(KubeBackend {
+            kubeconfig,
+            path: path.to_path_buf(),
+            contexts: RefCell::new(BTreeMap::new()),
+            members: RefCell::new(HashMap::new()),
+            runtime,
+        })
+    }
+
+    /// Records the kubeconfig context a cluster uses (its annotation, else its name).
+    pub fn set_context(&self, cluster: &str, annotations: &BTreeMap<String, String>) {
+        let ctx = annotations.get(CONTEXT_ANNOTATION).cloned().unwrap_or_else(|| cluster.to_string());
+        self.contexts.borrow_mut().insert(cluster.to_string(), ctx);
+    }
+
+    fn context_of(&self, cluster: &str) -> String {
+        self.contexts.borrow().get(cluster).cloned().unwrap_or_else(|| cluster.to_string())
+    }
+
+    /// The client and discovery of a cluster, made once.
+    fn member(&self, cluster: &str) -> Result<(), BackendError> {
+        if self.members.borrow().contains_key(cluster) {
+            return Ok(());
+        }
+        let context = self.context_of(cluster);
+        if !self.kubeconfig.contexts.iter().any(|c| c.name == context) {
+            return Err(unreachable(
+                cluster,
+                format!("no context {context:?} in kubeconfig {}", self.path.display()),
+            ));
+        }
+        let options = KubeConfigOptions { context: Some(context), ..KubeConfigOptions::default() };
+        let kubeconfig = self.kubeconfig.clone();
+        let member = self.runtime.block_on(async {
+            let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|e| unreachable(cluster, e))?;
+            let client = Client::try_from(config).map_err(|e| unreachable(cluster, e))?;
+            let discovery =
+                Discovery::new(client.clone()).run().await.map_err(|e| unreachable(cluster, e))?;
+            Ok::<_, BackendError>(Member { client, discovery })
+        })?;
+        self.members.borrow_mut().insert(cluster.to_string(), member);
+        Ok(())
+    }
+
+    fn rediscover(&self, cluster: &str) -> Result<(), BackendError> {
+        let client = self.members.borrow()[cluster].client.clone();
+        let discovery =
+            self.runtime.block_on(Discovery::new(client).run()).map_err(|e| unreachable(cluster, e))?;
+        self.members.borrow_mut().get_mut(cluster).expect("known member").discovery = discovery;
+        Ok(())
+    }
+
+    fn api_for(
+        &self,
+        cluster: &str,
+        key: &ObjectKey,
+        api_version: &str,
+    ) -> Option<(Api<DynamicObject>, ApiResource)> {
+        let members = self.members.borrow();
+        let m = members.get(cluster)?;
+        let gvk = GroupVersionKind::gvk(group_of(api_version), version_of(api_version), &key.kind);
+        let (ar, caps): (ApiResource, ApiCapabilities) = m.discovery.resolve_gvk(&gvk)?;
+        let api = match (caps.scope, &key.namespace) {
+            (Scope::Namespaced, Some(ns)) => Api::namespaced_with(m.client.clone(), ns, &ar),
+            (Scope::Namespaced, None) => Api::default_namespaced_with(m.client.clone(), &ar),
+            (Scope::Cluster, _) => Api::all_with(m.client.clone(), &ar),
+        };
+        Some((api, ar))
+    }
+
+    fn inventory(&self, cluster: &str, placement: &str) -> Result<Vec<(ObjectKey, String)>, BackendError> {
+        let client = self.members.borrow()[cluster].client.clone();
+        let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client, INVENTORY_NAMESPACE);
+        let cm = self
+            .runtime
+            .block_on(api.get_opt(&inventory_name(placement)))
+            .map_err(|e| unreachable(cluster, e))?;
+        let text = cm.and_then(|c| c.data).and_then(|d| d.get("objects").cloned()).unwrap_or_default();
+        Ok(text.lines().filter_map(parse_line).collect())
+    }
+
+    fn write_inventory(
+        &self,
+        cluster: &str,
+        placement: &str,
+        objects: &[(ObjectKey, String)],
+    ) -> Result<(), BackendError> {
+        let client = self.members.borrow()[cluster].client.clone();
+        let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client, INVENTORY_NAMESPACE);
+        let lines: Vec<String> = objects.iter().map(|(k, v)| key_line(k, v)).collect();
+        let cm = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": inventory_name(placement),
+                "namespace": INVENTORY_NAMESPACE,
+                "labels": { INVENTORY_LABEL: "true", crate::render::LABEL_PLACEMENT: placement },
+            },
+            "data": { "objects": lines.join("\n") },
+        });
+        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        self.runtime
+            .block_on(api.patch(&inventory_name(placement), &pp, &Patch::Apply(&cm)))
+            .map(|_| ())
+            .map_err(|e| unreachable(cluster, e))
+    }
+
+    fn wait_established(&self, cluster: &str, name: &str) {
+        let client = self.members.borrow()[cluster].client.clone();
+        let api: Api<DynamicObject> = Api::all_with(
+            client,
+            &ApiResource::from_gvk(&GroupVersionKind::gvk(
+                "apiextensions.k8s.io",
+                "v1",
+                "CustomResourceDefinition",
+            )),
+        );
+        let deadline = std::time::Instant::now() + CRD_WAIT;
+        while std::time::Instant::now() < deadline {
+            let established = self.runtime.block_on(api.get_opt(name)).ok().flatten().is_some_and(|crd| {
+                crd.data["status"]["conditions"]
+                    .as_array()
+                    .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"))
+            });
+            if established {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Whether every field gitfleet would set already has that value on the cluster.
+fn same_content(desired: &Value, live: &Value) -> bool {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => d.iter().all(|(k, v)| {
+            if k == "labels" || k == "annotations" {
+                // gitfleet's own marks are not content.
+                return v.as_object().is_none_or(|m| {
+                    m.iter()
+                        .filter(|(mk, _)| !mk.starts_with("gitfleet.dev/"))
+                        .all(|(mk, mv)| l.get(k).and_then(|lm| lm.get(mk)) == Some(mv))
+                });
+            }
+            l.get(k).is_some_and(|lv| same_content(v, lv))
+        }),
+        _ => desired == live,
+    }
+}
+
+impl Backend for KubeBackend {
+    fn kind(&self) -> &'static str {
+        "kubernetes"
+    }
+
+    fn sync(
+        &self,
+        cluster: &str,
+        placement: &str,
+        desired: &[RenderedObject],
+        take_over: WhenToTakeOver,
+    ) -> Result<SyncReport, BackendError> {
+        self.member(cluster)?;
+        let mut report = SyncReport::default();
+        let mut ordered: Vec<&RenderedObject> = desired.iter().collect();
+        ordered.sort_by_key(|o| (apply_rank(&o.key), o.key.clone()));
+        let mut applied: Vec<(ObjectKey, String)> = Vec::new();
+        let mut crds_applied = false;
+        for obj in ordered {
+            if crds_applied && apply_rank(&obj.key) > 0 {
+                // New kinds become usable once their CRDs are Established and rediscovered.
+                self.rediscover(cluster)?;
+                crds_applied = false;
+            }
+            let fail = |message: String| FailedObject {
+                key: obj.key.clone(),
+                api_version: obj.api_version.clone(),
+                envelope: obj.envelope.clone(),
+                message,
+            };
+            let Some((api, _)) = self.api_for(cluster, &obj.key, &obj.api_version) else {
+                report.failed.push(fail(format!(
+                    "Failed to apply manifest: the server does not serve {} {}",
+                    obj.api_version, obj.key.kind
+                )));
+                continue;
+            };
+            let live = match self.runtime.block_on(api.get_opt(&obj.key.name)) {
+                Ok(live) => live,
+                Err(kube::Error::Api(e)) => {
+                    report.failed.push(fail(format!("Failed to apply manifest: {}", e.message)));
+                    continue;
+                }
+                Err(e) => return Err(unreachable(cluster, e)),
+            };
+            if let Some(live) = &live {
+                let live_value = serde_json::to_value(live).unwrap_or(Value::Null);
+                if owner(&live_value).is_some_and(|o| o != placement) {
+                    report.failed.push(fail(format!(
+                        "Failed to apply manifest: {} is already placed by another placement",
+                        obj.key
+                    )));
+                    continue;
+                }
+                let foreign = owner(&live_value).is_none();
+                let refuse = match take_over {
+                    _ if !foreign => None,
+                    WhenToTakeOver::Always => None,
+                    WhenToTakeOver::Never => Some(
+                        "exists on the cluster and is not managed by this placement (whenToTakeOver: Never)",
+                    ),
+                    WhenToTakeOver::IfNoDiff if same_content(&obj.value, &live_value) => None,
+                    WhenToTakeOver::IfNoDiff => {
+                        Some("exists on the cluster with different content (whenToTakeOver: IfNoDiff)")
+                    }
+                };
+                if let Some(reason) = refuse {
+                    report.failed.push(fail(format!("Failed to apply manifest: {} {reason}", obj.key)));
+                    continue;
+                }
+            }
+            let pp = PatchParams::apply(FIELD_MANAGER).force();
+            match self.runtime.block_on(api.patch(&obj.key.name, &pp, &Patch::Apply(&obj.value))) {
+                Ok(_) => {
+                    report.applied += 1;
+                    applied.push((obj.key.clone(), obj.api_version.clone()));
+                    if apply_rank(&obj.key) == 0 {
+                        self.wait_established(cluster, &obj.key.name);
+                        crds_applied = true;
+                    }
+                }
+                Err(kube::Error::Api(e)) => {
+                    report.failed.push(fail(format!("Failed to apply manifest: {}", e.message)))
+                }
+                Err(e) => return Err(unreachable(cluster, e)),
+            }
+        }
+        // Prune what the inventory says this placement applied and no longer wants.
+        let before = self.inventory(cluster, placement)?;
+        let wanted: BTreeSet<&ObjectKey> = desired.iter().map(|d| &d.key).collect();
+        let mut stale: Vec<&(ObjectKey, String)> =
+            before.iter().filter(|(k, _)| !wanted.contains(k)).collect();
+        stale.sort_by_key(|(k, _)| std::cmp::Reverse((apply_rank(k), k.clone())));
+        let mut kept: Vec<(ObjectKey, String)> = applied;
+        for (key, api_version) in stale {
+            let Some((api, _)) = self.api_for(cluster, key, api_version) else { continue };
+            match self.runtime.block_on(api.get_opt(&key.name)) {
+                Ok(Some(live))
+                    if owner(&serde_json::to_value(&live).unwrap_or(Value::Null)) == Some(placement) =>
+                {
+                    match self.runtime.block_on(api.delete(&key.name, &DeleteParams::default())) {
+                        Ok(_) => report.pruned += 1,
+                        Err(e) => {
+                            tracing::warn!(cluster, object = %key, "prune failed: {e}");
+                            kept.push((key.clone(), api_version.clone()));
+                        }
+                    }
+                }
+                Ok(_) => {} // gone, or no longer ours: never deleted
+                Err(e) => return Err(unreachable(cluster, e)),
+            }
+        }
+        // Objects that failed this time stay in the inventory if they were there.
+        for (key, v) in &before {
+            if wanted.contains(key) && !kept.iter().any(|(k, _)| k == key) {
+                kept.push((key.clone(), v.clone()));
+            }
+        }
+        self.write_inventory(cluster, placement, &kept)?;
+        Ok(report)
+    }
+
+    fn declare(&self, cluster: &crate::repo::model::MemberCluster) {
+        self.set_context(&cluster.name, &cluster.annotations);
+    }
+
+    fn known_clusters(&self) -> Vec<String> {
+        self.contexts.borrow().keys().cloned().collect()
+    }
+
+    fn placements_on(&self, cluster: &str) -> Result<Vec<String>, BackendError> {
+        self.member(cluster)?;
+        let client = self.members.borrow()[cluster].client.clone();
+        let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client, INVENTORY_NAMESPACE);
+        let lp = kube::api::ListParams::default().labels(&format!("{INVENTORY_LABEL}=true"));
+        let list = self.runtime.block_on(api.list(&lp)).map_err(|e| unreachable(cluster, e))?;
+        let mut out: Vec<String> = list
+            .items
+            .iter()
+            .filter(|cm| cm.data.as_ref().and_then(|d| d.get("objects")).is_some_and(|o| !o.is_empty()))
+            .filter_map(|cm| cm.metadata.labels.as_ref()?.get(crate::render::LABEL_PLACEMENT).cloned())
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    fn get(&self, cluster: &str, key: &ObjectKey) -> Result<Option<Value>, BackendError> {
+        self.member(cluster)?;
+        let members = self.members.borrow();
+        let m = &members[cluster];
+        // The version is not part of the key: take the one the server prefers.
+        let found = m
+            .discovery
+            .groups()
+            .filter(|g| g.name() == key.group)
+            .find_map(|g| g.recommended_kind(&key.kind));
+        let Some((ar, caps)) = found else { return Ok(None) };
+        let api: Api<DynamicObject> = match (caps.scope, &key.namespace) {
+            (Scope::Namespaced, Some(ns)) => Api::namespaced_with(m.client.clone(), ns, &ar),
+            _ => Api::all_with(m.client.clone(), &ar),
+        };
+        let obj = self.runtime.block_on(api.get_opt(&key.name)).map_err(|e| unreachable(cluster, e))?;
+        Ok(obj.map(|o| serde_json::to_value(o).unwrap_or(Value::Null)))
+    }
+}
