@@ -18,7 +18,7 @@ use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
 use kube::{Client, Config};
 use serde_json::{Value, json};
 
-use super::{Backend, BackendError, FailedObject, SyncReport, apply_rank};
+use super::{Backend, BackendError, FailedObject, SyncReport, apply_rank, takeover_refusal};
 use crate::render::{RenderedObject, owner};
 use crate::repo::model::{ObjectKey, WhenToTakeOver};
 use crate::repo::scope::{group_of, version_of};
@@ -264,12 +264,7 @@ impl Backend for KubeBackend {
                 self.rediscover(cluster)?;
                 crds_applied = false;
             }
-            let fail = |message: String| FailedObject {
-                key: obj.key.clone(),
-                api_version: obj.api_version.clone(),
-                envelope: obj.envelope.clone(),
-                message,
-            };
+            let fail = |message: String| FailedObject::of(obj, message);
             let Some((api, _)) = self.api_for(cluster, &obj.key, &obj.api_version) else {
                 report.failed.push(fail(format!(
                     "Failed to apply manifest: the server does not serve {} {}",
@@ -287,25 +282,9 @@ impl Backend for KubeBackend {
             };
             if let Some(live) = &live {
                 let live_value = serde_json::to_value(live).unwrap_or(Value::Null);
-                if owner(&live_value).is_some_and(|o| o != placement) {
-                    report.failed.push(fail(format!(
-                        "Failed to apply manifest: {} is already placed by another placement",
-                        obj.key
-                    )));
-                    continue;
-                }
-                let foreign = owner(&live_value).is_none();
-                let refuse = match take_over {
-                    _ if !foreign => None,
-                    WhenToTakeOver::Always => None,
-                    WhenToTakeOver::Never => Some(
-                        "exists on the cluster and is not managed by this placement (whenToTakeOver: Never)",
-                    ),
-                    WhenToTakeOver::IfNoDiff if same_content(&obj.value, &live_value) => None,
-                    WhenToTakeOver::IfNoDiff => {
-                        Some("exists on the cluster with different content (whenToTakeOver: IfNoDiff)")
-                    }
-                };
+                let refuse = takeover_refusal(owner(&live_value), placement, take_over, || {
+                    same_content(&obj.value, &live_value)
+                });
                 if let Some(reason) = refuse {
                     report.failed.push(fail(format!("Failed to apply manifest: {} {reason}", obj.key)));
                     continue;

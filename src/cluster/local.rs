@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{Backend, BackendError, FailedObject, SyncReport, apply_rank};
+use super::{Backend, BackendError, FailedObject, SyncReport, apply_rank, takeover_refusal};
 use crate::render::{LABEL_PLACEMENT, RenderedObject, owner};
 use crate::repo::model::{ObjectKey, WhenToTakeOver};
 use crate::repo::scope::group_of;
@@ -64,16 +64,6 @@ impl LocalStore {
             out.push((key, value));
         }
         Ok(out)
-    }
-}
-
-/// An object that could not be applied, with the Kubernetes-style message.
-fn failed(obj: &RenderedObject, message: String) -> FailedObject {
-    FailedObject {
-        key: obj.key.clone(),
-        api_version: obj.api_version.clone(),
-        envelope: obj.envelope.clone(),
-        message,
     }
 }
 
@@ -142,7 +132,7 @@ impl Backend for LocalStore {
         ordered.sort_by_key(|o| (apply_rank(&o.key), o.key.clone()));
         for obj in ordered {
             if !safe_identity(&obj.key) {
-                report.failed.push(failed(
+                report.failed.push(FailedObject::of(
                     obj,
                     format!("Failed to apply manifest: {} is not a valid object identity", obj.key),
                 ));
@@ -158,7 +148,7 @@ impl Backend for LocalStore {
                     name: ns.clone(),
                 };
                 if !self.path_of(cluster, &ns_key).exists() {
-                    report.failed.push(failed(
+                    report.failed.push(FailedObject::of(
                         obj,
                         format!("Failed to apply manifest: namespaces \"{ns}\" not found"),
                     ));
@@ -170,29 +160,14 @@ impl Backend for LocalStore {
                     report.unchanged += 1;
                     continue;
                 }
-                let foreign = owner(current) != Some(placement);
-                let refuse = match take_over {
-                    _ if !foreign => None,
-                    _ if owner(current).is_some() => {
-                        Some("is already placed by another placement (two placements cannot own one object)")
-                    }
-                    WhenToTakeOver::Always => None,
-                    WhenToTakeOver::Never => Some(
-                        "exists on the cluster and is not managed by this placement (whenToTakeOver: Never)",
-                    ),
-                    WhenToTakeOver::IfNoDiff
-                        if without_ownership(current) == without_ownership(&obj.value) =>
-                    {
-                        None
-                    }
-                    WhenToTakeOver::IfNoDiff => {
-                        Some("exists on the cluster with different content (whenToTakeOver: IfNoDiff)")
-                    }
-                };
+                let refuse = takeover_refusal(owner(current), placement, take_over, || {
+                    without_ownership(current) == without_ownership(&obj.value)
+                });
                 if let Some(reason) = refuse {
-                    report
-                        .failed
-                        .push(failed(obj, format!("Failed to apply manifest: {} {reason}", obj.key)));
+                    report.failed.push(FailedObject::of(
+                        obj,
+                        format!("Failed to apply manifest: {} {reason}", obj.key),
+                    ));
                     continue;
                 }
             }

@@ -20,6 +20,41 @@ pub struct FailedObject {
     pub message: String,
 }
 
+impl FailedObject {
+    /// A rendered object that could not be applied, with the Kubernetes-style message.
+    pub fn of(obj: &RenderedObject, message: String) -> FailedObject {
+        FailedObject {
+            key: obj.key.clone(),
+            api_version: obj.api_version.clone(),
+            envelope: obj.envelope.clone(),
+            message,
+        }
+    }
+}
+
+/// Why an object that already exists on a cluster may not be applied over, if
+/// anything: another placement owns it, or `whenToTakeOver` refuses an object
+/// gitfleet did not create. `same_content` is asked only for `IfNoDiff`.
+pub fn takeover_refusal(
+    live_owner: Option<&str>,
+    placement: &str,
+    take_over: WhenToTakeOver,
+    same_content: impl FnOnce() -> bool,
+) -> Option<&'static str> {
+    match (live_owner, take_over) {
+        (Some(o), _) if o == placement => None,
+        (Some(_), _) => Some("is already placed by another placement (two placements cannot own one object)"),
+        (None, WhenToTakeOver::Always) => None,
+        (None, WhenToTakeOver::Never) => {
+            Some("exists on the cluster and is not managed by this placement (whenToTakeOver: Never)")
+        }
+        (None, WhenToTakeOver::IfNoDiff) if same_content() => None,
+        (None, WhenToTakeOver::IfNoDiff) => {
+            Some("exists on the cluster with different content (whenToTakeOver: IfNoDiff)")
+        }
+    }
+}
+
 /// What syncing a placement to a cluster did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SyncReport {

@@ -404,14 +404,7 @@ fn advance_clusters(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut St
                 window.name, c.cluster_name
             ));
         }
-        c.conditions.set_condition(
-            STARTED,
-            true,
-            "ClusterUpdatingStarted",
-            "Cluster update started",
-            &now,
-            generation,
-        );
+        mark_started(c, &now, generation);
         step.actions.push(Action::UpdateCluster { cluster: c.cluster_name.clone() });
         let due = input.now + timeout;
         step.wake_at = Some(step.wake_at.map_or(due, |w| w.min(due)));
@@ -547,14 +540,7 @@ fn advance_deletion(input: &RunInput<'_>, step: &mut Step) -> bool {
             done &= c.conditions.is_true(SUCCEEDED);
             continue;
         }
-        c.conditions.set_condition(
-            STARTED,
-            true,
-            "ClusterUpdatingStarted",
-            "Cluster update started",
-            &now,
-            generation,
-        );
+        mark_started(c, &now, generation);
         step.actions.push(Action::CleanupCluster { cluster: c.cluster_name.clone() });
         done = false;
     }
@@ -588,6 +574,18 @@ fn mark_stage_succeeded(s: &mut StageStatus, now: &str, generation: i64) {
         true,
         "StageUpdatingSucceeded",
         "Stage update completed successfully",
+        now,
+        generation,
+    );
+}
+
+/// Records that a cluster's update (or cleanup) started.
+fn mark_started(c: &mut ClusterStatus, now: &str, generation: i64) {
+    c.conditions.set_condition(
+        STARTED,
+        true,
+        "ClusterUpdatingStarted",
+        "Cluster update started",
         now,
         generation,
     );
