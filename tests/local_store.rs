@@ -5,8 +5,8 @@ mod common;
 use std::path::Path;
 
 use common::Fleet;
-use gitfleet::cluster::Backend;
 use gitfleet::cluster::local::LocalStore;
+use gitfleet::cluster::{Backend, SyncOptions};
 use gitfleet::render::render;
 use gitfleet::repo::load_dir;
 use gitfleet::repo::model::WhenToTakeOver;
@@ -53,7 +53,9 @@ fn apply_prune_and_takeover_on_the_local_store() {
     let store = LocalStore::new(dir.path());
     let manifests = selected_manifests(&fleet, "example-placement");
     let objects = render(&manifests, &[], &fleet.clusters["member1"], "example-placement", 0).unwrap();
-    let report = store.sync("member1", "example-placement", &objects, WhenToTakeOver::Always).unwrap();
+    let report = store
+        .sync("member1", "example-placement", &objects, &SyncOptions::take_over(WhenToTakeOver::Always))
+        .unwrap();
     assert_eq!((report.applied, report.pruned), (2, 0));
     assert!(dir.path().join("member1/_cluster/namespace/test-namespace.yaml").exists());
     assert!(dir.path().join("member1/test-namespace/configmap/test-cm.yaml").exists());
@@ -66,7 +68,9 @@ fn apply_prune_and_takeover_on_the_local_store() {
     .unwrap();
     // The snapshot drops test-cm: it is pruned, the foreign object is spared.
     let only_ns: Vec<_> = objects.iter().filter(|o| o.key.kind == "Namespace").cloned().collect();
-    let report = store.sync("member1", "example-placement", &only_ns, WhenToTakeOver::Always).unwrap();
+    let report = store
+        .sync("member1", "example-placement", &only_ns, &SyncOptions::take_over(WhenToTakeOver::Always))
+        .unwrap();
     assert_eq!(report.pruned, 1);
     assert!(!dir.path().join("member1/test-namespace/configmap/test-cm.yaml").exists());
     assert!(foreign.exists(), "gitfleet never deletes what it did not create");
@@ -75,18 +79,24 @@ fn apply_prune_and_takeover_on_the_local_store() {
     let unowned = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: test-cm\n  namespace: test-namespace\ndata:\n  key: other\n";
     let path = dir.path().join("member1/test-namespace/configmap/test-cm.yaml");
     std::fs::write(&path, unowned).unwrap();
-    let report = store.sync("member1", "example-placement", &objects, WhenToTakeOver::Never).unwrap();
+    let report = store
+        .sync("member1", "example-placement", &objects, &SyncOptions::take_over(WhenToTakeOver::Never))
+        .unwrap();
     assert_eq!(report.failed.len(), 1);
     assert!(
         report.failed[0].message.contains("not managed by this placement"),
         "{}",
         report.failed[0].message
     );
-    let report = store.sync("member1", "example-placement", &objects, WhenToTakeOver::IfNoDiff).unwrap();
+    let report = store
+        .sync("member1", "example-placement", &objects, &SyncOptions::take_over(WhenToTakeOver::IfNoDiff))
+        .unwrap();
     assert!(report.failed[0].message.contains("different content"), "{}", report.failed[0].message);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), unowned, "nothing changed");
     std::fs::write(&path, unowned.replace("other", "value1")).unwrap();
-    let report = store.sync("member1", "example-placement", &objects, WhenToTakeOver::IfNoDiff).unwrap();
+    let report = store
+        .sync("member1", "example-placement", &objects, &SyncOptions::take_over(WhenToTakeOver::IfNoDiff))
+        .unwrap();
     assert!(report.failed.is_empty(), "same content: taken over");
     assert!(std::fs::read_to_string(&path).unwrap().contains("gitfleet.dev/placement: example-placement"));
 }
@@ -131,12 +141,19 @@ fn an_object_of_another_placement_is_never_taken_over() {
     let store = LocalStore::new(dir.path());
     let manifests = selected_manifests(&fleet, "example-placement");
     let first = render(&manifests, &[], &fleet.clusters["member1"], "first", 0).unwrap();
-    assert!(store.sync("member1", "first", &first, WhenToTakeOver::Always).unwrap().failed.is_empty());
+    assert!(
+        store
+            .sync("member1", "first", &first, &SyncOptions::take_over(WhenToTakeOver::Always))
+            .unwrap()
+            .failed
+            .is_empty()
+    );
     let second = render(&manifests, &[], &fleet.clusters["member1"], "second", 0).unwrap();
-    let report = store.sync("member1", "second", &second, WhenToTakeOver::Always).unwrap();
+    let report =
+        store.sync("member1", "second", &second, &SyncOptions::take_over(WhenToTakeOver::Always)).unwrap();
     assert_eq!(report.failed.len(), 2, "{report:?}");
     assert!(report.failed[0].message.contains("already placed by another placement"));
-    store.sync("member1", "second", &[], WhenToTakeOver::Always).unwrap();
+    store.sync("member1", "second", &[], &SyncOptions::take_over(WhenToTakeOver::Always)).unwrap();
     assert!(dir.path().join("member1/test-namespace/configmap/test-cm.yaml").exists());
 }
 

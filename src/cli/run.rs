@@ -94,6 +94,8 @@ pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
         root: args.path.clone(),
         identity: Identity { name: args.author_name.clone(), email: args.author_email.clone() },
         announced: Default::default(),
+        retries: Default::default(),
+        pending_wake: Default::default(),
     })
 }
 

@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{Backend, BackendError, FailedObject, SyncReport, apply_rank, takeover_refusal};
+use super::{
+    Backend, BackendError, FailedObject, ObjectDiff, SyncOptions, SyncReport, apply_rank, takeover_refusal,
+};
 use crate::render::{LABEL_PLACEMENT, RenderedObject, owner};
-use crate::repo::model::{ObjectKey, WhenToTakeOver};
+use crate::repo::model::ObjectKey;
 use crate::repo::scope::group_of;
 
 /// Folder name for cluster-scoped objects.
@@ -125,10 +127,12 @@ impl Backend for LocalStore {
         cluster: &str,
         placement: &str,
         desired: &[RenderedObject],
-        take_over: WhenToTakeOver,
+        options: &SyncOptions,
     ) -> Result<SyncReport, BackendError> {
         let mut report = SyncReport::default();
-        let mut ordered: Vec<&RenderedObject> = desired.iter().collect();
+        let take_over = options.take_over;
+        let mut ordered: Vec<&RenderedObject> =
+            desired.iter().filter(|o| !options.leave.contains(&o.key)).collect();
         ordered.sort_by_key(|o| (apply_rank(&o.key), o.key.clone()));
         for obj in ordered {
             if !safe_identity(&obj.key) {
@@ -189,6 +193,19 @@ impl Backend for LocalStore {
             report.pruned += 1;
         }
         Ok(report)
+    }
+
+    fn diff(&self, cluster: &str, desired: &[RenderedObject]) -> Result<Vec<ObjectDiff>, BackendError> {
+        let mut out = Vec::new();
+        for obj in desired {
+            if !safe_identity(&obj.key) {
+                continue;
+            }
+            // The local store holds exactly what was applied.
+            let live = self.get(cluster, &obj.key)?;
+            out.extend(super::compare::compare(obj, &obj.value, live.as_ref()));
+        }
+        Ok(out)
     }
 
     fn known_clusters(&self) -> Vec<String> {

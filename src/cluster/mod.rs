@@ -3,10 +3,15 @@
 //! The local store (a folder per cluster) is the embedded default; a Kubernetes
 //! backend implements the same trait.
 
+pub mod compare;
 pub mod kube;
 pub mod local;
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
+
+pub use compare::{FieldDiff, ObjectDiff};
 
 use crate::render::{EnvelopeRef, RenderedObject};
 use crate::repo::model::{ObjectKey, WhenToTakeOver};
@@ -62,6 +67,23 @@ pub struct SyncReport {
     pub unchanged: usize,
     pub pruned: usize,
     pub failed: Vec<FailedObject>,
+    /// Applied objects that are not available yet (SPEC 6.3): why, per object.
+    pub pending: Vec<String>,
+}
+
+/// How a placement's objects are applied.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    pub take_over: WhenToTakeOver,
+    /// Objects to leave exactly as they are on the cluster: neither applied nor
+    /// pruned (drifted objects under `whenToApply: IfNotDrifted`).
+    pub leave: BTreeSet<ObjectKey>,
+}
+
+impl SyncOptions {
+    pub fn take_over(take_over: WhenToTakeOver) -> SyncOptions {
+        SyncOptions { take_over, leave: BTreeSet::new() }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,8 +105,13 @@ pub trait Backend {
         cluster: &str,
         placement: &str,
         desired: &[RenderedObject],
-        take_over: WhenToTakeOver,
+        options: &SyncOptions,
     ) -> Result<SyncReport, BackendError>;
+
+    /// How the cluster differs from `desired`, changing nothing: one entry per
+    /// object that is missing or whose fields differ from what applying it
+    /// would give.
+    fn diff(&self, cluster: &str, desired: &[RenderedObject]) -> Result<Vec<ObjectDiff>, BackendError>;
 
     /// Learns how to reach a declared MemberCluster (e.g. its kubeconfig context).
     fn declare(&self, _cluster: &crate::repo::model::MemberCluster) {}

@@ -508,16 +508,19 @@ fn observe(
         Some(Observation::Failed(e)) => {
             c.conditions.set_condition(SUCCEEDED, false, "ClusterUpdatingFailed", e, now, generation);
         }
-        None => {
+        pending @ (None | Some(Observation::Pending(_))) => {
             let started =
                 c.conditions.get_condition(STARTED).and_then(|s| parse_time(&s.last_transition_time))?;
             if input.now < started + timeout {
                 return None;
             }
-            let e = format!(
+            let mut e = format!(
                 "the update did not complete within the clusterTimeout of {}",
                 crate::repo::duration::format(std::time::Duration::from_secs(timeout as u64))
             );
+            if let Some(Observation::Pending(why)) = pending {
+                e = format!("{e}: {why}");
+            }
             c.conditions.set_condition(SUCCEEDED, false, "ClusterUpdatingFailed", &e, now, generation);
         }
     }

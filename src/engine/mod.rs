@@ -24,6 +24,9 @@ pub enum Observation {
     Succeeded,
     /// Failed to apply (the message says why).
     Failed(String),
+    /// Not done yet: applied but not available, or the cluster is unreachable
+    /// and will be retried. Fails once the stage's clusterTimeout runs out.
+    Pending(String),
 }
 
 /// Something the engine wants done outside itself.

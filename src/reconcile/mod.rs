@@ -4,6 +4,7 @@
 
 pub mod approvals;
 pub mod auto_runs;
+mod clusters;
 pub mod placement_status;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -12,10 +13,9 @@ use std::sync::Arc;
 use git2::{Oid, Repository};
 use serde_json::{Value, json};
 
-use crate::cluster::{Backend, BackendError, SyncReport};
+use crate::cluster::{Backend, SyncOptions};
 use crate::engine::status::RunStatus;
 use crate::engine::{self, Action, Observation, RunInput};
-use crate::render::render;
 use crate::repo::load_tree;
 use crate::repo::model::{Manifest, Placement, RolloutType, SnapshotTarget, UpdateRun};
 use crate::schedule::schedule;
@@ -63,6 +63,10 @@ pub struct Reconciler {
     pub identity: Identity,
     /// Clusters whose backend was already announced in the log.
     pub announced: BTreeSet<String>,
+    /// Unreachable clusters and when to try them again.
+    pub(crate) retries: std::cell::RefCell<HashMap<String, clusters::Retry>>,
+    /// When a waiting cluster (availability, backoff) should be looked at again.
+    pub(crate) pending_wake: std::cell::RefCell<Option<i64>>,
 }
 
 /// Status documents of one pass: read at the start, written back if changed.
@@ -132,7 +136,13 @@ impl Reconciler {
         let mut placements = StatusDocs::read(repo, &fs, PLACEMENTS)?;
         let mut notes: Vec<String> = Vec::new();
         let approved = self.accept_approvals(&fs, tip, &mut requests, now, &mut notes)?;
-        let mut facts: BTreeMap<String, PlacementFacts> = BTreeMap::new();
+        let mut facts: BTreeMap<String, PlacementFacts> = fs
+            .fleet
+            .placements
+            .keys()
+            .map(|name| (name.clone(), PlacementFacts::from_status(placements.now.get(name))))
+            .collect();
+        self.pending_wake.replace(None);
         let mut cache = ContentCache::new();
         let mut wake_at: Option<i64> = None;
         let ordered = auto_runs::ordered_runs(&fs, &self.indexer, &runs.now);
@@ -153,9 +163,14 @@ impl Reconciler {
         }
         for p in fs.fleet.placements.values() {
             if let RolloutType::RollingUpdate { .. } = p.rollout {
-                self.rolling_update(&fs, p, &placements, &mut facts, &mut cache, &mut notes)?;
+                self.rolling_update(&fs, p, &mut facts, &mut cache, now, &mut notes)?;
             }
         }
+        for p in fs.fleet.placements.values() {
+            let f = facts.entry(p.name.clone()).or_default();
+            self.check_clusters(&fs, p, f, &mut cache, now, &mut notes);
+        }
+        wake_at = min_time(wake_at, *self.pending_wake.borrow());
         self.placement_docs(&fs, &mut placements, &facts, now);
 
         let mut changes = StatusChanges {
@@ -337,47 +352,6 @@ impl Reconciler {
         Ok(manifests)
     }
 
-    /// Applies a snapshot of a placement to one cluster.
-    fn update_cluster(
-        &self,
-        fs: &FleetState,
-        p: &Placement,
-        cluster: &str,
-        index: u32,
-        cache: &mut ContentCache,
-        facts: &mut PlacementFacts,
-    ) -> Observation {
-        let Some(member) = fs.fleet.clusters.get(cluster) else {
-            return Observation::Failed(format!("cluster {cluster} is not declared in the repository"));
-        };
-        let manifests = match self.content(fs, &p.name, index, cache) {
-            Ok(m) => m,
-            Err(e) => return Observation::Failed(e),
-        };
-        let overrides: Vec<_> = fs
-            .fleet
-            .overrides
-            .values()
-            .filter(|o| o.placement.as_deref().is_none_or(|n| n == p.name))
-            .collect();
-        let desired = match render(&manifests, &overrides, member, &p.name, index) {
-            Ok(d) => d,
-            Err(e) => return Observation::Failed(e.to_string()),
-        };
-        let result = self.backend.sync(cluster, &p.name, &desired, p.apply.when_to_take_over);
-        match &result {
-            Ok(r) if r.failed.is_empty() => tracing::info!(
-                placement = %p.name, cluster, snapshot = index, backend = self.backend.kind(),
-                applied = r.applied, unchanged = r.unchanged, pruned = r.pruned, "cluster updated"
-            ),
-            Ok(r) => {
-                tracing::warn!(placement = %p.name, cluster, failed = r.failed.len(), "cluster update failed: {}", r.failed[0].message)
-            }
-            Err(e) => tracing::warn!(placement = %p.name, cluster, "cluster update failed: {e}"),
-        }
-        record(facts, cluster, index, result)
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn advance_run(
         &self,
@@ -467,22 +441,18 @@ impl Reconciler {
                             .unwrap_or_default();
                         tracing::info!(run = %run.name, stage, cluster = %cluster, snapshot = index, "updating cluster");
                         let f = facts.entry(p.name.clone()).or_default();
-                        let obs = self.update_cluster(fs, p, &cluster, index, cache, f);
+                        let obs = self.update_cluster(fs, p, &cluster, index, cache, f, now);
                         updated.push(cluster.clone());
                         observations.insert(cluster, obs);
                         progressed = true;
                     }
                     Action::CleanupCluster { cluster } => {
-                        let result = self.backend.sync(
-                            &cluster,
-                            &run.placement,
-                            &[],
-                            crate::repo::model::WhenToTakeOver::Always,
-                        );
+                        let result =
+                            self.backend.sync(&cluster, &run.placement, &[], &SyncOptions::default());
                         let obs = match result {
                             Ok(r) if r.failed.is_empty() => Observation::Succeeded,
                             Ok(r) => Observation::Failed(r.failed[0].message.clone()),
-                            Err(e) => Observation::Failed(e.to_string()),
+                            Err(e) => Observation::Pending(e.to_string()),
                         };
                         observations.insert(cluster, obs);
                         progressed = true;
@@ -550,9 +520,9 @@ impl Reconciler {
         &self,
         fs: &FleetState,
         p: &Placement,
-        placements: &StatusDocs,
         facts: &mut BTreeMap<String, PlacementFacts>,
         cache: &mut ContentCache,
+        now: i64,
         notes: &mut Vec<String>,
     ) -> Result<(), ReconcileError> {
         let Some(latest) = fs.snapshots.all.iter().filter(|s| s.placement == p.name).map(|s| s.index).max()
@@ -560,33 +530,29 @@ impl Reconciler {
             return Ok(());
         };
         let sched = schedule(p, &fs.fleet.clusters);
-        let prev = placements.now.get(&p.name);
-        let held = |cluster: &str| -> Option<u32> {
-            prev?
-                .pointer("/status/placementStatuses")?
-                .as_array()?
-                .iter()
-                .find(|s| s["clusterName"] == cluster)?["observedResourceIndex"]
-                .as_str()?
-                .parse()
-                .ok()
-        };
-        let outdated: Vec<&String> = sched.clusters.iter().filter(|c| held(c) != Some(latest)).collect();
+        let f = facts.entry(p.name.clone()).or_default();
+        let outdated: Vec<&String> = sched
+            .clusters
+            .iter()
+            .filter(|c| f.held_before.get(*c) != Some(&latest) || !f.done_before.contains(*c))
+            .collect();
         let batch = match p.rollout {
             RolloutType::RollingUpdate { max_unavailable } => {
                 max_unavailable.resolve(sched.clusters.len()).max(1)
             }
             RolloutType::External => return Ok(()),
         };
-        let f = facts.entry(p.name.clone()).or_default();
         let mut updated = 0;
         // At most `maxUnavailable` clusters are updated at a time; a batch with a
         // failure stops the rollout until the next pass.
         for chunk in outdated.chunks(batch) {
             let mut failed = false;
+            let mut waiting = false;
             for cluster in chunk {
-                match self.update_cluster(fs, p, cluster, latest, cache, f) {
+                match self.update_cluster(fs, p, cluster, latest, cache, f, now) {
                     Observation::Succeeded => updated += 1,
+                    // Not available yet (or unreachable): it still counts as unavailable.
+                    Observation::Pending(_) => waiting = true,
                     Observation::Failed(e) => {
                         failed = true;
                         tracing::warn!(placement = %p.name, cluster = %cluster, "rolling update failed: {e}");
@@ -597,9 +563,12 @@ impl Reconciler {
                 notes.push(format!("{} rolling update stopped: a cluster failed", p.name));
                 break;
             }
+            if waiting {
+                break;
+            }
         }
         for cluster in self.cleanup_clusters(&p.name, &sched.clusters) {
-            let _ = self.backend.sync(&cluster, &p.name, &[], crate::repo::model::WhenToTakeOver::Always);
+            let _ = self.backend.sync(&cluster, &p.name, &[], &SyncOptions::default());
         }
         if updated > 0 {
             notes.push(format!("{} rolled out snapshot {latest} to {updated} cluster(s)", p.name));
@@ -671,28 +640,6 @@ fn strip_times(v: &Value) -> Value {
         ),
         Value::Array(a) => Value::Array(a.iter().map(strip_times).collect()),
         other => other.clone(),
-    }
-}
-
-fn record(
-    facts: &mut PlacementFacts,
-    cluster: &str,
-    index: u32,
-    result: Result<SyncReport, BackendError>,
-) -> Observation {
-    match result {
-        Ok(r) if r.failed.is_empty() => {
-            facts.observed.insert(cluster.to_string(), index);
-            facts.failures.insert(cluster.to_string(), Vec::new());
-            Observation::Succeeded
-        }
-        Ok(r) => {
-            let first = r.failed[0].message.clone();
-            let n = r.failed.len();
-            facts.failures.insert(cluster.to_string(), r.failed);
-            Observation::Failed(if n > 1 { format!("{first} (and {} more)", n - 1) } else { first })
-        }
-        Err(e) => Observation::Failed(e.to_string()),
     }
 }
 

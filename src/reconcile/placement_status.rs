@@ -1,22 +1,151 @@
 //! `status/clusterresourceplacements/<name>.yaml`: scheduling, what each cluster
 //! holds, and the objects that failed to apply (with their envelope).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use crate::cluster::FailedObject;
+use crate::cluster::{FailedObject, ObjectDiff};
 use crate::engine::status::{Condition, Conditions};
 use crate::repo::model::Placement;
 use crate::schedule::Schedule;
 
+/// Why a cluster is not done yet.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Waiting {
+    /// Applied, but not every object is available yet (SPEC 6.3).
+    NotAvailable(String),
+    /// The cluster could not be reached; it is retried with backoff.
+    Unreachable(String),
+}
+
 /// What a pass learned about one placement on its clusters.
 #[derive(Debug, Default, Clone)]
 pub struct PlacementFacts {
-    /// Cluster -> the snapshot index it holds.
+    /// Cluster -> the snapshot index the status said it held before this pass.
+    pub held_before: BTreeMap<String, u32>,
+    /// Clusters whose status said everything was applied and available.
+    pub done_before: BTreeSet<String>,
+    /// Cluster -> the snapshot index it was synced to in this pass.
     pub observed: BTreeMap<String, u32>,
     /// Cluster -> objects that failed in this pass (empty vec: synced cleanly).
     pub failures: BTreeMap<String, Vec<FailedObject>>,
+    /// Clusters synced in this pass whose objects are all available.
+    pub available: BTreeSet<String>,
+    /// Clusters not done yet, and why.
+    pub waiting: BTreeMap<String, Waiting>,
+    /// Cluster -> drifted objects found in this pass (empty: checked, none).
+    pub drifts: BTreeMap<String, Vec<ObjectDiff>>,
+    /// ReportDiff: cluster -> how it differs from the snapshot.
+    pub diffs: BTreeMap<String, Vec<ObjectDiff>>,
+}
+
+impl PlacementFacts {
+    /// Facts seeded with what the placement's status file says each cluster holds.
+    pub fn from_status(previous: Option<&Value>) -> PlacementFacts {
+        let held_before = previous
+            .and_then(|d| d.pointer("/status/placementStatuses"))
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|s| {
+                        let index = s["observedResourceIndex"].as_str()?.parse().ok()?;
+                        Some((s["clusterName"].as_str()?.to_string(), index))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let done_before = previous
+            .and_then(|d| d.pointer("/status/placementStatuses"))
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter(|s| {
+                        let conds: Vec<Condition> =
+                            serde_json::from_value(s["conditions"].clone()).unwrap_or_default();
+                        s.get("failedPlacements").is_none()
+                            && conds.is_true("ResourceApplied")
+                            && !conds.is_false("ResourceAvailable")
+                    })
+                    .filter_map(|s| s["clusterName"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        PlacementFacts { held_before, done_before, ..PlacementFacts::default() }
+    }
+
+    /// The snapshot a cluster holds (synced in this pass, or before).
+    pub fn held(&self, cluster: &str) -> Option<u32> {
+        self.observed.get(cluster).or_else(|| self.held_before.get(cluster)).copied()
+    }
+
+    /// Whether this pass already synced (or tried to sync) the cluster.
+    pub fn touched(&self, cluster: &str) -> bool {
+        self.observed.contains_key(cluster)
+            || self.failures.contains_key(cluster)
+            || self.waiting.contains_key(cluster)
+    }
+}
+
+/// A JSON value as KubeFleet shows drift values: strings as they are, the rest as JSON.
+fn shown(v: &Option<Value>) -> Option<String> {
+    match v {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => Some(other.to_string()),
+    }
+}
+
+/// One `driftedPlacements` / `diffedPlacements` entry, keeping the first
+/// observation time of the same object from the previous status.
+fn diff_json(d: &ObjectDiff, kind: &str, previous: Option<&Value>, now: &str) -> Value {
+    let (list, first) = match kind {
+        "drift" => ("observedDrifts", "firstDriftedObservedTime"),
+        _ => ("observedDiffs", "firstDiffedObservedTime"),
+    };
+    let fields: Vec<Value> = d
+        .fields
+        .iter()
+        .map(|f| {
+            let mut v = json!({ "path": if f.path.is_empty() { "/" } else { f.path.as_str() } });
+            if let Some(h) = shown(&f.hub) {
+                v["valueInHub"] = json!(h);
+            }
+            if let Some(m) = shown(&f.member) {
+                v["valueInMember"] = json!(m);
+            }
+            v
+        })
+        .collect();
+    let mut v = json!({
+        "kind": d.key.kind,
+        "name": d.key.name,
+        "version": crate::repo::scope::version_of(&d.api_version),
+        "observationTime": now,
+        list: fields,
+        "diff": d.unified,
+    });
+    if !d.key.group.is_empty() {
+        v["group"] = json!(d.key.group);
+    }
+    if let Some(ns) = &d.key.namespace {
+        v["namespace"] = json!(ns);
+    }
+    if !d.on_cluster {
+        v["objectOnCluster"] = json!(false);
+    }
+    if let Some(env) = &d.envelope {
+        let mut e = json!({ "name": env.name, "type": env.type_.as_str() });
+        if let Some(ns) = &env.namespace {
+            e["namespace"] = json!(ns);
+        }
+        v["envelope"] = e;
+    }
+    let same =
+        |p: &&Value| p["kind"] == v["kind"] && p["name"] == v["name"] && p["namespace"] == v["namespace"];
+    let since = previous.and_then(|list| list.as_array()?.iter().find(same)?.get(first).cloned());
+    v[first] = since.unwrap_or_else(|| json!(now));
+    v
 }
 
 fn failed_json(f: &FailedObject, now: &str) -> Value {
@@ -108,6 +237,15 @@ pub fn document(
             .as_ref()
             .and_then(|s| serde_json::from_value(s["conditions"].clone()).ok())
             .unwrap_or_default();
+        let listed = |field: &str, found: Option<&Vec<ObjectDiff>>, kind: &str| -> Vec<Value> {
+            let before = prev.as_ref().and_then(|s| s.get(field));
+            match found {
+                Some(list) => list.iter().map(|d| diff_json(d, kind, before, now)).collect(),
+                None => before.and_then(|b| b.as_array().cloned()).unwrap_or_default(),
+            }
+        };
+        let drifted = listed("driftedPlacements", facts.drifts.get(cluster), "drift");
+        let diffed = listed("diffedPlacements", facts.diffs.get(cluster), "diff");
         c.set_condition(
             "ResourceScheduled",
             true,
@@ -118,7 +256,9 @@ pub fn document(
             now,
             generation,
         );
-        if !failures.is_empty() {
+        if let Some(Waiting::Unreachable(why)) = facts.waiting.get(cluster) {
+            c.set_condition("ResourceApplied", false, "ClusterUnreachable", why, now, generation);
+        } else if !failures.is_empty() {
             failed_clusters += 1;
             c.set_condition(
                 "ResourceApplied",
@@ -129,7 +269,6 @@ pub fn document(
                 generation,
             );
         } else if observed.is_some() {
-            available += 1;
             c.set_condition(
                 "ResourceApplied",
                 true,
@@ -138,6 +277,36 @@ pub fn document(
                 now,
                 generation,
             );
+            match facts.waiting.get(cluster) {
+                Some(Waiting::NotAvailable(why)) => c.set_condition(
+                    "ResourceAvailable",
+                    false,
+                    "ResourceNotAvailableYet",
+                    why,
+                    now,
+                    generation,
+                ),
+                _ if facts.available.contains(cluster) || facts.diffs.contains_key(cluster) => {
+                    let msg = "All resources are available";
+                    c.set_condition("ResourceAvailable", true, "ResourceAvailable", msg, now, generation)
+                }
+                _ => {}
+            }
+            if !c.is_false("ResourceAvailable") {
+                available += 1;
+            }
+        }
+        if facts.diffs.contains_key(cluster) {
+            let (reason, msg) = match diffed.len() {
+                0 => ("NoDiffFound", "The cluster holds exactly what the snapshot wants".to_string()),
+                n => (
+                    "DiffReported",
+                    format!(
+                        "{n} objects differ from the snapshot; nothing was changed (applyStrategy ReportDiff)"
+                    ),
+                ),
+            };
+            c.set_condition("ResourceDiffReported", true, reason, &msg, now, generation);
         }
         let mut s = json!({ "clusterName": cluster, "conditions": c });
         if let Some(i) = observed {
@@ -145,6 +314,12 @@ pub fn document(
         }
         if !failures.is_empty() {
             s["failedPlacements"] = Value::Array(failures);
+        }
+        if !drifted.is_empty() {
+            s["driftedPlacements"] = Value::Array(drifted);
+        }
+        if !diffed.is_empty() {
+            s["diffedPlacements"] = Value::Array(diffed);
         }
         statuses.push(s);
     }

@@ -166,8 +166,9 @@ pub enum WhenToApply {
     IfNotDrifted,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WhenToTakeOver {
+    #[default]
     Always,
     IfNoDiff,
     Never,

@@ -19,6 +19,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -78,9 +79,12 @@ type member struct {
 	port    int
 	token   string
 	logPath string
+	args    []string // the kube-apiserver command line, reused by "start"
+	dir     string
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when the child has exited
 	waitErr error
+	stopped bool // stopped on request ("stop NAME"), not a crash
 }
 
 func runParent(argv []string) int {
@@ -127,7 +131,7 @@ func runParent(argv []string) int {
 		logf("%v", err)
 		return 1
 	}
-	h := &harness{tmp: tmp, logDir: *logDir}
+	h := &harness{tmp: tmp, logDir: *logDir, crashed: make(chan *member, 1)}
 	if h.logDir == "" {
 		h.logDir = filepath.Join(tmp, "logs")
 	}
@@ -147,12 +151,13 @@ func runParent(argv []string) int {
 		}
 	}
 	fmt.Println("ready")
+	go h.control(os.Stdin, os.Stdout)
 
 	select {
 	case sig := <-sigs:
 		logf("got %v, stopping", sig)
 		return 0
-	case m := <-h.anyExited():
+	case m := <-h.crashed:
 		logf("apiserver %s exited unexpectedly (%v); log %s:\n%s", m.name, m.waitErr, m.logPath, tail(m.logPath, 40))
 		return 1
 	case err := <-h.etcdErr():
@@ -190,6 +195,9 @@ type harness struct {
 	etcd        *embed.Etcd
 	etcdLog     *os.File
 
+	client  *http.Client
+	crashed chan *member // members whose apiserver exited without being asked to
+
 	mu      sync.Mutex
 	members []*member
 }
@@ -214,10 +222,6 @@ func (h *harness) start(names []string, kubeconfigPath string, timeout time.Dura
 	}
 	logf("etcd ready at %s", etcdURL)
 
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	for _, name := range names {
 		port, err := freePort()
 		if err != nil {
@@ -260,40 +264,25 @@ func (h *harness) start(names []string, kubeconfigPath string, timeout time.Dura
 			"--shutdown-delay-duration=0s",
 			"--endpoint-reconciler-type=none",
 		}
-		logFile, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-		if err != nil {
+		m.args = args
+		m.dir = dir
+		if err := h.launch(m, os.O_TRUNC); err != nil {
 			return err
 		}
-		cmd := exec.Command(self, args...)
-		cmd.Stdout = logFile
-		cmd.Stderr = logFile
-		cmd.Dir = dir
-		// If the harness dies without cleaning up, take the children along.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			logFile.Close()
-			return fmt.Errorf("start apiserver %s: %w", name, err)
-		}
-		m.cmd = cmd
-		go func() {
-			m.waitErr = cmd.Wait()
-			logFile.Close()
-			close(m.exited)
-		}()
 		h.mu.Lock()
 		h.members = append(h.members, m)
 		h.mu.Unlock()
-		logf("apiserver %s starting on https://127.0.0.1:%d (pid %d, log %s)", name, port, cmd.Process.Pid, m.logPath)
+		logf("apiserver %s starting on https://127.0.0.1:%d (pid %d, log %s)", name, port, m.cmd.Process.Pid, m.logPath)
 	}
 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
-	client := &http.Client{
+	h.client = &http.Client{
 		Timeout:   5 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
 	}
 	for _, m := range h.snapshot() {
-		if err := waitReady(client, m, deadline); err != nil {
+		if err := waitReady(h.client, m, deadline); err != nil {
 			return err
 		}
 		logf("apiserver %s ready", m.name)
@@ -337,19 +326,108 @@ func waitReady(client *http.Client, m *member, deadline time.Time) error {
 	}
 }
 
-// anyExited reports the first member whose process exits.
-func (h *harness) anyExited() <-chan *member {
-	ch := make(chan *member, 1)
-	for _, m := range h.snapshot() {
-		go func() {
-			<-m.exited
+// launch starts (or restarts) a member's kube-apiserver child process.
+func (h *harness) launch(m *member, truncate int) error {
+	logFile, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND|truncate, 0o644)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		logFile.Close()
+		return err
+	}
+	cmd := exec.Command(self, m.args...)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.Dir = m.dir
+	// If the harness dies without cleaning up, take the children along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("start apiserver %s: %w", m.name, err)
+	}
+	exited := make(chan struct{})
+	h.mu.Lock()
+	m.cmd, m.exited, m.stopped = cmd, exited, false
+	h.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		logFile.Close()
+		h.mu.Lock()
+		m.waitErr = err
+		deliberate := m.stopped
+		h.mu.Unlock()
+		close(exited)
+		if !deliberate {
 			select {
-			case ch <- m:
+			case h.crashed <- m:
 			default:
 			}
-		}()
+		}
+	}()
+	return nil
+}
+
+// control serves "stop NAME" and "start NAME" lines from in, so that tests
+// can take one member's apiserver down and bring it back on the same port,
+// certificates and etcd data. Each command answers one line on out:
+// "stopped NAME", "started NAME" or "error: ...".
+func (h *harness) control(in io.Reader, out io.Writer) {
+	lines := bufio.NewScanner(in)
+	for lines.Scan() {
+		fields := strings.Fields(lines.Text())
+		if len(fields) != 2 {
+			fmt.Fprintf(out, "error: expected \"stop NAME\" or \"start NAME\"\n")
+			continue
+		}
+		var m *member
+		for _, c := range h.snapshot() {
+			if c.name == fields[1] {
+				m = c
+			}
+		}
+		if m == nil {
+			fmt.Fprintf(out, "error: no member %s\n", fields[1])
+			continue
+		}
+		h.mu.Lock()
+		running := !m.stopped
+		exited := m.exited
+		h.mu.Unlock()
+		switch fields[0] {
+		case "stop":
+			if running {
+				h.mu.Lock()
+				m.stopped = true
+				h.mu.Unlock()
+				_ = m.cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-exited:
+				case <-time.After(10 * time.Second):
+					_ = m.cmd.Process.Kill()
+					<-exited
+				}
+			}
+			logf("apiserver %s stopped on request", m.name)
+			fmt.Fprintf(out, "stopped %s\n", m.name)
+		case "start":
+			if !running {
+				if err := h.launch(m, 0); err != nil {
+					fmt.Fprintf(out, "error: %v\n", err)
+					continue
+				}
+				if err := waitReady(h.client, m, time.Now().Add(2*time.Minute)); err != nil {
+					fmt.Fprintf(out, "error: %v\n", err)
+					continue
+				}
+			}
+			logf("apiserver %s started again on port %d", m.name, m.port)
+			fmt.Fprintf(out, "started %s\n", m.name)
+		default:
+			fmt.Fprintf(out, "error: unknown command %q\n", fields[0])
+		}
 	}
-	return ch
 }
 
 func (h *harness) etcdErr() <-chan error {

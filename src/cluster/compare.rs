@@ -1,0 +1,288 @@
+//! Comparing what a snapshot would put on a cluster with what the cluster
+//! holds (ReportDiff, drift, `gitfleet diff`), and deciding whether an applied
+//! object is available (SPEC 6.3).
+
+use serde_json::{Map, Value};
+
+use crate::render::{EnvelopeRef, RenderedObject};
+use crate::repo::model::ObjectKey;
+
+/// One field that differs, with JSON-pointer path as KubeFleet reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldDiff {
+    pub path: String,
+    /// The value the snapshot wants (absent: the snapshot does not set it).
+    pub hub: Option<Value>,
+    /// The value on the cluster (absent: the cluster lacks it).
+    pub member: Option<Value>,
+}
+
+/// How one object on a cluster differs from the snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectDiff {
+    pub key: ObjectKey,
+    pub api_version: String,
+    pub envelope: Option<EnvelopeRef>,
+    /// False when the object does not exist on the cluster at all.
+    pub on_cluster: bool,
+    /// The placement that owns the live object (gitfleet's label), if any.
+    pub live_owner: Option<String>,
+    pub fields: Vec<FieldDiff>,
+    /// Unified diff of the normalised YAML, cluster (`live`) to snapshot (`git`).
+    pub unified: String,
+}
+
+/// Server-managed metadata that is never a difference.
+const NOISE: [&str; 7] = [
+    "managedFields",
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "selfLink",
+    "deletionGracePeriodSeconds",
+];
+
+/// The object as compared: no status, no server-managed metadata, and no
+/// `kubectl.kubernetes.io/last-applied-configuration`.
+pub fn normalise(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("status");
+        if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+            for k in NOISE {
+                meta.remove(k);
+            }
+            if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+                a.remove("kubectl.kubernetes.io/last-applied-configuration");
+                if a.is_empty() {
+                    meta.remove("annotations");
+                }
+            }
+        }
+    }
+    v
+}
+
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+fn walk(path: &str, hub: Option<&Value>, member: Option<&Value>, out: &mut Vec<FieldDiff>) {
+    match (hub, member) {
+        (Some(Value::Object(h)), Some(Value::Object(m))) => {
+            let empty = Map::new();
+            let keys: std::collections::BTreeSet<&String> = h.keys().chain(m.keys()).collect();
+            for k in keys {
+                let p = format!("{path}/{}", escape(k));
+                walk(&p, h.get(k), m.get(k).or_else(|| empty.get(k)), out);
+            }
+        }
+        (Some(Value::Array(h)), Some(Value::Array(m))) if h.len() == m.len() => {
+            for (i, (a, b)) in h.iter().zip(m).enumerate() {
+                walk(&format!("{path}/{i}"), Some(a), Some(b), out);
+            }
+        }
+        (h, m) if h != m => {
+            out.push(FieldDiff { path: path.to_string(), hub: h.cloned(), member: m.cloned() })
+        }
+        _ => {}
+    }
+}
+
+/// The fields in which `member` differs from `hub` (both normalised first).
+pub fn field_diffs(hub: &Value, member: &Value) -> Vec<FieldDiff> {
+    let mut out = Vec::new();
+    walk("", Some(&normalise(hub)), Some(&normalise(member)), &mut out);
+    out
+}
+
+/// A unified diff from the live object to the snapshot's, as YAML.
+pub fn unified(key: &ObjectKey, live: Option<&Value>, hub: &Value) -> String {
+    let live = live.map(|v| crate::yaml::to_string(&normalise(v))).unwrap_or_default();
+    let want = crate::yaml::to_string(&normalise(hub));
+    similar::TextDiff::from_lines(&live, &want)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("live/{key}"), &format!("git/{key}"))
+        .to_string()
+}
+
+/// Compares the object a snapshot would produce (`after`: the rendered object,
+/// or the server's dry-run result of applying it) with the live one.
+pub fn compare(obj: &RenderedObject, after: &Value, live: Option<&Value>) -> Option<ObjectDiff> {
+    let fields = match live {
+        Some(l) => field_diffs(after, l),
+        None => vec![FieldDiff { path: String::new(), hub: Some(normalise(after)), member: None }],
+    };
+    if fields.is_empty() {
+        return None;
+    }
+    Some(ObjectDiff {
+        key: obj.key.clone(),
+        api_version: obj.api_version.clone(),
+        envelope: obj.envelope.clone(),
+        on_cluster: live.is_some(),
+        live_owner: live.and_then(crate::render::owner).map(str::to_string),
+        unified: unified(&obj.key, live, after),
+        fields,
+    })
+}
+
+fn int(v: &Value, pointer: &str) -> i64 {
+    v.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// Why an applied object is not available yet (SPEC 6.3), or `None` when it is.
+pub fn not_available(v: &Value) -> Option<String> {
+    let kind = v["kind"].as_str().unwrap_or_default();
+    let group = v["apiVersion"].as_str().map(crate::repo::scope::group_of).unwrap_or_default();
+    let generation = int(v, "/metadata/generation");
+    let observed = int(v, "/status/observedGeneration");
+    let stale = || {
+        (observed < generation)
+            .then(|| format!("status is for generation {observed}, the object is at generation {generation}"))
+    };
+    match (group, kind) {
+        ("apps", "Deployment") => {
+            let desired = v.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+            let (available, updated) =
+                (int(v, "/status/availableReplicas"), int(v, "/status/updatedReplicas"));
+            stale().or_else(|| {
+                (available != desired || updated != desired)
+                    .then(|| format!("{updated} of {desired} replicas updated, {available} available"))
+            })
+        }
+        ("apps", "StatefulSet") => {
+            let desired = v.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+            let available = int(v, "/status/availableReplicas");
+            let current = v.pointer("/status/currentRevision");
+            let update = v.pointer("/status/updateRevision");
+            stale()
+                .or_else(|| {
+                    (available != desired).then(|| format!("{available} of {desired} replicas available"))
+                })
+                .or_else(|| {
+                    (current != update).then(|| "not every replica runs the update revision".to_string())
+                })
+        }
+        ("apps", "DaemonSet") => {
+            let desired = int(v, "/status/desiredNumberScheduled");
+            let available = int(v, "/status/numberAvailable");
+            stale().or_else(|| {
+                (available != desired).then(|| format!("{available} of {desired} scheduled pods available"))
+            })
+        }
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => (!condition_true(v, "Established"))
+            .then(|| "the CustomResourceDefinition is not Established".into()),
+        ("", "Service") if v.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer") => v
+            .pointer("/status/loadBalancer/ingress")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+            .then(|| "the LoadBalancer has no ingress address yet".into()),
+        ("batch", "Job") => (!condition_true(v, "Complete")).then(|| "the Job has not completed".into()),
+        _ => None,
+    }
+}
+
+fn condition_true(v: &Value, type_: &str) -> bool {
+    v.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == type_ && c["status"] == "True"))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn deployment(generation: i64, status: Value) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "web", "generation": generation},
+               "spec": {"replicas": 2}, "status": status})
+    }
+
+    #[test]
+    fn deployments_need_current_generation_and_all_replicas() {
+        assert!(not_available(&deployment(2, json!({}))).unwrap().contains("generation 0"));
+        let half = json!({"observedGeneration": 2, "availableReplicas": 1, "updatedReplicas": 2});
+        assert_eq!(not_available(&deployment(2, half)).unwrap(), "2 of 2 replicas updated, 1 available");
+        let old = json!({"observedGeneration": 1, "availableReplicas": 2, "updatedReplicas": 2});
+        assert!(not_available(&deployment(2, old)).is_some());
+        let done = json!({"observedGeneration": 2, "availableReplicas": 2, "updatedReplicas": 2});
+        assert_eq!(not_available(&deployment(2, done)), None);
+    }
+
+    #[test]
+    fn statefulsets_daemonsets_jobs_crds_and_load_balancers() {
+        let sts = |cur: &str| {
+            json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"generation": 1},
+                   "spec": {"replicas": 1}, "status": {"observedGeneration": 1, "availableReplicas": 1,
+                   "currentRevision": cur, "updateRevision": "b"}})
+        };
+        assert!(not_available(&sts("a")).is_some());
+        assert_eq!(not_available(&sts("b")), None);
+        let ds = |n: i64| {
+            json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"generation": 1},
+                   "status": {"observedGeneration": 1, "desiredNumberScheduled": 3, "numberAvailable": n}})
+        };
+        assert!(not_available(&ds(2)).is_some());
+        assert_eq!(not_available(&ds(3)), None);
+        let job = |c: Value| json!({"apiVersion": "batch/v1", "kind": "Job", "status": {"conditions": c}});
+        assert!(not_available(&job(json!([]))).is_some());
+        assert_eq!(not_available(&job(json!([{"type": "Complete", "status": "True"}]))), None);
+        let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                         "status": {"conditions": [{"type": "Established", "status": "False"}]}});
+        assert!(not_available(&crd).is_some());
+        let lb = |ingress: Value| {
+            json!({"apiVersion": "v1", "kind": "Service", "spec": {"type": "LoadBalancer"},
+                   "status": {"loadBalancer": {"ingress": ingress}}})
+        };
+        assert!(not_available(&lb(json!([]))).is_some());
+        assert_eq!(not_available(&lb(json!([{"ip": "10.0.0.1"}]))), None);
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap"});
+        assert_eq!(not_available(&cm), None, "everything else is available once applied");
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "spec": {"type": "ClusterIP"}});
+        assert_eq!(not_available(&svc), None);
+    }
+
+    #[test]
+    fn field_diffs_ignore_server_metadata_and_status() {
+        let hub = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"x": "1"}},
+                         "data": {"key": "value1", "same": "s"}});
+        let live = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                          "metadata": {"name": "a", "labels": {"x": "1"}, "resourceVersion": "7", "uid": "u",
+                                       "managedFields": [], "creationTimestamp": "t"},
+                          "data": {"key": "changed", "same": "s", "extra/k": "e"}, "status": {}});
+        let d = field_diffs(&hub, &live);
+        assert_eq!(
+            d,
+            vec![
+                FieldDiff { path: "/data/extra~1k".into(), hub: None, member: Some(json!("e")) },
+                FieldDiff {
+                    path: "/data/key".into(),
+                    hub: Some(json!("value1")),
+                    member: Some(json!("changed"))
+                },
+            ]
+        );
+        assert!(field_diffs(&hub, &hub).is_empty());
+    }
+
+    #[test]
+    fn unified_diff_goes_from_live_to_git() {
+        let key = ObjectKey {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: Some("ns".into()),
+            name: "a".into(),
+        };
+        let hub = json!({"data": {"key": "value1"}});
+        let live = json!({"data": {"key": "changed"}});
+        let text = unified(&key, Some(&live), &hub);
+        assert!(text.contains("-  key: changed"), "{text}");
+        assert!(text.contains("+  key: value1"), "{text}");
+        assert!(text.starts_with("--- live/"), "{text}");
+    }
+}
