@@ -5,19 +5,22 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
-use common::{Fleet, test_namespace};
+use common::{Fleet, gitfleet, namespace_with_cm, rolling_placement, stderr, stdout, test_namespace};
 use gitfleet::cli::{RunArgs, now, reconciler};
 use gitfleet::cluster::Backend;
 use gitfleet::cluster::kube::KubeBackend;
 use gitfleet::repo::model::ObjectKey;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 
 struct Harness {
     child: Mutex<Child>,
+    /// The harness's stdin and stdout: "stop NAME" / "start NAME" and their answers.
+    control: Mutex<(ChildStdin, std::io::Lines<BufReader<ChildStdout>>)>,
     kubeconfig: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -31,9 +34,26 @@ impl Drop for Harness {
     }
 }
 
+impl Harness {
+    /// Stops or starts one member's kube-apiserver ("stop" / "start").
+    fn control(&self, command: &str, member: &str) {
+        let mut c = self.control.lock().unwrap();
+        writeln!(c.0, "{command} {member}").unwrap();
+        c.0.flush().unwrap();
+        let answer = c.1.next().expect("the harness answers").unwrap();
+        assert_eq!(
+            answer,
+            format!("{command}ped {member}").replace("startped", "started"),
+            "harness: {answer}"
+        );
+    }
+}
+
 static HARNESS: OnceLock<Option<Harness>> = OnceLock::new();
 
-/// The three apiservers, started once per test binary.
+/// Four apiservers, started once per test binary: member1-3 are shared by the
+/// tests (each uses its own namespaces and placements); `edge` is stopped and
+/// started by one test only.
 fn harness() -> Option<&'static Harness> {
     HARNESS
         .get_or_init(|| {
@@ -50,21 +70,150 @@ fn harness() -> Option<&'static Harness> {
                 .args([
                     script,
                     "--members",
-                    "member1,member2,member3",
+                    "member1,member2,member3,edge",
                     "--kubeconfig",
                     kubeconfig.to_str().unwrap(),
                 ])
+                .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("start the harness");
-            let stdout = child.stdout.take().unwrap();
-            let ready = BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l.trim() == "ready");
+            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            let ready = lines.by_ref().map_while(Result::ok).any(|l| l.trim() == "ready");
             assert!(ready, "the kube-apiserver harness did not become ready");
-            Some(Harness { child: Mutex::new(child), kubeconfig, _dir: dir })
+            let stdin = child.stdin.take().unwrap();
+            Some(Harness {
+                child: Mutex::new(child),
+                control: Mutex::new((stdin, lines)),
+                kubeconfig,
+                _dir: dir,
+            })
         })
         .as_ref()
 }
+
+/// Writes to a member cluster as someone other than gitfleet would (kubectl).
+struct Kubectl {
+    rt: tokio::runtime::Runtime,
+    kubeconfig: PathBuf,
+}
+
+impl Kubectl {
+    fn new(h: &Harness) -> Kubectl {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        Kubectl { rt, kubeconfig: h.kubeconfig.clone() }
+    }
+
+    fn api(&self, cluster: &str, api_version: &str, kind: &str, ns: Option<&str>) -> Api<DynamicObject> {
+        let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).unwrap();
+        let opts = kube::config::KubeConfigOptions { context: Some(cluster.into()), ..Default::default() };
+        let config = self.rt.block_on(kube::Config::from_custom_kubeconfig(kc, &opts)).unwrap();
+        let _guard = self.rt.enter();
+        let client = kube::Client::try_from(config).unwrap();
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+        match ns {
+            Some(ns) => Api::namespaced_with(client, ns, &ar),
+            None => Api::all_with(client, &ar),
+        }
+    }
+
+    /// Creates an object (as `kubectl create` does).
+    fn create(&self, cluster: &str, yaml: &str) {
+        let v: serde_json::Value = serde_saphyr::from_str(yaml).unwrap();
+        let api = self.api(
+            cluster,
+            v["apiVersion"].as_str().unwrap(),
+            v["kind"].as_str().unwrap(),
+            v["metadata"]["namespace"].as_str(),
+        );
+        let obj: DynamicObject = serde_json::from_value(v).unwrap();
+        let pp = PostParams { field_manager: Some("kubectl-create".into()), ..Default::default() };
+        self.rt.block_on(api.create(&pp, &obj)).unwrap();
+    }
+
+    /// A merge patch (as `kubectl edit` or `kubectl patch` does), or of the status subresource.
+    fn patch(
+        &self,
+        cluster: &str,
+        kind: (&str, &str),
+        ns: &str,
+        name: &str,
+        patch: serde_json::Value,
+        status: bool,
+    ) {
+        let api = self.api(cluster, kind.0, kind.1, Some(ns));
+        let pp = PatchParams { field_manager: Some("kubectl-edit".into()), ..Default::default() };
+        let call = async {
+            if status {
+                api.patch_status(name, &pp, &Patch::Merge(&patch)).await
+            } else {
+                api.patch(name, &pp, &Patch::Merge(&patch)).await
+            }
+        };
+        self.rt.block_on(call).unwrap();
+    }
+
+    fn get(
+        &self,
+        cluster: &str,
+        kind: (&str, &str),
+        ns: Option<&str>,
+        name: &str,
+    ) -> Option<serde_json::Value> {
+        let api = self.api(cluster, kind.0, kind.1, ns);
+        self.rt.block_on(api.get_opt(name)).unwrap().map(|o| serde_json::to_value(o).unwrap())
+    }
+}
+
+const CM: (&str, &str) = ("v1", "ConfigMap");
+
+/// A fleet of the three members (plus `edge`) and nothing else.
+fn kube_fleet() -> Fleet {
+    let f = Fleet::new();
+    let cluster = |name: &str, labels: &str| {
+        format!(
+            "apiVersion: cluster.kubernetes-fleet.io/v1beta1\nkind: MemberCluster\nmetadata:\n  name: {name}\n  labels:\n{labels}"
+        )
+    };
+    f.write("clusters/member1.yaml", &cluster("member1", "    environment: canary\n    order: \"2\"\n"));
+    f.write("clusters/member2.yaml", &cluster("member2", "    environment: staging\n"));
+    f.write("clusters/member3.yaml", &cluster("member3", "    environment: canary\n    order: \"1\"\n"));
+    f.write("clusters/edge.yaml", &cluster("edge", "    environment: edge\n"));
+    f
+}
+
+fn kube_reconciler(f: &Fleet, h: &Harness) -> gitfleet::reconcile::Reconciler {
+    let mut args = RunArgs::once(f.origin_str(), f.state_dir());
+    args.kubeconfig = Some(h.kubeconfig.clone());
+    reconciler(&args).unwrap()
+}
+
+/// A cluster's entry in a placement's status file.
+fn cluster_status(f: &Fleet, placement: &str, cluster: &str) -> serde_json::Value {
+    let text = f.origin_file(&format!("status/clusterresourceplacements/{placement}.yaml")).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    doc["status"]["placementStatuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["clusterName"] == cluster)
+        .cloned()
+        .unwrap_or_else(|| panic!("{cluster} not in {text}"))
+}
+
+fn condition<'a>(status: &'a serde_json::Value, type_: &str) -> &'a serde_json::Value {
+    status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == type_)
+        .unwrap_or(&serde_json::Value::Null)
+}
+
+const PICK_MEMBERS: &str =
+    "  policy:\n    placementType: PickFixed\n    clusterNames: [member1, member2, member3]\n";
 
 fn cm_value(backend: &KubeBackend, cluster: &str, ns: &str) -> Option<String> {
     let key = ObjectKey {
@@ -127,4 +276,384 @@ fn staged_run_rollback_and_prune_on_real_apiservers() {
     for m in ["member1", "member2", "member3"] {
         assert_eq!(cm_value(&check, m, "test-namespace").as_deref(), Some("value1"), "{m}");
     }
+}
+
+/// Prune deletes only what the placement applied; objects that exist but are
+/// not gitfleet's follow `whenToTakeOver` (IfNoDiff, Never, Always).
+#[test]
+fn prune_spares_foreign_objects_and_takeover_follows_policy() {
+    let Some(h) = harness() else { return };
+    let k = Kubectl::new(h);
+    let ns = "kt-take";
+    let cm = |name: &str, value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n  key: {value}\n"
+        )
+    };
+    k.create("member1", &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"));
+    k.create("member1", &cm("foreign", "theirs"));
+    k.create("member1", &cm("same", "v1"));
+    k.create("member1", &cm("differs", "theirs"));
+    let f = kube_fleet();
+    let objects = |names: &[(&str, &str)]| {
+        let mut text = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n");
+        for (n, v) in names {
+            text.push_str("---\n");
+            text.push_str(&cm(n, v));
+        }
+        text
+    };
+    let policy = "  policy:\n    placementType: PickFixed\n    clusterNames: [member1]\n";
+    let take = |when: &str| format!("    applyStrategy:\n      whenToTakeOver: {when}\n");
+    f.write(
+        "resources/take.yaml",
+        &objects(&[("a", "one"), ("b", "one"), ("same", "v1"), ("differs", "git")]),
+    );
+    f.write("placements/take.yaml", &rolling_placement("take", ns, &take("IfNoDiff"), policy));
+    f.commit_all("take over what is identical");
+    let mut r = kube_reconciler(&f, h);
+    r.pass(now()).unwrap();
+    let owner = |name: &str| {
+        k.get("member1", CM, Some(ns), name)
+            .map(|o| o["metadata"]["labels"]["gitfleet.dev/placement"].clone())
+    };
+    assert_eq!(
+        owner("a"),
+        Some("take".into()),
+        "{}",
+        f.origin_file("status/clusterresourceplacements/take.yaml").unwrap()
+    );
+    assert_eq!(owner("same"), Some("take".into()), "identical: taken over");
+    assert_eq!(owner("differs"), Some(serde_json::Value::Null), "different: left alone");
+    assert_eq!(k.get("member1", CM, Some(ns), "differs").unwrap()["data"]["key"], "theirs");
+    let failed = cluster_status(&f, "take", "member1")["failedPlacements"].clone();
+    assert_eq!(failed.as_array().unwrap().len(), 1, "{failed}");
+    assert_eq!(failed[0]["name"], "differs");
+    assert!(
+        failed[0]["condition"]["message"].as_str().unwrap().contains("whenToTakeOver: IfNoDiff"),
+        "{failed}"
+    );
+
+    // Never: even an identical object is not taken; b leaves Git and is pruned,
+    // the foreign object stays.
+    k.create("member1", &cm("never", "v1"));
+    f.pull();
+    f.write("resources/take.yaml", &objects(&[("a", "one"), ("same", "v1"), ("never", "v1")]));
+    f.write("placements/take.yaml", &rolling_placement("take", ns, &take("Never"), policy));
+    f.commit_all("never take over; drop b");
+    r.pass(now()).unwrap();
+    assert_eq!(k.get("member1", CM, Some(ns), "b"), None, "pruned");
+    assert_eq!(
+        k.get("member1", CM, Some(ns), "foreign").unwrap()["data"]["key"],
+        "theirs",
+        "never ours: kept"
+    );
+    assert_eq!(
+        k.get("member1", CM, Some(ns), "differs").unwrap()["data"]["key"],
+        "theirs",
+        "never ours: kept"
+    );
+    assert_eq!(owner("never"), Some(serde_json::Value::Null));
+    let failed = cluster_status(&f, "take", "member1")["failedPlacements"].clone();
+    assert!(
+        failed[0]["condition"]["message"].as_str().unwrap().contains("whenToTakeOver: Never"),
+        "{failed}"
+    );
+
+    // Always: the different one is taken over and gets Git's value.
+    f.pull();
+    f.write("resources/take.yaml", &objects(&[("a", "one"), ("differs", "git")]));
+    f.write("placements/take.yaml", &rolling_placement("take", ns, &take("Always"), policy));
+    f.commit_all("take over everything");
+    r.pass(now()).unwrap();
+    assert_eq!(owner("differs"), Some("take".into()));
+    assert_eq!(k.get("member1", CM, Some(ns), "differs").unwrap()["data"]["key"], "git");
+    assert_eq!(
+        k.get("member1", CM, Some(ns), "same"),
+        None,
+        "ours since the first pass, gone from Git: pruned"
+    );
+    assert!(k.get("member1", CM, Some(ns), "never").is_some(), "never became ours: kept");
+    assert!(cluster_status(&f, "take", "member1").get("failedPlacements").is_none());
+}
+
+/// A CustomResourceDefinition and a custom resource of it in one snapshot:
+/// the CRD goes first, is waited for until Established, then the resource.
+#[test]
+fn crd_and_its_custom_resource_in_one_snapshot() {
+    let Some(h) = harness() else { return };
+    let f = kube_fleet();
+    f.write(
+        "resources/widgets.yaml",
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.kt.gitfleet.dev\nspec:\n  group: kt.gitfleet.dev\n  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}\n  scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec:\n            type: object\n            properties:\n              size: {type: integer}\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: kt-crd\n---\napiVersion: kt.gitfleet.dev/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: kt-crd\nspec:\n  size: 3\n",
+    );
+    f.write(
+        "placements/widgets.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: widgets\nspec:\n  resourceSelectors:\n  - {group: apiextensions.k8s.io, version: v1, kind: CustomResourceDefinition, name: widgets.kt.gitfleet.dev}\n  - {group: \"\", version: v1, kind: Namespace, name: kt-crd}\n  policy:\n    placementType: PickFixed\n    clusterNames: [member1, member2, member3]\n  strategy:\n    type: RollingUpdate\n    rollingUpdate: {maxUnavailable: 3}\n",
+    );
+    f.commit_all("widgets");
+    let mut r = kube_reconciler(&f, h);
+    let out = r.pass(now()).unwrap();
+    assert!(out.message.contains("widgets rolled out snapshot 0 to 3 cluster(s)"), "{}", out.message);
+    let k = Kubectl::new(h);
+    for m in ["member1", "member2", "member3"] {
+        let w = k.get(m, ("kt.gitfleet.dev/v1", "Widget"), Some("kt-crd"), "w").expect("the custom resource");
+        assert_eq!(w["spec"]["size"], 3, "{m}");
+        let s = cluster_status(&f, "widgets", m);
+        assert_eq!(condition(&s, "ResourceAvailable")["status"], "True", "{s}");
+    }
+}
+
+/// A wrapped object the apiserver rejects fails the cluster and is reported
+/// in failedPlacements with the apiserver's message and its envelope.
+#[test]
+fn wrapped_object_rejected_by_the_apiserver_is_reported_with_its_envelope() {
+    let Some(h) = harness() else { return };
+    let f = kube_fleet();
+    f.write(
+        "resources/env.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kt-env\n---\napiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ResourceEnvelope\nmetadata:\n  name: wrapped\n  namespace: kt-env\ndata:\n  good.yaml:\n    apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: good, namespace: kt-env}\n    data: {key: fine}\n  bad.yaml:\n    apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: bad, namespace: kt-env}\n    data: {\"not a valid key!\": x}\n",
+    );
+    let policy = "  policy:\n    placementType: PickFixed\n    clusterNames: [member2]\n";
+    f.write("placements/env.yaml", &rolling_placement("env", "kt-env", "", policy));
+    f.commit_all("an envelope with a bad object");
+    let mut r = kube_reconciler(&f, h);
+    r.pass(now()).unwrap();
+    let k = Kubectl::new(h);
+    assert_eq!(k.get("member2", CM, Some("kt-env"), "good").unwrap()["data"]["key"], "fine");
+    let s = cluster_status(&f, "env", "member2");
+    assert_eq!(condition(&s, "ResourceApplied")["status"], "False", "{s}");
+    let failed = &s["failedPlacements"][0];
+    assert_eq!(failed["kind"], "ConfigMap");
+    assert_eq!(failed["name"], "bad");
+    assert_eq!(failed["namespace"], "kt-env");
+    assert_eq!(
+        failed["envelope"],
+        serde_json::json!({"name": "wrapped", "namespace": "kt-env", "type": "ResourceEnvelope"})
+    );
+    let message = failed["condition"]["message"].as_str().unwrap();
+    assert!(message.contains("Invalid value") && message.contains("not a valid key!"), "{message}");
+}
+
+/// ReportDiff: nothing changes on the clusters; the status holds the diffs,
+/// computed with a server-side dry-run apply.
+#[test]
+fn report_diff_on_real_apiservers() {
+    let Some(h) = harness() else { return };
+    let k = Kubectl::new(h);
+    k.create("member3", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kt-diff\n");
+    k.create(
+        "member3",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: kt-diff\ndata:\n  key: live\n",
+    );
+    let f = kube_fleet();
+    f.write("resources/diff.yaml", &namespace_with_cm("kt-diff", "git"));
+    let report = "    applyStrategy:\n      type: ReportDiff\n";
+    f.write("placements/diff.yaml", &rolling_placement("diff", "kt-diff", report, PICK_MEMBERS));
+    f.commit_all("report only");
+    let mut r = kube_reconciler(&f, h);
+    r.pass(now()).unwrap();
+    assert_eq!(k.get("member3", CM, Some("kt-diff"), "cm").unwrap()["data"]["key"], "live", "unchanged");
+    assert_eq!(k.get("member1", ("v1", "Namespace"), None, "kt-diff"), None, "nothing created");
+    let s = cluster_status(&f, "diff", "member3");
+    assert_eq!(condition(&s, "ResourceDiffReported")["reason"], "DiffReported", "{s}");
+    let cm =
+        s["diffedPlacements"].as_array().unwrap().iter().find(|d| d["kind"] == "ConfigMap").unwrap().clone();
+    let key =
+        cm["observedDiffs"].as_array().unwrap().iter().find(|d| d["path"] == "/data/key").unwrap().clone();
+    assert_eq!((key["valueInHub"].as_str(), key["valueInMember"].as_str()), (Some("git"), Some("live")));
+    assert!(cm["diff"].as_str().unwrap().contains("-  key: live\n+  key: git"), "{cm}");
+    let m1 = cluster_status(&f, "diff", "member1");
+    let missing = m1["diffedPlacements"].as_array().unwrap();
+    assert!(missing.iter().all(|d| d["objectOnCluster"] == false), "{m1}");
+    assert_eq!(missing.len(), 2);
+}
+
+/// Drift: an object edited on the cluster behind gitfleet's back is reported
+/// with its fields; corrected with `whenToApply: Always`, left as it is with
+/// `IfNotDrifted`. `gitfleet diff --kubeconfig` shows it (exit 1, then 0).
+#[test]
+fn drift_is_reported_and_corrected_on_real_apiservers() {
+    let Some(h) = harness() else { return };
+    let f = kube_fleet();
+    f.write(
+        "resources/drift.yaml",
+        &format!("{}---\n{}", namespace_with_cm("kt-drift-a", "v1"), namespace_with_cm("kt-drift-b", "v1")),
+    );
+    f.write("placements/fix.yaml", &rolling_placement("fix", "kt-drift-a", "", PICK_MEMBERS));
+    let keep = "    applyStrategy:\n      whenToApply: IfNotDrifted\n";
+    f.write("placements/keep.yaml", &rolling_placement("keep", "kt-drift-b", keep, PICK_MEMBERS));
+    f.commit_all("two placements");
+    let mut r = kube_reconciler(&f, h);
+    r.pass(now()).unwrap();
+    let k = Kubectl::new(h);
+    for ns in ["kt-drift-a", "kt-drift-b"] {
+        k.patch("member2", CM, ns, "cm", serde_json::json!({"data": {"key": "edited"}}), false);
+    }
+    let kc = h.kubeconfig.to_str().unwrap();
+    let diff = gitfleet(&["diff", "fix", "--repo", f.origin_str(), "--kubeconfig", kc]);
+    assert_eq!(diff.status.code(), Some(1), "{}", stderr(&diff));
+    assert!(stdout(&diff).contains("-  key: edited\n+  key: v1"), "{}", stdout(&diff));
+    assert!(stderr(&diff).contains("member1: no differences from fix-0"), "{}", stderr(&diff));
+    assert!(stderr(&diff).contains("member2: 1 object(s) differ from fix-0"), "{}", stderr(&diff));
+
+    let out = r.pass(now()).unwrap();
+    assert!(
+        out.message.contains("fix corrected drift on member2: ConfigMap kt-drift-a/cm (/data/key)"),
+        "{}",
+        out.message
+    );
+    assert!(
+        out.message.contains("keep drifted on member2: ConfigMap kt-drift-b/cm (/data/key)"),
+        "{}",
+        out.message
+    );
+    assert_eq!(k.get("member2", CM, Some("kt-drift-a"), "cm").unwrap()["data"]["key"], "v1", "corrected");
+    assert_eq!(k.get("member2", CM, Some("kt-drift-b"), "cm").unwrap()["data"]["key"], "edited", "left");
+    let drift = cluster_status(&f, "keep", "member2")["driftedPlacements"][0].clone();
+    assert_eq!(drift["observedDrifts"][0]["path"], "/data/key", "{drift}");
+    assert_eq!(drift["observedDrifts"][0]["valueInHub"], "v1");
+    assert_eq!(drift["observedDrifts"][0]["valueInMember"], "edited");
+    let diff = gitfleet(&["diff", "fix", "--repo", f.origin_str(), "--kubeconfig", kc]);
+    assert_eq!(diff.status.code(), Some(0), "{}{}", stdout(&diff), stderr(&diff));
+}
+
+/// Availability (SPEC 6.3): a cluster counts as succeeded only once its
+/// Deployment is available; no controller runs here, so the test sets the
+/// Deployment's status as a controller would.
+#[test]
+fn staged_run_waits_for_deployments_to_become_available() {
+    let Some(h) = harness() else { return };
+    let f = kube_fleet();
+    f.write(
+        "resources/avail.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kt-avail\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: kt-avail\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - {name: web, image: nginx}\n",
+    );
+    f.write(
+        "placements/avail.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: avail\nspec:\n  resourceSelectors:\n  - {group: \"\", version: v1, kind: Namespace, name: kt-avail}\n  policy:\n    placementType: PickFixed\n    clusterNames: [member1, member2]\n  strategy:\n    type: External\n",
+    );
+    f.write(
+        "strategies/avail.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: avail\nspec:\n  stages:\n  - name: staging\n    labelSelector:\n      matchLabels: {environment: staging}\n  - name: canary\n    labelSelector:\n      matchLabels: {environment: canary}\n",
+    );
+    f.write(
+        "runs/avail.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateRun\nmetadata:\n  name: avail\nspec:\n  placementName: avail\n  stagedRolloutStrategyName: avail\n",
+    );
+    f.commit_all("a deployment, staging first");
+    let mut r = kube_reconciler(&f, h);
+    let t0 = now();
+    let out = r.pass(t0).unwrap();
+    assert!(out.message.contains("avail updated member2"), "{}", out.message);
+    assert!(!out.message.contains("member1"), "canary waits for staging: {}", out.message);
+    assert!(out.wake_at.is_some_and(|w| w <= t0 + 5), "polls availability: {:?}", out.wake_at);
+    let s = cluster_status(&f, "avail", "member2");
+    let available = condition(&s, "ResourceAvailable");
+    assert_eq!(available["reason"], "ResourceNotAvailableYet", "{s}");
+    assert!(
+        available["message"].as_str().unwrap().contains("Deployment kt-avail/web is not available yet"),
+        "{s}"
+    );
+
+    // Still not available: nothing moves.
+    let out = r.pass(t0 + 6).unwrap();
+    assert!(!out.message.contains("member1"), "{}", out.message);
+
+    let k = Kubectl::new(h);
+    let ready = |cluster: &str| {
+        let d = k.get(cluster, ("apps/v1", "Deployment"), Some("kt-avail"), "web").unwrap();
+        let status = serde_json::json!({"status": {"observedGeneration": d["metadata"]["generation"], "replicas": 2,
+            "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2}});
+        k.patch(cluster, ("apps/v1", "Deployment"), "kt-avail", "web", status, true);
+    };
+    ready("member2");
+    let out = r.pass(t0 + 12).unwrap();
+    assert!(
+        out.message.contains("avail updated member2, member1"),
+        "staging done, canary starts: {}",
+        out.message
+    );
+    ready("member1");
+    let out = r.pass(t0 + 18).unwrap();
+    assert!(out.message.contains("avail succeeded"), "{}", out.message);
+    assert_eq!(condition(&cluster_status(&f, "avail", "member1"), "ResourceAvailable")["status"], "True");
+}
+
+/// An apiserver stopped in the middle of a run: the cluster waits (status and
+/// log say it is unreachable), is retried with backoff, and finishes once it
+/// is back; stopped for longer than clusterTimeout it fails the run. Other
+/// clusters and placements go on; nothing is lost.
+#[test]
+fn apiserver_stopped_mid_run() {
+    let Some(h) = harness() else { return };
+    let f = kube_fleet();
+    f.write(
+        "resources/edge.yaml",
+        &format!("{}---\n{}", namespace_with_cm("kt-edge", "v1"), namespace_with_cm("kt-other", "v1")),
+    );
+    f.write(
+        "placements/edge.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: edge\nspec:\n  resourceSelectors:\n  - {group: \"\", version: v1, kind: Namespace, name: kt-edge}\n  policy:\n    placementType: PickFixed\n    clusterNames: [member3, edge]\n  strategy:\n    type: External\n",
+    );
+    let policy = "  policy:\n    placementType: PickFixed\n    clusterNames: [member3]\n";
+    f.write("placements/other.yaml", &rolling_placement("other", "kt-other", "", policy));
+    f.write(
+        "strategies/edge.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: edge\nspec:\n  stages:\n  - name: canary\n    labelSelector:\n      matchLabels: {environment: canary}\n  - name: edge\n    labelSelector:\n      matchLabels: {environment: edge}\n    clusterTimeout: 2m\n",
+    );
+    let run = |name: &str| {
+        format!(
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateRun\nmetadata:\n  name: {name}\nspec:\n  placementName: edge\n  stagedRolloutStrategyName: edge\n"
+        )
+    };
+    f.write("runs/first.yaml", &run("first"));
+    f.commit_all("a run reaching edge");
+    h.control("stop", "edge");
+    let mut r = kube_reconciler(&f, h);
+    let t0 = now();
+    let out = r.pass(t0).unwrap();
+    assert!(out.message.contains("first updated member3, edge"), "{}", out.message);
+    assert!(
+        out.message.contains("other rolled out snapshot 0 to 1 cluster(s)"),
+        "other placements go on: {}",
+        out.message
+    );
+    assert!(!out.message.contains("first failed"), "{}", out.message);
+    let s = cluster_status(&f, "edge", "edge");
+    let applied = condition(&s, "ResourceApplied");
+    assert_eq!(applied["reason"], "ClusterUnreachable", "{s}");
+    assert!(applied["message"].as_str().unwrap().contains("cluster unreachable (1 attempts"), "{s}");
+    assert_eq!(out.wake_at, Some(t0 + 5), "first retry after 5 s");
+    let k = Kubectl::new(h);
+    assert_eq!(k.get("member3", CM, Some("kt-edge"), "cm").unwrap()["data"]["key"], "v1");
+
+    // Back before clusterTimeout: the next attempt succeeds and the run finishes.
+    r.pass(t0 + 2).unwrap();
+    h.control("start", "edge");
+    let out = r.pass(t0 + 6).unwrap();
+    assert!(out.message.contains("first succeeded"), "{}", out.message);
+    assert_eq!(k.get("edge", CM, Some("kt-edge"), "cm").unwrap()["data"]["key"], "v1");
+    assert_eq!(condition(&cluster_status(&f, "edge", "edge"), "ResourceApplied")["status"], "True");
+
+    // Down for longer than clusterTimeout (2m): the cluster and the run fail.
+    h.control("stop", "edge");
+    f.pull();
+    f.write(
+        "resources/edge.yaml",
+        &format!("{}---\n{}", namespace_with_cm("kt-edge", "v2"), namespace_with_cm("kt-other", "v1")),
+    );
+    f.write("runs/second.yaml", &run("second"));
+    f.commit_all("v2 while edge is down");
+    let t1 = t0 + 60;
+    r.pass(t1).unwrap();
+    assert_eq!(k.get("member3", CM, Some("kt-edge"), "cm").unwrap()["data"]["key"], "v2");
+    let out = r.pass(t1 + 121).unwrap();
+    assert!(out.message.contains("second failed"), "{}", out.message);
+    let text = f.origin_file("status/clusterstagedupdateruns/second.yaml").unwrap();
+    assert!(
+        text.contains("did not complete within the clusterTimeout of 2m0s: cluster unreachable"),
+        "{text}"
+    );
+    h.control("start", "edge");
 }

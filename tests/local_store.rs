@@ -4,7 +4,8 @@ mod common;
 
 use std::path::Path;
 
-use common::Fleet;
+use common::{Fleet, gitfleet, namespace_with_cm, rolling_placement, stderr, stdout};
+use gitfleet::cli::{RunArgs, now, reconciler};
 use gitfleet::cluster::local::LocalStore;
 use gitfleet::cluster::{Backend, SyncOptions};
 use gitfleet::render::render;
@@ -190,4 +191,133 @@ fn rolling_update_stops_at_a_failed_batch() {
     let outcome = r.pass(gitfleet::cli::now()).unwrap();
     assert!(outcome.message.contains("rolling rolled out snapshot 0 to 3 cluster(s)"), "{}", outcome.message);
     assert!(has("member2") && has("member3"));
+}
+
+fn edit(path: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{text}");
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
+/// Drift on the local store (a file edited behind gitfleet's back): reported
+/// in `driftedPlacements` with the fields, corrected with `whenToApply:
+/// Always`, left alone (and a new snapshot refused for that object) with
+/// `IfNotDrifted`; `gitfleet diff` shows it and exits 1, then 0.
+#[test]
+fn drift_is_reported_corrected_or_left_as_it_is() {
+    let f = Fleet::example();
+    f.write(
+        "resources/drift.yaml",
+        &format!("{}---\n{}", namespace_with_cm("drift-a", "v1"), namespace_with_cm("drift-b", "v1")),
+    );
+    f.write("placements/always.yaml", &rolling_placement("always", "drift-a", "", ""));
+    let keep = "    applyStrategy:\n      whenToApply: IfNotDrifted\n";
+    f.write("placements/keep.yaml", &rolling_placement("keep", "drift-b", keep, ""));
+    f.commit_all("two placements");
+    let state = f.state_dir();
+    let mut r = reconciler(&RunArgs::once(f.origin_str(), &state)).unwrap();
+    r.pass(now()).unwrap();
+    let a = state.join("clusters/member1/drift-a/configmap/cm.yaml");
+    let b = state.join("clusters/member1/drift-b/configmap/cm.yaml");
+    edit(&a, "key: v1", "key: edited");
+    edit(&b, "key: v1", "key: edited");
+
+    let st = state.to_str().unwrap();
+    let diff =
+        gitfleet(&["diff", "always", "--repo", f.origin_str(), "--state-dir", st, "--cluster", "member1"]);
+    assert_eq!(diff.status.code(), Some(1), "{}", stderr(&diff));
+    assert!(stdout(&diff).contains("-  key: edited\n+  key: v1"), "{}", stdout(&diff));
+    assert!(stderr(&diff).contains("member1: 1 object(s) differ from always-0"), "{}", stderr(&diff));
+
+    let out = r.pass(now()).unwrap();
+    assert!(
+        out.message.contains("always corrected drift on member1: ConfigMap drift-a/cm (/data/key)"),
+        "{}",
+        out.message
+    );
+    assert!(
+        out.message.contains("keep drifted on member1: ConfigMap drift-b/cm (/data/key)"),
+        "{}",
+        out.message
+    );
+    assert!(std::fs::read_to_string(&a).unwrap().contains("key: v1"), "corrected");
+    assert!(std::fs::read_to_string(&b).unwrap().contains("key: edited"), "left as it is");
+    let status = f.origin_file("status/clusterresourceplacements/keep.yaml").unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&status).unwrap();
+    let m1 = doc["status"]["placementStatuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["clusterName"] == "member1")
+        .unwrap();
+    let drift = &m1["driftedPlacements"][0];
+    assert_eq!(drift["name"], "cm");
+    assert_eq!(drift["observedDrifts"][0]["path"], "/data/key");
+    assert_eq!(drift["observedDrifts"][0]["valueInHub"], "v1");
+    assert_eq!(drift["observedDrifts"][0]["valueInMember"], "edited");
+    let diff = gitfleet(&["diff", "always", "--repo", f.origin_str(), "--state-dir", st]);
+    assert_eq!(diff.status.code(), Some(0), "{}{}", stdout(&diff), stderr(&diff));
+
+    // A new snapshot: the drifted object stays as it is on member1 and is
+    // reported as failed, which stops the rolling update (member2 keeps v1).
+    f.pull();
+    f.write(
+        "resources/drift.yaml",
+        &format!("{}---\n{}", namespace_with_cm("drift-a", "v1"), namespace_with_cm("drift-b", "v2")),
+    );
+    f.commit_all("v2 for keep");
+    r.pass(now()).unwrap();
+    assert!(std::fs::read_to_string(&b).unwrap().contains("key: edited"));
+    let m2 = std::fs::read_to_string(state.join("clusters/member2/drift-b/configmap/cm.yaml")).unwrap();
+    assert!(m2.contains("key: v1"), "{m2}");
+    let status = f.origin_file("status/clusterresourceplacements/keep.yaml").unwrap();
+    assert!(
+        status.contains("has drifted on the cluster (/data/key) and whenToApply is IfNotDrifted"),
+        "{status}"
+    );
+    let always = f.origin_file("status/clusterresourceplacements/always.yaml").unwrap();
+    assert!(!always.contains("driftedPlacements"), "the next check found no drift: {always}");
+}
+
+/// ReportDiff: nothing is changed on the clusters; the differences are in the
+/// placement status, per cluster, with fields and a unified diff.
+#[test]
+fn report_diff_changes_nothing_and_reports_differences() {
+    let f = Fleet::example();
+    f.write("resources/rd.yaml", &namespace_with_cm("rd", "git"));
+    f.write(
+        "placements/rd.yaml",
+        &rolling_placement("rd", "rd", "    applyStrategy:\n      type: ReportDiff\n", ""),
+    );
+    f.commit_all("report only");
+    let state = f.state_dir();
+    let live = state.join("clusters/member1/rd/configmap/cm.yaml");
+    std::fs::create_dir_all(live.parent().unwrap()).unwrap();
+    let before =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: rd\ndata:\n  key: live\n";
+    std::fs::write(&live, before).unwrap();
+    let mut r = reconciler(&RunArgs::once(f.origin_str(), &state)).unwrap();
+    r.pass(now()).unwrap();
+    assert_eq!(std::fs::read_to_string(&live).unwrap(), before, "ReportDiff changes nothing");
+    assert!(!state.join("clusters/member2/rd").exists(), "nor creates anything");
+    let doc: serde_json::Value =
+        serde_saphyr::from_str(&f.origin_file("status/clusterresourceplacements/rd.yaml").unwrap()).unwrap();
+    let m1 = doc["status"]["placementStatuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["clusterName"] == "member1")
+        .unwrap();
+    let diffs = m1["diffedPlacements"].as_array().unwrap();
+    let cm = diffs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+    assert_eq!(
+        cm["observedDiffs"].as_array().unwrap().iter().find(|d| d["path"] == "/data/key").unwrap()["valueInMember"],
+        "live"
+    );
+    assert!(cm["diff"].as_str().unwrap().contains("+  key: git"));
+    let ns = diffs.iter().find(|d| d["kind"] == "Namespace").unwrap();
+    assert_eq!(ns["objectOnCluster"], false);
+    let cond =
+        m1["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "ResourceDiffReported").unwrap();
+    assert_eq!(cond["reason"], "DiffReported");
 }

@@ -2,6 +2,7 @@
 
 mod approve;
 mod demo;
+mod diff;
 pub(crate) mod get;
 mod run;
 mod table;
@@ -30,6 +31,8 @@ pub enum Command {
     Get(get::GetArgs),
     /// Check a work-tree folder or a commit of a repository; exit 1 on any error.
     Validate(validate::ValidateArgs),
+    /// Unified diff between each cluster and a placement's snapshot; exit 1 if they differ.
+    Diff(diff::DiffArgs),
     /// Approve a ClusterApprovalRequest: commit approvals/NAME.yaml as yourself.
     Approve(approve::ApproveArgs),
     /// The staged rollout walkthrough end to end on a scratch repository.
@@ -65,6 +68,7 @@ pub fn execute(cli: Cli) -> Result<u8, CliError> {
         Command::Get(args) => get::get(args),
         Command::Validate(args) => validate::validate(args),
         Command::Approve(args) => approve::approve(args),
+        Command::Diff(args) => diff::diff(args),
         Command::Demo => demo::demo(),
     }
 }

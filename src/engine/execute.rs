@@ -508,19 +508,19 @@ fn observe(
         Some(Observation::Failed(e)) => {
             c.conditions.set_condition(SUCCEEDED, false, "ClusterUpdatingFailed", e, now, generation);
         }
-        pending @ (None | Some(Observation::Pending(_))) => {
+        // Not looked at yet in this pass: the update is issued again first, so
+        // a timeout is only ever decided on a fresh observation.
+        None => return None,
+        Some(Observation::Pending(why)) => {
             let started =
                 c.conditions.get_condition(STARTED).and_then(|s| parse_time(&s.last_transition_time))?;
             if input.now < started + timeout {
                 return None;
             }
-            let mut e = format!(
-                "the update did not complete within the clusterTimeout of {}",
+            let e = format!(
+                "the update did not complete within the clusterTimeout of {}: {why}",
                 crate::repo::duration::format(std::time::Duration::from_secs(timeout as u64))
             );
-            if let Some(Observation::Pending(why)) = pending {
-                e = format!("{e}: {why}");
-            }
             c.conditions.set_condition(SUCCEEDED, false, "ClusterUpdatingFailed", &e, now, generation);
         }
     }

@@ -94,10 +94,11 @@ impl Harness {
             for a in out.actions {
                 match a {
                     Action::UpdateCluster { cluster } => {
+                        progressed = true;
                         if self.hold.contains(&cluster) {
+                            observations.insert(cluster, Observation::Pending("held".into()));
                             continue;
                         }
-                        progressed = true;
                         self.updated.push(cluster.clone());
                         let obs = match self.failing.get(&cluster) {
                             Some(e) => Observation::Failed(e.clone()),

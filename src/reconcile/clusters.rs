@@ -4,7 +4,10 @@
 use crate::cluster::{BackendError, FailedObject, ObjectDiff, SyncOptions, SyncReport};
 use crate::engine::Observation;
 use crate::render::{RenderedObject, render};
-use crate::repo::model::{ApplyType, Placement, WhenToApply};
+use std::sync::Arc;
+
+use crate::repo::Fleet;
+use crate::repo::model::{ApplyType, Manifest, Placement, WhenToApply};
 use crate::schedule::schedule;
 use crate::state::FleetState;
 
@@ -25,6 +28,24 @@ pub struct Retry {
     pub message: String,
 }
 
+/// Renders a snapshot's manifests for one cluster of the fleet: the
+/// placement's overrides applied, gitfleet's ownership marks added.
+pub fn render_for(
+    fleet: &Fleet,
+    p: &Placement,
+    cluster: &str,
+    manifests: &[Arc<Manifest>],
+    index: u32,
+) -> Result<Vec<RenderedObject>, String> {
+    let member = fleet
+        .clusters
+        .get(cluster)
+        .ok_or_else(|| format!("cluster {cluster} is not declared in the repository"))?;
+    let overrides: Vec<_> =
+        fleet.overrides.values().filter(|o| o.placement.as_deref().is_none_or(|n| n == p.name)).collect();
+    render(manifests, &overrides, member, &p.name, index).map_err(|e| e.to_string())
+}
+
 impl Reconciler {
     /// The objects a snapshot of a placement puts on one cluster.
     pub(super) fn desired_for(
@@ -35,19 +56,8 @@ impl Reconciler {
         index: u32,
         cache: &mut ContentCache,
     ) -> Result<Vec<RenderedObject>, String> {
-        let member = fs
-            .fleet
-            .clusters
-            .get(cluster)
-            .ok_or_else(|| format!("cluster {cluster} is not declared in the repository"))?;
         let manifests = self.content(fs, &p.name, index, cache)?;
-        let overrides: Vec<_> = fs
-            .fleet
-            .overrides
-            .values()
-            .filter(|o| o.placement.as_deref().is_none_or(|n| n == p.name))
-            .collect();
-        render(&manifests, &overrides, member, &p.name, index).map_err(|e| e.to_string())
+        render_for(&fs.fleet, p, cluster, &manifests, index)
     }
 
     /// `Some` while an unreachable cluster waits for its next attempt.

@@ -5,6 +5,8 @@
 pub mod approvals;
 pub mod auto_runs;
 mod clusters;
+
+pub use clusters::render_for;
 pub mod placement_status;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -432,7 +434,12 @@ impl Reconciler {
             for action in out.actions {
                 match action {
                     Action::UpdateCluster { cluster } => {
-                        let Some(p) = placement else { continue };
+                        let Some(p) = placement else {
+                            let gone = format!("placement {} is not in the repository", run.placement);
+                            observations.insert(cluster, Observation::Failed(gone));
+                            progressed = true;
+                            continue;
+                        };
                         let stage = status
                             .stages_status
                             .iter()

@@ -144,3 +144,23 @@ pub fn test_namespace(value: &str) -> String {
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: test-namespace\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: test-cm\n  namespace: test-namespace\ndata:\n  key: {value}\n"
     )
 }
+
+/// A Namespace holding one ConfigMap `cm` with `key: value`.
+pub fn namespace_with_cm(ns: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: {ns}\ndata:\n  key: {value}\n"
+    )
+}
+
+/// A RollingUpdate placement of namespace `ns`; `extra` is added under
+/// `spec.strategy` (e.g. an applyStrategy) and `policy` replaces PickAll.
+pub fn rolling_placement(name: &str, ns: &str, extra: &str, policy: &str) -> String {
+    let policy = if policy.is_empty() {
+        "  policy:\n    placementType: PickAll\n".to_string()
+    } else {
+        policy.to_string()
+    };
+    format!(
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: {name}\nspec:\n  resourceSelectors:\n  - {{group: \"\", version: v1, kind: Namespace, name: {ns}}}\n{policy}  strategy:\n    type: RollingUpdate\n{extra}"
+    )
+}

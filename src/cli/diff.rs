@@ -1,0 +1,107 @@
+//! `gitfleet diff PLACEMENT`: what is live on each cluster against what the
+//! placement's snapshot would apply, as unified diffs; exit 0 when there is no
+//! difference, 1 when there is (like `diff`), 2 when a cluster cannot be read.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use git2::Oid;
+
+use super::CliError;
+use crate::cluster::Backend;
+use crate::cluster::kube::KubeBackend;
+use crate::cluster::local::LocalStore;
+use crate::reconcile::render_for;
+use crate::repo::load_tree;
+use crate::schedule::schedule;
+use crate::snapshot::Indexer;
+use crate::snapshot::select::selected_manifests;
+use crate::source::Source;
+use crate::state::FleetState;
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The ClusterResourcePlacement.
+    pub placement: String,
+    /// Only this member cluster (default: every cluster the placement schedules).
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Compare with the placement's snapshot as of this revision (default: the branch tip).
+    #[arg(long)]
+    pub rev: Option<String>,
+    /// The fleet repository: a local path or a URL.
+    #[arg(long)]
+    pub repo: String,
+    #[arg(long, default_value = "main")]
+    pub branch: String,
+    /// The fleet's sub-folder in the repository.
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Member clusters are the contexts of this kubeconfig (default: the local store).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The state folder whose local store holds the clusters (without --kubeconfig).
+    #[arg(long, default_value = ".gitfleet")]
+    pub state_dir: PathBuf,
+}
+
+pub fn diff(args: DiffArgs) -> Result<u8, CliError> {
+    let source = Source::open(&args.repo, &args.branch).map_err(CliError::env)?;
+    let tip = source.branch_tip(&args.branch).map_err(CliError::env)?;
+    let repo = &source.repo;
+    let mut indexer = Indexer::new(args.path.as_deref());
+    let status_tip = |b: &str| Ok(crate::source::branch_tip(repo, b));
+    let fs =
+        FleetState::load(repo, tip, args.path.as_deref(), &mut indexer, status_tip).map_err(CliError::env)?;
+    let p = fs.fleet.placements.get(&args.placement).ok_or_else(|| {
+        CliError::user(format!("placement {:?} not found on branch {}", args.placement, args.branch))
+    })?;
+    // The snapshot as of the revision: the newest whose commit the revision contains.
+    let at = match &args.rev {
+        Some(rev) => source.resolve(rev).map_err(CliError::user)?,
+        None => tip,
+    };
+    let snapshot = fs
+        .snapshots
+        .all
+        .iter()
+        .filter(|s| s.placement == p.name)
+        .filter_map(|s| Oid::from_str(&s.commit).ok().map(|c| (s, c)))
+        .filter(|(_, c)| *c == at || repo.graph_descendant_of(at, *c).unwrap_or(false))
+        .max_by_key(|(s, _)| s.index)
+        .map(|(s, _)| s)
+        .ok_or_else(|| CliError::user(format!("placement {} has no resource snapshot at {}", p.name, at)))?;
+    let tree = repo
+        .find_commit(Oid::from_str(&snapshot.commit).map_err(CliError::env)?)
+        .and_then(|c| c.tree())
+        .map_err(CliError::env)?;
+    let loaded = load_tree(repo, &tree, args.path.as_deref()).map_err(CliError::user)?;
+    let manifests = selected_manifests(&loaded.fleet(), &p.name);
+
+    let clusters: Vec<String> = match &args.cluster {
+        Some(c) if fs.fleet.clusters.contains_key(c) => vec![c.clone()],
+        Some(c) => return Err(CliError::user(format!("cluster {c:?} is not declared in the repository"))),
+        None => schedule(p, &fs.fleet.clusters).clusters,
+    };
+    let backend: Box<dyn Backend> = match &args.kubeconfig {
+        Some(path) => Box::new(KubeBackend::new(path).map_err(CliError::env)?),
+        None => Box::new(LocalStore::new(args.state_dir.join("clusters"))),
+    };
+    let mut differs = false;
+    for cluster in &clusters {
+        backend.declare(&fs.fleet.clusters[cluster]);
+        let desired =
+            render_for(&fs.fleet, p, cluster, &manifests, snapshot.index).map_err(CliError::user)?;
+        let diffs = backend.diff(cluster, &desired).map_err(CliError::env)?;
+        if diffs.is_empty() {
+            eprintln!("{cluster}: no differences from {}", snapshot.name());
+            continue;
+        }
+        differs = true;
+        eprintln!("{cluster}: {} object(s) differ from {}", diffs.len(), snapshot.name());
+        for d in diffs {
+            print!("{}", d.unified);
+        }
+    }
+    Ok(u8::from(differs))
+}
