@@ -225,15 +225,12 @@ fn cm_value(backend: &KubeBackend, cluster: &str, ns: &str) -> Option<String> {
     backend.get(cluster, &key).unwrap().and_then(|v| v["data"]["key"].as_str().map(str::to_string))
 }
 
-const ALL: &str = "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: example-strategy\nspec:\n  stages:\n  - name: staging\n    labelSelector:\n      matchLabels: {environment: staging}\n  - name: canary\n    labelSelector:\n      matchLabels: {environment: canary}\n    sortingLabelKey: order\n";
-
 #[test]
-fn staged_run_rollback_and_prune_on_real_apiservers() {
+fn seed_walkthrough_and_rollback_on_real_apiservers() {
     let Some(h) = harness() else { return };
     let f = Fleet::example();
     // The example's webhook envelope would intercept every CREATE on member2.
     f.remove("placements/crp-with-envelope.yaml");
-    f.write("strategies/example-strategy.yaml", ALL);
     f.write("resources/test-namespace.yaml", &test_namespace("value2"));
     f.write(
         "runs/example-run.yaml",
@@ -243,17 +240,35 @@ fn staged_run_rollback_and_prune_on_real_apiservers() {
     let mut args = RunArgs::once(f.origin_str(), f.state_dir());
     args.kubeconfig = Some(h.kubeconfig.clone());
     let mut r = reconciler(&args).unwrap();
-    let out = r.pass(now()).unwrap();
+    let check = KubeBackend::new(&h.kubeconfig).unwrap();
+    let values = || -> Vec<Option<String>> {
+        ["member1", "member2", "member3"].iter().map(|m| cm_value(&check, m, "test-namespace")).collect()
+    };
+    // The seed walkthrough: staging first, then a 1m TimedWait.
+    let t0 = now();
+    let out = r.pass(t0).unwrap();
+    assert!(out.message.contains("example-run updated member2"), "{}", out.message);
+    assert_eq!(values(), [None, Some("value2".into()), None], "only staging so far");
+    assert_eq!(out.wake_at, Some(t0 + 60), "wakes when the TimedWait ends");
+    let out = r.pass(t0 + 30).unwrap();
+    assert!(!out.message.contains("member3"), "{}", out.message);
+    // Canary by sortingLabelKey order (member3 before member1), then the approval gate.
+    let out = r.pass(t0 + 61).unwrap();
+    assert!(out.message.contains("example-run updated member3, member1"), "{}", out.message);
     assert!(
-        out.message.contains("example-run updated member2, member3, member1"),
-        "staging, then canary by order: {}",
+        out.message.contains("example-run canary waiting for approval example-run-canary"),
+        "{}",
         out.message
     );
+    assert_eq!(values(), [Some("value2".into()), Some("value2".into()), Some("value2".into())]);
+    f.pull();
+    f.write(
+        "approvals/example-run-canary.yaml",
+        &gitfleet::cli::approval_yaml("example-run-canary", "ok", "lgtm"),
+    );
+    f.commit_all("approve example-run-canary");
+    let out = r.pass(t0 + 62).unwrap();
     assert!(out.message.contains("example-run succeeded"), "{}", out.message);
-    let check = KubeBackend::new(&h.kubeconfig).unwrap();
-    for m in ["member1", "member2", "member3"] {
-        assert_eq!(cm_value(&check, m, "test-namespace").as_deref(), Some("value2"), "{m}");
-    }
     // The canary override labels the namespace with the cluster's name.
     let ns_key = ObjectKey {
         group: String::new(),
@@ -272,10 +287,19 @@ fn staged_run_rollback_and_prune_on_real_apiservers() {
         "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateRun\nmetadata:\n  name: back\nspec:\n  placementName: example-placement\n  resourceSnapshotIndex: \"0\"\n  stagedRolloutStrategyName: example-strategy\n",
     );
     f.commit_all("roll back");
-    r.pass(now()).unwrap();
-    for m in ["member1", "member2", "member3"] {
-        assert_eq!(cm_value(&check, m, "test-namespace").as_deref(), Some("value1"), "{m}");
-    }
+    r.pass(t0 + 100).unwrap();
+    assert_eq!(
+        values(),
+        [Some("value2".into()), Some("value1".into()), Some("value2".into())],
+        "staging first"
+    );
+    r.pass(t0 + 161).unwrap();
+    f.pull();
+    f.write("approvals/back-canary.yaml", &gitfleet::cli::approval_yaml("back-canary", "ok", "lgtm"));
+    f.commit_all("approve back-canary");
+    let out = r.pass(t0 + 162).unwrap();
+    assert!(out.message.contains("back succeeded"), "{}", out.message);
+    assert_eq!(values(), [Some("value1".into()), Some("value1".into()), Some("value1".into())]);
 }
 
 /// Prune deletes only what the placement applied; objects that exist but are

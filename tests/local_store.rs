@@ -320,4 +320,18 @@ fn report_diff_changes_nothing_and_reports_differences() {
     let cond =
         m1["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "ResourceDiffReported").unwrap();
     assert_eq!(cond["reason"], "DiffReported");
+    assert!(
+        m1["conditions"].as_array().unwrap().iter().all(|c| c["type"] != "ResourceApplied"),
+        "nothing was applied: {m1}"
+    );
+
+    // Switched to applying: the same snapshot is applied now, the diffs go.
+    f.pull();
+    f.write("placements/rd.yaml", &rolling_placement("rd", "rd", "", ""));
+    f.commit_all("apply for real");
+    r.pass(now()).unwrap();
+    assert!(std::fs::read_to_string(&live).unwrap().contains("key: git"));
+    assert!(state.join("clusters/member2/rd/configmap/cm.yaml").exists());
+    let text = f.origin_file("status/clusterresourceplacements/rd.yaml").unwrap();
+    assert!(!text.contains("diffedPlacements") && !text.contains("ResourceDiffReported"), "{text}");
 }

@@ -1,6 +1,7 @@
 //! `gitfleet diff PLACEMENT`: what is live on each cluster against what the
 //! placement's snapshot would apply, as unified diffs; exit 0 when there is no
-//! difference, 1 when there is (like `diff`), 2 when a cluster cannot be read.
+//! difference, 1 when there is (like `diff`), 2 on any error (an unknown
+//! placement, a cluster that cannot be read), so that 1 always means "differs".
 
 use std::path::PathBuf;
 
@@ -54,11 +55,11 @@ pub fn diff(args: DiffArgs) -> Result<u8, CliError> {
     let fs =
         FleetState::load(repo, tip, args.path.as_deref(), &mut indexer, status_tip).map_err(CliError::env)?;
     let p = fs.fleet.placements.get(&args.placement).ok_or_else(|| {
-        CliError::user(format!("placement {:?} not found on branch {}", args.placement, args.branch))
+        CliError::env(format!("placement {:?} not found on branch {}", args.placement, args.branch))
     })?;
     // The snapshot as of the revision: the newest whose commit the revision contains.
     let at = match &args.rev {
-        Some(rev) => source.resolve(rev).map_err(CliError::user)?,
+        Some(rev) => source.resolve(rev).map_err(CliError::env)?,
         None => tip,
     };
     let snapshot = fs
@@ -70,17 +71,17 @@ pub fn diff(args: DiffArgs) -> Result<u8, CliError> {
         .filter(|(_, c)| *c == at || repo.graph_descendant_of(at, *c).unwrap_or(false))
         .max_by_key(|(s, _)| s.index)
         .map(|(s, _)| s)
-        .ok_or_else(|| CliError::user(format!("placement {} has no resource snapshot at {}", p.name, at)))?;
+        .ok_or_else(|| CliError::env(format!("placement {} has no resource snapshot at {}", p.name, at)))?;
     let tree = repo
         .find_commit(Oid::from_str(&snapshot.commit).map_err(CliError::env)?)
         .and_then(|c| c.tree())
         .map_err(CliError::env)?;
-    let loaded = load_tree(repo, &tree, args.path.as_deref()).map_err(CliError::user)?;
+    let loaded = load_tree(repo, &tree, args.path.as_deref()).map_err(CliError::env)?;
     let manifests = selected_manifests(&loaded.fleet(), &p.name);
 
     let clusters: Vec<String> = match &args.cluster {
         Some(c) if fs.fleet.clusters.contains_key(c) => vec![c.clone()],
-        Some(c) => return Err(CliError::user(format!("cluster {c:?} is not declared in the repository"))),
+        Some(c) => return Err(CliError::env(format!("cluster {c:?} is not declared in the repository"))),
         None => schedule(p, &fs.fleet.clusters).clusters,
     };
     let backend: Box<dyn Backend> = match &args.kubeconfig {
@@ -90,8 +91,7 @@ pub fn diff(args: DiffArgs) -> Result<u8, CliError> {
     let mut differs = false;
     for cluster in &clusters {
         backend.declare(&fs.fleet.clusters[cluster]);
-        let desired =
-            render_for(&fs.fleet, p, cluster, &manifests, snapshot.index).map_err(CliError::user)?;
+        let desired = render_for(&fs.fleet, p, cluster, &manifests, snapshot.index).map_err(CliError::env)?;
         let diffs = backend.diff(cluster, &desired).map_err(CliError::env)?;
         if diffs.is_empty() {
             eprintln!("{cluster}: no differences from {}", snapshot.name());

@@ -43,8 +43,8 @@ const NOISE: [&str; 7] = [
     "deletionGracePeriodSeconds",
 ];
 
-/// The object as compared: no status, no server-managed metadata, and no
-/// `kubectl.kubernetes.io/last-applied-configuration`.
+/// The object as compared: no status, no server-managed metadata, no
+/// `kubectl.kubernetes.io/last-applied-configuration` and no `gitfleet.dev/` marks.
 pub fn normalise(v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(m) = v.as_object_mut() {
@@ -53,10 +53,16 @@ pub fn normalise(v: &Value) -> Value {
             for k in NOISE {
                 meta.remove(k);
             }
-            if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
-                a.remove("kubectl.kubernetes.io/last-applied-configuration");
-                if a.is_empty() {
-                    meta.remove("annotations");
+            // gitfleet's own marks (owner, snapshot index) are bookkeeping, not content.
+            for field in ["labels", "annotations"] {
+                if let Some(m) = meta.get_mut(field).and_then(Value::as_object_mut) {
+                    m.retain(|k, _| {
+                        !k.starts_with("gitfleet.dev/")
+                            && k != "kubectl.kubernetes.io/last-applied-configuration"
+                    });
+                    if m.is_empty() {
+                        meta.remove(field);
+                    }
                 }
             }
         }

@@ -309,12 +309,16 @@ async fn diff_one(
     let live = serde_json::to_value(live).unwrap_or(Value::Null);
     // What the server would make of the apply, defaults and all.
     let pp = PatchParams::apply(FIELD_MANAGER).force().dry_run();
-    let after = match api.patch(&obj.key.name, &pp, &Patch::Apply(&obj.value)).await {
-        Ok(after) => serde_json::to_value(after).unwrap_or(Value::Null),
-        Err(kube::Error::Api(_)) => obj.value.clone(),
-        Err(e) => return Err(e),
-    };
-    Ok(compare(obj, &after, Some(&live)))
+    match api.patch(&obj.key.name, &pp, &Patch::Apply(&obj.value)).await {
+        Ok(after) => Ok(compare(obj, &serde_json::to_value(after).unwrap_or(Value::Null), Some(&live))),
+        // The server refuses the dry run (the apply would fail too): compare
+        // only the fields the snapshot sets, so server defaults are no difference.
+        Err(kube::Error::Api(_)) => Ok(compare(obj, &obj.value, Some(&live)).and_then(|mut d| {
+            d.fields.retain(|f| f.hub.is_some());
+            (!d.fields.is_empty()).then_some(d)
+        })),
+        Err(e) => Err(e),
+    }
 }
 
 fn describe(key: &ObjectKey) -> String {
@@ -365,7 +369,18 @@ impl Backend for KubeBackend {
                 self.runtime.block_on(futures::stream::iter(calls).buffered(CONCURRENCY).collect());
             let mut crds = false;
             for (obj, result) in objs.iter().zip(results) {
-                match result.map_err(|e| unreachable(cluster, e))? {
+                let result = match result {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // Lost the cluster midway: record what was applied so far
+                        // (best effort) so that a later prune still finds it.
+                        let mut known = before.clone();
+                        known.extend(applied.iter().filter(|a| !before.contains(a)).cloned());
+                        let _ = self.write_inventory(cluster, placement, &known);
+                        return Err(unreachable(cluster, e));
+                    }
+                };
+                match result {
                     Applied::Refused(f) => report.failed.push(f),
                     Applied::Done(mut value) => {
                         report.applied += 1;

@@ -539,9 +539,16 @@ fn advance_deletion(input: &RunInput<'_>, step: &mut Step) -> bool {
             continue;
         }
         // A cleanup has no timeout of its own: it finishes or fails.
-        if c.conditions.is_true(STARTED) && observe(input, c, i64::MAX / 4, &now, generation).is_some() {
-            done &= c.conditions.is_true(SUCCEEDED);
-            continue;
+        if c.conditions.is_true(STARTED) {
+            if observe(input, c, i64::MAX / 4, &now, generation).is_some() {
+                done &= c.conditions.is_true(SUCCEEDED);
+                continue;
+            }
+            if input.observations.contains_key(&c.cluster_name) {
+                // Tried in this pass and still pending (unreachable): a later pass retries.
+                done = false;
+                continue;
+            }
         }
         mark_started(c, &now, generation);
         step.actions.push(Action::CleanupCluster { cluster: c.cluster_name.clone() });

@@ -104,6 +104,26 @@ impl Reconciler {
         Observation::Pending(message)
     }
 
+    /// Removes a placement's objects from a cluster it no longer schedules.
+    pub(super) fn cleanup_cluster(&self, cluster: &str, placement: &str, now: i64) -> Observation {
+        if let Some(r) = self.backing_off(cluster, now) {
+            self.wait_until(r.next_at);
+            return Observation::Pending(format!("cluster unreachable: {}", r.message));
+        }
+        match self.backend.sync(cluster, placement, &[], &SyncOptions::default()) {
+            Ok(r) if r.failed.is_empty() => {
+                self.reached(cluster);
+                Observation::Succeeded
+            }
+            Ok(r) => Observation::Failed(r.failed[0].message.clone()),
+            Err(e) => {
+                let r = self.unreachable(cluster, &e, now);
+                self.wait_until(r.next_at);
+                Observation::Pending(format!("cluster unreachable: {}", r.message))
+            }
+        }
+    }
+
     /// Applies a snapshot of a placement to one cluster (or, for ReportDiff,
     /// only reports how the cluster differs from it).
     #[allow(clippy::too_many_arguments)]
@@ -145,7 +165,7 @@ impl Reconciler {
             && let Some(held) = facts.held(cluster)
         {
             // Objects changed on the cluster since gitfleet applied them are left alone.
-            let drifted = match self.drifted(fs, p, cluster, held, cache) {
+            let drifted = match self.drifted(fs, p, cluster, held, cache, facts) {
                 Ok(d) => d,
                 Err(DriftError::Backend(e)) => {
                     let r = self.unreachable(cluster, &e, now);
@@ -233,12 +253,16 @@ impl Reconciler {
         cluster: &str,
         held: u32,
         cache: &mut ContentCache,
+        facts: &PlacementFacts,
     ) -> Result<Vec<ObjectDiff>, DriftError> {
         let desired = self.desired_for(fs, p, cluster, held, cache).map_err(DriftError::Render)?;
         let diffs = self.backend.diff(cluster, &desired).map_err(DriftError::Backend)?;
         Ok(diffs
             .into_iter()
             .filter(|d| d.on_cluster && d.live_owner.as_deref() == Some(p.name.as_str()))
+            // Objects that failed to apply differ because they never got this
+            // snapshot: that is in failedPlacements already, not drift.
+            .filter(|d| !facts.failed_before(cluster, &d.key))
             .collect())
     }
 
@@ -266,16 +290,26 @@ impl Reconciler {
                     .map(|d| self.backend.diff(&cluster, &d));
                 match diffs {
                     Some(Ok(d)) => {
+                        self.reached(&cluster);
                         facts.diffs.insert(cluster.clone(), d);
                     }
-                    Some(Err(e)) => tracing::debug!(placement = %p.name, %cluster, "diff check skipped: {e}"),
+                    Some(Err(e)) => {
+                        self.unreachable(&cluster, &e, now);
+                    }
                     None => {}
                 }
                 continue;
             }
-            let drifted = match self.drifted(fs, p, &cluster, held, cache) {
-                Ok(d) => d,
-                Err(e) => {
+            let drifted = match self.drifted(fs, p, &cluster, held, cache, facts) {
+                Ok(d) => {
+                    self.reached(&cluster);
+                    d
+                }
+                Err(DriftError::Backend(e)) => {
+                    self.unreachable(&cluster, &e, now);
+                    continue;
+                }
+                Err(DriftError::Render(e)) => {
                     tracing::debug!(placement = %p.name, %cluster, "drift check skipped: {e}");
                     continue;
                 }

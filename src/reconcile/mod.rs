@@ -454,13 +454,7 @@ impl Reconciler {
                         progressed = true;
                     }
                     Action::CleanupCluster { cluster } => {
-                        let result =
-                            self.backend.sync(&cluster, &run.placement, &[], &SyncOptions::default());
-                        let obs = match result {
-                            Ok(r) if r.failed.is_empty() => Observation::Succeeded,
-                            Ok(r) => Observation::Failed(r.failed[0].message.clone()),
-                            Err(e) => Observation::Pending(e.to_string()),
-                        };
+                        let obs = self.cleanup_cluster(&cluster, &run.placement, now);
                         observations.insert(cluster, obs);
                         progressed = true;
                     }
@@ -541,7 +535,13 @@ impl Reconciler {
         let outdated: Vec<&String> = sched
             .clusters
             .iter()
-            .filter(|c| f.held_before.get(*c) != Some(&latest) || !f.done_before.contains(*c))
+            .filter(|c| {
+                let done = match p.apply.type_ {
+                    crate::repo::model::ApplyType::ReportDiff => &f.reported_before,
+                    crate::repo::model::ApplyType::ServerSideApply => &f.done_before,
+                };
+                f.held_before.get(*c) != Some(&latest) || !done.contains(*c)
+            })
             .collect();
         let batch = match p.rollout {
             RolloutType::RollingUpdate { max_unavailable } => {
@@ -641,7 +641,7 @@ fn strip_times(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
             m.iter()
-                .filter(|(k, _)| k.as_str() != "lastTransitionTime")
+                .filter(|(k, _)| k.as_str() != "lastTransitionTime" && k.as_str() != "observationTime")
                 .map(|(k, v)| (k.clone(), strip_times(v)))
                 .collect(),
         ),

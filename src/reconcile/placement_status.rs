@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::cluster::{FailedObject, ObjectDiff};
 use crate::engine::status::{Condition, Conditions};
-use crate::repo::model::Placement;
+use crate::repo::model::{ApplyType, Placement};
 use crate::schedule::Schedule;
 
 /// Why a cluster is not done yet.
@@ -26,6 +26,10 @@ pub struct PlacementFacts {
     pub held_before: BTreeMap<String, u32>,
     /// Clusters whose status said everything was applied and available.
     pub done_before: BTreeSet<String>,
+    /// Clusters whose status holds a ReportDiff result.
+    pub reported_before: BTreeSet<String>,
+    /// Cluster -> objects (kind, namespace, name) in its `failedPlacements`.
+    pub failed_objects: BTreeMap<String, BTreeSet<(String, Option<String>, String)>>,
     /// Cluster -> the snapshot index it was synced to in this pass.
     pub observed: BTreeMap<String, u32>,
     /// Cluster -> objects that failed in this pass (empty vec: synced cleanly).
@@ -43,35 +47,39 @@ pub struct PlacementFacts {
 impl PlacementFacts {
     /// Facts seeded with what the placement's status file says each cluster holds.
     pub fn from_status(previous: Option<&Value>) -> PlacementFacts {
-        let held_before = previous
-            .and_then(|d| d.pointer("/status/placementStatuses"))
-            .and_then(Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .filter_map(|s| {
-                        let index = s["observedResourceIndex"].as_str()?.parse().ok()?;
-                        Some((s["clusterName"].as_str()?.to_string(), index))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let done_before = previous
-            .and_then(|d| d.pointer("/status/placementStatuses"))
-            .and_then(Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .filter(|s| {
-                        let conds: Vec<Condition> =
-                            serde_json::from_value(s["conditions"].clone()).unwrap_or_default();
-                        s.get("failedPlacements").is_none()
-                            && conds.is_true("ResourceApplied")
-                            && !conds.is_false("ResourceAvailable")
-                    })
-                    .filter_map(|s| s["clusterName"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        PlacementFacts { held_before, done_before, ..PlacementFacts::default() }
+        let mut facts = PlacementFacts::default();
+        let entries = previous.and_then(|d| d.pointer("/status/placementStatuses")).and_then(Value::as_array);
+        for s in entries.into_iter().flatten() {
+            let Some(cluster) = s["clusterName"].as_str().map(str::to_string) else { continue };
+            if let Some(index) = s["observedResourceIndex"].as_str().and_then(|i| i.parse().ok()) {
+                facts.held_before.insert(cluster.clone(), index);
+            }
+            let conds: Vec<Condition> = serde_json::from_value(s["conditions"].clone()).unwrap_or_default();
+            let failed: BTreeSet<(String, Option<String>, String)> = s["failedPlacements"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|f| {
+                    let text = |k: &str| f[k].as_str().map(str::to_string);
+                    (text("kind").unwrap_or_default(), text("namespace"), text("name").unwrap_or_default())
+                })
+                .collect();
+            if failed.is_empty() && conds.is_true("ResourceApplied") && !conds.is_false("ResourceAvailable") {
+                facts.done_before.insert(cluster.clone());
+            }
+            if conds.is_true("ResourceDiffReported") {
+                facts.reported_before.insert(cluster.clone());
+            }
+            facts.failed_objects.insert(cluster, failed);
+        }
+        facts
+    }
+
+    /// Whether an object was listed in the cluster's `failedPlacements` before this pass.
+    pub fn failed_before(&self, cluster: &str, key: &crate::repo::model::ObjectKey) -> bool {
+        self.failed_objects
+            .get(cluster)
+            .is_some_and(|f| f.contains(&(key.kind.clone(), key.namespace.clone(), key.name.clone())))
     }
 
     /// The snapshot a cluster holds (synced in this pass, or before).
@@ -244,8 +252,14 @@ pub fn document(
                 None => before.and_then(|b| b.as_array().cloned()).unwrap_or_default(),
             }
         };
-        let drifted = listed("driftedPlacements", facts.drifts.get(cluster), "drift");
-        let diffed = listed("diffedPlacements", facts.diffs.get(cluster), "diff");
+        // Only the lists of the placement's current apply type are kept.
+        let report_only = p.apply.type_ == ApplyType::ReportDiff;
+        let (drifted, diffed) = if report_only {
+            (Vec::new(), listed("diffedPlacements", facts.diffs.get(cluster), "diff"))
+        } else {
+            (listed("driftedPlacements", facts.drifts.get(cluster), "drift"), Vec::new())
+        };
+        let failures = if report_only { Vec::new() } else { failures };
         c.set_condition(
             "ResourceScheduled",
             true,
@@ -256,9 +270,31 @@ pub fn document(
             now,
             generation,
         );
-        if let Some(Waiting::Unreachable(why)) = facts.waiting.get(cluster) {
+        let unreachable = match facts.waiting.get(cluster) {
+            Some(Waiting::Unreachable(why)) => Some(why.as_str()),
+            _ => None,
+        };
+        if report_only {
+            c.retain(|x| x.type_ != "ResourceApplied" && x.type_ != "ResourceAvailable");
+            if let Some(why) = unreachable {
+                c.set_condition("ResourceDiffReported", false, "ClusterUnreachable", why, now, generation);
+            } else if facts.diffs.contains_key(cluster) {
+                let (reason, msg) = match diffed.len() {
+                    0 => ("NoDiffFound", "The cluster holds exactly what the snapshot wants".to_string()),
+                    n => (
+                        "DiffReported",
+                        format!(
+                            "{n} objects differ from the snapshot; nothing was changed (applyStrategy ReportDiff)"
+                        ),
+                    ),
+                };
+                c.set_condition("ResourceDiffReported", true, reason, &msg, now, generation);
+            }
+        } else if let Some(why) = unreachable {
+            c.retain(|x| x.type_ != "ResourceDiffReported" && x.type_ != "ResourceAvailable");
             c.set_condition("ResourceApplied", false, "ClusterUnreachable", why, now, generation);
         } else if !failures.is_empty() {
+            c.retain(|x| x.type_ != "ResourceDiffReported" && x.type_ != "ResourceAvailable");
             failed_clusters += 1;
             c.set_condition(
                 "ResourceApplied",
@@ -269,6 +305,7 @@ pub fn document(
                 generation,
             );
         } else if observed.is_some() {
+            c.retain(|x| x.type_ != "ResourceDiffReported");
             c.set_condition(
                 "ResourceApplied",
                 true,
@@ -286,7 +323,7 @@ pub fn document(
                     now,
                     generation,
                 ),
-                _ if facts.available.contains(cluster) || facts.diffs.contains_key(cluster) => {
+                _ if facts.available.contains(cluster) => {
                     let msg = "All resources are available";
                     c.set_condition("ResourceAvailable", true, "ResourceAvailable", msg, now, generation)
                 }
@@ -295,18 +332,6 @@ pub fn document(
             if !c.is_false("ResourceAvailable") {
                 available += 1;
             }
-        }
-        if facts.diffs.contains_key(cluster) {
-            let (reason, msg) = match diffed.len() {
-                0 => ("NoDiffFound", "The cluster holds exactly what the snapshot wants".to_string()),
-                n => (
-                    "DiffReported",
-                    format!(
-                        "{n} objects differ from the snapshot; nothing was changed (applyStrategy ReportDiff)"
-                    ),
-                ),
-            };
-            c.set_condition("ResourceDiffReported", true, reason, &msg, now, generation);
         }
         let mut s = json!({ "clusterName": cluster, "conditions": c });
         if let Some(i) = observed {

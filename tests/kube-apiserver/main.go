@@ -480,19 +480,32 @@ func (h *harness) startEtcd() (string, error) {
 }
 
 func (h *harness) cleanup() {
-	members := h.snapshot()
-	for _, m := range members {
+	// Read each member's current process under the lock (a "start" may have
+	// replaced it) and mark it stopped so that its exit is not a crash.
+	type proc struct {
+		name   string
+		cmd    *exec.Cmd
+		exited chan struct{}
+	}
+	var procs []proc
+	h.mu.Lock()
+	for _, m := range h.members {
+		m.stopped = true
 		if m.cmd != nil && m.cmd.Process != nil {
-			_ = m.cmd.Process.Signal(syscall.SIGTERM)
+			procs = append(procs, proc{m.name, m.cmd, m.exited})
 		}
 	}
-	for _, m := range members {
+	h.mu.Unlock()
+	for _, p := range procs {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range procs {
 		select {
-		case <-m.exited:
+		case <-p.exited:
 		case <-time.After(20 * time.Second):
-			logf("apiserver %s did not stop after SIGTERM, killing it", m.name)
-			_ = m.cmd.Process.Kill()
-			<-m.exited
+			logf("apiserver %s did not stop after SIGTERM, killing it", p.name)
+			_ = p.cmd.Process.Kill()
+			<-p.exited
 		}
 	}
 	if h.etcd != nil {
