@@ -109,7 +109,12 @@ impl Harness {
                     Action::CleanupCluster { cluster } => {
                         progressed = true;
                         self.cleaned.push(cluster.clone());
-                        observations.insert(cluster, Observation::Succeeded);
+                        let obs = if self.hold.contains(&cluster) {
+                            Observation::Pending("unreachable".into())
+                        } else {
+                            Observation::Succeeded
+                        };
+                        observations.insert(cluster, obs);
                     }
                     Action::RequestApproval { name, .. } => self.requests.push(name),
                 }
@@ -392,6 +397,21 @@ fn deletion_stage_cleans_unscheduled_clusters() {
     let del = h.status.deletion_stage_status.as_ref().unwrap();
     assert_eq!(del.stage_name, "kubernetes-fleet.io/deleteStage");
     assert!(del.clusters[0].conditions.is_true("Succeeded"));
+    assert_eq!(h.cond("Succeeded").0, "True");
+}
+
+#[test]
+fn unreachable_cleanup_is_retried_in_a_later_pass_not_in_a_loop() {
+    let mut h = Harness::seed();
+    h.set_strategy(&strategy("  - name: all\n    labelSelector: {}\n"));
+    h.cleanup = vec!["old-member".into()];
+    h.hold.insert("old-member".into());
+    h.pass(T0);
+    assert_eq!(h.cleaned, ["old-member"], "tried once in this pass");
+    assert!(!h.status.finished());
+    h.hold.clear();
+    h.pass(T0 + 10);
+    assert_eq!(h.cleaned, ["old-member", "old-member"]);
     assert_eq!(h.cond("Succeeded").0, "True");
 }
 
