@@ -576,7 +576,7 @@ fn staged_run_waits_for_deployments_to_become_available() {
     let available = condition(&s, "ResourceAvailable");
     assert_eq!(available["reason"], "ResourceNotAvailableYet", "{s}");
     assert!(
-        available["message"].as_str().unwrap().contains("Deployment kt-avail/web is not available yet"),
+        available["message"].as_str().unwrap().contains("Deployment.apps kt-avail/web is not available yet"),
         "{s}"
     );
 

@@ -321,13 +321,6 @@ async fn diff_one(
     }
 }
 
-fn describe(key: &ObjectKey) -> String {
-    match &key.namespace {
-        Some(ns) => format!("{} {ns}/{}", key.kind, key.name),
-        None => format!("{} {}", key.kind, key.name),
-    }
-}
-
 impl Backend for KubeBackend {
     fn kind(&self) -> &'static str {
         "kubernetes"
@@ -343,9 +336,7 @@ impl Backend for KubeBackend {
         self.member(cluster)?;
         let before = self.inventory(cluster, placement)?;
         let mut report = SyncReport::default();
-        let mut ordered: Vec<&RenderedObject> =
-            desired.iter().filter(|o| !options.leave.contains(&o.key)).collect();
-        ordered.sort_by_key(|o| (apply_rank(&o.key), o.key.clone()));
+        let ordered = options.apply_order(desired);
         let mut applied: Vec<(ObjectKey, String)> = Vec::new();
         // One rank at a time (SPEC 6.2), the objects of a rank concurrently.
         for rank in 0..=3u8 {
@@ -390,9 +381,7 @@ impl Backend for KubeBackend {
                             value = self.wait_established(cluster, &obj.key.name).unwrap_or(value);
                         }
                         if let Some(why) = compare::not_available(&value) {
-                            report
-                                .pending
-                                .push(format!("{} is not available yet: {why}", describe(&obj.key)));
+                            report.pending.push(format!("{} is not available yet: {why}", obj.key));
                         }
                     }
                 }

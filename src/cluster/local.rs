@@ -131,9 +131,7 @@ impl Backend for LocalStore {
     ) -> Result<SyncReport, BackendError> {
         let mut report = SyncReport::default();
         let take_over = options.take_over;
-        let mut ordered: Vec<&RenderedObject> =
-            desired.iter().filter(|o| !options.leave.contains(&o.key)).collect();
-        ordered.sort_by_key(|o| (apply_rank(&o.key), o.key.clone()));
+        let ordered = options.apply_order(desired);
         for obj in ordered {
             if !safe_identity(&obj.key) {
                 report.failed.push(FailedObject::of(

@@ -84,6 +84,14 @@ impl SyncOptions {
     pub fn take_over(take_over: WhenToTakeOver) -> SyncOptions {
         SyncOptions { take_over, leave: BTreeSet::new() }
     }
+
+    /// The objects to apply, in the order of SPEC 6.2 (those to leave alone skipped).
+    pub fn apply_order<'a>(&self, desired: &'a [RenderedObject]) -> Vec<&'a RenderedObject> {
+        let mut ordered: Vec<&RenderedObject> =
+            desired.iter().filter(|o| !self.leave.contains(&o.key)).collect();
+        ordered.sort_by_key(|o| (apply_rank(&o.key), o.key.clone()));
+        ordered
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
