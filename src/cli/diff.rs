@@ -6,17 +6,14 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use git2::Oid;
 
 use super::CliError;
 use crate::cluster::Backend;
 use crate::cluster::kube::KubeBackend;
 use crate::cluster::local::LocalStore;
-use crate::reconcile::render_for;
-use crate::repo::load_tree;
+use crate::reconcile::{render_for, snapshot_at, snapshot_manifests};
 use crate::schedule::schedule;
 use crate::snapshot::Indexer;
-use crate::snapshot::select::selected_manifests;
 use crate::source::Source;
 use crate::state::FleetState;
 
@@ -57,27 +54,15 @@ pub fn diff(args: DiffArgs) -> Result<u8, CliError> {
     let p = fs.fleet.placements.get(&args.placement).ok_or_else(|| {
         CliError::env(format!("placement {:?} not found on branch {}", args.placement, args.branch))
     })?;
-    // The snapshot as of the revision: the newest whose commit the revision contains.
     let at = match &args.rev {
         Some(rev) => source.resolve(rev).map_err(CliError::env)?,
         None => tip,
     };
-    let snapshot = fs
-        .snapshots
-        .all
-        .iter()
-        .filter(|s| s.placement == p.name)
-        .filter_map(|s| Oid::from_str(&s.commit).ok().map(|c| (s, c)))
-        .filter(|(_, c)| *c == at || repo.graph_descendant_of(at, *c).unwrap_or(false))
-        .max_by_key(|(s, _)| s.index)
-        .map(|(s, _)| s)
+    let index = snapshot_at(repo, &fs, &p.name, at)
         .ok_or_else(|| CliError::env(format!("placement {} has no resource snapshot at {}", p.name, at)))?;
-    let tree = repo
-        .find_commit(Oid::from_str(&snapshot.commit).map_err(CliError::env)?)
-        .and_then(|c| c.tree())
-        .map_err(CliError::env)?;
-    let loaded = load_tree(repo, &tree, args.path.as_deref()).map_err(CliError::env)?;
-    let manifests = selected_manifests(&loaded.fleet(), &p.name);
+    let snapshot = format!("{}-{index}", p.name);
+    let manifests =
+        snapshot_manifests(repo, &fs, args.path.as_deref(), &p.name, index).map_err(CliError::env)?;
 
     let clusters: Vec<String> = match &args.cluster {
         Some(c) if fs.fleet.clusters.contains_key(c) => vec![c.clone()],
@@ -91,14 +76,14 @@ pub fn diff(args: DiffArgs) -> Result<u8, CliError> {
     let mut differs = false;
     for cluster in &clusters {
         backend.declare(&fs.fleet.clusters[cluster]);
-        let desired = render_for(&fs.fleet, p, cluster, &manifests, snapshot.index).map_err(CliError::env)?;
+        let desired = render_for(&fs.fleet, p, cluster, &manifests, index).map_err(CliError::env)?;
         let diffs = backend.diff(cluster, &desired).map_err(CliError::env)?;
         if diffs.is_empty() {
-            eprintln!("{cluster}: no differences from {}", snapshot.name());
+            eprintln!("{cluster}: no differences from {}", snapshot);
             continue;
         }
         differs = true;
-        eprintln!("{cluster}: {} object(s) differ from {}", diffs.len(), snapshot.name());
+        eprintln!("{cluster}: {} object(s) differ from {}", diffs.len(), snapshot);
         for d in diffs {
             print!("{}", d.unified);
         }

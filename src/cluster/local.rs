@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{
     Backend, BackendError, FailedObject, ObjectDiff, SyncOptions, SyncReport, apply_rank, takeover_refusal,
 };
-use crate::render::{LABEL_PLACEMENT, RenderedObject, owner};
+use crate::render::{RenderedObject, owner};
 use crate::repo::model::ObjectKey;
 use crate::repo::scope::group_of;
 
@@ -99,24 +99,6 @@ fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The object without gitfleet's ownership marks, for takeover comparison.
-fn without_ownership(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Some(labels) = v.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
-        labels.remove(LABEL_PLACEMENT);
-        if labels.is_empty() {
-            v["metadata"].as_object_mut().map(|m| m.remove("labels"));
-        }
-    }
-    if let Some(ann) = v.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
-        ann.remove(crate::render::ANNOTATION_SNAPSHOT);
-        if ann.is_empty() {
-            v["metadata"].as_object_mut().map(|m| m.remove("annotations"));
-        }
-    }
-    v
-}
-
 impl Backend for LocalStore {
     fn kind(&self) -> &'static str {
         "local-store"
@@ -163,7 +145,8 @@ impl Backend for LocalStore {
                     continue;
                 }
                 let refuse = takeover_refusal(owner(current), placement, take_over, || {
-                    without_ownership(current) == without_ownership(&obj.value)
+                    // The same content but for gitfleet's own marks.
+                    super::compare::field_diffs(&obj.value, current).is_empty()
                 });
                 if let Some(reason) = refuse {
                     report.failed.push(FailedObject::of(

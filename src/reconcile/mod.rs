@@ -313,15 +313,9 @@ impl Reconciler {
                 if target != fs.tip && !repo.graph_descendant_of(fs.tip, target).unwrap_or(false) {
                     return Err(format!("resourceCommit {rev} is not in the history of the tracked branch"));
                 }
-                snaps
-                    .iter()
-                    .filter_map(|s| Oid::from_str(&s.commit).ok().map(|c| (s.index, c)))
-                    .filter(|(_, c)| *c == target || repo.graph_descendant_of(target, *c).unwrap_or(false))
-                    .map(|(i, _)| i)
-                    .max()
-                    .ok_or_else(|| {
-                        format!("placement {} had no resource snapshot at commit {rev}", run.placement)
-                    })
+                snapshot_at(repo, fs, &run.placement, target).ok_or_else(|| {
+                    format!("placement {} had no resource snapshot at commit {rev}", run.placement)
+                })
             }
         }
     }
@@ -337,19 +331,8 @@ impl Reconciler {
         if let Some(c) = cache.get(&(placement.to_string(), index)) {
             return Ok(c.clone());
         }
-        let snap = fs
-            .snapshots
-            .all
-            .iter()
-            .find(|s| s.placement == placement && s.index == index)
-            .ok_or_else(|| format!("no resource snapshot {index} for placement {placement}"))?;
-        let repo = self.state.repo();
-        let commit = Oid::from_str(&snap.commit)
-            .and_then(|c| repo.find_commit(c))
-            .map_err(|e| format!("snapshot {} commit {}: {e}", snap.name(), snap.commit))?;
-        let tree = commit.tree().map_err(|e| e.to_string())?;
-        let loaded = load_tree(repo, &tree, self.root.as_deref()).map_err(|e| e.to_string())?;
-        let manifests = Arc::new(selected_manifests(&loaded.fleet(), placement));
+        let manifests =
+            Arc::new(snapshot_manifests(self.state.repo(), fs, self.root.as_deref(), placement, index)?);
         cache.insert((placement.to_string(), index), manifests.clone());
         Ok(manifests)
     }
@@ -635,6 +618,41 @@ impl Reconciler {
             placements.now.insert(p.name.clone(), doc);
         }
     }
+}
+
+/// The newest snapshot of a placement whose commit is `target` or one of its
+/// ancestors: the snapshot as of that commit.
+pub fn snapshot_at(repo: &Repository, fs: &FleetState, placement: &str, target: Oid) -> Option<u32> {
+    fs.snapshots
+        .all
+        .iter()
+        .filter(|s| s.placement == placement)
+        .filter_map(|s| Oid::from_str(&s.commit).ok().map(|c| (s.index, c)))
+        .filter(|(_, c)| *c == target || repo.graph_descendant_of(target, *c).unwrap_or(false))
+        .map(|(i, _)| i)
+        .max()
+}
+
+/// The manifests a placement's snapshot holds, read from the snapshot's commit.
+pub fn snapshot_manifests(
+    repo: &Repository,
+    fs: &FleetState,
+    root: Option<&str>,
+    placement: &str,
+    index: u32,
+) -> Result<Vec<Arc<Manifest>>, String> {
+    let snap = fs
+        .snapshots
+        .all
+        .iter()
+        .find(|s| s.placement == placement && s.index == index)
+        .ok_or_else(|| format!("no resource snapshot {index} for placement {placement}"))?;
+    let commit = Oid::from_str(&snap.commit)
+        .and_then(|c| repo.find_commit(c))
+        .map_err(|e| format!("snapshot {} commit {}: {e}", snap.name(), snap.commit))?;
+    let tree = commit.tree().map_err(|e| e.to_string())?;
+    let loaded = load_tree(repo, &tree, root).map_err(|e| e.to_string())?;
+    Ok(selected_manifests(&loaded.fleet(), placement))
 }
 
 fn strip_times(v: &Value) -> Value {
