@@ -123,7 +123,7 @@ fn main() {
     let kubeconfig = tmp.path().join("kubeconfig.yaml");
     let mut harness = Command::new("bash")
         .arg(here.join("start.sh"))
-        .args(["--members", CLUSTER, "--kubeconfig"])
+        .args(["--members", CLUSTER, "--control", "--kubeconfig"])
         .arg(&kubeconfig)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -73,6 +73,8 @@ fn harness() -> Option<&'static Harness> {
                     "member1,member2,member3,edge",
                     "--kubeconfig",
                     kubeconfig.to_str().unwrap(),
+                    // Stops with this test binary: statics are never dropped.
+                    "--control",
                 ])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())

@@ -93,11 +93,12 @@ func runParent(argv []string) int {
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file to write (required)")
 	timeout := fs.Duration("timeout", 3*time.Minute, "how long to wait for every apiserver to become ready")
 	logDir := fs.String("log-dir", "", "keep etcd and apiserver logs in this directory (default: inside the temporary directory, removed on exit)")
+	control := fs.Bool("control", false, "read \"stop NAME\" / \"start NAME\" from stdin, and stop everything when stdin closes (the caller went away)")
 	if err := fs.Parse(argv); err != nil {
 		return 2
 	}
 	if *membersFlag == "" || *kubeconfig == "" || fs.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "usage: harness --members a,b,c --kubeconfig FILE [--timeout 3m] [--log-dir DIR]")
+		fmt.Fprintln(os.Stderr, "usage: harness --members a,b,c --kubeconfig FILE [--timeout 3m] [--log-dir DIR] [--control]")
 		return 2
 	}
 	var names []string
@@ -151,11 +152,20 @@ func runParent(argv []string) int {
 		}
 	}
 	fmt.Println("ready")
-	go h.control(os.Stdin, os.Stdout)
+	stdinClosed := make(chan struct{})
+	if *control {
+		go func() {
+			h.control(os.Stdin, os.Stdout)
+			close(stdinClosed)
+		}()
+	}
 
 	select {
 	case sig := <-sigs:
 		logf("got %v, stopping", sig)
+		return 0
+	case <-stdinClosed:
+		logf("stdin closed, stopping")
 		return 0
 	case m := <-h.crashed:
 		logf("apiserver %s exited unexpectedly (%v); log %s:\n%s", m.name, m.waitErr, m.logPath, tail(m.logPath, 40))
