@@ -108,7 +108,12 @@ fn ms(d: Duration) -> String {
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let path = generate(dir.path());
+    // GITFLEET_BENCH_REPO keeps the generated repository there (for profiling).
+    let path = match std::env::var_os("GITFLEET_BENCH_REPO").map(std::path::PathBuf::from) {
+        Some(keep) if keep.join("fleet.git").exists() => keep.join("fleet.git"),
+        Some(keep) => generate(&keep),
+        None => generate(dir.path()),
+    };
     println!(
         "generated {} commits over {} manifests in {:.1} s",
         commits(),
@@ -165,6 +170,8 @@ fn main() {
         let after: usize = ix.placements().map(|(_, s)| s.len()).sum();
         assert_eq!(after, before + 1, "each new commit is a new snapshot of one placement");
     }
+    // Leave a kept repository as generated.
+    repo.reference("refs/heads/main", tip, true, "benchmark done").unwrap();
     let one_max = *one.iter().max().unwrap();
     let (g, f, o) = (median(git_log), median(full), median(one));
     println!("snapshots indexed: {snapshots} over {NAMESPACES} placements");

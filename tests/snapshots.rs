@@ -237,3 +237,249 @@ fn moving_a_placement_file_keeps_the_placement() {
     f.commit_all("value2");
     assert_eq!(index(&f).snapshots("example-placement").len(), 2);
 }
+
+/// A small deterministic PRNG (xorshift), so the random history is the same on every run.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// The resource hash of every placement at one commit, computed from scratch:
+/// every manifest of the tree parsed, the selection made with `select::selection`.
+fn hashes_from_scratch(
+    repo: &git2::Repository,
+    commit: git2::Oid,
+) -> std::collections::BTreeMap<String, String> {
+    use gitfleet::repo::model::{FleetObject, Manifest, ObjectKey};
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Arc;
+    let tree = repo.find_commit(commit).unwrap().tree().unwrap();
+    let mut hub: BTreeMap<ObjectKey, (Arc<Manifest>, [u8; 32])> = BTreeMap::new();
+    let mut placements = Vec::new();
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        let path = format!("{dir}{}", entry.name().unwrap());
+        if entry.kind() == Some(git2::ObjectType::Blob) && path.ends_with(".yaml") {
+            let blob = repo.find_blob(entry.id()).unwrap();
+            let parsed = gitfleet::repo::parse_file(&path, blob.content(), gitfleet::repo::Area::Manifests);
+            assert!(parsed.issues.is_empty(), "{path}: {:?}", parsed.issues);
+            for (object, hash) in parsed.objects.iter().zip(&parsed.hashes) {
+                match object {
+                    FleetObject::Hub(m) => {
+                        assert!(hub.insert(m.key.clone(), (m.clone(), *hash)).is_none(), "{} twice", m.key);
+                    }
+                    FleetObject::Placement(p) => placements.push(p.clone()),
+                    _ => {}
+                }
+            }
+        }
+        git2::TreeWalkResult::Ok
+    })
+    .unwrap();
+    let mut by_namespace: BTreeMap<String, BTreeSet<ObjectKey>> = BTreeMap::new();
+    for key in hub.keys() {
+        if let Some(ns) = &key.namespace {
+            by_namespace.entry(ns.clone()).or_default().insert(key.clone());
+        }
+    }
+    placements
+        .iter()
+        .map(|p| {
+            let keys =
+                gitfleet::snapshot::select::selection(p, hub.iter().map(|(k, (m, _))| (k, m)), &by_namespace);
+            let digest = gitfleet::snapshot::SelectionDigest::of(keys.iter().map(|k| (k, &hub[k].1)));
+            (p.name.clone(), digest.hex())
+        })
+        .collect()
+}
+
+/// The incremental index, fed a random history (Namespaces relabelled, deleted and
+/// re-created, objects moved between files, label selectors edited, ...), agrees at
+/// every commit with the selection computed from scratch, indexed in one go or
+/// commit by commit.
+#[test]
+fn incremental_index_matches_a_from_scratch_selection_at_every_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init_bare(dir.path()).unwrap();
+    let sig = git2::Signature::now("Dev", "dev@example.com").unwrap();
+    let namespace = |ns: &str, env: &str| {
+        format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    env: {env}\n")
+    };
+    let configmap = |name: &str, ns: &str, v: usize| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n  v: \"{v}\"\n"
+        )
+    };
+    let role = |n: usize, tier: &str| {
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: role-{n}\n  labels:\n    tier: {tier}\nrules: []\n"
+        )
+    };
+    let placement = |name: &str, selectors: &str| {
+        format!(
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: {name}\nspec:\n  resourceSelectors:\n{selectors}  strategy:\n    type: External\n"
+        )
+    };
+    let by_env = |env: &str| {
+        format!(
+            "  - group: \"\"\n    version: v1\n    kind: Namespace\n    labelSelector:\n      matchLabels:\n        env: {env}\n"
+        )
+    };
+    let roles = "rbac.authorization.k8s.io";
+    let mut files: std::collections::BTreeMap<String, String> = [
+        ("fleet/ns-a.yaml".to_string(), namespace("ns-a", "prod")),
+        ("fleet/ns-b.yaml".to_string(), namespace("ns-b", "dev")),
+        ("fleet/ns-c.yaml".to_string(), namespace("ns-c", "prod")),
+        (
+            "fleet/p-name.yaml".to_string(),
+            placement("p-name", "  - {group: \"\", version: v1, kind: Namespace, name: ns-a}\n"),
+        ),
+        ("fleet/p-label.yaml".to_string(), placement("p-label", &by_env("prod"))),
+        (
+            "fleet/p-roles.yaml".to_string(),
+            placement(
+                "p-roles",
+                &format!("  - group: {roles}\n    version: v1\n    kind: ClusterRole\n    labelSelector:\n      matchLabels:\n        tier: x\n"),
+            ),
+        ),
+        (
+            "fleet/p-all-roles.yaml".to_string(),
+            placement("p-all-roles", &format!("  - {{group: {roles}, version: v1, kind: ClusterRole}}\n")),
+        ),
+        (
+            "fleet/p-ns-only.yaml".to_string(),
+            placement(
+                "p-ns-only",
+                "  - {group: \"\", version: v1, kind: Namespace, name: ns-b, selectionScope: NamespaceOnly}\n",
+            ),
+        ),
+    ]
+    .into();
+    let mut rng = Rng(0x2545f4914f6cdd1d);
+    // Where each ConfigMap lives (file variant 0 or 1) and its namespace and value.
+    let mut cms: Vec<(usize, &str, usize)> =
+        (0..10).map(|n| (n % 2, ["ns-a", "ns-b", "ns-c"][n % 3], 0)).collect();
+    for (n, (loc, ns, v)) in cms.iter().enumerate() {
+        files.insert(format!("fleet/cm-{n}-{loc}.yaml"), configmap(&format!("cm-{n}"), ns, *v));
+    }
+    for n in 0..4 {
+        files.insert(format!("fleet/role-{n}.yaml"), role(n, ["x", "y"][n % 2]));
+    }
+    let mut ids = Vec::new();
+    let mut parent: Option<git2::Commit<'_>> = None;
+    for c in 0..300 {
+        if c > 0 {
+            for _ in 0..1 + rng.below(3) {
+                match rng.below(9) {
+                    0 => {
+                        let ns = ["ns-a", "ns-b", "ns-c"][rng.below(3)];
+                        let path = format!("fleet/{ns}.yaml");
+                        if files.contains_key(&path) && rng.below(3) == 0 {
+                            files.remove(&path);
+                        } else {
+                            files.insert(path, namespace(ns, ["prod", "dev"][rng.below(2)]));
+                        }
+                    }
+                    1 | 2 => {
+                        let n = rng.below(cms.len());
+                        let (loc, _, _) = cms[n];
+                        files.remove(&format!("fleet/cm-{n}-{loc}.yaml"));
+                        cms[n] = (loc, ["ns-a", "ns-b", "ns-c"][rng.below(3)], rng.below(4));
+                        let (loc, ns, v) = cms[n];
+                        files
+                            .insert(format!("fleet/cm-{n}-{loc}.yaml"), configmap(&format!("cm-{n}"), ns, v));
+                    }
+                    3 => {
+                        // Same object, another file: no change to any selection.
+                        let n = rng.below(cms.len());
+                        let (loc, ns, v) = cms[n];
+                        files.remove(&format!("fleet/cm-{n}-{loc}.yaml"));
+                        cms[n].0 = 1 - loc;
+                        files.insert(
+                            format!("fleet/cm-{n}-{}.yaml", 1 - loc),
+                            configmap(&format!("cm-{n}"), ns, v),
+                        );
+                    }
+                    4 => {
+                        let n = rng.below(4);
+                        files.insert(format!("fleet/role-{n}.yaml"), role(n, ["x", "y"][rng.below(2)]));
+                    }
+                    5 => {
+                        let path = "fleet/role-extra.yaml".to_string();
+                        if files.remove(&path).is_none() {
+                            files.insert(path, role(9, "x"));
+                        }
+                    }
+                    6 => {
+                        files.insert(
+                            "fleet/p-label.yaml".into(),
+                            placement("p-label", &by_env(["prod", "dev"][rng.below(2)])),
+                        );
+                    }
+                    7 => {
+                        // Two objects in one file, one of them sometimes renamed.
+                        let name = ["pair-x", "pair-y"][rng.below(2)];
+                        let v = rng.below(3);
+                        files.insert(
+                            "fleet/pair.yaml".into(),
+                            format!("{}---\n{}", configmap("pair", "ns-a", v), configmap(name, "ns-c", v)),
+                        );
+                    }
+                    _ => {
+                        files.insert("docs/readme.md".into(), format!("note {c}\n"));
+                    }
+                }
+            }
+        }
+        let mut update = git2::build::TreeUpdateBuilder::new();
+        let base = match &parent {
+            Some(p) => p.tree().unwrap(),
+            None => repo.find_tree(repo.treebuilder(None).unwrap().write().unwrap()).unwrap(),
+        };
+        base.walk(git2::TreeWalkMode::PreOrder, |dir, e| {
+            let path = format!("{dir}{}", e.name().unwrap());
+            if e.kind() == Some(git2::ObjectType::Blob) && !files.contains_key(&path) {
+                update.remove(path);
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .unwrap();
+        for (path, content) in &files {
+            update.upsert(path, repo.blob(content.as_bytes()).unwrap(), git2::FileMode::Blob);
+        }
+        let tree = repo.find_tree(update.create_updated(&repo, &base).unwrap()).unwrap();
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        let id = repo
+            .commit(Some("refs/heads/main"), &sig, &sig, &format!("change {c}"), &tree, &parents)
+            .unwrap();
+        parent = Some(repo.find_commit(id).unwrap());
+        ids.push(id);
+    }
+
+    let mut whole = Indexer::new(None);
+    assert_eq!(whole.sync(&repo, *ids.last().unwrap()).unwrap(), ids.len());
+    let mut serial = Indexer::new(None);
+    for id in &ids {
+        serial.sync(&repo, *id).unwrap();
+    }
+    let names = ["p-name", "p-label", "p-roles", "p-all-roles", "p-ns-only"];
+    for name in names {
+        assert_eq!(whole.snapshots(name), serial.snapshots(name), "{name}");
+        assert!(
+            whole.snapshots(name).len() > 3,
+            "{name} has few snapshots: the history does not exercise it"
+        );
+    }
+    assert!(whole.blocked.is_empty(), "{:?}", whole.blocked);
+    for (position, id) in ids.iter().enumerate() {
+        let expected = hashes_from_scratch(&repo, *id);
+        for name in names {
+            let at = whole.snapshots(name).iter().rev().find(|s| s.sequence <= position + 1).unwrap();
+            assert_eq!(at.hash, expected[name], "{name} at commit {} (position {position})", id);
+        }
+    }
+}

@@ -81,15 +81,32 @@ struct FileEntry {
     good: Option<Arc<ParsedFile>>,
 }
 
+/// A hub object's key, interned: lookups and selections work on small integers
+/// instead of comparing four strings at every step.
+type KeyId = u32;
+
+/// Everything the index knows of one interned key.
+#[derive(Debug)]
+struct KeyEntry {
+    key: ObjectKey,
+    /// The files defining it now (two or more is a conflict; none: absent).
+    defs: Vec<Definition>,
+    /// The key of its Namespace object, for namespaced keys.
+    namespace: Option<KeyId>,
+}
+
 #[derive(Debug, Default)]
 struct Track {
     spec: Option<Placement>,
     spec_path: Option<Arc<str>>,
-    selected: BTreeMap<ObjectKey, ContentHash>,
+    selected: HashMap<KeyId, ContentHash>,
     /// The resource hash of `selected`, kept up to date entry by entry.
     digest: super::SelectionDigest,
     /// Wrapped-object counts of the selected envelopes (few), kept with `selected`.
-    envelopes: BTreeMap<ObjectKey, usize>,
+    envelopes: HashMap<KeyId, usize>,
+    /// The Namespaces whose content the placement brings, as of the last full
+    /// selection (valid until a Namespace or the placement changes, which recompute it).
+    brings: BTreeSet<KeyId>,
     snapshots: Vec<SnapshotRecord>,
     /// Hashes of the successive `spec.policy` values: the policy snapshots.
     policies: Vec<ContentHash>,
@@ -100,7 +117,7 @@ struct Track {
 /// What one commit changed in the view.
 #[derive(Default)]
 struct Changes {
-    keys: BTreeSet<ObjectKey>,
+    keys: BTreeSet<KeyId>,
     placements: BTreeSet<String>,
     newly_broken: BTreeSet<String>,
     reload: bool,
@@ -117,10 +134,15 @@ pub struct Indexer {
     settings_issue: Option<Issue>,
     files: HashMap<String, FileEntry>,
     broken: BTreeSet<String>,
-    hub: BTreeMap<ObjectKey, Vec<Definition>>,
+    /// Interned hub keys: `keys[ids[key]]`. Keys stay once seen (absent ones have no definition).
+    ids: HashMap<ObjectKey, KeyId>,
+    keys: Vec<KeyEntry>,
     /// Keys defined by more than one file.
-    conflicts: BTreeSet<ObjectKey>,
-    by_namespace: BTreeMap<String, BTreeSet<ObjectKey>>,
+    conflicts: BTreeSet<KeyId>,
+    /// Defined namespaced keys, per Namespace key.
+    by_namespace: HashMap<KeyId, BTreeSet<KeyId>>,
+    /// Defined cluster-scoped keys, per (group, kind).
+    cluster_scoped: HashMap<(String, String), BTreeSet<KeyId>>,
     tracks: BTreeMap<String, Track>,
     history: HashMap<HistoryKey, ObjectHistory>,
     tree: Option<Oid>,
@@ -145,9 +167,11 @@ impl Indexer {
             settings_issue: None,
             files: HashMap::new(),
             broken: BTreeSet::new(),
-            hub: BTreeMap::new(),
+            ids: HashMap::new(),
+            keys: Vec::new(),
             conflicts: BTreeSet::new(),
-            by_namespace: BTreeMap::new(),
+            by_namespace: HashMap::new(),
+            cluster_scoped: HashMap::new(),
             tracks: BTreeMap::new(),
             history: HashMap::new(),
             tree: None,
@@ -416,21 +440,28 @@ impl Indexer {
         for object in &file.objects {
             match object {
                 FleetObject::Hub(m) => {
-                    if let Some(defs) = self.hub.get_mut(&m.key) {
-                        defs.retain(|d| &*d.path != path);
-                        if defs.len() < 2 {
-                            self.conflicts.remove(&m.key);
-                        }
-                        if defs.is_empty() {
-                            self.hub.remove(&m.key);
-                            if let Some(ns) = &m.key.namespace
-                                && let Some(set) = self.by_namespace.get_mut(ns)
-                            {
-                                set.remove(&m.key);
+                    let Some(&id) = self.ids.get(&m.key) else { continue };
+                    let entry = &mut self.keys[id as usize];
+                    entry.defs.retain(|d| &*d.path != path);
+                    if entry.defs.len() < 2 {
+                        self.conflicts.remove(&id);
+                    }
+                    if entry.defs.is_empty() {
+                        match entry.namespace {
+                            Some(ns) => {
+                                if let Some(set) = self.by_namespace.get_mut(&ns) {
+                                    set.remove(&id);
+                                }
+                            }
+                            None => {
+                                let gk = (m.key.group.clone(), m.key.kind.clone());
+                                if let Some(set) = self.cluster_scoped.get_mut(&gk) {
+                                    set.remove(&id);
+                                }
                             }
                         }
                     }
-                    changes.keys.insert(m.key.clone());
+                    changes.keys.insert(id);
                 }
                 FleetObject::Placement(p) => {
                     if let Some(t) = self.tracks.get_mut(&p.name)
@@ -456,17 +487,24 @@ impl Indexer {
         for ((object, hash), value) in file.objects.iter().zip(&file.hashes).zip(&file.values) {
             match object {
                 FleetObject::Hub(m) => {
-                    let defs = self.hub.entry(m.key.clone()).or_default();
-                    if defs.is_empty()
-                        && let Some(ns) = &m.key.namespace
-                    {
-                        self.by_namespace.entry(ns.clone()).or_default().insert(m.key.clone());
+                    let id = self.intern(&m.key);
+                    let entry = &mut self.keys[id as usize];
+                    if entry.defs.is_empty() {
+                        match entry.namespace {
+                            Some(ns) => {
+                                self.by_namespace.entry(ns).or_default().insert(id);
+                            }
+                            None => {
+                                let gk = (m.key.group.clone(), m.key.kind.clone());
+                                self.cluster_scoped.entry(gk).or_default().insert(id);
+                            }
+                        }
                     }
-                    defs.push(Definition { path: path.clone(), manifest: m.clone(), hash: *hash });
-                    if defs.len() > 1 {
-                        self.conflicts.insert(m.key.clone());
+                    entry.defs.push(Definition { path: path.clone(), manifest: m.clone(), hash: *hash });
+                    if entry.defs.len() > 1 {
+                        self.conflicts.insert(id);
                     }
-                    changes.keys.insert(m.key.clone());
+                    changes.keys.insert(id);
                 }
                 FleetObject::Placement(p) => {
                     let t = self.tracks.entry(p.name.clone()).or_default();
@@ -500,89 +538,93 @@ impl Indexer {
         }
     }
 
+    /// The id of a key, interned on first sight (with its Namespace's key).
+    fn intern(&mut self, key: &ObjectKey) -> KeyId {
+        if let Some(&id) = self.ids.get(key) {
+            return id;
+        }
+        let namespace = key.namespace.as_ref().map(|ns| {
+            self.intern(&ObjectKey {
+                group: String::new(),
+                kind: "Namespace".into(),
+                namespace: None,
+                name: ns.clone(),
+            })
+        });
+        let id = KeyId::try_from(self.keys.len()).expect("fewer than 2^32 distinct hub objects");
+        self.keys.push(KeyEntry { key: key.clone(), defs: Vec::new(), namespace });
+        self.ids.insert(key.clone(), id);
+        id
+    }
+
     /// The active definition of a hub object (`None` when absent or defined twice).
-    fn active(&self, key: &ObjectKey) -> Option<&Definition> {
-        match self.hub.get(key).map(Vec::as_slice) {
-            Some([one]) => Some(one),
+    fn active(&self, id: KeyId) -> Option<&Definition> {
+        match self.keys[id as usize].defs.as_slice() {
+            [one] => Some(one),
             _ => None,
         }
     }
 
-    /// Whether `key` (present in the view) is selected by `p`.
-    fn is_selected(&self, p: &Placement, key: &ObjectKey, m: &Manifest) -> bool {
-        match &key.namespace {
+    /// Whether `id` (present in the view) is selected by `p`.
+    fn is_selected(&self, p: &Placement, id: KeyId, m: &Manifest) -> bool {
+        match self.keys[id as usize].namespace {
             None => select::selects_directly(p, m),
-            Some(ns) => {
-                let ns_key = ObjectKey {
-                    group: String::new(),
-                    kind: "Namespace".into(),
-                    namespace: None,
-                    name: ns.clone(),
-                };
-                self.active(&ns_key).is_some_and(|d| select::brings_namespace_content(p, &d.manifest))
-            }
+            Some(ns) => self.active(ns).is_some_and(|d| select::brings_namespace_content(p, &d.manifest)),
         }
     }
 
     /// The whole selection of a placement: direct lookups for named selectors,
-    /// a range of one kind otherwise, plus the content of selected namespaces.
-    fn full_selection(&self, p: &Placement) -> BTreeMap<ObjectKey, ContentHash> {
-        let mut keys = BTreeSet::new();
+    /// every object of one kind otherwise, plus the content of selected namespaces.
+    fn full_selection(&self, p: &Placement) -> (HashMap<KeyId, ContentHash>, BTreeSet<KeyId>) {
+        let mut ids: BTreeSet<KeyId> = BTreeSet::new();
         for s in &p.selectors {
-            let start = ObjectKey {
-                group: s.group.clone(),
-                kind: s.kind.clone(),
-                namespace: None,
-                name: match &s.target {
-                    SelectorTarget::Name(n) => n.clone(),
-                    _ => String::new(),
-                },
+            let candidates: Vec<KeyId> = match &s.target {
+                SelectorTarget::Name(n) => {
+                    let key = ObjectKey {
+                        group: s.group.clone(),
+                        kind: s.kind.clone(),
+                        namespace: None,
+                        name: n.clone(),
+                    };
+                    self.ids.get(&key).copied().into_iter().collect()
+                }
+                _ => self
+                    .cluster_scoped
+                    .get(&(s.group.clone(), s.kind.clone()))
+                    .map(|set| set.iter().copied().collect())
+                    .unwrap_or_default(),
             };
-            let candidates = self
-                .hub
-                .range(start..)
-                .take_while(|(k, _)| k.group == s.group && k.kind == s.kind && k.namespace.is_none());
-            for (key, defs) in candidates {
-                if let [d] = defs.as_slice()
-                    && select::selects_directly(p, &d.manifest)
-                {
-                    keys.insert(key.clone());
-                }
-                if matches!(s.target, SelectorTarget::Name(_)) {
-                    break;
+            for id in candidates {
+                if self.active(id).is_some_and(|d| select::selects_directly(p, &d.manifest)) {
+                    ids.insert(id);
                 }
             }
         }
-        let namespaces: Vec<String> = keys
+        let namespaces: BTreeSet<KeyId> = ids
             .iter()
-            .filter_map(|k| self.active(k).filter(|d| select::brings_namespace_content(p, &d.manifest)))
-            .map(|d| d.manifest.key.name.clone())
+            .copied()
+            .filter(|&id| self.active(id).is_some_and(|d| select::brings_namespace_content(p, &d.manifest)))
             .collect();
-        for ns in namespaces {
-            if let Some(inside) = self.by_namespace.get(&ns) {
-                keys.extend(inside.iter().cloned());
+        for ns in &namespaces {
+            if let Some(inside) = self.by_namespace.get(ns) {
+                ids.extend(inside.iter().copied());
             }
         }
-        keys.into_iter().filter_map(|k| self.active(&k).map(|d| (k, d.hash))).collect()
+        (ids.into_iter().filter_map(|id| self.active(id).map(|d| (id, d.hash))).collect(), namespaces)
     }
 
     fn update_tracks(&mut self, commit: Oid, time: i64, changes: &Changes) {
-        let namespace_changed = changes.keys.iter().any(|k| k.group.is_empty() && k.kind == "Namespace");
+        let namespace_changed = changes.keys.iter().any(|&id| {
+            let k = &self.keys[id as usize].key;
+            k.group.is_empty() && k.kind == "Namespace"
+        });
         // Look every changed key (and its namespace) up once, not once per placement.
-        let changed: Vec<ChangedKey<'_>> = changes
+        let changed: Vec<ChangedKey> = changes
             .keys
             .iter()
-            .map(|k| {
-                let ns = k.namespace.as_ref().and_then(|ns| {
-                    let ns_key = ObjectKey {
-                        group: String::new(),
-                        kind: "Namespace".into(),
-                        namespace: None,
-                        name: ns.clone(),
-                    };
-                    self.active(&ns_key).map(|d| d.manifest.clone())
-                });
-                ChangedKey { key: k, def: self.active(k).cloned(), namespace: ns }
+            .map(|&id| {
+                let entry = &self.keys[id as usize];
+                ChangedKey { id, namespace: entry.namespace, def: self.active(id).cloned() }
             })
             .collect();
         // Taken out for the loop, so each track is updated in place with `self` readable.
@@ -593,7 +635,7 @@ impl Indexer {
             let selection_changed = if recompute {
                 self.recompute_selection(&spec, track)
             } else {
-                apply_changed_keys(&spec, track, &changed)
+                apply_changed_keys(&spec, track, &self.keys, &changed)
             };
             track.dirty |= selection_changed || recompute || track.snapshots.is_empty();
             self.decide_snapshot(name, &spec, track, commit, time, changes);
@@ -603,16 +645,19 @@ impl Indexer {
     }
 
     fn recompute_selection(&self, spec: &Placement, track: &mut Track) -> bool {
-        let selected = self.full_selection(spec);
+        let (selected, brings) = self.full_selection(spec);
+        track.brings = brings;
         let changed = selected != track.selected;
-        track.digest = super::SelectionDigest::of(&selected);
+        track.digest = super::SelectionDigest::of(
+            selected.iter().map(|(&id, hash)| (&self.keys[id as usize].key, hash)),
+        );
         track.selected = selected;
         track.envelopes = track
             .selected
             .keys()
-            .filter_map(|k| self.active(k))
-            .filter(|d| d.manifest.envelope.is_some())
-            .map(|d| (d.manifest.key.clone(), d.manifest.wrapped.len()))
+            .filter_map(|&id| self.active(id).map(|d| (id, d)))
+            .filter(|(_, d)| d.manifest.envelope.is_some())
+            .map(|(id, d)| (id, d.manifest.wrapped.len()))
             .collect();
         changed
     }
@@ -651,7 +696,8 @@ impl Indexer {
     }
 
     /// Why this placement must not get a snapshot at this commit, if anything.
-    fn blocking_issues(&self, spec: &Placement, selected: &BTreeMap<ObjectKey, ContentHash>) -> Vec<Issue> {
+    fn blocking_issues(&self, spec: &Placement, selected: &HashMap<KeyId, ContentHash>) -> Vec<Issue> {
+        let is_selected_key = |key: &ObjectKey| self.ids.get(key).is_some_and(|id| selected.contains_key(id));
         let mut issues = Vec::new();
         if let Some(issue) = &self.settings_issue {
             issues.push(issue.clone());
@@ -661,7 +707,7 @@ impl Indexer {
             let own_spec = spec.origin.path.as_ref() == path.as_str();
             let touches = entry.good.as_ref().is_some_and(|g| {
                 g.objects.iter().any(|o| match o {
-                    FleetObject::Hub(m) => selected.contains_key(&m.key),
+                    FleetObject::Hub(m) => is_selected_key(&m.key),
                     FleetObject::Placement(p) => p.name == spec.name,
                     _ => false,
                 })
@@ -670,9 +716,12 @@ impl Indexer {
                 issues.extend(entry.current.issues.iter().cloned());
             }
         }
-        for key in &self.conflicts {
-            let Some(defs) = self.hub.get(key) else { continue };
-            if selected.contains_key(key) || self.is_selected(spec, key, &defs[0].manifest) {
+        for &id in &self.conflicts {
+            let KeyEntry { key, defs, .. } = &self.keys[id as usize];
+            if defs.len() < 2 {
+                continue;
+            }
+            if selected.contains_key(&id) || self.is_selected(spec, id, &defs[0].manifest) {
                 let paths: Vec<&str> = defs.iter().map(|d| &*d.path).collect();
                 issues.push(Issue {
                     path: defs[1].path.clone(),
@@ -688,26 +737,35 @@ impl Indexer {
 }
 
 /// A key a commit changed, looked up once for all placements.
-struct ChangedKey<'a> {
-    key: &'a ObjectKey,
+struct ChangedKey {
+    id: KeyId,
+    /// The key of its Namespace, for namespaced keys.
+    namespace: Option<KeyId>,
     /// Its active definition now (`None`: gone or defined twice).
     def: Option<Definition>,
-    /// The Namespace object it lives in, for namespaced keys.
-    namespace: Option<Arc<Manifest>>,
 }
 
 /// Applies changed keys to a placement's selection; true when it changed.
-/// Costs O(changed keys), with selector checks only: the lookups were done once.
-fn apply_changed_keys(spec: &Placement, track: &mut Track, changed: &[ChangedKey<'_>]) -> bool {
+/// Costs O(changed keys): the lookups were done once, and no Namespace changed
+/// in this commit (else the selection is recomputed), so `track.brings` holds.
+fn apply_changed_keys(
+    spec: &Placement,
+    track: &mut Track,
+    keys: &[KeyEntry],
+    changed: &[ChangedKey],
+) -> bool {
     let mut any = false;
-    for ChangedKey { key, def, namespace } in changed {
-        let selected_now = def.as_ref().filter(|d| match &key.namespace {
+    for ChangedKey { id, namespace, def } in changed {
+        let id = *id;
+        let brought = namespace.is_some_and(|ns| track.brings.contains(&ns));
+        let selected_now = def.as_ref().filter(|d| match namespace {
             None => select::selects_directly(spec, &d.manifest),
-            Some(_) => namespace.as_ref().is_some_and(|ns| select::brings_namespace_content(spec, ns)),
+            Some(_) => brought,
         });
+        let key = &keys[id as usize].key;
         match selected_now {
             Some(d) => {
-                match track.selected.insert((*key).clone(), d.hash) {
+                match track.selected.insert(id, d.hash) {
                     Some(old) if old == d.hash => {}
                     old => {
                         if let Some(old) = old {
@@ -718,18 +776,16 @@ fn apply_changed_keys(spec: &Placement, track: &mut Track, changed: &[ChangedKey
                     }
                 }
                 if d.manifest.envelope.is_some() {
-                    track.envelopes.insert((*key).clone(), d.manifest.wrapped.len());
+                    track.envelopes.insert(id, d.manifest.wrapped.len());
                 }
             }
-            // No Namespace changed in this commit (else the selection is recomputed), so a
-            // key in a namespace the placement does not select was not selected before.
-            None if key.namespace.is_some()
-                && namespace.as_ref().is_none_or(|ns| !select::brings_namespace_content(spec, ns)) => {}
+            // A key in a namespace the placement does not bring was not selected before.
+            None if namespace.is_some() && !brought => {}
             None => {
-                if let Some(old) = track.selected.remove(*key) {
+                if let Some(old) = track.selected.remove(&id) {
                     track.digest.remove(key, &old);
                     any = true;
-                    track.envelopes.remove(*key);
+                    track.envelopes.remove(&id);
                 }
             }
         }

@@ -6,8 +6,6 @@ mod prepare;
 pub mod select;
 pub mod treediff;
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -86,7 +84,7 @@ impl SelectionDigest {
     }
 
     /// The digest of a whole selection.
-    pub fn of(selected: &BTreeMap<ObjectKey, ContentHash>) -> Self {
+    pub fn of<'a>(selected: impl IntoIterator<Item = (&'a ObjectKey, &'a ContentHash)>) -> Self {
         let mut d = SelectionDigest::default();
         for (k, h) in selected {
             d.add(k, h);
@@ -116,6 +114,8 @@ pub fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
