@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use git2::{ObjectType, Oid, Repository};
+use git2::{Oid, Repository};
 
-use super::treediff::Change;
+use super::treediff::{Change, TreeCache};
 use crate::repo::settings::{SETTINGS_FILE, Settings};
 use crate::repo::validate::{Area, ParsedFile};
 use crate::repo::{parse_blob, read_settings, symlink_issue};
@@ -32,34 +32,33 @@ pub(super) struct PrepareView {
     root: Option<String>,
     settings: Settings,
     tree: Option<Oid>,
+    trees: TreeCache,
 }
 
 impl PrepareView {
     pub fn new(root: Option<String>, settings: Settings, tree: Option<Oid>) -> PrepareView {
-        PrepareView { root, settings, tree }
+        PrepareView { root, settings, tree, trees: TreeCache::default() }
     }
 
     /// Diffs a commit against the previous one and parses its changed manifests.
     pub fn prepare(&mut self, repo: &Repository, id: Oid) -> Result<Prepared, git2::Error> {
         let commit = repo.find_commit(id)?;
-        let full = commit.tree()?;
+        let odb = repo.odb()?;
         let tree = match &self.root {
-            None => Some(full.id()),
-            Some(r) => match full.get_path(std::path::Path::new(r)) {
-                Ok(e) if e.kind() == Some(ObjectType::Tree) => Some(e.id()),
-                _ => None,
-            },
+            None => Some(commit.tree_id()),
+            Some(r) => self.trees.subtree(&odb, commit.tree_id(), r)?,
         };
         let time = commit.time().seconds();
         let mut prepared = Prepared { commit: id, time, tree, deltas: Vec::new(), parsed: HashMap::new() };
         if tree == self.tree {
             return Ok(prepared);
         }
-        let old = self.tree.map(|t| repo.find_tree(t)).transpose()?;
-        let new = tree.map(|t| repo.find_tree(t)).transpose()?;
         let settings = &self.settings;
         let skip = |path: &str| settings.skips_folder(path);
-        super::treediff::diff(repo, old.as_ref(), new.as_ref(), "", &skip, &mut prepared.deltas)?;
+        super::treediff::diff(&odb, &mut self.trees, self.tree, tree, "", &skip, &mut prepared.deltas)?;
+        if let Some(old) = self.tree {
+            self.trees.forget(old);
+        }
         if let Some((_, new)) = prepared.deltas.iter().find(|(p, _)| p == SETTINGS_FILE) {
             // Follow the settings as the indexer will (invalid settings keep the old ones).
             let content = new.map(|(id, _)| repo.find_blob(id)).transpose()?;
