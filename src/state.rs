@@ -23,15 +23,16 @@ pub enum StateError {
 /// The fleet of a commit where every broken manifest file counts with its last
 /// good content: invalid input never unschedules a cluster or removes a
 /// placement (its errors are still reported).
-fn fleet_keeping_last_good(loaded: &Loaded, indexer: &Indexer) -> Fleet {
-    let files: Vec<std::sync::Arc<crate::repo::ParsedFile>> = loaded
-        .files
-        .iter()
-        .map(|(path, file)| match (file.is_broken(), indexer.last_good(path)) {
-            (true, Some(good)) => good,
-            _ => file.clone(),
-        })
-        .collect();
+fn fleet_keeping_last_good(
+    repo: &Repository,
+    loaded: &Loaded,
+    indexer: &Indexer,
+) -> Result<Fleet, git2::Error> {
+    let mut files: Vec<std::sync::Arc<crate::repo::ParsedFile>> = Vec::new();
+    for (path, file) in &loaded.files {
+        let good = if file.is_broken() { indexer.last_good(repo, path)? } else { None };
+        files.push(good.unwrap_or_else(|| file.clone()));
+    }
     let mut fleet = Fleet::build(files.iter().map(|f| f.as_ref()));
     for file in loaded.files.values().filter(|f| f.is_broken()) {
         fleet.issues.extend(file.issues.iter().cloned());
@@ -39,7 +40,7 @@ fn fleet_keeping_last_good(loaded: &Loaded, indexer: &Indexer) -> Fleet {
     fleet.issues.extend(loaded.issues.iter().cloned());
     fleet.issues.sort();
     fleet.issues.dedup();
-    fleet
+    Ok(fleet)
 }
 
 /// The fleet at one commit with its history-derived facts.
@@ -77,7 +78,7 @@ impl FleetState {
         // A gitfleet.yaml that does not parse must not move status elsewhere or
         // drop the approvers: the last good settings stay in force.
         let mut loaded = load_tree_with(repo, &tree, root, Some(indexer.settings()))?;
-        let fleet = fleet_keeping_last_good(&loaded, indexer);
+        let fleet = fleet_keeping_last_good(repo, &loaded, indexer).map_err(git)?;
         loaded.settings = indexer.settings().clone();
         let status_root = status_root(root, &loaded.settings.status_path);
         let status_commit = match &loaded.settings.status_branch {

@@ -251,21 +251,30 @@ impl Rng {
 
 /// The resource hash of every placement at one commit, computed from scratch:
 /// every manifest of the tree parsed, the selection made with `select::selection`.
+/// `parsed` keeps every file parsed, by blob.
 fn hashes_from_scratch(
     repo: &git2::Repository,
     commit: git2::Oid,
+    parsed: &mut std::collections::HashMap<git2::Oid, gitfleet::repo::ParsedFile>,
 ) -> std::collections::BTreeMap<String, String> {
     use gitfleet::repo::model::{FleetObject, Manifest, ObjectKey};
     use std::collections::{BTreeMap, BTreeSet};
     use std::sync::Arc;
     let tree = repo.find_commit(commit).unwrap().tree().unwrap();
+    let settings_file = tree.get_name(gitfleet::repo::SETTINGS_FILE).map(|e| repo.find_blob(e.id()).unwrap());
+    let (settings, issue) = gitfleet::repo::read_settings(settings_file.as_ref().map(|b| b.content()));
+    assert!(issue.is_none());
     let mut hub: BTreeMap<ObjectKey, (Arc<Manifest>, [u8; 32])> = BTreeMap::new();
     let mut placements = Vec::new();
     tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
         let path = format!("{dir}{}", entry.name().unwrap());
-        if entry.kind() == Some(git2::ObjectType::Blob) && path.ends_with(".yaml") {
-            let blob = repo.find_blob(entry.id()).unwrap();
-            let parsed = gitfleet::repo::parse_file(&path, blob.content(), gitfleet::repo::Area::Manifests);
+        if entry.kind() == Some(git2::ObjectType::Blob)
+            && settings.classify(&path) == Some(gitfleet::repo::Area::Manifests)
+        {
+            let parsed = parsed.entry(entry.id()).or_insert_with(|| {
+                let blob = repo.find_blob(entry.id()).unwrap();
+                gitfleet::repo::parse_file(&path, blob.content(), gitfleet::repo::Area::Manifests)
+            });
             assert!(parsed.issues.is_empty(), "{path}: {:?}", parsed.issues);
             for (object, hash) in parsed.objects.iter().zip(&parsed.hashes) {
                 match object {
@@ -298,9 +307,10 @@ fn hashes_from_scratch(
 }
 
 /// The incremental index, fed a random history (Namespaces relabelled, deleted and
-/// re-created, objects moved between files, label selectors edited, ...), agrees at
-/// every commit with the selection computed from scratch, indexed in one go or
-/// commit by commit.
+/// re-created, objects moved between files, label selectors edited, commits too
+/// large for one parsing batch, settings that exclude a file, ...), agrees at every
+/// commit with the selection computed from scratch, indexed in one go or commit by
+/// commit.
 #[test]
 fn incremental_index_matches_a_from_scratch_selection_at_every_commit() {
     let dir = tempfile::tempdir().unwrap();
@@ -369,12 +379,18 @@ fn incremental_index_matches_a_from_scratch_selection_at_every_commit() {
     for n in 0..4 {
         files.insert(format!("fleet/role-{n}.yaml"), role(n, ["x", "y"][n % 2]));
     }
+    // More files than one parsing batch holds, changed all at once now and then.
+    const BULK: usize = 150;
+    for n in 0..BULK {
+        files.insert(format!("fleet/bulk/cm-{n}.yaml"), configmap(&format!("bulk-{n}"), "ns-a", 0));
+    }
     let mut ids = Vec::new();
     let mut parent: Option<git2::Commit<'_>> = None;
+    let mut committed = std::collections::BTreeMap::new();
     for c in 0..300 {
         if c > 0 {
             for _ in 0..1 + rng.below(3) {
-                match rng.below(9) {
+                match rng.below(11) {
                     0 => {
                         let ns = ["ns-a", "ns-b", "ns-c"][rng.below(3)];
                         let path = format!("fleet/{ns}.yaml");
@@ -429,6 +445,22 @@ fn incremental_index_matches_a_from_scratch_selection_at_every_commit() {
                             format!("{}---\n{}", configmap("pair", "ns-a", v), configmap(name, "ns-c", v)),
                         );
                     }
+                    8 => {
+                        let v = rng.below(3);
+                        for n in 0..BULK {
+                            files.insert(
+                                format!("fleet/bulk/cm-{n}.yaml"),
+                                configmap(&format!("bulk-{n}"), "ns-a", v),
+                            );
+                        }
+                    }
+                    9 => {
+                        let settings = ["", "exclude: [fleet/role-extra.yaml]\n", "statusPath: state\n"];
+                        match settings[rng.below(3)] {
+                            "" => files.remove("gitfleet.yaml"),
+                            text => files.insert("gitfleet.yaml".into(), text.into()),
+                        };
+                    }
                     _ => {
                         files.insert("docs/readme.md".into(), format!("note {c}\n"));
                     }
@@ -440,17 +472,13 @@ fn incremental_index_matches_a_from_scratch_selection_at_every_commit() {
             Some(p) => p.tree().unwrap(),
             None => repo.find_tree(repo.treebuilder(None).unwrap().write().unwrap()).unwrap(),
         };
-        base.walk(git2::TreeWalkMode::PreOrder, |dir, e| {
-            let path = format!("{dir}{}", e.name().unwrap());
-            if e.kind() == Some(git2::ObjectType::Blob) && !files.contains_key(&path) {
-                update.remove(path);
-            }
-            git2::TreeWalkResult::Ok
-        })
-        .unwrap();
-        for (path, content) in &files {
+        for path in committed.keys().filter(|p| !files.contains_key(*p)) {
+            update.remove(path);
+        }
+        for (path, content) in files.iter().filter(|(p, c)| committed.get(*p) != Some(*c)) {
             update.upsert(path, repo.blob(content.as_bytes()).unwrap(), git2::FileMode::Blob);
         }
+        committed = files.clone();
         let tree = repo.find_tree(update.create_updated(&repo, &base).unwrap()).unwrap();
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
         let id = repo
@@ -475,8 +503,9 @@ fn incremental_index_matches_a_from_scratch_selection_at_every_commit() {
         );
     }
     assert!(whole.blocked.is_empty(), "{:?}", whole.blocked);
+    let mut parsed = std::collections::HashMap::new();
     for (position, id) in ids.iter().enumerate() {
-        let expected = hashes_from_scratch(&repo, *id);
+        let expected = hashes_from_scratch(&repo, *id, &mut parsed);
         for name in names {
             let at = whole.snapshots(name).iter().rev().find(|s| s.sequence <= position + 1).unwrap();
             assert_eq!(at.hash, expected[name], "{name} at commit {} (position {position})", id);

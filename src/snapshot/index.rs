@@ -14,15 +14,27 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use git2::{Commit, ObjectType, Oid, Repository, Tree};
-use serde_json::Value;
+use git2::{ObjectType, Oid, Repository, Tree};
 
-use super::prepare::{PIPELINE_MIN_COMMITS, PrepareView, Prepared, read_manifest_file};
+use super::prepare::{
+    BATCH_COMMITS, BATCH_FILES, CommitInfo, FileSummary, HubObject, PIPELINE_MIN_COMMITS, PrepareView,
+    Prepared, read_manifest_file, read_summary,
+};
 use super::select;
-use crate::repo::model::{FleetObject, Manifest, ObjectKey, Placement, SelectorTarget};
+use crate::repo::model::{FleetObject, ObjectKey, Placement, SelectorTarget};
 use crate::repo::read_settings;
-use crate::repo::settings::{SETTINGS_FILE, Settings};
+use crate::repo::settings::Settings;
 use crate::repo::validate::{Area, ContentHash, Issue, ParsedFile};
+
+impl HubObject {
+    fn selected_by(&self, p: &Placement) -> bool {
+        select::selects_key(p, &self.key, &self.labels)
+    }
+
+    fn brings_content_for(&self, p: &Placement) -> bool {
+        select::brings_namespace_of(p, &self.key, &self.labels)
+    }
+}
 
 /// One resource snapshot of one placement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,16 +81,22 @@ pub type HistoryKey = (String, Option<String>, String);
 #[derive(Debug, Clone)]
 struct Definition {
     path: Arc<str>,
-    manifest: Arc<Manifest>,
-    hash: ContentHash,
+    object: Arc<HubObject>,
+}
+
+/// The last version of a path that parsed without issues: its objects are in the view.
+#[derive(Debug, Clone)]
+struct GoodVersion {
+    blob: Oid,
+    mode: u32,
+    summary: Arc<FileSummary>,
 }
 
 #[derive(Debug)]
 struct FileEntry {
     blob: Oid,
-    current: Arc<ParsedFile>,
-    /// The last version of this path that parsed without issues: its objects are in the view.
-    good: Option<Arc<ParsedFile>>,
+    current: Arc<FileSummary>,
+    good: Option<GoodVersion>,
 }
 
 /// A hub object's key, interned: lookups and selections work on small integers
@@ -99,11 +117,11 @@ struct KeyEntry {
 struct Track {
     spec: Option<Placement>,
     spec_path: Option<Arc<str>>,
-    selected: HashMap<KeyId, ContentHash>,
+    selected: BTreeMap<KeyId, ContentHash>,
     /// The resource hash of `selected`, kept up to date entry by entry.
     digest: super::SelectionDigest,
     /// Wrapped-object counts of the selected envelopes (few), kept with `selected`.
-    envelopes: HashMap<KeyId, usize>,
+    envelopes: BTreeMap<KeyId, usize>,
     /// The Namespaces whose content the placement brings, as of the last full
     /// selection (valid until a Namespace or the placement changes, which recompute it).
     brings: BTreeSet<KeyId>,
@@ -140,7 +158,7 @@ pub struct Indexer {
     /// Keys defined by more than one file.
     conflicts: BTreeSet<KeyId>,
     /// Defined namespaced keys, per Namespace key.
-    by_namespace: HashMap<KeyId, BTreeSet<KeyId>>,
+    by_namespace: BTreeMap<KeyId, BTreeSet<KeyId>>,
     /// Defined cluster-scoped keys, per (group, kind).
     cluster_scoped: HashMap<(String, String), BTreeSet<KeyId>>,
     tracks: BTreeMap<String, Track>,
@@ -170,7 +188,7 @@ impl Indexer {
             ids: HashMap::new(),
             keys: Vec::new(),
             conflicts: BTreeSet::new(),
-            by_namespace: HashMap::new(),
+            by_namespace: BTreeMap::new(),
             cluster_scoped: HashMap::new(),
             tracks: BTreeMap::new(),
             history: HashMap::new(),
@@ -217,9 +235,12 @@ impl Indexer {
     }
 
     /// The last version of a manifest file that parsed without issues, when its
-    /// current version is broken.
-    pub fn last_good(&self, path: &str) -> Option<Arc<ParsedFile>> {
-        self.files.get(path).filter(|e| e.current.is_broken()).and_then(|e| e.good.clone())
+    /// current version is broken (read again from `repo`).
+    pub fn last_good(&self, repo: &Repository, path: &str) -> Result<Option<Arc<ParsedFile>>, git2::Error> {
+        match self.files.get(path).filter(|e| e.current.is_broken()).and_then(|e| e.good.as_ref()) {
+            Some(good) => Ok(Some(Arc::new(read_manifest_file(repo, path, good.blob, good.mode)?))),
+            None => Ok(None),
+        }
     }
 
     /// The policy snapshot index of a placement: how often its `spec.policy` changed.
@@ -256,44 +277,113 @@ impl Indexer {
             }
         }
         let n = pending.len();
-        let pending: Vec<Oid> = pending.iter().rev().map(Commit::id).collect();
+        let pending: Vec<CommitInfo> = pending
+            .iter()
+            .rev()
+            .map(|c| CommitInfo { id: c.id(), tree: c.tree_id(), time: c.time().seconds() })
+            .collect();
         if n >= PIPELINE_MIN_COMMITS {
             self.apply_pipelined(repo, &pending)?;
         } else {
             let mut view = PrepareView::new(self.root.clone(), self.settings.clone(), self.tree);
-            for id in pending {
-                let prepared = view.prepare(repo, id)?;
+            for info in &pending {
+                let prepared = view.prepare(repo, info)?;
                 self.apply(repo, prepared)?;
             }
         }
         Ok(n)
     }
 
-    /// Indexes many commits with two threads: one diffs trees and parses the
-    /// changed blobs (with its own repository handle), the other applies them in order.
-    fn apply_pipelined(&mut self, repo: &Repository, pending: &[Oid]) -> Result<(), git2::Error> {
-        let mut view = PrepareView::new(self.root.clone(), self.settings.clone(), self.tree);
+    /// Indexes many commits with more threads: one reads the history (tree
+    /// diffs and changed blobs, in order, with its own repository handle), one per
+    /// core parses what it read, batch by batch in turn, and this thread applies
+    /// the parsed commits in order.
+    fn apply_pipelined(&mut self, repo: &Repository, pending: &[CommitInfo]) -> Result<(), git2::Error> {
+        type Batch<T> = Result<Vec<T>, git2::Error>;
+        let parsers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+        // Room to read and parse ahead while this thread waits for one batch.
+        const AHEAD: usize = 32;
         let git_dir = repo.path().to_path_buf();
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Prepared, git2::Error>>(256);
+        let mut view = PrepareView::new(self.root.clone(), self.settings.clone(), self.tree);
         std::thread::scope(|scope| {
+            let mut to_parsers = Vec::new();
+            let mut parsed = Vec::new();
+            for _ in 0..parsers {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Batch<Prepared>>(AHEAD);
+                let (parsed_tx, parsed_rx) = std::sync::mpsc::sync_channel::<Batch<Prepared>>(AHEAD);
+                to_parsers.push(tx);
+                parsed.push(parsed_rx);
+                scope.spawn(move || {
+                    for batch in rx {
+                        let batch = batch.map(|read| read.into_iter().map(Prepared::parse).collect());
+                        if parsed_tx.send(batch).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            let git_dir = &git_dir;
             scope.spawn(move || {
-                let theirs = match Repository::open(&git_dir) {
+                let mut sent = 0;
+                let mut send = |batch: Batch<Prepared>| {
+                    let ok = to_parsers[sent % parsers].send(batch).is_ok();
+                    sent += 1;
+                    ok
+                };
+                let theirs = match Repository::open(git_dir) {
                     Ok(r) => r,
                     Err(e) => {
-                        let _ = tx.send(Err(e));
+                        send(Err(e));
                         return;
                     }
                 };
-                for id in pending {
-                    let prepared = view.prepare(&theirs, *id);
-                    let failed = prepared.is_err();
-                    if tx.send(prepared).is_err() || failed {
-                        return;
+                let (mut batch, mut files) = (Vec::new(), 0);
+                for info in pending {
+                    let read = match view.read(&theirs, info) {
+                        Ok(read) => read,
+                        Err(e) => {
+                            send(Ok(batch));
+                            send(Err(e));
+                            return;
+                        }
+                    };
+                    // A commit changing many files goes out in parts, to several parsers.
+                    for part in read.split(BATCH_FILES) {
+                        files += part.files();
+                        batch.push(part);
+                        if batch.len() >= BATCH_COMMITS || files >= BATCH_FILES {
+                            if !send(Ok(std::mem::take(&mut batch))) {
+                                return;
+                            }
+                            files = 0;
+                        }
                     }
                 }
+                if !batch.is_empty() {
+                    send(Ok(batch));
+                }
             });
-            for prepared in rx {
-                self.apply(repo, prepared?)?;
+            let stopped = || git2::Error::from_str("an indexing thread stopped");
+            let (mut applied, mut part): (usize, Option<Prepared>) = (0, None);
+            for k in 0.. {
+                if applied == pending.len() {
+                    break;
+                }
+                for prepared in parsed[k % parsers].recv().map_err(|_| stopped())?? {
+                    let prepared = match part.take() {
+                        Some(mut first) => {
+                            first.merge(prepared);
+                            first
+                        }
+                        None => prepared,
+                    };
+                    if prepared.more {
+                        part = Some(prepared);
+                    } else {
+                        self.apply(repo, prepared)?;
+                        applied += 1;
+                    }
+                }
             }
             Ok(())
         })
@@ -301,12 +391,11 @@ impl Indexer {
 
     /// Indexes one prepared commit whose first parent is the current tip.
     fn apply(&mut self, repo: &Repository, prepared: Prepared) -> Result<(), git2::Error> {
-        let Prepared { commit, time, tree, mut deltas, mut parsed } = prepared;
+        let Prepared { commit, time, tree, settings, mut manifests, more: _ } = prepared;
         let mut changes = Changes::default();
         if tree != self.tree {
-            if let Some(pos) = deltas.iter().position(|(p, _)| p == SETTINGS_FILE) {
-                let (_, new) = deltas.swap_remove(pos);
-                self.update_settings(repo, new.map(|(id, _)| id), &mut changes)?;
+            if let Some(new) = settings {
+                self.update_settings(repo, new, &mut changes)?;
             }
             if changes.reload {
                 let tree = tree.map(|t| repo.find_tree(t)).transpose()?;
@@ -314,12 +403,9 @@ impl Indexer {
             } else {
                 // Removals first: a file moved to a path that sorts earlier must not be
                 // added before its old path is removed.
-                deltas.sort_by_key(|(_, new)| new.is_some());
-                for (path, new) in deltas {
-                    if self.settings.classify(&path) == Some(Area::Manifests) {
-                        let pre = parsed.remove(&path);
-                        self.update_file(repo, &path, new, pre, time, &mut changes)?;
-                    }
+                manifests.sort_by_key(|m| m.new.is_some());
+                for m in manifests {
+                    self.update_file(repo, &m.path, m.new, m.summary, time, &mut changes)?;
                 }
             }
             if changes.removed {
@@ -399,131 +485,134 @@ impl Indexer {
         repo: &Repository,
         path: &str,
         new: Option<(Oid, u32)>,
-        pre_parsed: Option<(Oid, Arc<ParsedFile>)>,
+        parsed: Option<Arc<FileSummary>>,
         time: i64,
         changes: &mut Changes,
     ) -> Result<(), git2::Error> {
-        let old_good = self.files.get(path).and_then(|e| e.good.clone());
+        let old = self.files.get(path);
+        let old_good = old.and_then(|e| e.good.clone());
         let Some((blob, mode)) = new else {
             self.files.remove(path);
             self.broken.remove(path);
             if let Some(g) = old_good {
-                self.remove_objects(path, &g, changes);
+                self.remove_objects(path, &g.summary, changes);
             }
             return Ok(());
         };
-        if self.files.get(path).is_some_and(|e| e.blob == blob) {
+        if old.is_some_and(|e| e.blob == blob) {
             return Ok(());
         }
-        let parsed = match pre_parsed {
-            Some((id, parsed)) if id == blob => parsed,
-            _ => read_manifest_file(repo, path, blob, mode)?,
+        let parsed = match parsed {
+            Some(parsed) => parsed,
+            None => read_summary(repo, path, blob, mode)?,
         };
-        if parsed.is_broken() {
+        let entry = if parsed.is_broken() {
             if self.broken.insert(path.to_string()) {
                 changes.newly_broken.insert(path.to_string());
             }
-            self.files.insert(path.to_string(), FileEntry { blob, current: parsed, good: old_good });
+            FileEntry { blob, current: parsed, good: old_good }
         } else {
-            self.broken.remove(path);
+            if !self.broken.is_empty() {
+                self.broken.remove(path);
+            }
             if let Some(g) = old_good {
-                self.remove_objects(path, &g, changes);
+                self.remove_objects(path, &g.summary, changes);
             }
             self.add_objects(path, &parsed, time, changes);
-            self.files
-                .insert(path.to_string(), FileEntry { blob, current: parsed.clone(), good: Some(parsed) });
+            FileEntry {
+                blob,
+                current: parsed.clone(),
+                good: Some(GoodVersion { blob, mode, summary: parsed }),
+            }
+        };
+        match self.files.get_mut(path) {
+            Some(e) => *e = entry,
+            None => {
+                self.files.insert(path.to_string(), entry);
+            }
         }
         Ok(())
     }
 
-    fn remove_objects(&mut self, path: &str, file: &ParsedFile, changes: &mut Changes) {
-        for object in &file.objects {
-            match object {
-                FleetObject::Hub(m) => {
-                    let Some(&id) = self.ids.get(&m.key) else { continue };
-                    let entry = &mut self.keys[id as usize];
-                    entry.defs.retain(|d| &*d.path != path);
-                    if entry.defs.len() < 2 {
-                        self.conflicts.remove(&id);
-                    }
-                    if entry.defs.is_empty() {
-                        match entry.namespace {
-                            Some(ns) => {
-                                if let Some(set) = self.by_namespace.get_mut(&ns) {
-                                    set.remove(&id);
-                                }
-                            }
-                            None => {
-                                let gk = (m.key.group.clone(), m.key.kind.clone());
-                                if let Some(set) = self.cluster_scoped.get_mut(&gk) {
-                                    set.remove(&id);
-                                }
-                            }
+    fn remove_objects(&mut self, path: &str, file: &FileSummary, changes: &mut Changes) {
+        for object in &file.hub {
+            let Some(&id) = self.ids.get(&object.key) else { continue };
+            let entry = &mut self.keys[id as usize];
+            entry.defs.retain(|d| &*d.path != path);
+            if entry.defs.len() < 2 {
+                self.conflicts.remove(&id);
+            }
+            if entry.defs.is_empty() {
+                match entry.namespace {
+                    Some(ns) => {
+                        if let Some(set) = self.by_namespace.get_mut(&ns) {
+                            set.remove(&id);
                         }
                     }
-                    changes.keys.insert(id);
-                }
-                FleetObject::Placement(p) => {
-                    if let Some(t) = self.tracks.get_mut(&p.name)
-                        && t.spec_path.as_deref() == Some(path)
-                    {
-                        t.spec = None;
-                        t.spec_path = None;
-                        changes.placements.insert(p.name.clone());
+                    None => {
+                        let gk = (object.key.group.clone(), object.key.kind.clone());
+                        if let Some(set) = self.cluster_scoped.get_mut(&gk) {
+                            set.remove(&id);
+                        }
                     }
                 }
-                _ => {}
             }
-            let Some(key) = history_key(object) else { continue };
-            if let Some(h) = self.history.get_mut(&key) {
+            changes.keys.insert(id);
+        }
+        for (p, _) in &file.placements {
+            if let Some(t) = self.tracks.get_mut(&p.name)
+                && t.spec_path.as_deref() == Some(path)
+            {
+                t.spec = None;
+                t.spec_path = None;
+                changes.placements.insert(p.name.clone());
+            }
+        }
+        for (key, _) in &file.history {
+            if let Some(h) = self.history.get_mut(key) {
                 h.present = false;
                 changes.removed = true;
             }
         }
     }
 
-    fn add_objects(&mut self, path: &str, file: &ParsedFile, time: i64, changes: &mut Changes) {
+    fn add_objects(&mut self, path: &str, file: &FileSummary, time: i64, changes: &mut Changes) {
         let path: Arc<str> = Arc::from(path);
-        for ((object, hash), value) in file.objects.iter().zip(&file.hashes).zip(&file.values) {
-            match object {
-                FleetObject::Hub(m) => {
-                    let id = self.intern(&m.key);
-                    let entry = &mut self.keys[id as usize];
-                    if entry.defs.is_empty() {
-                        match entry.namespace {
-                            Some(ns) => {
-                                self.by_namespace.entry(ns).or_default().insert(id);
-                            }
-                            None => {
-                                let gk = (m.key.group.clone(), m.key.kind.clone());
-                                self.cluster_scoped.entry(gk).or_default().insert(id);
-                            }
-                        }
+        for object in &file.hub {
+            let id = self.intern(&object.key);
+            let entry = &mut self.keys[id as usize];
+            if entry.defs.is_empty() {
+                match entry.namespace {
+                    Some(ns) => {
+                        self.by_namespace.entry(ns).or_default().insert(id);
                     }
-                    entry.defs.push(Definition { path: path.clone(), manifest: m.clone(), hash: *hash });
-                    if entry.defs.len() > 1 {
-                        self.conflicts.insert(id);
-                    }
-                    changes.keys.insert(id);
-                }
-                FleetObject::Placement(p) => {
-                    let t = self.tracks.entry(p.name.clone()).or_default();
-                    if t.spec_path.is_none() || t.spec_path.as_deref() == Some(&*path) {
-                        t.spec = Some(p.clone());
-                        t.spec_path = Some(path.clone());
-                        changes.placements.insert(p.name.clone());
-                        let policy = super::hash_value(value.pointer("/spec/policy").unwrap_or(&Value::Null));
-                        if t.policies.last() != Some(&policy) {
-                            t.policies.push(policy);
-                        }
+                    None => {
+                        let gk = (object.key.group.clone(), object.key.kind.clone());
+                        self.cluster_scoped.entry(gk).or_default().insert(id);
                     }
                 }
-                _ => {}
             }
-            let Some(key) = history_key(object) else { continue };
+            entry.defs.push(Definition { path: path.clone(), object: object.clone() });
+            if entry.defs.len() > 1 {
+                self.conflicts.insert(id);
+            }
+            changes.keys.insert(id);
+        }
+        for (p, policy) in &file.placements {
+            let t = self.tracks.entry(p.name.clone()).or_default();
+            if t.spec_path.is_none() || t.spec_path.as_deref() == Some(&*path) {
+                t.spec = Some(p.clone());
+                t.spec_path = Some(path.clone());
+                changes.placements.insert(p.name.clone());
+                if t.policies.last() != Some(policy) {
+                    t.policies.push(*policy);
+                }
+            }
+        }
+        for (key, hash) in &file.history {
             // 1-based position of the commit being applied (counted after it).
             let sequence = self.commits + 1;
-            let h = self.history.entry(key).or_insert(ObjectHistory {
+            let h = self.history.entry(key.clone()).or_insert(ObjectHistory {
                 created: time,
                 generation: 0,
                 sequence,
@@ -566,16 +655,16 @@ impl Indexer {
     }
 
     /// Whether `id` (present in the view) is selected by `p`.
-    fn is_selected(&self, p: &Placement, id: KeyId, m: &Manifest) -> bool {
+    fn is_selected(&self, p: &Placement, id: KeyId, object: &HubObject) -> bool {
         match self.keys[id as usize].namespace {
-            None => select::selects_directly(p, m),
-            Some(ns) => self.active(ns).is_some_and(|d| select::brings_namespace_content(p, &d.manifest)),
+            None => object.selected_by(p),
+            Some(ns) => self.active(ns).is_some_and(|d| d.object.brings_content_for(p)),
         }
     }
 
     /// The whole selection of a placement: direct lookups for named selectors,
     /// every object of one kind otherwise, plus the content of selected namespaces.
-    fn full_selection(&self, p: &Placement) -> (HashMap<KeyId, ContentHash>, BTreeSet<KeyId>) {
+    fn full_selection(&self, p: &Placement) -> (BTreeMap<KeyId, ContentHash>, BTreeSet<KeyId>) {
         let mut ids: BTreeSet<KeyId> = BTreeSet::new();
         for s in &p.selectors {
             let candidates: Vec<KeyId> = match &s.target {
@@ -595,7 +684,7 @@ impl Indexer {
                     .unwrap_or_default(),
             };
             for id in candidates {
-                if self.active(id).is_some_and(|d| select::selects_directly(p, &d.manifest)) {
+                if self.active(id).is_some_and(|d| d.object.selected_by(p)) {
                     ids.insert(id);
                 }
             }
@@ -603,14 +692,14 @@ impl Indexer {
         let namespaces: BTreeSet<KeyId> = ids
             .iter()
             .copied()
-            .filter(|&id| self.active(id).is_some_and(|d| select::brings_namespace_content(p, &d.manifest)))
+            .filter(|&id| self.active(id).is_some_and(|d| d.object.brings_content_for(p)))
             .collect();
         for ns in &namespaces {
             if let Some(inside) = self.by_namespace.get(ns) {
                 ids.extend(inside.iter().copied());
             }
         }
-        (ids.into_iter().filter_map(|id| self.active(id).map(|d| (id, d.hash))).collect(), namespaces)
+        (ids.into_iter().filter_map(|id| self.active(id).map(|d| (id, d.object.hash))).collect(), namespaces)
     }
 
     fn update_tracks(&mut self, commit: Oid, time: i64, changes: &Changes) {
@@ -656,8 +745,7 @@ impl Indexer {
             .selected
             .keys()
             .filter_map(|&id| self.active(id).map(|d| (id, d)))
-            .filter(|(_, d)| d.manifest.envelope.is_some())
-            .map(|(id, d)| (id, d.manifest.wrapped.len()))
+            .filter_map(|(id, d)| d.object.wrapped.map(|n| (id, n)))
             .collect();
         changed
     }
@@ -696,7 +784,7 @@ impl Indexer {
     }
 
     /// Why this placement must not get a snapshot at this commit, if anything.
-    fn blocking_issues(&self, spec: &Placement, selected: &HashMap<KeyId, ContentHash>) -> Vec<Issue> {
+    fn blocking_issues(&self, spec: &Placement, selected: &BTreeMap<KeyId, ContentHash>) -> Vec<Issue> {
         let is_selected_key = |key: &ObjectKey| self.ids.get(key).is_some_and(|id| selected.contains_key(id));
         let mut issues = Vec::new();
         if let Some(issue) = &self.settings_issue {
@@ -706,11 +794,8 @@ impl Indexer {
             let Some(entry) = self.files.get(path) else { continue };
             let own_spec = spec.origin.path.as_ref() == path.as_str();
             let touches = entry.good.as_ref().is_some_and(|g| {
-                g.objects.iter().any(|o| match o {
-                    FleetObject::Hub(m) => is_selected_key(&m.key),
-                    FleetObject::Placement(p) => p.name == spec.name,
-                    _ => false,
-                })
+                g.summary.hub.iter().any(|o| is_selected_key(&o.key))
+                    || g.summary.placements.iter().any(|(p, _)| p.name == spec.name)
             });
             if own_spec || touches {
                 issues.extend(entry.current.issues.iter().cloned());
@@ -721,11 +806,11 @@ impl Indexer {
             if defs.len() < 2 {
                 continue;
             }
-            if selected.contains_key(&id) || self.is_selected(spec, id, &defs[0].manifest) {
+            if selected.contains_key(&id) || self.is_selected(spec, id, &defs[0].object) {
                 let paths: Vec<&str> = defs.iter().map(|d| &*d.path).collect();
                 issues.push(Issue {
                     path: defs[1].path.clone(),
-                    line: Some(defs[1].manifest.origin.line),
+                    line: Some(defs[1].object.line),
                     object: Some(key.to_string()),
                     message: format!("is defined in more than one file: {}", paths.join(", ")),
                 });
@@ -759,24 +844,24 @@ fn apply_changed_keys(
         let id = *id;
         let brought = namespace.is_some_and(|ns| track.brings.contains(&ns));
         let selected_now = def.as_ref().filter(|d| match namespace {
-            None => select::selects_directly(spec, &d.manifest),
+            None => d.object.selected_by(spec),
             Some(_) => brought,
         });
         let key = &keys[id as usize].key;
         match selected_now {
             Some(d) => {
-                match track.selected.insert(id, d.hash) {
-                    Some(old) if old == d.hash => {}
+                match track.selected.insert(id, d.object.hash) {
+                    Some(old) if old == d.object.hash => {}
                     old => {
                         if let Some(old) = old {
                             track.digest.remove(key, &old);
                         }
-                        track.digest.add(key, &d.hash);
+                        track.digest.add(key, &d.object.hash);
                         any = true;
                     }
                 }
-                if d.manifest.envelope.is_some() {
-                    track.envelopes.insert(id, d.manifest.wrapped.len());
+                if let Some(wrapped) = d.object.wrapped {
+                    track.envelopes.insert(id, wrapped);
                 }
             }
             // A key in a namespace the placement does not bring was not selected before.
@@ -794,7 +879,7 @@ fn apply_changed_keys(
 }
 
 /// Gitfleet objects keep a history (creation time, generation); hub resources do not.
-fn history_key(object: &FleetObject) -> Option<HistoryKey> {
+pub(super) fn history_key(object: &FleetObject) -> Option<HistoryKey> {
     let (kind, ns, name) = match object {
         FleetObject::Cluster(c) => ("MemberCluster", None, &c.name),
         FleetObject::Placement(p) => ("ClusterResourcePlacement", None, &p.name),

@@ -9,29 +9,40 @@ use std::sync::Arc;
 
 use crate::repo::model::{Manifest, ObjectKey, Placement, ResourceSelector, SelectionScope, SelectorTarget};
 
-fn selector_matches(s: &ResourceSelector, m: &Manifest) -> bool {
-    s.group == m.key.group
-        && s.kind == m.key.kind
-        && m.key.namespace.is_none()
+fn selector_matches(s: &ResourceSelector, key: &ObjectKey, labels: &BTreeMap<String, String>) -> bool {
+    s.group == key.group
+        && s.kind == key.kind
+        && key.namespace.is_none()
         && match &s.target {
-            SelectorTarget::Name(n) => *n == m.key.name,
-            SelectorTarget::Labels(sel) => sel.matches(&m.labels),
+            SelectorTarget::Name(n) => *n == key.name,
+            SelectorTarget::Labels(sel) => sel.matches(labels),
             SelectorTarget::All => true,
         }
 }
 
+/// Whether the placement selects the cluster-scoped object `key` (with `labels`)
+/// by one of its selectors.
+pub fn selects_key(p: &Placement, key: &ObjectKey, labels: &BTreeMap<String, String>) -> bool {
+    p.selectors.iter().any(|s| selector_matches(s, key, labels))
+}
+
+/// Whether selecting `key` (a Namespace, with `labels`) brings the resources inside it.
+pub fn brings_namespace_of(p: &Placement, key: &ObjectKey, labels: &BTreeMap<String, String>) -> bool {
+    key.group.is_empty()
+        && key.kind == "Namespace"
+        && p.selectors
+            .iter()
+            .any(|s| s.scope == SelectionScope::NamespaceWithResources && selector_matches(s, key, labels))
+}
+
 /// Whether the placement selects this cluster-scoped object by one of its selectors.
 pub fn selects_directly(p: &Placement, m: &Manifest) -> bool {
-    p.selectors.iter().any(|s| selector_matches(s, m))
+    selects_key(p, &m.key, &m.labels)
 }
 
 /// Whether selecting this object (a Namespace) brings the resources inside it.
 pub fn brings_namespace_content(p: &Placement, m: &Manifest) -> bool {
-    m.key.group.is_empty()
-        && m.key.kind == "Namespace"
-        && p.selectors
-            .iter()
-            .any(|s| s.scope == SelectionScope::NamespaceWithResources && selector_matches(s, m))
+    brings_namespace_of(p, &m.key, &m.labels)
 }
 
 /// The keys a placement selects among `hub`; `by_namespace` lists the namespaced keys per namespace.
