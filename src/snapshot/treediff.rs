@@ -89,23 +89,35 @@ impl<'a> Entries<'a> {
         Entries { rest: data }
     }
 
-    /// The raw bytes of the next entry, without parsing it.
-    fn next_raw(&self) -> Option<&'a [u8]> {
-        let nul = self.rest.iter().position(|&b| b == 0)?;
-        self.rest.get(..nul + 21)
-    }
-
     /// Skips the entries `self` and `other` have in common, byte for byte (the
-    /// usual case: one entry of hundreds changed), without parsing them.
+    /// usual case: one entry of hundreds changed), without parsing them: the
+    /// entries that end within the common prefix of both.
     fn skip_common(&mut self, other: &mut Entries<'a>) {
-        while let Some(raw) = self.next_raw() {
-            if !other.rest.starts_with(raw) {
-                return;
+        let common = common_prefix(self.rest, other.rest);
+        let mut skipped = 0;
+        while let Some(nul) = memchr::memchr(0, &self.rest[skipped..]) {
+            let end = skipped + nul + 21;
+            if end > common {
+                break;
             }
-            self.rest = &self.rest[raw.len()..];
-            other.rest = &other.rest[raw.len()..];
+            skipped = end;
         }
+        self.rest = &self.rest[skipped..];
+        other.rest = &other.rest[skipped..];
     }
+}
+
+/// The length of the longest common prefix of `a` and `b`.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 64 <= n && a[i..i + 64] == b[i..i + 64] {
+        i += 64;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
 }
 
 fn malformed() -> git2::Error {
