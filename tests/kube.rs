@@ -157,6 +157,12 @@ impl Kubectl {
         self.rt.block_on(call).unwrap();
     }
 
+    /// Deletes an object (as `kubectl delete` does).
+    fn delete(&self, cluster: &str, kind: (&str, &str), ns: &str, name: &str) {
+        let api = self.api(cluster, kind.0, kind.1, Some(ns));
+        self.rt.block_on(api.delete(name, &kube::api::DeleteParams::default())).unwrap();
+    }
+
     fn get(
         &self,
         cluster: &str,
@@ -498,6 +504,7 @@ fn report_diff_on_real_apiservers() {
 /// Drift: an object edited on the cluster behind gitfleet's back is reported
 /// with its fields; corrected with `whenToApply: Always`, left as it is with
 /// `IfNotDrifted`. `gitfleet diff --kubeconfig` shows it (exit 1, then 0).
+/// Objects deleted on the cluster are created again under both.
 #[test]
 fn drift_is_reported_and_corrected_on_real_apiservers() {
     let Some(h) = harness() else { return };
@@ -542,6 +549,35 @@ fn drift_is_reported_and_corrected_on_real_apiservers() {
     assert_eq!(drift["observedDrifts"][0]["valueInMember"], "edited");
     let diff = gitfleet(&["diff", "fix", "--repo", f.origin_str(), "--kubeconfig", kc]);
     assert_eq!(diff.status.code(), Some(0), "{}{}", stdout(&diff), stderr(&diff));
+
+    for ns in ["kt-drift-a", "kt-drift-b"] {
+        k.delete("member1", CM, ns, "cm");
+    }
+    let out = r.pass(now()).unwrap();
+    assert!(
+        out.message
+            .contains("fix corrected drift on member1: ConfigMap kt-drift-a/cm (deleted on the cluster)"),
+        "{}",
+        out.message
+    );
+    assert!(
+        out.message.contains("keep re-created on member1: ConfigMap kt-drift-b/cm (deleted on the cluster)"),
+        "{}",
+        out.message
+    );
+    for ns in ["kt-drift-a", "kt-drift-b"] {
+        let cm = k.get("member1", CM, Some(ns), "cm").expect("created again");
+        assert_eq!(cm["data"]["key"], "v1");
+        assert_eq!(
+            cm["metadata"]["labels"]["gitfleet.dev/placement"],
+            if ns == "kt-drift-a" { "fix" } else { "keep" }
+        );
+    }
+    assert_eq!(
+        k.get("member2", CM, Some("kt-drift-b"), "cm").unwrap()["data"]["key"],
+        "edited",
+        "still left"
+    );
 }
 
 /// Availability (SPEC 6.3): a cluster counts as succeeded only once its

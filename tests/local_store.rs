@@ -279,6 +279,85 @@ fn drift_is_reported_corrected_or_left_as_it_is() {
     assert!(!always.contains("driftedPlacements"), "the next check found no drift: {always}");
 }
 
+/// Objects deleted on a cluster behind gitfleet's back are created again at the
+/// next check, with `whenToApply: Always` (as drift corrected) and with
+/// `IfNotDrifted` (no change of the member's is overwritten by that), while an
+/// edited object stays as it is under `IfNotDrifted`.
+#[test]
+fn objects_deleted_on_a_cluster_are_created_again() {
+    let f = Fleet::example();
+    let other =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\n  namespace: gone-b\ndata:\n  key: v1\n";
+    f.write(
+        "resources/gone.yaml",
+        &format!(
+            "{}---\n{}---\n{other}",
+            namespace_with_cm("gone-a", "v1"),
+            namespace_with_cm("gone-b", "v1")
+        ),
+    );
+    f.write("placements/always.yaml", &rolling_placement("always", "gone-a", "", ""));
+    let keep = "    applyStrategy:\n      whenToApply: IfNotDrifted\n";
+    f.write("placements/keep.yaml", &rolling_placement("keep", "gone-b", keep, ""));
+    f.commit_all("two placements");
+    let state = f.state_dir();
+    let mut r = reconciler(&RunArgs::once(f.origin_str(), &state)).unwrap();
+    r.pass(now()).unwrap();
+    let a = state.join("clusters/member1/gone-a/configmap/cm.yaml");
+    let b = state.join("clusters/member1/gone-b/configmap/cm.yaml");
+    let edited = state.join("clusters/member1/gone-b/configmap/other.yaml");
+    std::fs::remove_file(&a).unwrap();
+    std::fs::remove_file(&b).unwrap();
+    edit(&edited, "key: v1", "key: edited");
+
+    let st = state.to_str().unwrap();
+    let diff =
+        gitfleet(&["diff", "always", "--repo", f.origin_str(), "--state-dir", st, "--cluster", "member1"]);
+    assert_eq!(diff.status.code(), Some(1), "{}", stderr(&diff));
+
+    let out = r.pass(now()).unwrap();
+    assert!(
+        out.message
+            .contains("always corrected drift on member1: ConfigMap gone-a/cm (deleted on the cluster)"),
+        "{}",
+        out.message
+    );
+    assert!(
+        out.message.contains("keep re-created on member1: ConfigMap gone-b/cm (deleted on the cluster)"),
+        "{}",
+        out.message
+    );
+    assert!(
+        out.message.contains("keep drifted on member1: ConfigMap gone-b/other (/data/key)"),
+        "{}",
+        out.message
+    );
+    assert!(std::fs::read_to_string(&a).unwrap().contains("key: v1"), "created again");
+    assert!(std::fs::read_to_string(&b).unwrap().contains("key: v1"), "created again");
+    assert!(std::fs::read_to_string(&edited).unwrap().contains("key: edited"), "left as it is");
+    let status = f.origin_file("status/clusterresourceplacements/keep.yaml").unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&status).unwrap();
+    let m1 = doc["status"]["placementStatuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["clusterName"] == "member1")
+        .unwrap()
+        .clone();
+    let drifted: Vec<&serde_json::Value> = m1["driftedPlacements"].as_array().unwrap().iter().collect();
+    let gone = drifted.iter().find(|d| d["name"] == "cm").expect("the deletion is reported for this pass");
+    assert_eq!(gone["objectOnCluster"], false, "{m1}");
+    assert!(drifted.iter().any(|d| d["name"] == "other"), "{m1}");
+    let diff = gitfleet(&["diff", "always", "--repo", f.origin_str(), "--state-dir", st]);
+    assert_eq!(diff.status.code(), Some(0), "{}{}", stdout(&diff), stderr(&diff));
+
+    // The next check finds only the edited object.
+    r.pass(now()).unwrap();
+    let status = f.origin_file("status/clusterresourceplacements/keep.yaml").unwrap();
+    assert!(!status.contains("objectOnCluster"), "{status}");
+    assert!(status.contains("name: other"), "{status}");
+}
+
 /// ReportDiff: nothing is changed on the clusters; the differences are in the
 /// placement status, per cluster, with fields and a unified diff.
 #[test]

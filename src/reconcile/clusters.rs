@@ -164,8 +164,9 @@ impl Reconciler {
         if p.apply.when_to_apply == WhenToApply::IfNotDrifted
             && let Some(held) = facts.held(cluster)
         {
-            // Objects changed on the cluster since gitfleet applied them are left alone.
-            let drifted = match self.drifted(fs, p, cluster, held, cache, facts) {
+            // Objects changed on the cluster since gitfleet applied them are left alone
+            // (deleted ones are applied again: there is no change of the member's to keep).
+            let mut drifted = match self.drifted(fs, p, cluster, held, cache, facts) {
                 Ok(d) => d,
                 Err(DriftError::Backend(e)) => {
                     let r = self.unreachable(cluster, &e, now);
@@ -173,6 +174,7 @@ impl Reconciler {
                 }
                 Err(DriftError::Render(_)) => Vec::new(),
             };
+            drifted.retain(|d| d.on_cluster);
             for d in &drifted {
                 options.leave.insert(d.key.clone());
                 let paths: Vec<&str> = d.fields.iter().map(|f| f.path.as_str()).collect();
@@ -245,7 +247,7 @@ impl Reconciler {
     }
 
     /// Objects of this placement that changed on the cluster since gitfleet
-    /// applied snapshot `held` there.
+    /// applied snapshot `held` there, or that were deleted there.
     fn drifted(
         &self,
         fs: &FleetState,
@@ -259,7 +261,9 @@ impl Reconciler {
         let diffs = self.backend.diff(cluster, &desired).map_err(DriftError::Backend)?;
         Ok(diffs
             .into_iter()
-            .filter(|d| d.on_cluster && d.live_owner.as_deref() == Some(p.name.as_str()))
+            // An object missing from a cluster that holds the snapshot was deleted behind
+            // gitfleet's back (it applied it); one owned by someone else is not its own.
+            .filter(|d| !d.on_cluster || d.live_owner.as_deref() == Some(p.name.as_str()))
             // Objects that failed to apply differ because they never got this
             // snapshot: that is in failedPlacements already, not drift.
             .filter(|d| !facts.failed_before(cluster, &d.key))
@@ -268,7 +272,8 @@ impl Reconciler {
 
     /// For every cluster this pass did not update: ReportDiff placements get
     /// their differences reported again; others are checked for drift, which
-    /// is corrected unless `whenToApply: IfNotDrifted`.
+    /// is corrected unless `whenToApply: IfNotDrifted`. Objects deleted on the
+    /// cluster are created again in both cases (like a new snapshot would).
     pub(super) fn check_clusters(
         &self,
         fs: &FleetState,
@@ -321,13 +326,28 @@ impl Reconciler {
             let what: Vec<String> = drifted
                 .iter()
                 .map(|d| {
+                    if !d.on_cluster {
+                        return format!("{} (deleted on the cluster)", d.key);
+                    }
                     let paths: Vec<&str> = d.fields.iter().map(|f| f.path.as_str()).collect();
                     format!("{} ({})", d.key, paths.join(", "))
                 })
                 .collect();
             if p.apply.when_to_apply == WhenToApply::IfNotDrifted {
-                tracing::warn!(placement = %p.name, %cluster, "drift left as it is (whenToApply: IfNotDrifted): {}", what.join("; "));
-                notes.push(format!("{} drifted on {cluster}: {}", p.name, what.join("; ")));
+                let (changed, deleted): (Vec<_>, Vec<_>) =
+                    drifted.iter().zip(&what).partition(|(d, _)| d.on_cluster);
+                if !changed.is_empty() {
+                    let changed: Vec<&str> = changed.iter().map(|(_, w)| w.as_str()).collect();
+                    tracing::warn!(placement = %p.name, %cluster, "drift left as it is (whenToApply: IfNotDrifted): {}", changed.join("; "));
+                    notes.push(format!("{} drifted on {cluster}: {}", p.name, changed.join("; ")));
+                }
+                if !deleted.is_empty()
+                    && let Ok(desired) = self.desired_for(fs, p, &cluster, held, cache)
+                {
+                    let deleted: Vec<&ObjectDiff> = deleted.iter().map(|(d, _)| *d).collect();
+                    notes.extend(self.recreate(p, &cluster, &desired, &deleted, now));
+                }
+                // What was found stays reported for this pass; the next check clears it.
                 facts.drifts.insert(cluster.clone(), drifted);
                 continue;
             }
@@ -336,6 +356,43 @@ impl Reconciler {
             self.update_cluster(fs, p, &cluster, held, cache, facts, now);
             // What was found stays reported for this pass; the next check clears it.
             facts.drifts.insert(cluster.clone(), drifted);
+        }
+    }
+}
+
+impl Reconciler {
+    /// Applies again the objects of the snapshot a cluster holds (`desired`) that
+    /// were deleted there, leaving every other object as it is; the note for the
+    /// status commit when that worked.
+    fn recreate(
+        &self,
+        p: &Placement,
+        cluster: &str,
+        desired: &[RenderedObject],
+        deleted: &[&ObjectDiff],
+        now: i64,
+    ) -> Option<String> {
+        let mut options = SyncOptions::take_over(p.apply.when_to_take_over);
+        options.leave =
+            desired.iter().map(|o| o.key.clone()).filter(|k| !deleted.iter().any(|d| &d.key == k)).collect();
+        let what: Vec<String> = deleted.iter().map(|d| d.key.to_string()).collect();
+        match self.backend.sync(cluster, &p.name, desired, &options) {
+            Ok(r) if r.failed.is_empty() => {
+                tracing::warn!(placement = %p.name, cluster, "deleted on the cluster, created again: {}", what.join("; "));
+                Some(format!(
+                    "{} re-created on {cluster}: {} (deleted on the cluster)",
+                    p.name,
+                    what.join("; ")
+                ))
+            }
+            Ok(r) => {
+                tracing::warn!(placement = %p.name, cluster, "creating again failed: {}", r.failed[0].message);
+                None
+            }
+            Err(e) => {
+                self.unreachable(cluster, &e, now);
+                None
+            }
         }
     }
 }
