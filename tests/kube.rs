@@ -211,6 +211,13 @@ fn cluster_status(f: &Fleet, placement: &str, cluster: &str) -> serde_json::Valu
         .unwrap_or_else(|| panic!("{cluster} not in {text}"))
 }
 
+/// A placement-level condition.
+fn placement_condition(f: &Fleet, placement: &str, type_: &str) -> serde_json::Value {
+    let text = f.origin_file(&format!("status/clusterresourceplacements/{placement}.yaml")).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    condition(&doc["status"], type_).clone()
+}
+
 fn condition<'a>(status: &'a serde_json::Value, type_: &str) -> &'a serde_json::Value {
     status["conditions"]
         .as_array()
@@ -617,6 +624,10 @@ fn staged_run_waits_for_deployments_to_become_available() {
         available["message"].as_str().unwrap().contains("Deployment.apps kt-avail/web is not available yet"),
         "{s}"
     );
+    let placement = placement_condition(&f, "avail", "ClusterResourcePlacementAvailable");
+    assert_eq!(placement["status"], "False", "{placement}");
+    assert_eq!(placement["reason"], "ResourceNotAvailableYet", "{placement}");
+    assert!(placement["message"].as_str().unwrap().contains("(member2)"), "{placement}");
 
     // Still not available: nothing moves.
     let out = r.pass(t0 + 6).unwrap();
@@ -640,6 +651,7 @@ fn staged_run_waits_for_deployments_to_become_available() {
     let out = r.pass(t0 + 18).unwrap();
     assert!(out.message.contains("avail succeeded"), "{}", out.message);
     assert_eq!(condition(&cluster_status(&f, "avail", "member1"), "ResourceAvailable")["status"], "True");
+    assert_eq!(placement_condition(&f, "avail", "ClusterResourcePlacementAvailable")["status"], "True");
 }
 
 /// An apiserver stopped in the middle of a run: the cluster waits (status and
@@ -686,6 +698,10 @@ fn apiserver_stopped_mid_run() {
     let applied = condition(&s, "ResourceApplied");
     assert_eq!(applied["reason"], "ClusterUnreachable", "{s}");
     assert!(applied["message"].as_str().unwrap().contains("cluster unreachable (1 attempts"), "{s}");
+    let placement = placement_condition(&f, "edge", "ClusterResourcePlacementApplied");
+    assert_eq!(placement["status"], "False", "{placement}");
+    assert_eq!(placement["reason"], "ClusterUnreachable", "{placement}");
+    assert!(placement["message"].as_str().unwrap().contains("(edge)"), "{placement}");
     assert_eq!(out.wake_at, Some(t0 + 5), "first retry after 5 s");
     let k = Kubectl::new(h);
     assert_eq!(k.get("member3", CM, Some("kt-edge"), "cm").unwrap()["data"]["key"], "v1");
@@ -697,6 +713,7 @@ fn apiserver_stopped_mid_run() {
     assert!(out.message.contains("first succeeded"), "{}", out.message);
     assert_eq!(k.get("edge", CM, Some("kt-edge"), "cm").unwrap()["data"]["key"], "v1");
     assert_eq!(condition(&cluster_status(&f, "edge", "edge"), "ResourceApplied")["status"], "True");
+    assert_eq!(placement_condition(&f, "edge", "ClusterResourcePlacementApplied")["status"], "True");
 
     // Down for longer than clusterTimeout (2m): the cluster and the run fail.
     h.control("stop", "edge");

@@ -230,6 +230,8 @@ pub fn document(
     let mut statuses = Vec::new();
     let mut failed_clusters = 0;
     let mut available = 0;
+    // Clusters that do not answer, and clusters whose resources are not available yet.
+    let (mut unreachable_clusters, mut not_available) = (Vec::new(), Vec::new());
     for cluster in &schedule.clusters {
         let prev = prev_status(cluster);
         let observed = facts
@@ -293,6 +295,7 @@ pub fn document(
         } else if let Some(why) = unreachable {
             c.retain(|x| x.type_ != "ResourceDiffReported" && x.type_ != "ResourceAvailable");
             c.set_condition("ResourceApplied", false, "ClusterUnreachable", why, now, generation);
+            unreachable_clusters.push(cluster.as_str());
         } else if !failures.is_empty() {
             c.retain(|x| x.type_ != "ResourceDiffReported" && x.type_ != "ResourceAvailable");
             failed_clusters += 1;
@@ -329,7 +332,9 @@ pub fn document(
                 }
                 _ => {}
             }
-            if !c.is_false("ResourceAvailable") {
+            if c.is_false("ResourceAvailable") {
+                not_available.push(cluster.as_str());
+            } else {
                 available += 1;
             }
         }
@@ -349,11 +354,49 @@ pub fn document(
         statuses.push(s);
     }
     if failed_clusters > 0 {
+        // Whether the rest is available says nothing while some of it did not apply.
+        conds.retain(|x| x.type_ != "ClusterResourcePlacementAvailable");
         conds.set_condition(
             "ClusterResourcePlacementApplied",
             false,
             "ApplyFailed",
             &format!("Failed to apply manifests to {failed_clusters} clusters, please check the `failedPlacements` status"),
+            now,
+            generation,
+        );
+    } else if !unreachable_clusters.is_empty() {
+        let msg = format!(
+            "Cannot reach {} member clusters ({}), please check the `placementStatuses`",
+            unreachable_clusters.len(),
+            unreachable_clusters.join(", ")
+        );
+        conds.set_condition(
+            "ClusterResourcePlacementApplied",
+            false,
+            "ClusterUnreachable",
+            &msg,
+            now,
+            generation,
+        );
+        conds.set_condition(
+            "ClusterResourcePlacementAvailable",
+            false,
+            "ClusterUnreachable",
+            &msg,
+            now,
+            generation,
+        );
+    } else if !not_available.is_empty() {
+        let msg = format!(
+            "The selected resources are not available yet on {} member clusters ({})",
+            not_available.len(),
+            not_available.join(", ")
+        );
+        conds.set_condition(
+            "ClusterResourcePlacementAvailable",
+            false,
+            "ResourceNotAvailableYet",
+            &msg,
             now,
             generation,
         );
