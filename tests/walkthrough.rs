@@ -205,7 +205,8 @@ fn rollback_by_pinned_commit_and_by_revert() {
     assert_eq!(values(&f), v(&[Some("value2"), Some("value2"), Some("value2")]));
 
     f.pull();
-    f.write("runs/back.yaml", &run_file("back", &format!("resourceCommit: {}", &value1_commit[..10])));
+    // Quoted: an unquoted prefix such as 1234567890 or 12e4567890 is a YAML number.
+    f.write("runs/back.yaml", &run_file("back", &format!("resourceCommit: \"{}\"", &value1_commit[..10])));
     f.commit_all("roll back to a commit");
     r.pass(T0 + 10).unwrap();
     assert_eq!(values(&f), v(&[Some("value1"), Some("value1"), Some("value1")]));

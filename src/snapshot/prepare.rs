@@ -1,6 +1,6 @@
 //! Preparing commits for the index: the tree diff against the previous commit
-//! and the parse of every changed manifest. Owns what it needs, so that long
-//! histories can be prepared on a second thread while the index applies.
+//! and the read of every changed manifest (one thread, in order), then their
+//! parse (any thread) into small summaries the index keeps.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -837,6 +837,8 @@ fn resource_commit_pins_a_commit() {
     let r = the_run(&run_with("resourceCommit: 3f2a9c1\n"));
     assert_eq!(r.target, SnapshotTarget::Commit("3f2a9c1".into()));
     rejects(&run_with("resourceCommit: \"\"\n"), &["spec.resourceCommit", "empty"]);
+    // An unquoted all-digit prefix is a YAML number: a clear error, not a wrong commit.
+    rejects(&run_with("resourceCommit: 1234567890\n"), &["spec.resourceCommit", "1234567890", "string"]);
 }
 
 #[test]
