@@ -193,6 +193,19 @@ fn rolling_update_stops_at_a_failed_batch() {
     assert!(has("member2") && has("member3"));
 }
 
+/// The status of one cluster in a placement's status file.
+fn member_status(f: &Fleet, placement: &str, cluster: &str) -> serde_json::Value {
+    let status = f.origin_file(&format!("status/clusterresourceplacements/{placement}.yaml")).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&status).unwrap();
+    let statuses = doc["status"]["placementStatuses"].as_array().unwrap();
+    statuses.iter().find(|s| s["clusterName"] == cluster).unwrap().clone()
+}
+
+/// Asserts that a status commit message says `what`.
+fn says(message: &str, what: &str) {
+    assert!(message.contains(what), "{what:?} not in: {message}");
+}
+
 fn edit(path: &std::path::Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.contains(from), "{text}");
@@ -230,26 +243,11 @@ fn drift_is_reported_corrected_or_left_as_it_is() {
     assert!(stderr(&diff).contains("member1: 1 object(s) differ from always-0"), "{}", stderr(&diff));
 
     let out = r.pass(now()).unwrap();
-    assert!(
-        out.message.contains("always corrected drift on member1: ConfigMap drift-a/cm (/data/key)"),
-        "{}",
-        out.message
-    );
-    assert!(
-        out.message.contains("keep drifted on member1: ConfigMap drift-b/cm (/data/key)"),
-        "{}",
-        out.message
-    );
+    says(&out.message, "always corrected drift on member1: ConfigMap drift-a/cm (/data/key)");
+    says(&out.message, "keep drifted on member1: ConfigMap drift-b/cm (/data/key)");
     assert!(std::fs::read_to_string(&a).unwrap().contains("key: v1"), "corrected");
     assert!(std::fs::read_to_string(&b).unwrap().contains("key: edited"), "left as it is");
-    let status = f.origin_file("status/clusterresourceplacements/keep.yaml").unwrap();
-    let doc: serde_json::Value = serde_saphyr::from_str(&status).unwrap();
-    let m1 = doc["status"]["placementStatuses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["clusterName"] == "member1")
-        .unwrap();
+    let m1 = member_status(&f, "keep", "member1");
     let drift = &m1["driftedPlacements"][0];
     assert_eq!(drift["name"], "cm");
     assert_eq!(drift["observedDrifts"][0]["path"], "/data/key");
@@ -316,34 +314,13 @@ fn objects_deleted_on_a_cluster_are_created_again() {
     assert_eq!(diff.status.code(), Some(1), "{}", stderr(&diff));
 
     let out = r.pass(now()).unwrap();
-    assert!(
-        out.message
-            .contains("always corrected drift on member1: ConfigMap gone-a/cm (deleted on the cluster)"),
-        "{}",
-        out.message
-    );
-    assert!(
-        out.message.contains("keep re-created on member1: ConfigMap gone-b/cm (deleted on the cluster)"),
-        "{}",
-        out.message
-    );
-    assert!(
-        out.message.contains("keep drifted on member1: ConfigMap gone-b/other (/data/key)"),
-        "{}",
-        out.message
-    );
+    says(&out.message, "always corrected drift on member1: ConfigMap gone-a/cm (deleted on the cluster)");
+    says(&out.message, "keep re-created on member1: ConfigMap gone-b/cm (deleted on the cluster)");
+    says(&out.message, "keep drifted on member1: ConfigMap gone-b/other (/data/key)");
     assert!(std::fs::read_to_string(&a).unwrap().contains("key: v1"), "created again");
     assert!(std::fs::read_to_string(&b).unwrap().contains("key: v1"), "created again");
     assert!(std::fs::read_to_string(&edited).unwrap().contains("key: edited"), "left as it is");
-    let status = f.origin_file("status/clusterresourceplacements/keep.yaml").unwrap();
-    let doc: serde_json::Value = serde_saphyr::from_str(&status).unwrap();
-    let m1 = doc["status"]["placementStatuses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["clusterName"] == "member1")
-        .unwrap()
-        .clone();
+    let m1 = member_status(&f, "keep", "member1");
     let drifted: Vec<&serde_json::Value> = m1["driftedPlacements"].as_array().unwrap().iter().collect();
     let gone = drifted.iter().find(|d| d["name"] == "cm").expect("the deletion is reported for this pass");
     assert_eq!(gone["objectOnCluster"], false, "{m1}");
