@@ -7,7 +7,7 @@ use crate::render::{RenderedObject, render};
 use std::sync::Arc;
 
 use crate::repo::Fleet;
-use crate::repo::model::{ApplyType, Manifest, Placement, WhenToApply};
+use crate::repo::model::{ApplyType, Manifest, ObjectKey, Placement, WhenToApply};
 use crate::schedule::schedule;
 use crate::state::FleetState;
 
@@ -166,13 +166,13 @@ impl Reconciler {
         {
             // Objects changed on the cluster since gitfleet applied them are left alone
             // (deleted ones are applied again: there is no change of the member's to keep).
-            let mut drifted = match self.drifted(fs, p, cluster, held, cache, facts) {
+            let held_desired = self.desired_for(fs, p, cluster, held, cache).unwrap_or_default();
+            let mut drifted = match self.drifted(p, cluster, &held_desired, facts) {
                 Ok(d) => d,
-                Err(DriftError::Backend(e)) => {
+                Err(e) => {
                     let r = self.unreachable(cluster, &e, now);
                     return self.waiting_unreachable(facts, cluster, &r);
                 }
-                Err(DriftError::Render(_)) => Vec::new(),
             };
             drifted.retain(|d| d.on_cluster);
             for d in &drifted {
@@ -247,18 +247,19 @@ impl Reconciler {
     }
 
     /// Objects of this placement that changed on the cluster since gitfleet
-    /// applied snapshot `held` there, or that were deleted there.
+    /// applied there the snapshot it holds (rendered as `held`), or that were
+    /// deleted there.
     fn drifted(
         &self,
-        fs: &FleetState,
         p: &Placement,
         cluster: &str,
-        held: u32,
-        cache: &mut ContentCache,
+        held: &[RenderedObject],
         facts: &PlacementFacts,
-    ) -> Result<Vec<ObjectDiff>, DriftError> {
-        let desired = self.desired_for(fs, p, cluster, held, cache).map_err(DriftError::Render)?;
-        let diffs = self.backend.diff(cluster, &desired).map_err(DriftError::Backend)?;
+    ) -> Result<Vec<ObjectDiff>, BackendError> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let diffs = self.backend.diff(cluster, held)?;
         Ok(diffs
             .into_iter()
             // An object missing from a cluster that holds the snapshot was deleted behind
@@ -305,17 +306,20 @@ impl Reconciler {
                 }
                 continue;
             }
-            let drifted = match self.drifted(fs, p, &cluster, held, cache, facts) {
+            let desired = match self.desired_for(fs, p, &cluster, held, cache) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::debug!(placement = %p.name, %cluster, "drift check skipped: {e}");
+                    continue;
+                }
+            };
+            let drifted = match self.drifted(p, &cluster, &desired, facts) {
                 Ok(d) => {
                     self.reached(&cluster);
                     d
                 }
-                Err(DriftError::Backend(e)) => {
+                Err(e) => {
                     self.unreachable(&cluster, &e, now);
-                    continue;
-                }
-                Err(DriftError::Render(e)) => {
-                    tracing::debug!(placement = %p.name, %cluster, "drift check skipped: {e}");
                     continue;
                 }
             };
@@ -341,11 +345,13 @@ impl Reconciler {
                     tracing::warn!(placement = %p.name, %cluster, "drift left as it is (whenToApply: IfNotDrifted): {}", changed.join("; "));
                     notes.push(format!("{} drifted on {cluster}: {}", p.name, changed.join("; ")));
                 }
-                if !deleted.is_empty()
-                    && let Ok(desired) = self.desired_for(fs, p, &cluster, held, cache)
-                {
-                    let deleted: Vec<&ObjectDiff> = deleted.iter().map(|(d, _)| *d).collect();
-                    notes.extend(self.recreate(p, &cluster, &desired, &deleted, now));
+                if !deleted.is_empty() {
+                    let keys: Vec<&ObjectKey> = deleted.iter().map(|(d, _)| &d.key).collect();
+                    if self.recreate(p, &cluster, &desired, &keys, now) {
+                        let what: Vec<&str> = deleted.iter().map(|(_, w)| w.as_str()).collect();
+                        tracing::warn!(placement = %p.name, %cluster, "created again: {}", what.join("; "));
+                        notes.push(format!("{} re-created on {cluster}: {}", p.name, what.join("; ")));
+                    }
                 }
                 // What was found stays reported for this pass; the next check clears it.
                 facts.drifts.insert(cluster.clone(), drifted);
@@ -362,45 +368,27 @@ impl Reconciler {
 
 impl Reconciler {
     /// Applies again the objects of the snapshot a cluster holds (`desired`) that
-    /// were deleted there, leaving every other object as it is; the note for the
-    /// status commit when that worked.
+    /// were deleted there, leaving every other object as it is; true when that worked.
     fn recreate(
         &self,
         p: &Placement,
         cluster: &str,
         desired: &[RenderedObject],
-        deleted: &[&ObjectDiff],
+        deleted: &[&ObjectKey],
         now: i64,
-    ) -> Option<String> {
+    ) -> bool {
         let mut options = SyncOptions::take_over(p.apply.when_to_take_over);
-        options.leave =
-            desired.iter().map(|o| o.key.clone()).filter(|k| !deleted.iter().any(|d| &d.key == k)).collect();
-        let what: Vec<String> = deleted.iter().map(|d| d.key.to_string()).collect();
+        options.leave = desired.iter().map(|o| &o.key).filter(|k| !deleted.contains(k)).cloned().collect();
         match self.backend.sync(cluster, &p.name, desired, &options) {
-            Ok(r) if r.failed.is_empty() => {
-                tracing::warn!(placement = %p.name, cluster, "deleted on the cluster, created again: {}", what.join("; "));
-                Some(format!(
-                    "{} re-created on {cluster}: {} (deleted on the cluster)",
-                    p.name,
-                    what.join("; ")
-                ))
-            }
+            Ok(r) if r.failed.is_empty() => true,
             Ok(r) => {
                 tracing::warn!(placement = %p.name, cluster, "creating again failed: {}", r.failed[0].message);
-                None
+                false
             }
             Err(e) => {
                 self.unreachable(cluster, &e, now);
-                None
+                false
             }
         }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-enum DriftError {
-    #[error("{0}")]
-    Render(String),
-    #[error(transparent)]
-    Backend(BackendError),
 }

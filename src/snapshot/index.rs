@@ -20,21 +20,10 @@ use super::prepare::{
     BATCH_COMMITS, BATCH_FILES, CommitInfo, FileSummary, HubObject, PIPELINE_MIN_COMMITS, PrepareView,
     Prepared, read_manifest_file, read_summary,
 };
-use super::select;
 use crate::repo::model::{FleetObject, ObjectKey, Placement, SelectorTarget};
 use crate::repo::read_settings;
 use crate::repo::settings::Settings;
 use crate::repo::validate::{Area, ContentHash, Issue, ParsedFile};
-
-impl HubObject {
-    fn selected_by(&self, p: &Placement) -> bool {
-        select::selects_key(p, &self.key, &self.labels)
-    }
-
-    fn brings_content_for(&self, p: &Placement) -> bool {
-        select::brings_namespace_of(p, &self.key, &self.labels)
-    }
-}
 
 /// One resource snapshot of one placement.
 #[derive(Debug, Clone, PartialEq, Eq)]

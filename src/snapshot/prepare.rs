@@ -107,6 +107,18 @@ pub(super) struct HubObject {
     pub wrapped: Option<usize>,
 }
 
+impl HubObject {
+    /// Whether the placement selects this object by one of its selectors.
+    pub fn selected_by(&self, p: &Placement) -> bool {
+        super::select::selects_key(p, &self.key, &self.labels)
+    }
+
+    /// Whether selecting this object (a Namespace) brings the resources inside it.
+    pub fn brings_content_for(&self, p: &Placement) -> bool {
+        super::select::brings_namespace_of(p, &self.key, &self.labels)
+    }
+}
+
 /// What the index keeps of a manifest file. Made on the thread that parsed the
 /// file, which frees the parsed documents too: only this small summary moves on.
 #[derive(Debug, Default)]
