@@ -16,6 +16,7 @@ pub mod snapshot;
 pub mod source;
 pub mod state;
 pub mod status;
+pub mod time;
 pub mod watch;
 pub mod window;
 pub mod yaml;

@@ -5,10 +5,16 @@ use std::path::Path;
 
 use git2::{Oid, Repository};
 
-use crate::repo::{Fleet, Loaded, RepoError, load_tree_with};
-use crate::snapshot::Indexer;
+use std::sync::Arc;
+
+use crate::repo::model::{Manifest, SnapshotTarget, UpdateRun};
+use crate::repo::{Fleet, Loaded, RepoError, load_tree, load_tree_with};
+use crate::snapshot::select::selected_manifests;
+use crate::snapshot::{Indexer, ResolveError};
+use crate::status::StatusError;
 use crate::status::snapshots::{SnapshotPlan, plan_placement};
 use crate::status::{RecordedSnapshot, recorded_snapshots, status_root};
+use crate::time::Time;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -17,7 +23,18 @@ pub enum StateError {
     #[error(transparent)]
     Repo(#[from] RepoError),
     #[error("read the status branch: {0}")]
-    StatusBranch(String),
+    StatusBranch(#[source] StatusError),
+}
+
+/// Why a snapshot's manifests could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ContentError {
+    #[error("no resource snapshot {index} for placement {placement}")]
+    NoSnapshot { placement: String, index: u32 },
+    #[error("snapshot {snapshot} commit {commit}: {source}")]
+    Git { snapshot: String, commit: String, source: git2::Error },
+    #[error(transparent)]
+    Repo(#[from] RepoError),
 }
 
 /// The fleet of a commit where every broken manifest file counts with its last
@@ -48,8 +65,8 @@ pub struct FleetState {
     pub tip: Oid,
     /// The tracked sub-folder, if any.
     pub root: Option<String>,
-    /// Commit time of the tip (seconds).
-    pub tip_time: i64,
+    /// Commit time of the tip.
+    pub tip_time: Time,
     pub loaded: Loaded,
     pub fleet: Fleet,
     /// The folder of the status files in the tree (`<root>/<statusPath>`).
@@ -69,7 +86,7 @@ impl FleetState {
         tip: Oid,
         root: Option<&str>,
         indexer: &mut Indexer,
-        status_tip: impl FnOnce(&str) -> Result<Option<Oid>, String>,
+        status_tip: impl FnOnce(&str) -> Result<Option<Oid>, StatusError>,
     ) -> Result<FleetState, StateError> {
         let git = |source| StateError::Git { commit: tip.to_string(), source };
         let commit = repo.find_commit(tip).map_err(git)?;
@@ -111,7 +128,7 @@ impl FleetState {
         Ok(FleetState {
             tip,
             root: root.map(str::to_string),
-            tip_time: commit.time().seconds(),
+            tip_time: Time::from_second(commit.time().seconds()),
             loaded,
             fleet,
             status_root,
@@ -126,5 +143,69 @@ impl FleetState {
         let commit = repo.find_commit(self.status_commit?).ok()?;
         let entry = commit.tree().ok()?.get_path(Path::new(&format!("{}/{path}", self.status_root))).ok()?;
         repo.find_blob(entry.id()).ok().map(|b| b.content().to_vec())
+    }
+
+    /// The latest snapshot index of a placement.
+    pub fn latest_index(&self, placement: &str) -> Option<u32> {
+        self.snapshots.all.iter().filter(|s| s.placement == placement).map(|s| s.index).max()
+    }
+
+    /// The newest snapshot of a placement whose commit is `target` or one of
+    /// its ancestors: the snapshot as of that commit.
+    pub fn snapshot_at(&self, repo: &Repository, placement: &str, target: Oid) -> Option<u32> {
+        self.snapshots
+            .all
+            .iter()
+            .filter(|s| s.placement == placement)
+            .filter_map(|s| Oid::from_str(&s.commit).ok().map(|c| (s.index, c)))
+            .filter(|(_, c)| *c == target || repo.graph_descendant_of(target, *c).unwrap_or(false))
+            .map(|(i, _)| i)
+            .max()
+    }
+
+    /// The snapshot a run's target names.
+    pub fn resolve(&self, repo: &Repository, run: &UpdateRun) -> Result<u32, ResolveError> {
+        let placement = || run.placement.clone();
+        match &run.target {
+            SnapshotTarget::Latest => self
+                .latest_index(&run.placement)
+                .ok_or_else(|| ResolveError::NoSnapshot { placement: placement() }),
+            SnapshotTarget::Index(i) => {
+                let known = self.snapshots.all.iter().any(|s| s.placement == run.placement && s.index == *i);
+                known.then_some(*i).ok_or_else(|| ResolveError::NoIndex { placement: placement(), index: *i })
+            }
+            SnapshotTarget::Commit(rev) => {
+                let target = repo
+                    .revparse_single(rev)
+                    .and_then(|o| o.peel_to_commit())
+                    .map_err(|_| ResolveError::NotACommit { rev: rev.clone() })?
+                    .id();
+                if target != self.tip && !repo.graph_descendant_of(self.tip, target).unwrap_or(false) {
+                    return Err(ResolveError::NotInHistory { rev: rev.clone() });
+                }
+                self.snapshot_at(repo, &run.placement, target)
+                    .ok_or_else(|| ResolveError::NoSnapshotAt { placement: placement(), rev: rev.clone() })
+            }
+        }
+    }
+
+    /// The manifests a placement's snapshot holds, read from the snapshot's commit.
+    pub fn snapshot_manifests(
+        &self,
+        repo: &Repository,
+        placement: &str,
+        index: u32,
+    ) -> Result<Vec<Arc<Manifest>>, ContentError> {
+        let snap = self
+            .snapshots
+            .all
+            .iter()
+            .find(|s| s.placement == placement && s.index == index)
+            .ok_or_else(|| ContentError::NoSnapshot { placement: placement.to_string(), index })?;
+        let git = |source| ContentError::Git { snapshot: snap.name(), commit: snap.commit.clone(), source };
+        let commit = Oid::from_str(&snap.commit).and_then(|c| repo.find_commit(c)).map_err(git)?;
+        let tree = commit.tree().map_err(git)?;
+        let loaded = load_tree(repo, &tree, self.root.as_deref())?;
+        Ok(selected_manifests(&loaded.fleet(), placement))
     }
 }

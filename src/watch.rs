@@ -14,9 +14,9 @@ use signal_hook::iterator::Signals;
 /// Quiet time after the last ref change before a pass starts.
 const DEBOUNCE: Duration = Duration::from_millis(100);
 
-/// Why the reconciler woke up.
+/// Why the reconciler woke up between passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wake {
+pub enum Signal {
     /// The watched repository's refs changed.
     Changed,
     /// The timeout passed.
@@ -27,7 +27,7 @@ pub enum Wake {
 
 /// Waits for the next reason to reconcile.
 pub struct Waker {
-    rx: Receiver<Wake>,
+    rx: Receiver<Signal>,
     _debouncer: Option<Debouncer<RecommendedWatcher>>,
     signals: signal_hook::iterator::Handle,
 }
@@ -44,10 +44,11 @@ impl Waker {
         let (tx, rx) = channel();
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
         let handle = signals.handle();
-        let signal_tx: Sender<Wake> = tx.clone();
+        let signal_tx: Sender<Signal> = tx.clone();
         std::thread::spawn(move || {
             if signals.forever().next().is_some() {
-                let _ = signal_tx.send(Wake::Shutdown);
+                // Fails only when the waker is gone: nobody is left to tell.
+                let _ = signal_tx.send(Signal::Shutdown);
             }
         });
         let debouncer = match git_dir {
@@ -57,7 +58,8 @@ impl Waker {
                 let mut d =
                     new_debouncer(DEBOUNCE, move |res: notify_debouncer_mini::DebounceEventResult| {
                         if res.is_ok() {
-                            let _ = change_tx.send(Wake::Changed);
+                            // Fails only when the waker is gone: nobody is left to tell.
+                            let _ = change_tx.send(Signal::Changed);
                         }
                     })
                     .map_err(std::io::Error::other)?;
@@ -74,15 +76,15 @@ impl Waker {
 
     /// Blocks until something happens or `timeout` passes. Changes that arrived
     /// together are merged; a shutdown always wins.
-    pub fn wait(&self, timeout: Duration) -> Wake {
+    pub fn wait(&self, timeout: Duration) -> Signal {
         let first = match self.rx.recv_timeout(timeout) {
             Ok(w) => w,
-            Err(RecvTimeoutError::Timeout) => Wake::Timeout,
-            Err(RecvTimeoutError::Disconnected) => Wake::Shutdown,
+            Err(RecvTimeoutError::Timeout) => Signal::Timeout,
+            Err(RecvTimeoutError::Disconnected) => Signal::Shutdown,
         };
         let mut wake = first;
         while let Ok(w) = self.rx.try_recv() {
-            if w == Wake::Shutdown {
+            if w == Signal::Shutdown {
                 wake = w;
             }
         }

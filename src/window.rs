@@ -7,122 +7,13 @@ use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 
-use crate::repo::labels::LabelSelector;
+use crate::repo::window::{Cron, RolloutWindow, WindowTime, WindowType};
+use crate::time::Time;
 
 /// How far ahead the next opening of a schedule is searched (covers 29 February).
 const SEARCH_DAYS: i32 = 4 * 366;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WindowType {
-    Allow,
-    Deny,
-}
-
-/// When a window is in force.
-#[derive(Debug, Clone)]
-pub enum WindowTime {
-    /// Opens at every cron match, for `duration` seconds.
-    Schedule { cron: Cron, duration: i64, tz: TimeZone },
-    /// From `start` (inclusive) to `end` (exclusive).
-    Range { start: i64, end: i64 },
-    /// Always (a freeze, for Deny).
-    Always,
-}
-
-#[derive(Debug, Clone)]
-pub struct RolloutWindow {
-    pub name: String,
-    pub type_: WindowType,
-    pub time: WindowTime,
-    /// Clusters it applies to; `None`: every cluster.
-    pub selector: Option<LabelSelector>,
-}
-
-/// A parsed 5-field cron expression: minute, hour, day of month, month, day of week.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cron {
-    minutes: Vec<u8>,
-    hours: Vec<u8>,
-    days: Vec<u8>,
-    months: Vec<u8>,
-    weekdays: Vec<u8>,
-    /// Day of month and day of week restricted: either may match (cron's rule).
-    days_or_weekdays: bool,
-}
-
-const MONTHS: [&str; 12] =
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
-const WEEKDAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-
-fn field(text: &str, min: u8, max: u8, names: &[&str], name_base: u8) -> Result<(Vec<u8>, bool), String> {
-    let value = |s: &str| -> Result<u8, String> {
-        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
-            return Ok(i as u8 + name_base);
-        }
-        s.parse::<u8>()
-            .ok()
-            .filter(|v| (min..=max).contains(v))
-            .ok_or_else(|| format!("{s:?} is not in {min}-{max}"))
-    };
-    let mut out = Vec::new();
-    for part in text.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((r, s)) => {
-                (r, s.parse::<u8>().ok().filter(|s| *s > 0).ok_or_else(|| format!("bad step in {part:?}"))?)
-            }
-            None => (part, 1),
-        };
-        let (lo, hi) = match range {
-            "*" => (min, max),
-            r => match r.split_once('-') {
-                Some((a, b)) => (value(a)?, value(b)?),
-                None if part.contains('/') => (value(r)?, max),
-                None => (value(r)?, value(r)?),
-            },
-        };
-        if lo > hi {
-            return Err(format!("range {range:?} goes backwards"));
-        }
-        out.extend((lo..=hi).step_by(step as usize));
-    }
-    out.sort();
-    out.dedup();
-    // Vixie cron: a field starting with '*' (also '*/2') does not restrict days.
-    Ok((out, !text.starts_with('*')))
-}
-
 impl Cron {
-    /// Parses `m h dom mon dow`.
-    pub fn parse(text: &str) -> Result<Cron, String> {
-        let parts: Vec<&str> = text.split_whitespace().collect();
-        let [m, h, dom, mon, dow] = parts.as_slice() else {
-            return Err(format!(
-                "schedule {text:?} must have 5 fields (minute hour day-of-month month day-of-week)"
-            ));
-        };
-        let err = |what: &str, e: String| format!("schedule {text:?}: {what}: {e}");
-        let (minutes, _) = field(m, 0, 59, &[], 0).map_err(|e| err("minute", e))?;
-        let (hours, _) = field(h, 0, 23, &[], 0).map_err(|e| err("hour", e))?;
-        let (days, days_restricted) = field(dom, 1, 31, &[], 0).map_err(|e| err("day of month", e))?;
-        let (months, _) = field(mon, 1, 12, &MONTHS, 1).map_err(|e| err("month", e))?;
-        let (mut weekdays, weekdays_restricted) =
-            field(dow, 0, 7, &WEEKDAYS, 0).map_err(|e| err("day of week", e))?;
-        if weekdays.contains(&7) {
-            weekdays.retain(|d| *d != 7);
-            if !weekdays.contains(&0) {
-                weekdays.insert(0, 0);
-            }
-        }
-        Ok(Cron {
-            minutes,
-            hours,
-            days,
-            months,
-            weekdays,
-            days_or_weekdays: days_restricted && weekdays_restricted,
-        })
-    }
-
     fn day_matches(&self, d: Date) -> bool {
         if !self.months.contains(&(d.month() as u8)) {
             return false;
@@ -164,11 +55,6 @@ fn local_date(t: i64, tz: &TimeZone) -> Option<Date> {
 }
 
 impl RolloutWindow {
-    /// Whether the window applies to a cluster with these labels.
-    pub fn selects(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
-        self.selector.as_ref().is_none_or(|s| s.matches(labels))
-    }
-
     /// If the window is in force at `t`, until when (`None` inside: forever).
     pub fn in_force(&self, t: i64) -> Option<Option<i64>> {
         match &self.time {
@@ -221,11 +107,11 @@ impl RolloutWindow {
 pub fn may_start<'a>(
     windows: &'a [RolloutWindow],
     labels: &std::collections::BTreeMap<String, String>,
-    t: i64,
-) -> Result<(), (&'a RolloutWindow, Option<i64>)> {
+    t: Time,
+) -> Result<(), (&'a RolloutWindow, Option<Time>)> {
     let applying: Vec<&RolloutWindow> = windows.iter().filter(|w| w.selects(labels)).collect();
     let mut holder: Option<&RolloutWindow> = None;
-    let mut at = t;
+    let mut at = t.as_second();
     // Step past Deny windows in force and to the next Allow opening until both agree.
     for _ in 0..1000 {
         let deny = applying
@@ -247,7 +133,7 @@ pub fn may_start<'a>(
         if allows.is_empty() || allows.iter().any(|w| w.in_force(at).is_some()) {
             return match holder {
                 None => Ok(()),
-                Some(w) => Err((w, Some(at))),
+                Some(w) => Err((w, Some(Time::from_second(at)))),
             };
         }
         let next = allows.iter().filter_map(|w| w.next_open(at).map(|o| (o, *w))).min_by_key(|(o, _)| *o);
@@ -349,18 +235,18 @@ mod tests {
         let labels = Default::default();
         let night = at("2026-12-21T23:00:00Z");
         let both = [allow.clone(), range.clone()];
-        let (w, until) = may_start(&both, &labels, night).unwrap_err();
+        let (w, until) = may_start(&both, &labels, Time::from(night)).unwrap_err();
         assert_eq!(
             (w.name.as_str(), until),
-            ("holidays", Some(at("2027-01-05T00:00:00Z"))),
+            ("holidays", Some(Time::from(at("2027-01-05T00:00:00Z")))),
             "Deny wins over Allow"
         );
-        assert!(may_start(&both, &labels, at("2027-01-05T23:00:00Z")).is_ok());
+        assert!(may_start(&both, &labels, Time::from(at("2027-01-05T23:00:00Z"))).is_ok());
         let only_allow = [allow.clone()];
-        let (w, until) = may_start(&only_allow, &labels, at("2027-01-05T12:00:00Z")).unwrap_err();
-        assert_eq!((w.name.as_str(), until), ("nights", Some(at("2027-01-05T22:00:00Z"))));
+        let (w, until) = may_start(&only_allow, &labels, Time::from(at("2027-01-05T12:00:00Z"))).unwrap_err();
+        assert_eq!((w.name.as_str(), until), ("nights", Some(Time::from(at("2027-01-05T22:00:00Z")))));
         let freezes = [freeze];
-        let (w, until) = may_start(&freezes, &labels, night).unwrap_err();
+        let (w, until) = may_start(&freezes, &labels, Time::from(night)).unwrap_err();
         assert_eq!((w.name.as_str(), until), ("freeze", None));
     }
 }
@@ -420,7 +306,8 @@ mod regression {
             selector: None,
         };
         let windows = [deny, allow];
-        let (w, until) = may_start(&windows, &Default::default(), at("2026-12-24T22:00:00Z")).unwrap_err();
-        assert_eq!((w.name.as_str(), until), ("holidays", Some(at("2027-01-05T21:00:00Z"))));
+        let (w, until) =
+            may_start(&windows, &Default::default(), Time::from(at("2026-12-24T22:00:00Z"))).unwrap_err();
+        assert_eq!((w.name.as_str(), until), ("holidays", Some(Time::from(at("2027-01-05T21:00:00Z")))));
     }
 }

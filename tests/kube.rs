@@ -264,7 +264,7 @@ fn seed_walkthrough_and_rollback_on_real_apiservers() {
     let out = r.pass(t0).unwrap();
     assert!(out.message.contains("example-run updated member2"), "{}", out.message);
     assert_eq!(values(), [None, Some("value2".into()), None], "only staging so far");
-    assert_eq!(out.wake_at, Some(t0 + 60), "wakes when the TimedWait ends");
+    assert_eq!(out.wake.time(), Some(t0 + 60), "wakes when the TimedWait ends");
     let out = r.pass(t0 + 30).unwrap();
     assert!(!out.message.contains("member3"), "{}", out.message);
     // Canary by sortingLabelKey order (member3 before member1), then the approval gate.
@@ -616,7 +616,7 @@ fn staged_run_waits_for_deployments_to_become_available() {
     let out = r.pass(t0).unwrap();
     assert!(out.message.contains("avail updated member2"), "{}", out.message);
     assert!(!out.message.contains("member1"), "canary waits for staging: {}", out.message);
-    assert!(out.wake_at.is_some_and(|w| w <= t0 + 5), "polls availability: {:?}", out.wake_at);
+    assert!(out.wake.time().is_some_and(|w| w <= t0 + 5), "polls availability: {:?}", out.wake.time());
     let s = cluster_status(&f, "avail", "member2");
     let available = condition(&s, "ResourceAvailable");
     assert_eq!(available["reason"], "ResourceNotAvailableYet", "{s}");
@@ -702,7 +702,7 @@ fn apiserver_stopped_mid_run() {
     assert_eq!(placement["status"], "False", "{placement}");
     assert_eq!(placement["reason"], "ClusterUnreachable", "{placement}");
     assert!(placement["message"].as_str().unwrap().contains("(edge)"), "{placement}");
-    assert_eq!(out.wake_at, Some(t0 + 5), "first retry after 5 s");
+    assert_eq!(out.wake.time(), Some(t0 + 5), "first retry after 5 s");
     let k = Kubectl::new(h);
     assert_eq!(k.get("member3", CM, Some("kt-edge"), "cm").unwrap()["data"]["key"], "v1");
 

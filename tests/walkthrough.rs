@@ -85,7 +85,7 @@ fn walkthrough_with_merge_approval_and_rollback_by_index() {
     f.commit_all("run example-run");
     let out = r.pass(T0).unwrap();
     assert_eq!(values(&f), v(&[None, Some("value2"), None]), "staging (member2) first");
-    assert_eq!(out.wake_at, Some(T0 + 60));
+    assert_eq!(out.wake.time(), Some(gitfleet::time::Time::from(T0 + 60)));
     let one = common::stdout(&gitfleet(&["get", "csur", "example-run", "--repo", f.origin_str()]));
     assert!(one.contains("stage staging: soak (TimedWait) until "), "{one}");
     assert!(csur(&f, "example-run").contains("waitUntil: "), "-o yaml shows until when");

@@ -138,19 +138,19 @@ impl Demo {
     }
 
     /// One reconcile pass, reporting its status commit.
-    fn reconcile(&mut self) -> Result<Option<i64>, CliError> {
+    fn reconcile(&mut self) -> Result<Option<crate::time::Time>, CliError> {
         let outcome = self.reconciler.pass(now()).map_err(env)?;
         if outcome.commit.is_some() {
             println!("[gitfleet] {}", outcome.message);
         }
-        Ok(outcome.wake_at)
+        Ok(outcome.wake.time())
     }
 
     /// Passes until nothing waits on time any more (the short TimedWait).
     fn reconcile_until_waiting_on_people(&mut self) -> Result<(), CliError> {
         let mut wake = self.reconcile()?;
         while let Some(at) = wake {
-            let secs = (at - now()).max(0) as u64;
+            let secs = (at.as_second() - now().as_second()).max(0) as u64;
             if secs > DEMO_WAIT_SECS + 1 {
                 break; // a cluster timeout, not the demo's wait
             }

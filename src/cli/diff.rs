@@ -11,7 +11,7 @@ use super::CliError;
 use crate::cluster::Backend;
 use crate::cluster::kube::KubeBackend;
 use crate::cluster::local::LocalStore;
-use crate::reconcile::{render_for, snapshot_at, snapshot_manifests};
+use crate::reconcile::render_for;
 use crate::schedule::schedule;
 use crate::snapshot::Indexer;
 use crate::source::Source;
@@ -58,11 +58,11 @@ pub fn diff(args: DiffArgs) -> Result<u8, CliError> {
         Some(rev) => source.resolve(rev).map_err(CliError::env)?,
         None => tip,
     };
-    let index = snapshot_at(repo, &fs, &p.name, at)
+    let index = fs
+        .snapshot_at(repo, &p.name, at)
         .ok_or_else(|| CliError::env(format!("placement {} has no resource snapshot at {}", p.name, at)))?;
     let snapshot = format!("{}-{index}", p.name);
-    let manifests =
-        snapshot_manifests(repo, &fs, args.path.as_deref(), &p.name, index).map_err(CliError::env)?;
+    let manifests = fs.snapshot_manifests(repo, &p.name, index).map_err(CliError::env)?;
 
     let clusters: Vec<String> = match &args.cluster {
         Some(c) if fs.fleet.clusters.contains_key(c) => vec![c.clone()],

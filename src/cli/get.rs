@@ -116,7 +116,7 @@ pub fn get(args: GetArgs) -> Result<u8, CliError> {
     let status_branch_tip = |b: &str| Ok(crate::source::branch_tip(&source.repo, b));
     let state = FleetState::load(&source.repo, tip, args.path.as_deref(), &mut indexer, status_branch_tip)
         .map_err(CliError::env)?;
-    let now = jiff::Timestamp::now().as_second();
+    let now = crate::time::Time::now();
     let ctx =
         Ctx { source: &source, state: &state, indexer: &indexer, now, full: args.output != Output::Table };
     let mut items = match kind {
@@ -164,7 +164,7 @@ struct Ctx<'a> {
     source: &'a Source,
     state: &'a FleetState,
     indexer: &'a Indexer,
-    now: i64,
+    now: crate::time::Time,
     /// Whether full objects are printed (yaml/json): only then is heavier work done.
     full: bool,
 }
@@ -184,14 +184,10 @@ fn condition(object: &Value, type_: &str) -> (String, String) {
     }
 }
 
-fn parse_time(s: &str) -> Option<i64> {
-    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
-}
-
 impl Ctx<'_> {
     /// The object as written, with `metadata.generation` and `creationTimestamp`
     /// from history, and `status` from its status file when gitfleet wrote one.
-    fn object(&self, kind: &str, name: &str, status_file: Option<String>) -> (Value, i64, u64) {
+    fn object(&self, kind: &str, name: &str, status_file: Option<String>) -> (Value, crate::time::Time, u64) {
         let mut object = self
             .state
             .fleet
@@ -200,10 +196,10 @@ impl Ctx<'_> {
             .map(|v| (**v).clone())
             .unwrap_or_else(|| json!({ "kind": kind, "metadata": { "name": name } }));
         let history = self.indexer.history(kind, None, name);
-        let created = history.map_or(self.state.tip_time, |h| h.created);
+        let created = history.map_or(self.state.tip_time, |h| crate::time::Time::from(h.created));
         let generation = history.map_or(1, |h| h.generation);
         object["metadata"]["generation"] = json!(generation);
-        object["metadata"]["creationTimestamp"] = json!(crate::status::snapshots::rfc3339(created));
+        object["metadata"]["creationTimestamp"] = json!(created.to_string());
         if let Some(file) = status_file
             && let Some(bytes) = self.state.status_file(&self.source.repo, &file)
             && let Ok(doc) = crate::yaml::parse_typed::<Value>(&bytes)
@@ -225,7 +221,7 @@ impl Ctx<'_> {
                 let labels = if labels.is_empty() { "<none>".to_string() } else { labels.join(",") };
                 Item {
                     name: c.name.clone(),
-                    row: vec![c.name.clone(), age(self.now - created), labels],
+                    row: vec![c.name.clone(), age(self.now.seconds_since(created)), labels],
                     object,
                 }
             })
@@ -250,7 +246,7 @@ impl Ctx<'_> {
                     scheduled_gen,
                     available,
                     available_gen,
-                    age(self.now - created),
+                    age(self.now.seconds_since(created)),
                 ];
                 Item { name: p.name.clone(), row, object }
             })
@@ -264,7 +260,11 @@ impl Ctx<'_> {
             .values()
             .map(|s| {
                 let (object, created, _) = self.object("ClusterStagedUpdateStrategy", &s.name, None);
-                Item { name: s.name.clone(), row: vec![s.name.clone(), age(self.now - created)], object }
+                Item {
+                    name: s.name.clone(),
+                    row: vec![s.name.clone(), age(self.now.seconds_since(created))],
+                    object,
+                }
             })
             .collect()
     }
@@ -291,7 +291,7 @@ impl Ctx<'_> {
             let created = object
                 .pointer("/metadata/creationTimestamp")
                 .and_then(Value::as_str)
-                .and_then(parse_time)
+                .and_then(crate::time::Time::parse)
                 .unwrap_or(self.state.tip_time);
             items.push(self.run_item(&name, object, created));
         }
@@ -299,7 +299,7 @@ impl Ctx<'_> {
         items
     }
 
-    fn run_item(&self, name: &str, object: Value, created: i64) -> Item {
+    fn run_item(&self, name: &str, object: Value, created: crate::time::Time) -> Item {
         let text = |p: &str| {
             object.pointer(p).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
         };
@@ -311,7 +311,7 @@ impl Ctx<'_> {
             text("/status/policySnapshotIndexUsed").unwrap_or_default(),
             condition(&object, "Initialized").0,
             condition(&object, "Succeeded").0,
-            age(self.now - created),
+            age(self.now.seconds_since(created)),
         ];
         Item { name: name.to_string(), row, object }
     }
@@ -337,7 +337,7 @@ impl Ctx<'_> {
                 let created = object
                     .pointer("/metadata/creationTimestamp")
                     .and_then(Value::as_str)
-                    .and_then(parse_time)
+                    .and_then(crate::time::Time::parse)
                     .unwrap_or(self.state.tip_time);
                 let spec =
                     |f: &str| object.pointer(f).and_then(Value::as_str).unwrap_or_default().to_string();
@@ -347,7 +347,7 @@ impl Ctx<'_> {
                     spec("/spec/targetStage"),
                     condition(&object, "Approved").0,
                     condition(&object, "ApprovalAccepted").0,
-                    age(self.now - created),
+                    age(self.now.seconds_since(created)),
                 ];
                 Item { name, row, object }
             })
@@ -373,9 +373,9 @@ impl Ctx<'_> {
                     })
                     .unwrap_or_default()
                     .join(",");
-                let created = parse_time(&s.created).unwrap_or(self.state.tip_time);
+                let created = crate::time::Time::parse(&s.created).unwrap_or(self.state.tip_time);
                 let commit: String = s.commit.chars().take(12).collect();
-                let row = vec![s.name(), "1".into(), age(self.now - created), labels, commit];
+                let row = vec![s.name(), "1".into(), age(self.now.seconds_since(created)), labels, commit];
                 Item { name: s.name(), row, object }
             })
             .collect()

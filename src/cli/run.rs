@@ -8,8 +8,8 @@ use clap::Args;
 use super::CliError;
 use crate::cluster::local::LocalStore;
 use crate::reconcile::Reconciler;
-use crate::snapshot::Indexer;
 use crate::status::{Credentials, Identity, StateRepo};
+use crate::time::Time;
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
@@ -85,30 +85,23 @@ pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
             Box::new(LocalStore::new(clusters))
         }
     };
-    Ok(Reconciler {
-        state,
-        indexer: Indexer::new(args.path.as_deref()),
-        backend,
-        repo_location: args.repo.clone(),
-        branch: args.branch.clone(),
-        root: args.path.clone(),
-        identity: Identity { name: args.author_name.clone(), email: args.author_email.clone() },
-        announced: Default::default(),
-        retries: Default::default(),
-        pending_wake: Default::default(),
-    })
+    Ok(Reconciler::builder(state, backend, args.repo.clone())
+        .branch(args.branch.clone())
+        .root(args.path.clone())
+        .identity(Identity { name: args.author_name.clone(), email: args.author_email.clone() })
+        .build())
 }
 
-/// Time until just past second `at` (the engine counts whole seconds), at least
-/// a few milliseconds so that a due wake never spins.
-fn until(at: i64) -> Duration {
+/// Time until just past `at` (the engine counts whole seconds), at least a few
+/// milliseconds so that a due wake never spins.
+fn until(at: Time) -> Duration {
     let now_ms = jiff::Timestamp::now().as_millisecond();
-    Duration::from_millis((at * 1000 + 10 - now_ms).max(20) as u64)
+    Duration::from_millis((at.as_millisecond() + 10 - now_ms).max(20) as u64)
 }
 
-/// Seconds since the epoch, now.
-pub fn now() -> i64 {
-    jiff::Timestamp::now().as_second()
+/// The current time.
+pub fn now() -> Time {
+    Time::now()
 }
 
 pub fn run(args: RunArgs) -> Result<u8, CliError> {
@@ -129,21 +122,23 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         "reconciling until SIGINT or SIGTERM"
     );
     loop {
-        let wake_at = match reconciler.pass(now()) {
+        let wake = match reconciler.pass(now()) {
             Ok(outcome) => {
                 if let Some(c) = outcome.commit {
                     tracing::info!(commit = %c, "{}", outcome.message);
                 }
-                outcome.wake_at
+                outcome.wake
             }
-            Err(e) => {
+            Err(e) if e.is_retryable() => {
                 tracing::warn!("pass failed, retrying: {e}");
-                None
+                crate::time::Wake::NEVER
             }
+            // Trying again cannot help: say why and stop.
+            Err(e) => return Err(CliError::env(e)),
         };
         let poll = Duration::from_secs(args.poll_interval.max(1));
-        let timeout = wake_at.map_or(poll, |w| until(w).min(poll));
-        if waker.wait(timeout) == crate::watch::Wake::Shutdown {
+        let timeout = wake.time().map_or(poll, |w| until(w).min(poll));
+        if waker.wait(timeout) == crate::watch::Signal::Shutdown {
             tracing::info!("shutting down");
             return Ok(0);
         }

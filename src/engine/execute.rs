@@ -2,20 +2,21 @@
 //! `maxConcurrency` at a time; then the after-stage tasks; then the next stage;
 //! the deletion stage last.
 
-use super::status::{ClusterStatus, Conditions, RunStatus, StageStatus, TaskStatus};
-use super::{Action, Observation, RunInput, Step, parse_time, time};
+use super::{Action, Observation, RunInput, Step};
 use crate::repo::model::{IntOrPercent, Stage, StageTask};
-
-const STARTED: &str = "Started";
-const SUCCEEDED: &str = "Succeeded";
-const PROGRESSING: &str = "Progressing";
+use crate::status::conditions::Conditions;
+use crate::status::conditions::kind::{
+    APPROVAL_REQUEST_APPROVED, APPROVAL_REQUEST_CREATED, PROGRESSING, STARTED, SUCCEEDED, WAIT_TIME_ELAPSED,
+};
+use crate::status::run::{ClusterStatus, RunStatus, StageStatus, TaskStatus};
+use crate::time::{Time, Wake};
 
 pub fn execute(input: &RunInput<'_>, step: &mut Step) {
-    let now = time(input.now);
+    let now = input.now;
     let generation = input.generation;
     let strategy = match super::validation::validate(input, &step.status) {
         Ok(s) => s,
-        Err(e) => return fail_run(&mut step.status, &e, &now, generation),
+        Err(e) => return fail_run(&mut step.status, &e, now, generation),
     };
     report_cluster_set(input, &mut step.status);
     for i in 0..step.status.stages_status.len() {
@@ -23,7 +24,7 @@ pub fn execute(input: &RunInput<'_>, step: &mut Step) {
             return fail_run(
                 &mut step.status,
                 "the stages no longer match the strategy snapshot",
-                &now,
+                now,
                 generation,
             );
         };
@@ -35,31 +36,31 @@ pub fn execute(input: &RunInput<'_>, step: &mut Step) {
             StageOutcome::Held(message) => {
                 let s = &mut step.status.stages_status[i];
                 let msg = "Waiting for a rollout window before starting the next cluster";
-                s.conditions.set_condition(PROGRESSING, false, "StageUpdatingWaiting", msg, &now, generation);
+                s.conditions.set_condition(PROGRESSING, false, "StageUpdatingWaiting", msg, now, generation);
                 step.status.conditions.set_condition(
                     PROGRESSING,
                     false,
                     "UpdateRunWaiting",
                     &message,
-                    &now,
+                    now,
                     generation,
                 );
                 return;
             }
             StageOutcome::Failed(message) => {
                 let stage_status = &mut step.status.stages_status[i];
-                stage_status.end_time.get_or_insert(now.clone());
+                stage_status.end_time.get_or_insert(now);
                 let c = &mut stage_status.conditions;
                 c.set_condition(
                     PROGRESSING,
                     false,
                     "StageUpdatingFailed",
                     "Stage update aborted due to a non-recoverable error",
-                    &now,
+                    now,
                     generation,
                 );
-                c.set_condition(SUCCEEDED, false, "StageUpdatingFailed", &message, &now, generation);
-                return fail_run(&mut step.status, &message, &now, generation);
+                c.set_condition(SUCCEEDED, false, "StageUpdatingFailed", &message, now, generation);
+                return fail_run(&mut step.status, &message, now, generation);
             }
         }
     }
@@ -81,7 +82,7 @@ pub fn execute(input: &RunInput<'_>, step: &mut Step) {
             true,
             "UpdateRunProgressing",
             &msg,
-            &now,
+            now,
             generation,
         );
         return;
@@ -106,8 +107,8 @@ pub fn execute(input: &RunInput<'_>, step: &mut Step) {
         }
     }
     let c = &mut step.status.conditions;
-    c.set_condition(PROGRESSING, false, "UpdateRunSucceeded", "All stages are completed", &now, generation);
-    c.set_condition(SUCCEEDED, true, "UpdateRunSucceeded", &message, &now, generation);
+    c.set_condition(PROGRESSING, false, "UpdateRunSucceeded", "All stages are completed", now, generation);
+    c.set_condition(SUCCEEDED, true, "UpdateRunSucceeded", &message, now, generation);
 }
 
 enum StageOutcome {
@@ -138,18 +139,18 @@ fn report_cluster_set(input: &RunInput<'_>, status: &mut RunStatus) {
     if !left.is_empty() {
         parts.push(format!("left the fleet during the run: {}", left.join(", ")));
     }
-    let now = time(input.now);
+    let now = input.now;
     status.conditions.set_condition(
         "ClusterSetChanged",
         true,
         "ClustersChangedDuringRun",
         &parts.join("; "),
-        &now,
+        now,
         input.generation,
     );
 }
 
-fn fail_run(status: &mut RunStatus, message: &str, now: &str, generation: i64) {
+fn fail_run(status: &mut RunStatus, message: &str, now: Time, generation: i64) {
     let c = &mut status.conditions;
     c.set_condition(
         PROGRESSING,
@@ -162,7 +163,7 @@ fn fail_run(status: &mut RunStatus, message: &str, now: &str, generation: i64) {
     c.set_condition(SUCCEEDED, false, "UpdateRunFailed", message, now, generation);
 }
 
-fn set_run_progressing(status: &mut RunStatus, now: &str, generation: i64) {
+fn set_run_progressing(status: &mut RunStatus, now: Time, generation: i64) {
     status.conditions.set_condition(
         PROGRESSING,
         true,
@@ -173,13 +174,13 @@ fn set_run_progressing(status: &mut RunStatus, now: &str, generation: i64) {
     );
 }
 
-fn set_run_waiting(status: &mut RunStatus, which: &str, stage: &str, now: &str, generation: i64) {
+fn set_run_waiting(status: &mut RunStatus, which: &str, stage: &str, now: Time, generation: i64) {
     let message = format!("The updateRun is waiting for {which} tasks in stage {stage} to complete");
     status.conditions.set_condition(PROGRESSING, false, "UpdateRunWaiting", &message, now, generation);
 }
 
 fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step) -> StageOutcome {
-    let now = time(input.now);
+    let now = input.now;
     let generation = input.generation;
     if step.status.stages_status[i].conditions.is_true(SUCCEEDED) {
         // After a forced soak (maxDuration) the stage's remaining clusters keep
@@ -198,18 +199,18 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
             false,
             "StageUpdatingSkippedNoClusters",
             msg,
-            &now,
+            now,
             generation,
         );
-        s.conditions.set_condition(SUCCEEDED, true, "StageUpdatingSkippedNoClusters", msg, &now, generation);
+        s.conditions.set_condition(SUCCEEDED, true, "StageUpdatingSkippedNoClusters", msg, now, generation);
         return StageOutcome::Done;
     }
     {
         let s = &mut step.status.stages_status[i];
-        s.start_time.get_or_insert(now.clone());
+        s.start_time.get_or_insert(now);
         if s.conditions.get_condition(PROGRESSING).is_none() {
             let msg = "Clusters in the stage started updating";
-            s.conditions.set_condition(PROGRESSING, true, "StageUpdatingStarted", msg, &now, generation);
+            s.conditions.set_condition(PROGRESSING, true, "StageUpdatingStarted", msg, now, generation);
         }
     }
     // Before-stage approval: no cluster of the stage starts until it is approved.
@@ -217,8 +218,8 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
     if !run_approvals(input, before, &stage.name, &mut step.actions) {
         let s = &mut step.status.stages_status[i];
         let msg = "Not all before-stage tasks are completed, waiting for approval";
-        s.conditions.set_condition(PROGRESSING, false, "StageUpdatingWaiting", msg, &now, generation);
-        set_run_waiting(&mut step.status, "before-stage", &stage.name, &now, generation);
+        s.conditions.set_condition(PROGRESSING, false, "StageUpdatingWaiting", msg, now, generation);
+        set_run_waiting(&mut step.status, "before-stage", &stage.name, now, generation);
         return StageOutcome::Blocked;
     }
     let forced_at = forced_soak(input, stage, i, step);
@@ -230,8 +231,8 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
             if matches!(other, StageOutcome::Blocked) {
                 let s = &mut step.status.stages_status[i];
                 let msg = "Clusters in the stage started updating";
-                s.conditions.set_condition(PROGRESSING, true, "StageUpdatingStarted", msg, &now, generation);
-                set_run_progressing(&mut step.status, &now, generation);
+                s.conditions.set_condition(PROGRESSING, true, "StageUpdatingStarted", msg, now, generation);
+                set_run_progressing(&mut step.status, now, generation);
             }
             return other;
         }
@@ -243,7 +244,7 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
             .clusters
             .iter()
             .filter_map(|c| c.conditions.get_condition(SUCCEEDED))
-            .filter_map(|c| parse_time(&c.last_transition_time))
+            .map(|c| c.last_transition_time)
             .max()
             .unwrap_or(input.now)
     });
@@ -251,38 +252,31 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
         let s = &mut step.status.stages_status[i];
         let msg = "All clusters in the stage are updated, waiting for after-stage tasks to complete";
         if s.conditions.is_true(PROGRESSING) {
-            s.conditions.set_condition(
-                PROGRESSING,
-                false,
-                "StageUpdatingWaiting",
-                msg,
-                &time(done_at),
-                generation,
-            );
+            s.conditions.set_condition(PROGRESSING, false, "StageUpdatingWaiting", msg, done_at, generation);
         }
     }
     let mut waiting = false;
     for (t, task) in stage.after_tasks.iter().enumerate() {
         if let StageTask::TimedWait(wait) = task {
             let ts = &mut step.status.stages_status[i].after_stage_task_status[t];
-            if ts.conditions.is_true("WaitTimeElapsed") {
+            if ts.conditions.is_true(WAIT_TIME_ELAPSED) {
                 continue;
             }
-            let due = done_at + wait.as_secs() as i64;
-            ts.wait_until = Some(time(due));
+            let due = done_at.plus(*wait);
+            ts.wait_until = Some(due);
             if input.now >= due {
                 let msg = "Wait time elapsed";
                 ts.conditions.set_condition(
-                    "WaitTimeElapsed",
+                    WAIT_TIME_ELAPSED,
                     true,
                     "AfterStageTaskWaitTimeElapsed",
                     msg,
-                    &now,
+                    now,
                     generation,
                 );
             } else {
                 waiting = true;
-                step.wake_at = Some(step.wake_at.map_or(due, |w| w.min(due)));
+                step.wake.add(Wake::at(due));
             }
         }
     }
@@ -295,20 +289,20 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
     if waiting || !approvals_done {
         let s = &mut step.status.stages_status[i];
         let msg = "All clusters in the stage are updated, waiting for after-stage tasks to complete";
-        s.conditions.set_condition(PROGRESSING, false, "StageUpdatingWaiting", msg, &now, generation);
-        set_run_waiting(&mut step.status, "after-stage", &stage.name, &now, generation);
+        s.conditions.set_condition(PROGRESSING, false, "StageUpdatingWaiting", msg, now, generation);
+        set_run_waiting(&mut step.status, "after-stage", &stage.name, now, generation);
         return StageOutcome::Blocked;
     }
     let s = &mut step.status.stages_status[i];
-    s.end_time.get_or_insert(now.clone());
+    s.end_time.get_or_insert(now);
     let msg = "All clusters in the stage are updated and after-stage tasks are completed";
-    s.conditions.set_condition(PROGRESSING, false, "StageUpdatingSucceeded", msg, &now, generation);
+    s.conditions.set_condition(PROGRESSING, false, "StageUpdatingSucceeded", msg, now, generation);
     s.conditions.set_condition(
         SUCCEEDED,
         true,
         "StageUpdatingSucceeded",
         "Stage update completed successfully",
-        &now,
+        now,
         generation,
     );
     StageOutcome::Done
@@ -321,34 +315,34 @@ fn run_approvals(
     stage: &str,
     actions: &mut Vec<Action>,
 ) -> bool {
-    let now = time(input.now);
+    let now = input.now;
     let generation = input.generation;
     let mut all = true;
     for ts in tasks.iter_mut().filter(|t| t.type_ == "Approval") {
-        if ts.conditions.is_true("ApprovalRequestApproved") {
+        if ts.conditions.is_true(APPROVAL_REQUEST_APPROVED) {
             continue;
         }
         let name = ts.approval_request_name.clone().unwrap_or_default();
-        if !ts.conditions.is_true("ApprovalRequestCreated") {
+        if !ts.conditions.is_true(APPROVAL_REQUEST_CREATED) {
             actions.push(Action::RequestApproval { name: name.clone(), stage: stage.to_string() });
             let msg = "ClusterApprovalRequest is created";
             ts.conditions.set_condition(
-                "ApprovalRequestCreated",
+                APPROVAL_REQUEST_CREATED,
                 true,
                 "StageTaskApprovalRequestCreated",
                 msg,
-                &now,
+                now,
                 generation,
             );
         }
         if input.approved.contains(&name) {
             let msg = "ClusterApprovalRequest is approved";
             ts.conditions.set_condition(
-                "ApprovalRequestApproved",
+                APPROVAL_REQUEST_APPROVED,
                 true,
                 "StageTaskApprovalRequestApproved",
                 msg,
-                &now,
+                now,
                 generation,
             );
         } else {
@@ -360,7 +354,7 @@ fn run_approvals(
 
 /// Starts and completes cluster updates in order, `maxConcurrency` at a time.
 fn advance_clusters(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step) -> StageOutcome {
-    let now = time(input.now);
+    let now = input.now;
     let generation = input.generation;
     let total = step.status.stages_status[i].clusters.len();
     let limit = stage.max_concurrency.resolve(total).max(1);
@@ -384,30 +378,30 @@ fn advance_clusters(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut St
             // The cluster set is frozen at initialization: a cluster that left
             // the fleet since is skipped (and reported), the run goes on.
             let msg = "The cluster left the fleet during the run and was skipped";
-            c.conditions.set_condition(SUCCEEDED, false, SKIPPED, msg, &now, generation);
+            c.conditions.set_condition(SUCCEEDED, false, SKIPPED, msg, now, generation);
             continue;
         };
         if let Err((window, until)) = crate::window::may_start(input.windows, &member.labels, input.now) {
             let when = match until {
                 Some(t) => {
-                    step.wake_at = Some(step.wake_at.map_or(t, |w| w.min(t)));
-                    format!("until {}", time(t))
+                    step.wake.add(Wake::at(t));
+                    format!("until {t}")
                 }
                 None => "until the window is removed".to_string(),
             };
             let kind = match window.type_ {
-                crate::window::WindowType::Deny => "Deny",
-                crate::window::WindowType::Allow => "Allow",
+                crate::repo::window::WindowType::Deny => "Deny",
+                crate::repo::window::WindowType::Allow => "Allow",
             };
             return StageOutcome::Held(format!(
                 "The updateRun is waiting for rollout window {} ({kind}): cluster {} may not start {when}",
                 window.name, c.cluster_name
             ));
         }
-        mark_started(c, &now, generation);
+        mark_started(c, now, generation);
         step.actions.push(Action::UpdateCluster { cluster: c.cluster_name.clone() });
-        let due = input.now + timeout;
-        step.wake_at = Some(step.wake_at.map_or(due, |w| w.min(due)));
+        let due = input.now.plus_seconds(timeout);
+        step.wake.add(Wake::at(due));
         updating += 1;
     }
     let finished =
@@ -417,14 +411,14 @@ fn advance_clusters(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut St
 
 /// When a stage's `maxDuration` ran out (its after-stage tasks then start even
 /// though clusters are still updating); also schedules the wake-up for it.
-fn forced_soak(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step) -> Option<i64> {
+fn forced_soak(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step) -> Option<Time> {
     let max = stage.max_duration?.as_secs() as i64;
-    let started = step.status.stages_status[i].start_time.as_deref().and_then(parse_time)?;
-    let due = started + max;
+    let started = step.status.stages_status[i].start_time?;
+    let due = started.plus_seconds(max);
     if input.now >= due {
         Some(due)
     } else {
-        step.wake_at = Some(step.wake_at.map_or(due, |w| w.min(due)));
+        step.wake.add(Wake::at(due));
         None
     }
 }
@@ -460,7 +454,7 @@ fn failure_message(failed: &[(String, String)], stage: &str, max: IntOrPercent, 
 
 /// Applies observations to the stage's started clusters; returns how many are still updating.
 fn observe_started(input: &RunInput<'_>, i: usize, timeout: i64, step: &mut Step) -> usize {
-    let now = time(input.now);
+    let now = input.now;
     let mut updating = 0;
     for c in step.status.stages_status[i].clusters.iter_mut() {
         if !c.conditions.is_true(STARTED) || c.conditions.get_condition(SUCCEEDED).is_some() {
@@ -469,10 +463,10 @@ fn observe_started(input: &RunInput<'_>, i: usize, timeout: i64, step: &mut Step
         if !input.clusters.contains_key(&c.cluster_name) && !input.observations.contains_key(&c.cluster_name)
         {
             let msg = "The cluster left the fleet during the run and was skipped";
-            c.conditions.set_condition(SUCCEEDED, false, SKIPPED, msg, &now, input.generation);
+            c.conditions.set_condition(SUCCEEDED, false, SKIPPED, msg, now, input.generation);
             continue;
         }
-        if observe(input, c, timeout, &now, input.generation).is_some() {
+        if observe(input, c, timeout, now, input.generation).is_some() {
             continue;
         }
         updating += 1;
@@ -481,11 +475,9 @@ fn observe_started(input: &RunInput<'_>, i: usize, timeout: i64, step: &mut Step
             // applying again is idempotent.
             step.actions.push(Action::UpdateCluster { cluster: c.cluster_name.clone() });
         }
-        if let Some(started) =
-            c.conditions.get_condition(STARTED).and_then(|s| parse_time(&s.last_transition_time))
-        {
-            let due = started + timeout;
-            step.wake_at = Some(step.wake_at.map_or(due, |w| w.min(due)));
+        if let Some(started) = c.conditions.get_condition(STARTED).map(|s| s.last_transition_time) {
+            let due = started.plus_seconds(timeout);
+            step.wake.add(Wake::at(due));
         }
     }
     updating
@@ -497,7 +489,7 @@ fn observe(
     input: &RunInput<'_>,
     c: &mut ClusterStatus,
     timeout: i64,
-    now: &str,
+    now: Time,
     generation: i64,
 ) -> Option<()> {
     match input.observations.get(&c.cluster_name) {
@@ -512,9 +504,8 @@ fn observe(
         // a timeout is only ever decided on a fresh observation.
         None => return None,
         Some(Observation::Pending(why)) => {
-            let started =
-                c.conditions.get_condition(STARTED).and_then(|s| parse_time(&s.last_transition_time))?;
-            if input.now < started + timeout {
+            let started = c.conditions.get_condition(STARTED).map(|s| s.last_transition_time)?;
+            if input.now < started.plus_seconds(timeout) {
                 return None;
             }
             let e = format!(
@@ -530,7 +521,7 @@ fn observe(
 /// The deletion stage: removes the placement's resources from clusters no longer
 /// scheduled. True when done.
 fn advance_deletion(input: &RunInput<'_>, step: &mut Step) -> bool {
-    let now = time(input.now);
+    let now = input.now;
     let generation = input.generation;
     let Some(mut del) = step.status.deletion_stage_status.take() else { return true };
     let mut done = true;
@@ -540,7 +531,7 @@ fn advance_deletion(input: &RunInput<'_>, step: &mut Step) -> bool {
         }
         // A cleanup has no timeout of its own: it finishes or fails.
         if c.conditions.is_true(STARTED) {
-            if observe(input, c, i64::MAX / 4, &now, generation).is_some() {
+            if observe(input, c, i64::MAX / 4, now, generation).is_some() {
                 done &= c.conditions.is_true(SUCCEEDED);
                 continue;
             }
@@ -550,7 +541,7 @@ fn advance_deletion(input: &RunInput<'_>, step: &mut Step) -> bool {
                 continue;
             }
         }
-        mark_started(c, &now, generation);
+        mark_started(c, now, generation);
         step.actions.push(Action::CleanupCluster { cluster: c.cluster_name.clone() });
         done = false;
     }
@@ -558,25 +549,25 @@ fn advance_deletion(input: &RunInput<'_>, step: &mut Step) -> bool {
         let msg = failed.conditions.get_condition(SUCCEEDED).map(|c| c.message.clone()).unwrap_or_default();
         let message = format!("cluster {} failed in the deletion stage: {msg}", failed.cluster_name);
         step.status.deletion_stage_status = Some(del);
-        fail_run(&mut step.status, &message, &now, generation);
+        fail_run(&mut step.status, &message, now, generation);
         return false;
     }
     if done {
-        mark_stage_succeeded(&mut del, &now, generation);
+        mark_stage_succeeded(&mut del, now, generation);
     } else {
-        del.start_time.get_or_insert(now.clone());
-        set_run_progressing(&mut step.status, &now, generation);
+        del.start_time.get_or_insert(now);
+        set_run_progressing(&mut step.status, now, generation);
     }
     step.status.deletion_stage_status = Some(del);
     done
 }
 
-fn mark_stage_succeeded(s: &mut StageStatus, now: &str, generation: i64) {
+fn mark_stage_succeeded(s: &mut StageStatus, now: Time, generation: i64) {
     if s.clusters.is_empty() || s.conditions.is_true(SUCCEEDED) {
         return;
     }
-    s.start_time.get_or_insert(now.to_string());
-    s.end_time.get_or_insert(now.to_string());
+    s.start_time.get_or_insert(now);
+    s.end_time.get_or_insert(now);
     let msg = "All clusters in the stage are updated and after-stage tasks are completed";
     s.conditions.set_condition(PROGRESSING, false, "StageUpdatingSucceeded", msg, now, generation);
     s.conditions.set_condition(
@@ -590,7 +581,7 @@ fn mark_stage_succeeded(s: &mut StageStatus, now: &str, generation: i64) {
 }
 
 /// Records that a cluster's update (or cleanup) started.
-fn mark_started(c: &mut ClusterStatus, now: &str, generation: i64) {
+fn mark_started(c: &mut ClusterStatus, now: Time, generation: i64) {
     c.conditions.set_condition(
         STARTED,
         true,

@@ -6,18 +6,20 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::RunInput;
-use super::status::{ClusterStatus, Conditions, DELETE_STAGE, RunStatus, StageStatus, TaskStatus};
 use crate::repo::duration;
 use crate::repo::model::{MemberCluster, StageTask, Strategy};
+use crate::status::conditions::Conditions;
+use crate::status::conditions::kind::INITIALIZED;
+use crate::status::run::{ClusterStatus, DELETE_STAGE, RunStatus, StageStatus, TaskStatus};
 
 fn fail(input: &RunInput<'_>, status: &mut RunStatus, message: String) {
-    let now = super::time(input.now);
+    let now = input.now;
     status.conditions.set_condition(
-        "Initialized",
+        INITIALIZED,
         false,
         "UpdateRunInitializedFailed",
         &message,
-        &now,
+        now,
         input.generation,
     );
 }
@@ -39,7 +41,7 @@ pub fn initialize(input: &RunInput<'_>, status: &mut RunStatus) {
     };
     let index = match &input.resource_index {
         Ok(i) => *i,
-        Err(e) => return fail(input, status, e.clone()),
+        Err(e) => return fail(input, status, e.to_string()),
     };
     let stages = match stage_clusters(strategy, input.scheduled, input.clusters) {
         Ok(s) => s,
@@ -82,11 +84,11 @@ pub fn initialize(input: &RunInput<'_>, status: &mut RunStatus) {
         ..StageStatus::default()
     });
     status.conditions.set_condition(
-        "Initialized",
+        INITIALIZED,
         true,
         "UpdateRunInitializedSuccessfully",
         "ClusterStagedUpdateRun initialized successfully",
-        &super::time(input.now),
+        input.now,
         input.generation,
     );
 }

@@ -8,14 +8,18 @@
 
 pub mod execute;
 pub mod initialize;
-pub mod status;
+pub mod rolling;
 pub mod stop;
 pub mod validation;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::repo::model::{MemberCluster, Placement, RunState, Strategy, UpdateRun};
-use status::{Conditions, RunStatus};
+use crate::snapshot::ResolveError;
+use crate::status::conditions::Conditions;
+use crate::status::conditions::kind::INITIALIZED;
+use crate::status::run::RunStatus;
+use crate::time::{Time, Wake};
 
 /// What happened to a cluster update this run issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +44,7 @@ pub enum Action {
     RequestApproval { name: String, stage: String },
 }
 
-/// Everything the engine reads. Times are seconds since the epoch.
+/// Everything the engine reads.
 pub struct RunInput<'a> {
     pub run: &'a UpdateRun,
     /// The run's generation, recorded as `observedGeneration`.
@@ -53,18 +57,18 @@ pub struct RunInput<'a> {
     pub scheduled: &'a [String],
     pub policy_index: u32,
     /// The snapshot the run rolls out, or why it cannot be resolved.
-    pub resource_index: Result<u32, String>,
+    pub resource_index: Result<u32, ResolveError>,
     /// Clusters holding this placement's resources that are no longer scheduled.
     pub cleanup: Vec<String>,
     /// Approval requests whose approval was accepted.
     pub approved: &'a BTreeSet<String>,
     /// Results of cluster updates issued in this pass.
-    pub observations: &'a BTreeMap<String, Observation>,
+    pub observations: BTreeMap<String, Observation>,
     /// A newer run on the same placement, if one exists.
     pub superseded_by: Option<&'a str>,
     /// Rollout windows: when cluster updates may start.
-    pub windows: &'a [crate::window::RolloutWindow],
-    pub now: i64,
+    pub windows: &'a [crate::repo::window::RolloutWindow],
+    pub now: Time,
 }
 
 /// The engine's answer.
@@ -73,7 +77,7 @@ pub struct Step {
     pub status: RunStatus,
     pub actions: Vec<Action>,
     /// When time alone will change something (a TimedWait or a cluster timeout).
-    pub wake_at: Option<i64>,
+    pub wake: Wake,
 }
 
 /// Advances a run by one step.
@@ -82,12 +86,12 @@ pub fn step(input: &RunInput<'_>, current: &RunStatus) -> Step {
     if step.status.finished() {
         return step;
     }
-    if !step.status.conditions.is_true("Initialized") {
-        if step.status.conditions.is_false("Initialized") {
+    if !step.status.conditions.is_true(INITIALIZED) {
+        if step.status.conditions.is_false(INITIALIZED) {
             return step; // initialization failed for good: a new run is needed
         }
         initialize::initialize(input, &mut step.status);
-        if !step.status.conditions.is_true("Initialized") {
+        if !step.status.conditions.is_true(INITIALIZED) {
             return step;
         }
     }
@@ -108,14 +112,38 @@ pub fn step(input: &RunInput<'_>, current: &RunStatus) -> Step {
     }
 }
 
-/// RFC 3339 for condition times.
-pub fn time(secs: i64) -> String {
-    crate::status::snapshots::rfc3339(secs)
-}
+/// At most this many steps in one pass: every step that asks for something
+/// records its answer, so a run settles long before (a guard, not a limit).
+const MAX_STEPS: usize = 10_000;
 
-/// Seconds since the epoch from an RFC 3339 time.
-pub fn parse_time(s: &str) -> Option<i64> {
-    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+/// Drives a run for one pass: steps it, hands every action to `act` (with the
+/// status as it stands), feeds the observations back, and steps again until
+/// the engine asks for nothing that `act` answers. Returns the last step (its
+/// actions are those of the last round).
+pub fn drive(
+    mut input: RunInput<'_>,
+    current: &RunStatus,
+    mut act: impl FnMut(&RunStatus, &Action) -> Option<Observation>,
+) -> Step {
+    let mut last = Step { status: current.clone(), ..Step::default() };
+    for _ in 0..MAX_STEPS {
+        last = step(&input, &last.status);
+        let mut progressed = false;
+        for action in &last.actions {
+            if let Some(observation) = act(&last.status, action) {
+                let cluster = match action {
+                    Action::UpdateCluster { cluster } | Action::CleanupCluster { cluster } => cluster,
+                    Action::RequestApproval { .. } => continue,
+                };
+                input.observations.insert(cluster.clone(), observation);
+                progressed = true;
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    last
 }
 
 #[cfg(test)]

@@ -2,35 +2,37 @@
 //! its state returns to `Run` (a superseded run never does).
 
 use super::RunInput;
-use super::status::{Conditions, RunStatus};
+use crate::status::conditions::Conditions;
+use crate::status::conditions::kind::{PROGRESSING, SUCCEEDED};
+use crate::status::run::RunStatus;
 
 /// Stops the run: clusters already updated stay updated, none is started.
 /// (Local updates complete within a pass, so nothing is left half-way.)
 pub fn stop(input: &RunInput<'_>, status: &mut RunStatus) {
-    let now = super::time(input.now);
+    let now = input.now;
     let generation = input.generation;
     for s in status.stages_status.iter_mut() {
         let started = s.start_time.is_some();
-        if started && !s.conditions.is_true("Succeeded") {
+        if started && !s.conditions.is_true(SUCCEEDED) {
             let msg = "All the updating clusters have finished updating, the stage is now stopped, waiting to be resumed";
-            s.conditions.set_condition("Progressing", false, "StageUpdatingStopped", msg, &now, generation);
+            s.conditions.set_condition(PROGRESSING, false, "StageUpdatingStopped", msg, now, generation);
         }
     }
     status.conditions.set_condition(
-        "Progressing",
+        PROGRESSING,
         false,
         "UpdateRunStopped",
         "The update run has been stopped",
-        &now,
+        now,
         generation,
     );
 }
 
 /// Ends a run that a newer run on the same placement replaced.
 pub fn supersede(input: &RunInput<'_>, status: &mut RunStatus, newer: &str) {
-    let now = super::time(input.now);
+    let now = input.now;
     let generation = input.generation;
     let msg = format!("The update run is superseded by the newer update run {newer} on the same placement");
-    status.conditions.set_condition("Progressing", false, "UpdateRunStopped", &msg, &now, generation);
-    status.conditions.set_condition("Succeeded", false, "UpdateRunSuperseded", &msg, &now, generation);
+    status.conditions.set_condition(PROGRESSING, false, "UpdateRunStopped", &msg, now, generation);
+    status.conditions.set_condition(SUCCEEDED, false, "UpdateRunSuperseded", &msg, now, generation);
 }

@@ -2,10 +2,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::status::{Conditions, RunStatus};
 use super::*;
 use crate::repo::model::SnapshotTarget;
 use crate::repo::{Fleet, Loaded, load_dir};
+use crate::status::conditions::Conditions;
+use crate::status::run::{RunStatus, StageStatus};
+use crate::time::Time;
 
 const T0: i64 = 1_753_219_688; // 2025-07-22T21:28:08Z, as in the seed
 
@@ -32,7 +34,7 @@ struct Harness {
     cleanup: Vec<String>,
     wake_at: Option<i64>,
     hold: BTreeSet<String>,
-    windows: Vec<crate::window::RolloutWindow>,
+    windows: Vec<crate::repo::window::RolloutWindow>,
 }
 
 impl Harness {
@@ -58,72 +60,56 @@ impl Harness {
         Harness::new(example())
     }
 
-    /// One reconcile pass at `now`: step, do what the engine asks, repeat until quiet.
+    /// One reconcile pass at `now`: the same driver as the reconciler's,
+    /// with this harness's clusters answering.
     fn pass(&mut self, now: i64) {
-        let mut observations = BTreeMap::new();
-        for _ in 0..100 {
-            let run = self.fleet.runs[&self.run].clone();
-            let placement = self.fleet.placements.get(&run.placement);
-            let scheduled: Vec<String> = placement
-                .map(|p| crate::schedule::schedule(p, &self.fleet.clusters).clusters)
-                .unwrap_or_default();
-            let resource_index = match run.target {
-                SnapshotTarget::Index(i) => Ok(i),
-                _ => Ok(0),
-            };
-            let input = RunInput {
-                run: &run,
-                generation: 1,
-                placement,
-                strategy: self.fleet.strategies.get(&run.strategy),
-                clusters: &self.fleet.clusters,
-                scheduled: &scheduled,
-                policy_index: 0,
-                resource_index,
-                cleanup: self.cleanup.clone(),
-                approved: &self.approved,
-                observations: &observations,
-                superseded_by: self.superseded_by.as_deref(),
-                windows: &self.windows,
-                now,
-            };
-            let out = step(&input, &self.status);
-            self.status = out.status;
-            self.wake_at = out.wake_at;
-            let mut progressed = false;
-            for a in out.actions {
-                match a {
-                    Action::UpdateCluster { cluster } => {
-                        progressed = true;
-                        if self.hold.contains(&cluster) {
-                            observations.insert(cluster, Observation::Pending("held".into()));
-                            continue;
-                        }
-                        self.updated.push(cluster.clone());
-                        let obs = match self.failing.get(&cluster) {
-                            Some(e) => Observation::Failed(e.clone()),
-                            None => Observation::Succeeded,
-                        };
-                        observations.insert(cluster, obs);
-                    }
-                    Action::CleanupCluster { cluster } => {
-                        progressed = true;
-                        self.cleaned.push(cluster.clone());
-                        let obs = if self.hold.contains(&cluster) {
-                            Observation::Pending("unreachable".into())
-                        } else {
-                            Observation::Succeeded
-                        };
-                        observations.insert(cluster, obs);
-                    }
-                    Action::RequestApproval { name, .. } => self.requests.push(name),
-                }
+        let run = self.fleet.runs[&self.run].clone();
+        let placement = self.fleet.placements.get(&run.placement);
+        let scheduled: Vec<String> = placement
+            .map(|p| crate::schedule::schedule(p, &self.fleet.clusters).clusters)
+            .unwrap_or_default();
+        let resource_index = match run.target {
+            SnapshotTarget::Index(i) => Ok(i),
+            _ => Ok(0),
+        };
+        let input = RunInput {
+            run: &run,
+            generation: 1,
+            placement,
+            strategy: self.fleet.strategies.get(&run.strategy),
+            clusters: &self.fleet.clusters,
+            scheduled: &scheduled,
+            policy_index: 0,
+            resource_index,
+            cleanup: self.cleanup.clone(),
+            approved: &self.approved,
+            observations: BTreeMap::new(),
+            superseded_by: self.superseded_by.as_deref(),
+            windows: &self.windows,
+            now: Time::from_second(now),
+        };
+        let (hold, failing) = (&self.hold, &self.failing);
+        let (updated, cleaned, requests) = (&mut self.updated, &mut self.cleaned, &mut self.requests);
+        let out = drive(input, &self.status, |_, action| match action {
+            Action::UpdateCluster { cluster } if hold.contains(cluster) => {
+                Some(Observation::Pending("held".into()))
             }
-            if !progressed {
-                return;
+            Action::UpdateCluster { cluster } => {
+                updated.push(cluster.clone());
+                Some(failing.get(cluster).map_or(Observation::Succeeded, |e| Observation::Failed(e.clone())))
             }
-        }
-        panic!("the engine did not settle");
+            Action::CleanupCluster { cluster } => {
+                cleaned.push(cluster.clone());
+                let held = hold.contains(cluster);
+                Some(if held { Observation::Pending("unreachable".into()) } else { Observation::Succeeded })
+            }
+            Action::RequestApproval { name, .. } => {
+                requests.push(name.clone());
+                None
+            }
+        });
+        self.status = out.status;
+        self.wake_at = out.wake.time().map(Time::as_second);
     }
 
     fn cond(&self, t: &str) -> (String, String, String) {
@@ -131,7 +117,7 @@ impl Harness {
         (c.status, c.reason, c.message)
     }
 
-    fn stage(&self, name: &str) -> &super::status::StageStatus {
+    fn stage(&self, name: &str) -> &StageStatus {
         self.status.stages_status.iter().find(|s| s.stage_name == name).unwrap()
     }
 
@@ -192,7 +178,7 @@ fn seed_walkthrough_sequence() {
     assert_eq!(h.requests, ["example-run-canary"]);
     let staging = h.stage("staging");
     assert_eq!(staging.conditions.get_condition("Succeeded").unwrap().reason, "StageUpdatingSucceeded");
-    assert_eq!(staging.end_time.as_deref(), Some("2025-07-22T21:29:08Z"));
+    assert_eq!(staging.end_time.map(|t| t.to_string()).as_deref(), Some("2025-07-22T21:29:08Z"));
     let wait = &staging.after_stage_task_status[0].conditions[0];
     assert_eq!(
         (wait.type_.as_str(), wait.reason.as_str(), wait.message.as_str()),
@@ -564,7 +550,7 @@ fn clusters_joining_or_leaving_mid_run_do_not_abort_it() {
     );
 }
 
-fn window(yaml_spec: &str) -> crate::window::RolloutWindow {
+fn window(yaml_spec: &str) -> crate::repo::window::RolloutWindow {
     let yaml = format!(
         "apiVersion: gitfleet.dev/v1alpha1\nkind: RolloutWindow\nmetadata:\n  name: w\nspec:\n{yaml_spec}"
     );

@@ -2,9 +2,9 @@
 //! what it was initialized with still holds.
 
 use super::RunInput;
-use super::status::RunStatus;
 use crate::repo::model::Strategy;
 use crate::repo::validate::strategy_from_spec;
+use crate::status::run::RunStatus;
 
 /// The strategy recorded at initialization, checked against the status; an
 /// error ends the run (`UpdateRunFailed`).

@@ -2,13 +2,16 @@
 //! pending ClusterApprovalRequest, only if it was brought onto the branch after the
 //! request existed, by an allowed approver.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use git2::{Oid, Repository};
-use serde_json::{Value, json};
 
-use crate::engine::status::{Condition, Conditions};
+use crate::repo::model::Approval;
+use crate::state::FleetState;
+use crate::status::approval::{Accepted, ApprovalRequest};
+use crate::status::{Documents, REQUESTS};
+use crate::time::Time;
 
 /// Where a path's current content came from on the first-parent chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,51 +55,108 @@ pub fn introduced(
     Ok(out)
 }
 
-/// A ClusterApprovalRequest status document.
-/// Annotation naming the tip of the tracked branch when the request was made:
-/// an approval counts only if the commit that brought it came later.
-pub const REQUESTED_AT: &str = "gitfleet.dev/requested-at-commit";
-
-pub fn request_document(name: &str, run: &str, stage: &str, now: &str, tip: Oid) -> Value {
-    json!({
-        "apiVersion": "placement.kubernetes-fleet.io/v1beta1",
-        "kind": "ClusterApprovalRequest",
-        "metadata": {
-            "name": name,
-            "creationTimestamp": now,
-            "annotations": { REQUESTED_AT: tip.to_string() },
-            "labels": {
-                "kubernetes-fleet.io/targetupdaterun": run,
-                "kubernetes-fleet.io/targetUpdatingStage": stage,
-                "kubernetes-fleet.io/isLatestUpdateRunApproval": "true",
-            },
-        },
-        "spec": { "parentStageRollout": run, "targetStage": stage },
-    })
+/// Accepts the approvals in `approvals/` for pending requests: brought onto
+/// the branch after the request existed, by an allowed approver. Returns a
+/// note per accepted approval.
+pub fn accept_pending(
+    repo: &Repository,
+    fs: &FleetState,
+    requests: &mut Documents<ApprovalRequest>,
+    now: Time,
+) -> Result<Vec<String>, git2::Error> {
+    let pending: Vec<&str> = fs
+        .fleet
+        .approvals
+        .keys()
+        .filter(|n| requests.now.get(*n).is_some_and(|d| !d.is_accepted()))
+        .map(String::as_str)
+        .collect();
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let prefix = fs.root.as_deref().map(|r| format!("{r}/")).unwrap_or_default();
+    // Per pending request: the approval file's path and the request's, in the tree.
+    let paths: Vec<(String, String)> = pending
+        .iter()
+        .map(|name| {
+            let approval = format!("{prefix}{}", fs.fleet.approvals[*name].origin.path);
+            (approval, format!("{}/{REQUESTS}/{name}.yaml", fs.status_root))
+        })
+        .collect();
+    let all: Vec<String> = paths.iter().flat_map(|(a, r)| [a.clone(), r.clone()]).collect();
+    let found = introduced(repo, fs.tip, &all)?;
+    let mut notes = Vec::new();
+    for (name, (approval_path, request_path)) in pending.iter().zip(&paths) {
+        let approval = &fs.fleet.approvals[*name];
+        let (Some(brought), Some(request)) = (found.get(approval_path), requests.now.get_mut(*name)) else {
+            continue;
+        };
+        let Some(by) = judge(repo, fs, name, approval, *brought, found.get(request_path), request)? else {
+            continue;
+        };
+        let accepted = Accepted {
+            reason: &approval.reason,
+            message: &approval.message,
+            by: &by,
+            commit: brought.commit,
+        };
+        request.accept(&accepted, now);
+        notes.push(format!("{name} approved by {by}"));
+    }
+    Ok(notes)
 }
 
-/// Whether a request document records an accepted approval.
-pub fn is_accepted(doc: &Value) -> bool {
-    conditions(doc).is_true("ApprovalAccepted")
+/// Who approved, if the approval counts: it approves, the commit that brought
+/// it is not part of the history the request was made on (no pre-written
+/// approvals), and its author or committer may approve.
+fn judge(
+    repo: &Repository,
+    fs: &FleetState,
+    name: &str,
+    approval: &Approval,
+    brought: Introduced,
+    request_introduced: Option<&Introduced>,
+    request: &ApprovalRequest,
+) -> Result<Option<String>, git2::Error> {
+    let after_request = match (request.requested_at(), request_introduced) {
+        (Some(r), _) => brought.commit != r && !repo.graph_descendant_of(r, brought.commit).unwrap_or(true),
+        (None, Some(r)) => brought.depth < r.depth,
+        (None, None) => false,
+    };
+    let commit = repo.find_commit(brought.commit)?;
+    let emails: Vec<String> = [commit.author().email(), commit.committer().email()]
+        .into_iter()
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    if !approval.approved {
+        return Ok(None);
+    }
+    if !after_request {
+        tracing::warn!(approval = %name, commit = %brought.commit, "approval ignored: it was committed before the request existed");
+        return Ok(None);
+    }
+    if !emails.iter().any(|e| fs.loaded.settings.may_approve(e)) {
+        tracing::warn!(approval = %name, ?emails, "approval ignored: not from an allowed approver");
+        return Ok(None);
+    }
+    Ok(Some(emails.first().cloned().unwrap_or_default()))
 }
 
-fn conditions(doc: &Value) -> Vec<Condition> {
-    doc.pointer("/status/conditions").and_then(|c| serde_json::from_value(c.clone()).ok()).unwrap_or_default()
+/// The names of every request with an accepted approval.
+pub fn accepted(requests: &Documents<ApprovalRequest>) -> BTreeSet<String> {
+    requests.now.iter().filter(|(_, d)| d.is_accepted()).map(|(n, _)| n.clone()).collect()
 }
 
-/// Records an accepted approval on a request document: final from now on.
-pub fn accept(doc: &mut Value, reason: &str, message: &str, by: &str, commit: Oid, now: &str) {
-    let mut conds = conditions(doc);
-    conds.set_condition("Approved", true, reason, message, now, 1);
-    conds.set_condition(
-        "ApprovalAccepted",
-        true,
-        "ApprovalRequestApprovalAccepted",
-        "The approval request has been approved and cannot be reverted",
-        now,
-        1,
-    );
-    doc["status"] = json!({ "conditions": conds });
-    doc["metadata"]["annotations"]["gitfleet.dev/approved-by"] = json!(by);
-    doc["metadata"]["annotations"]["gitfleet.dev/approval-commit"] = json!(commit.to_string());
+/// The accepted approvals that belong to one run (request names could collide).
+pub fn approved_for(
+    requests: &Documents<ApprovalRequest>,
+    approved: &BTreeSet<String>,
+    run: &str,
+) -> BTreeSet<String> {
+    approved
+        .iter()
+        .filter(|n| requests.now.get(*n).is_some_and(|d| d.spec.parent_stage_rollout == run))
+        .cloned()
+        .collect()
 }

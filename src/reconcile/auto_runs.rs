@@ -6,16 +6,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::repo::model::{Origin, RunState, SnapshotTarget, UpdateRun};
 use crate::snapshot::Indexer;
 use crate::state::FleetState;
-
-/// Annotation marking a run gitfleet created by itself.
-pub const AUTO_RUN: &str = "gitfleet.dev/auto-run";
-/// Annotation with the first-parent position of the snapshot an automatic run rolls out.
-pub const SEQUENCE: &str = "gitfleet.dev/sequence";
+use crate::status::RUNS;
+use crate::status::run::RunDocument;
 
 /// A run and its place in creation order (first-parent position of the commit
 /// that created it); `auto` runs exist only in status.
@@ -38,16 +35,17 @@ fn auto_run(name: &str, placement: &str, strategy: &str, index: u32, status_root
             "resourceSnapshotIndex": index.to_string(),
             "stagedRolloutStrategyName": strategy,
         }),
-        origin: Origin {
-            path: Arc::from(format!("{status_root}/clusterstagedupdateruns/{name}.yaml")),
-            line: 1,
-        },
+        origin: Origin { path: Arc::from(format!("{status_root}/{RUNS}/{name}.yaml")), line: 1 },
     }
 }
 
 /// Every run of this pass in creation order: committed runs, automatic runs
 /// recorded before, and the automatic runs new snapshots call for.
-pub fn ordered_runs(fs: &FleetState, indexer: &Indexer, docs: &BTreeMap<String, Value>) -> Vec<OrderedRun> {
+pub fn ordered_runs(
+    fs: &FleetState,
+    indexer: &Indexer,
+    docs: &BTreeMap<String, RunDocument>,
+) -> Vec<OrderedRun> {
     let mut runs: Vec<OrderedRun> = fs
         .fleet
         .runs
@@ -62,19 +60,15 @@ pub fn ordered_runs(fs: &FleetState, indexer: &Indexer, docs: &BTreeMap<String, 
         .collect();
     // Automatic runs recorded in status.
     for (name, doc) in docs {
-        let annotations = &doc["metadata"]["annotations"];
-        if annotations[AUTO_RUN] != "true" || fs.fleet.runs.contains_key(name) {
+        if !doc.is_auto() || fs.fleet.runs.contains_key(name) {
             continue;
         }
-        let spec = &doc["spec"];
-        let (Some(placement), Some(strategy), Some(index)) = (
-            spec["placementName"].as_str(),
-            spec["stagedRolloutStrategyName"].as_str(),
-            spec["resourceSnapshotIndex"].as_str().and_then(|i| i.parse().ok()),
-        ) else {
+        let (Some(placement), Some(strategy), Some(index)) =
+            (doc.placement_name(), doc.strategy_name(), doc.resource_snapshot_index())
+        else {
             continue;
         };
-        let sequence = annotations[SEQUENCE].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let sequence = doc.sequence().unwrap_or(0);
         runs.push(OrderedRun {
             run: auto_run(name, placement, strategy, index, &fs.status_root),
             sequence,
@@ -98,14 +92,12 @@ pub fn ordered_runs(fs: &FleetState, indexer: &Indexer, docs: &BTreeMap<String, 
             continue;
         }
         // Committed runs, including ones whose file was deleted since (their status stays).
-        let recorded = docs.values().filter(|d| {
-            d["metadata"]["annotations"][AUTO_RUN] != "true" && d["spec"]["placementName"] == p.name.as_str()
-        });
+        let recorded = docs.values().filter(|d| !d.is_auto() && d.placement_name() == Some(p.name.as_str()));
         let committed = runs
             .iter()
             .filter(|r| !r.auto && r.run.placement == p.name)
             .map(|r| r.sequence)
-            .chain(recorded.filter_map(|d| d["metadata"]["annotations"][SEQUENCE].as_str()?.parse().ok()))
+            .chain(recorded.filter_map(RunDocument::sequence))
             .max();
         if committed.is_some_and(|c| c >= computed.sequence) {
             continue; // a person's run is newer than this snapshot

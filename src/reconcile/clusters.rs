@@ -1,20 +1,22 @@
 //! Updating one cluster, checking clusters for drift (or, for ReportDiff
 //! placements, for differences), and retrying unreachable clusters with backoff.
 
-use crate::cluster::{BackendError, FailedObject, ObjectDiff, SyncOptions, SyncReport};
-use crate::engine::Observation;
-use crate::render::{RenderedObject, render};
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::cluster::{BackendError, FailedObject, ObjectDiff, SyncOptions, SyncReport};
+use crate::engine::Observation;
+use crate::render::{RenderError, RenderedObject, render};
 use crate::repo::Fleet;
 use crate::repo::model::{ApplyType, Manifest, ObjectKey, Placement, WhenToApply};
 use crate::schedule::schedule;
-use crate::state::FleetState;
+use crate::state::ContentError;
+use crate::status::placement::{PlacementFacts, Waiting};
+use crate::time::{Time, Wake};
 
-use super::placement_status::{PlacementFacts, Waiting};
-use super::{ContentCache, Reconciler};
+use super::pass::Pass;
 
-/// How often a cluster whose objects are not available yet is looked at again.
+/// How often (seconds) a cluster whose objects are not available yet is looked at again.
 pub const AVAILABILITY_POLL: i64 = 5;
 /// Backoff for an unreachable cluster: 5 s, 10 s, 20 s, ... at most 2 min.
 const BACKOFF_FIRST: i64 = 5;
@@ -24,8 +26,52 @@ const BACKOFF_MAX: i64 = 120;
 #[derive(Debug, Clone)]
 pub struct Retry {
     pub attempts: u32,
-    pub next_at: i64,
+    pub next_at: Time,
     pub message: String,
+}
+
+/// Unreachable clusters and when to try them again (outlives passes).
+#[derive(Debug, Default)]
+pub struct Retries(HashMap<String, Retry>);
+
+impl Retries {
+    /// `Some` while an unreachable cluster waits for its next attempt.
+    pub fn backing_off(&self, cluster: &str, now: Time) -> Option<Retry> {
+        self.0.get(cluster).filter(|r| now < r.next_at).cloned()
+    }
+
+    /// Records that a cluster could not be reached; returns when to try again.
+    pub fn failed(&mut self, cluster: &str, error: &BackendError, now: Time) -> Retry {
+        let r = self.0.entry(cluster.to_string()).or_insert(Retry {
+            attempts: 0,
+            next_at: now,
+            message: String::new(),
+        });
+        r.attempts += 1;
+        let delay = (BACKOFF_FIRST << (r.attempts - 1).min(10)).min(BACKOFF_MAX);
+        r.next_at = now.plus_seconds(delay);
+        r.message = error.to_string();
+        tracing::warn!(cluster, attempt = r.attempts, retry_in_s = delay, "cluster unreachable: {error}");
+        r.clone()
+    }
+
+    /// Forgets a cluster that answered again.
+    pub fn reached(&mut self, cluster: &str) {
+        if self.0.remove(cluster).is_some() {
+            tracing::info!(cluster, "cluster reachable again");
+        }
+    }
+}
+
+/// Why a cluster's objects could not be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum DesiredError {
+    #[error("cluster {0} is not declared in the repository")]
+    UnknownCluster(String),
+    #[error(transparent)]
+    Content(#[from] ContentError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
 }
 
 /// Renders a snapshot's manifests for one cluster of the fleet: the
@@ -36,89 +82,62 @@ pub fn render_for(
     cluster: &str,
     manifests: &[Arc<Manifest>],
     index: u32,
-) -> Result<Vec<RenderedObject>, String> {
-    let member = fleet
-        .clusters
-        .get(cluster)
-        .ok_or_else(|| format!("cluster {cluster} is not declared in the repository"))?;
+) -> Result<Vec<RenderedObject>, DesiredError> {
+    let member =
+        fleet.clusters.get(cluster).ok_or_else(|| DesiredError::UnknownCluster(cluster.to_string()))?;
     let overrides: Vec<_> =
         fleet.overrides.values().filter(|o| o.placement.as_deref().is_none_or(|n| n == p.name)).collect();
-    render(manifests, &overrides, member, &p.name, index).map_err(|e| e.to_string())
+    Ok(render(manifests, &overrides, member, &p.name, index)?)
 }
 
-impl Reconciler {
+impl Pass<'_> {
     /// The objects a snapshot of a placement puts on one cluster.
     pub(super) fn desired_for(
-        &self,
-        fs: &FleetState,
+        &mut self,
         p: &Placement,
         cluster: &str,
         index: u32,
-        cache: &mut ContentCache,
-    ) -> Result<Vec<RenderedObject>, String> {
-        let manifests = self.content(fs, &p.name, index, cache)?;
-        render_for(&fs.fleet, p, cluster, &manifests, index)
+    ) -> Result<Vec<RenderedObject>, DesiredError> {
+        let manifests = self.content(&p.name, index)?;
+        render_for(&self.fs.fleet, p, cluster, &manifests, index)
     }
 
-    /// `Some` while an unreachable cluster waits for its next attempt.
-    fn backing_off(&self, cluster: &str, now: i64) -> Option<Retry> {
-        self.retries.borrow().get(cluster).filter(|r| now < r.next_at).cloned()
+    fn backing_off(&self, cluster: &str) -> Option<Retry> {
+        self.retries.backing_off(cluster, self.now)
     }
 
-    /// Records that a cluster could not be reached; returns the waiting state.
-    fn unreachable(&self, cluster: &str, error: &BackendError, now: i64) -> Retry {
-        let mut retries = self.retries.borrow_mut();
-        let r = retries.entry(cluster.to_string()).or_insert(Retry {
-            attempts: 0,
-            next_at: now,
-            message: String::new(),
-        });
-        r.attempts += 1;
-        let delay = (BACKOFF_FIRST << (r.attempts - 1).min(10)).min(BACKOFF_MAX);
-        r.next_at = now + delay;
-        r.message = error.to_string();
-        tracing::warn!(cluster, attempt = r.attempts, retry_in_s = delay, "cluster unreachable: {error}");
-        r.clone()
+    fn unreachable(&mut self, cluster: &str, error: &BackendError) -> Retry {
+        self.retries.failed(cluster, error, self.now)
     }
 
-    fn reached(&self, cluster: &str) {
-        if self.retries.borrow_mut().remove(cluster).is_some() {
-            tracing::info!(cluster, "cluster reachable again");
-        }
+    fn facts(&mut self, placement: &str) -> &mut PlacementFacts {
+        self.facts.entry(placement.to_string()).or_default()
     }
 
-    fn wait_until(&self, at: i64) {
-        let mut w = self.pending_wake.borrow_mut();
-        *w = Some(w.map_or(at, |x| x.min(at)));
-    }
-
-    fn waiting_unreachable(&self, facts: &mut PlacementFacts, cluster: &str, r: &Retry) -> Observation {
-        self.wait_until(r.next_at);
-        let message = format!(
-            "cluster unreachable ({} attempts, next at {}): {}",
-            r.attempts,
-            crate::engine::time(r.next_at),
-            r.message
-        );
-        facts.waiting.insert(cluster.to_string(), Waiting::Unreachable(message.clone()));
+    /// The cluster waits for its next attempt; the pass wakes up then.
+    fn waiting_unreachable(&mut self, placement: &str, cluster: &str, r: &Retry) -> Observation {
+        self.wake.add(Wake::at(r.next_at));
+        let message =
+            format!("cluster unreachable ({} attempts, next at {}): {}", r.attempts, r.next_at, r.message);
+        self.facts(placement).waiting.insert(cluster.to_string(), Waiting::Unreachable(message.clone()));
         Observation::Pending(message)
     }
 
     /// Removes a placement's objects from a cluster it no longer schedules.
-    pub(super) fn cleanup_cluster(&self, cluster: &str, placement: &str, now: i64) -> Observation {
-        if let Some(r) = self.backing_off(cluster, now) {
-            self.wait_until(r.next_at);
+    pub(super) fn cleanup_cluster(&mut self, cluster: &str, placement: &str) -> Observation {
+        if let Some(r) = self.backing_off(cluster) {
+            self.wake.add(Wake::at(r.next_at));
             return Observation::Pending(format!("cluster unreachable: {}", r.message));
         }
         match self.backend.sync(cluster, placement, &[], &SyncOptions::default()) {
             Ok(r) if r.failed.is_empty() => {
-                self.reached(cluster);
+                self.retries.reached(cluster);
                 Observation::Succeeded
             }
             Ok(r) => Observation::Failed(r.failed[0].message.clone()),
             Err(e) => {
-                let r = self.unreachable(cluster, &e, now);
-                self.wait_until(r.next_at);
+                let r = self.unreachable(cluster, &e);
+                self.wake.add(Wake::at(r.next_at));
                 Observation::Pending(format!("cluster unreachable: {}", r.message))
             }
         }
@@ -126,71 +145,38 @@ impl Reconciler {
 
     /// Applies a snapshot of a placement to one cluster (or, for ReportDiff,
     /// only reports how the cluster differs from it).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn update_cluster(
-        &self,
-        fs: &FleetState,
-        p: &Placement,
-        cluster: &str,
-        index: u32,
-        cache: &mut ContentCache,
-        facts: &mut PlacementFacts,
-        now: i64,
-    ) -> Observation {
-        if let Some(r) = self.backing_off(cluster, now) {
-            return self.waiting_unreachable(facts, cluster, &r);
+    pub(super) fn update_cluster(&mut self, p: &Placement, cluster: &str, index: u32) -> Observation {
+        if let Some(r) = self.backing_off(cluster) {
+            return self.waiting_unreachable(&p.name, cluster, &r);
         }
-        let desired = match self.desired_for(fs, p, cluster, index, cache) {
+        let desired = match self.desired_for(p, cluster, index) {
             Ok(d) => d,
-            Err(e) => return Observation::Failed(e),
+            Err(e) => return Observation::Failed(e.to_string()),
         };
         if p.apply.type_ == ApplyType::ReportDiff {
             return match self.backend.diff(cluster, &desired) {
                 Ok(diffs) => {
-                    self.reached(cluster);
+                    self.retries.reached(cluster);
                     tracing::info!(placement = %p.name, cluster, snapshot = index, differences = diffs.len(), "diff reported");
+                    let facts = self.facts(&p.name);
                     facts.observed.insert(cluster.to_string(), index);
                     facts.diffs.insert(cluster.to_string(), diffs);
                     Observation::Succeeded
                 }
                 Err(e) => {
-                    let r = self.unreachable(cluster, &e, now);
-                    self.waiting_unreachable(facts, cluster, &r)
+                    let r = self.unreachable(cluster, &e);
+                    self.waiting_unreachable(&p.name, cluster, &r)
                 }
             };
         }
         let mut options = SyncOptions::take_over(p.apply.when_to_take_over);
-        let mut refused: Vec<FailedObject> = Vec::new();
-        if p.apply.when_to_apply == WhenToApply::IfNotDrifted
-            && let Some(held) = facts.held(cluster)
-        {
-            // Objects changed on the cluster since gitfleet applied them are left alone
-            // (deleted ones are applied again: there is no change of the member's to keep).
-            let held_desired = self.desired_for(fs, p, cluster, held, cache).unwrap_or_default();
-            let mut drifted = match self.drifted(p, cluster, &held_desired, facts) {
-                Ok(d) => d,
-                Err(e) => {
-                    let r = self.unreachable(cluster, &e, now);
-                    return self.waiting_unreachable(facts, cluster, &r);
-                }
-            };
-            drifted.retain(|d| d.on_cluster);
-            for d in &drifted {
-                options.leave.insert(d.key.clone());
-                let paths: Vec<&str> = d.fields.iter().map(|f| f.path.as_str()).collect();
-                refused.push(FailedObject {
-                    key: d.key.clone(),
-                    api_version: d.api_version.clone(),
-                    envelope: d.envelope.clone(),
-                    message: format!(
-                        "Failed to apply manifest: {} has drifted on the cluster ({}) and whenToApply is IfNotDrifted",
-                        d.key,
-                        paths.join(", ")
-                    ),
-                });
+        let refused = match self.leave_drifted(p, cluster, &mut options) {
+            Ok(refused) => refused,
+            Err(e) => {
+                let r = self.unreachable(cluster, &e);
+                return self.waiting_unreachable(&p.name, cluster, &r);
             }
-            facts.drifts.insert(cluster.to_string(), drifted);
-        }
+        };
         let result = self.backend.sync(cluster, &p.name, &desired, &options).map(|mut r| {
             r.failed.extend(refused);
             r
@@ -205,25 +191,63 @@ impl Reconciler {
             }
             Err(_) => {}
         }
-        self.record(facts, cluster, index, result, now)
+        self.record(&p.name, cluster, index, result)
     }
 
+    /// `whenToApply: IfNotDrifted`: objects changed on the cluster since gitfleet
+    /// applied them are left alone and reported as failed (deleted ones are
+    /// applied again: there is no change of the member's to keep).
+    fn leave_drifted(
+        &mut self,
+        p: &Placement,
+        cluster: &str,
+        options: &mut SyncOptions,
+    ) -> Result<Vec<FailedObject>, BackendError> {
+        let held = self.facts(&p.name).held(cluster);
+        let Some(held) = held.filter(|_| p.apply.when_to_apply == WhenToApply::IfNotDrifted) else {
+            return Ok(Vec::new());
+        };
+        let held_desired = self.desired_for(p, cluster, held).unwrap_or_default();
+        let mut drifted = self.drifted(p, cluster, &held_desired)?;
+        drifted.retain(|d| d.on_cluster);
+        let mut refused = Vec::new();
+        for d in &drifted {
+            options.leave.insert(d.key.clone());
+            let paths: Vec<&str> = d.fields.iter().map(|f| f.path.as_str()).collect();
+            let message = format!(
+                "Failed to apply manifest: {} has drifted on the cluster ({}) and whenToApply is IfNotDrifted",
+                d.key,
+                paths.join(", ")
+            );
+            refused.push(FailedObject {
+                key: d.key.clone(),
+                api_version: d.api_version.clone(),
+                envelope: d.envelope.clone(),
+                message,
+            });
+        }
+        self.facts(&p.name).drifts.insert(cluster.to_string(), drifted);
+        Ok(refused)
+    }
+
+    /// Records what a sync did in the placement's facts.
     fn record(
-        &self,
-        facts: &mut PlacementFacts,
+        &mut self,
+        placement: &str,
         cluster: &str,
         index: u32,
         result: Result<SyncReport, BackendError>,
-        now: i64,
     ) -> Observation {
         let r = match result {
             Ok(r) => r,
             Err(e) => {
-                let retry = self.unreachable(cluster, &e, now);
-                return self.waiting_unreachable(facts, cluster, &retry);
+                let retry = self.unreachable(cluster, &e);
+                return self.waiting_unreachable(placement, cluster, &retry);
             }
         };
-        self.reached(cluster);
+        self.retries.reached(cluster);
+        let now = self.now;
+        let facts = self.facts(placement);
         // The cluster holds this snapshot now, as far as it could be applied.
         facts.observed.insert(cluster.to_string(), index);
         facts.drifts.entry(cluster.to_string()).or_default();
@@ -238,8 +262,8 @@ impl Reconciler {
             let n = r.pending.len();
             let message = if n > 1 { format!("{first} (and {} more)", n - 1) } else { first.clone() };
             tracing::info!(cluster, "waiting for availability: {message}");
-            self.wait_until(now + AVAILABILITY_POLL);
             facts.waiting.insert(cluster.to_string(), Waiting::NotAvailable(message.clone()));
+            self.wake.add(Wake::at(now.plus_seconds(AVAILABILITY_POLL)));
             return Observation::Pending(message);
         }
         facts.available.insert(cluster.to_string());
@@ -250,16 +274,16 @@ impl Reconciler {
     /// applied there the snapshot it holds (rendered as `held`), or that were
     /// deleted there.
     fn drifted(
-        &self,
+        &mut self,
         p: &Placement,
         cluster: &str,
         held: &[RenderedObject],
-        facts: &PlacementFacts,
     ) -> Result<Vec<ObjectDiff>, BackendError> {
         if held.is_empty() {
             return Ok(Vec::new());
         }
         let diffs = self.backend.diff(cluster, held)?;
+        let facts = self.facts(&p.name);
         Ok(diffs
             .into_iter()
             // An object missing from a cluster that holds the snapshot was deleted behind
@@ -275,107 +299,100 @@ impl Reconciler {
     /// their differences reported again; others are checked for drift, which
     /// is corrected unless `whenToApply: IfNotDrifted`. Objects deleted on the
     /// cluster are created again in both cases (like a new snapshot would).
-    pub(super) fn check_clusters(
-        &self,
-        fs: &FleetState,
-        p: &Placement,
-        facts: &mut PlacementFacts,
-        cache: &mut ContentCache,
-        now: i64,
-        notes: &mut Vec<String>,
-    ) {
-        for cluster in schedule(p, &fs.fleet.clusters).clusters {
-            if facts.touched(&cluster) || self.backing_off(&cluster, now).is_some() {
+    pub(super) fn check_clusters(&mut self, p: &Placement) {
+        for cluster in schedule(p, &self.fs.fleet.clusters).clusters {
+            if self.facts(&p.name).touched(&cluster) || self.backing_off(&cluster).is_some() {
                 continue;
             }
-            let Some(held) = facts.held(&cluster) else { continue };
-            if p.apply.type_ == ApplyType::ReportDiff {
-                let diffs = self
-                    .desired_for(fs, p, &cluster, held, cache)
-                    .ok()
-                    .map(|d| self.backend.diff(&cluster, &d));
-                match diffs {
-                    Some(Ok(d)) => {
-                        self.reached(&cluster);
-                        facts.diffs.insert(cluster.clone(), d);
-                    }
-                    Some(Err(e)) => {
-                        self.unreachable(&cluster, &e, now);
-                    }
-                    None => {}
-                }
-                continue;
+            let Some(held) = self.facts(&p.name).held(&cluster) else { continue };
+            match p.apply.type_ {
+                ApplyType::ReportDiff => self.report_again(p, &cluster, held),
+                ApplyType::ServerSideApply => self.check_drift(p, &cluster, held),
             }
-            let desired = match self.desired_for(fs, p, &cluster, held, cache) {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::debug!(placement = %p.name, %cluster, "drift check skipped: {e}");
-                    continue;
-                }
-            };
-            let drifted = match self.drifted(p, &cluster, &desired, facts) {
-                Ok(d) => {
-                    self.reached(&cluster);
-                    d
-                }
-                Err(e) => {
-                    self.unreachable(&cluster, &e, now);
-                    continue;
-                }
-            };
-            if drifted.is_empty() {
-                facts.drifts.insert(cluster.clone(), drifted);
-                continue;
-            }
-            let what: Vec<String> = drifted
-                .iter()
-                .map(|d| {
-                    if !d.on_cluster {
-                        return format!("{} (deleted on the cluster)", d.key);
-                    }
-                    let paths: Vec<&str> = d.fields.iter().map(|f| f.path.as_str()).collect();
-                    format!("{} ({})", d.key, paths.join(", "))
-                })
-                .collect();
-            if p.apply.when_to_apply == WhenToApply::IfNotDrifted {
-                let (changed, deleted): (Vec<_>, Vec<_>) =
-                    drifted.iter().zip(&what).partition(|(d, _)| d.on_cluster);
-                if !changed.is_empty() {
-                    let changed: Vec<&str> = changed.iter().map(|(_, w)| w.as_str()).collect();
-                    tracing::warn!(placement = %p.name, %cluster, "drift left as it is (whenToApply: IfNotDrifted): {}", changed.join("; "));
-                    notes.push(format!("{} drifted on {cluster}: {}", p.name, changed.join("; ")));
-                }
-                if !deleted.is_empty() {
-                    let keys: Vec<&ObjectKey> = deleted.iter().map(|(d, _)| &d.key).collect();
-                    if self.recreate(p, &cluster, &desired, &keys, now) {
-                        let what: Vec<&str> = deleted.iter().map(|(_, w)| w.as_str()).collect();
-                        tracing::warn!(placement = %p.name, %cluster, "created again: {}", what.join("; "));
-                        notes.push(format!("{} re-created on {cluster}: {}", p.name, what.join("; ")));
-                    }
-                }
-                // What was found stays reported for this pass; the next check clears it.
-                facts.drifts.insert(cluster.clone(), drifted);
-                continue;
-            }
-            tracing::warn!(placement = %p.name, %cluster, "correcting drift: {}", what.join("; "));
-            notes.push(format!("{} corrected drift on {cluster}: {}", p.name, what.join("; ")));
-            self.update_cluster(fs, p, &cluster, held, cache, facts, now);
-            // What was found stays reported for this pass; the next check clears it.
-            facts.drifts.insert(cluster.clone(), drifted);
         }
     }
-}
 
-impl Reconciler {
+    /// ReportDiff: how the cluster differs from the snapshot it was compared with.
+    fn report_again(&mut self, p: &Placement, cluster: &str, held: u32) {
+        let Ok(desired) = self.desired_for(p, cluster, held) else { return };
+        match self.backend.diff(cluster, &desired) {
+            Ok(d) => {
+                self.retries.reached(cluster);
+                self.facts(&p.name).diffs.insert(cluster.to_string(), d);
+            }
+            Err(e) => {
+                self.unreachable(cluster, &e);
+            }
+        }
+    }
+
+    /// Drift of the snapshot a cluster holds: reported, and corrected or left.
+    fn check_drift(&mut self, p: &Placement, cluster: &str, held: u32) {
+        let desired = match self.desired_for(p, cluster, held) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::debug!(placement = %p.name, %cluster, "drift check skipped: {e}");
+                return;
+            }
+        };
+        let drifted = match self.drifted(p, cluster, &desired) {
+            Ok(d) => {
+                self.retries.reached(cluster);
+                d
+            }
+            Err(e) => {
+                self.unreachable(cluster, &e);
+                return;
+            }
+        };
+        if !drifted.is_empty() {
+            if p.apply.when_to_apply == WhenToApply::IfNotDrifted {
+                self.leave_drift(p, cluster, &desired, &drifted);
+            } else {
+                let what: Vec<String> = drifted.iter().map(describe_drift).collect();
+                tracing::warn!(placement = %p.name, %cluster, "correcting drift: {}", what.join("; "));
+                self.notes.push(format!("{} corrected drift on {cluster}: {}", p.name, what.join("; ")));
+                self.update_cluster(p, cluster, held);
+            }
+        }
+        // What was found stays reported for this pass; the next check clears it.
+        self.facts(&p.name).drifts.insert(cluster.to_string(), drifted);
+    }
+
+    /// `whenToApply: IfNotDrifted`: edited objects stay as they are (reported),
+    /// deleted ones are created again.
+    fn leave_drift(
+        &mut self,
+        p: &Placement,
+        cluster: &str,
+        desired: &[RenderedObject],
+        drifted: &[ObjectDiff],
+    ) {
+        let (changed, deleted): (Vec<&ObjectDiff>, Vec<&ObjectDiff>) =
+            drifted.iter().partition(|d| d.on_cluster);
+        if !changed.is_empty() {
+            let what: Vec<String> = changed.iter().map(|d| describe_drift(d)).collect();
+            tracing::warn!(placement = %p.name, %cluster, "drift left as it is (whenToApply: IfNotDrifted): {}", what.join("; "));
+            self.notes.push(format!("{} drifted on {cluster}: {}", p.name, what.join("; ")));
+        }
+        if !deleted.is_empty() {
+            let keys: Vec<&ObjectKey> = deleted.iter().map(|d| &d.key).collect();
+            if self.recreate(p, cluster, desired, &keys) {
+                let what: Vec<String> = deleted.iter().map(|d| describe_drift(d)).collect();
+                tracing::warn!(placement = %p.name, %cluster, "created again: {}", what.join("; "));
+                self.notes.push(format!("{} re-created on {cluster}: {}", p.name, what.join("; ")));
+            }
+        }
+    }
+
     /// Applies again the objects of the snapshot a cluster holds (`desired`) that
     /// were deleted there, leaving every other object as it is; true when that worked.
     fn recreate(
-        &self,
+        &mut self,
         p: &Placement,
         cluster: &str,
         desired: &[RenderedObject],
         deleted: &[&ObjectKey],
-        now: i64,
     ) -> bool {
         let mut options = SyncOptions::take_over(p.apply.when_to_take_over);
         options.leave = desired.iter().map(|o| &o.key).filter(|k| !deleted.contains(k)).cloned().collect();
@@ -386,9 +403,18 @@ impl Reconciler {
                 false
             }
             Err(e) => {
-                self.unreachable(cluster, &e, now);
+                self.unreachable(cluster, &e);
                 false
             }
         }
     }
+}
+
+/// How a drifted object is named in logs and commit messages.
+fn describe_drift(d: &ObjectDiff) -> String {
+    if !d.on_cluster {
+        return format!("{} (deleted on the cluster)", d.key);
+    }
+    let paths: Vec<&str> = d.fields.iter().map(|f| f.path.as_str()).collect();
+    format!("{} ({})", d.key, paths.join(", "))
 }

@@ -18,7 +18,7 @@ pub struct Fleet {
     pub overrides: BTreeMap<(String, Option<String>, String), Override>,
     pub approvals: BTreeMap<String, Approval>,
     /// RolloutWindows by name.
-    pub windows: BTreeMap<String, (crate::window::RolloutWindow, Origin)>,
+    pub windows: BTreeMap<String, (crate::repo::window::RolloutWindow, Origin)>,
     pub hub: BTreeMap<ObjectKey, Arc<Manifest>>,
     /// Every object's document as read, by `(kind, namespace, name)`.
     pub raw: BTreeMap<(String, Option<String>, String), Arc<serde_json::Value>>,

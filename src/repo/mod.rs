@@ -6,11 +6,13 @@
 
 pub mod duration;
 pub mod fleet;
+pub mod hash;
 pub mod labels;
 pub mod model;
 pub mod scope;
 pub mod settings;
 pub mod validate;
+pub mod window;
 pub mod wire;
 
 use std::collections::BTreeMap;

@@ -311,11 +311,29 @@ pub enum FleetObject {
     Run(UpdateRun),
     Override(Override),
     Approval(Approval),
-    Window(crate::window::RolloutWindow, Origin),
+    Window(crate::repo::window::RolloutWindow, Origin),
     Hub(Arc<Manifest>),
 }
 
+/// Identity of a gitfleet object in the history index: (kind, namespace, name).
+pub type HistoryKey = (String, Option<String>, String);
+
 impl FleetObject {
+    /// Gitfleet objects keep a history (creation time, generation); hub resources do not.
+    pub fn history_key(&self) -> Option<HistoryKey> {
+        let (kind, ns, name) = match self {
+            FleetObject::Cluster(c) => ("MemberCluster", None, &c.name),
+            FleetObject::Placement(p) => ("ClusterResourcePlacement", None, &p.name),
+            FleetObject::Strategy(s) => ("ClusterStagedUpdateStrategy", None, &s.name),
+            FleetObject::Run(r) => ("ClusterStagedUpdateRun", None, &r.name),
+            FleetObject::Override(o) => (o.kind.as_str(), o.namespace.clone(), &o.name),
+            FleetObject::Approval(a) => ("ClusterApprovalRequest", None, &a.name),
+            FleetObject::Window(w, _) => ("RolloutWindow", None, &w.name),
+            FleetObject::Hub(_) => return None,
+        };
+        Some((kind.to_string(), ns, name.clone()))
+    }
+
     /// `Kind/name` as used in messages.
     pub fn describe(&self) -> String {
         match self {

@@ -104,7 +104,7 @@ pub fn parse_file(path: &str, bytes: &[u8], area: Area) -> ParsedFile {
         {
             let hash = match &object {
                 FleetObject::Hub(m) if m.envelope.is_some() => {
-                    crate::snapshot::hash_value(&Value::Array(m.wrapped.clone()))
+                    crate::repo::hash::hash_value(&Value::Array(m.wrapped.clone()))
                 }
                 _ => hash.unwrap_or_default(),
             };
@@ -121,15 +121,14 @@ pub fn parse_file(path: &str, bytes: &[u8], area: Area) -> ParsedFile {
     parsed
 }
 
-/// SHA-256 of an object's canonical JSON.
-pub type ContentHash = [u8; 32];
+pub use crate::repo::hash::ContentHash;
 
 /// The part of a document whose change is a new version: `spec` for gitfleet
 /// kinds (like a Kubernetes generation), the whole document otherwise.
 fn content_hash(doc: &Value) -> ContentHash {
     match doc.get("spec") {
-        Some(spec) if is_fleet_kind(doc) => crate::snapshot::hash_value(spec),
-        _ => crate::snapshot::hash_value(doc),
+        Some(spec) if is_fleet_kind(doc) => crate::repo::hash::hash_value(spec),
+        _ => crate::repo::hash::hash_value(doc),
     }
 }
 

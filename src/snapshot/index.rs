@@ -20,7 +20,7 @@ use super::prepare::{
     BATCH_COMMITS, BATCH_FILES, CommitInfo, FileSummary, HubObject, PIPELINE_MIN_COMMITS, PrepareView,
     Prepared, read_manifest_file, read_summary,
 };
-use crate::repo::model::{FleetObject, ObjectKey, Placement, SelectorTarget};
+use crate::repo::model::{ObjectKey, Placement, SelectorTarget};
 use crate::repo::read_settings;
 use crate::repo::settings::Settings;
 use crate::repo::validate::{Area, ContentHash, Issue, ParsedFile};
@@ -64,7 +64,7 @@ pub struct ObjectHistory {
 }
 
 /// `(kind, namespace, name)` of an object whose history is kept.
-pub type HistoryKey = (String, Option<String>, String);
+pub use crate::repo::model::HistoryKey;
 
 /// One definition of a hub object (two files defining one object is a conflict).
 #[derive(Debug, Clone)]
@@ -865,19 +865,4 @@ fn apply_changed_keys(
         }
     }
     any
-}
-
-/// Gitfleet objects keep a history (creation time, generation); hub resources do not.
-pub(super) fn history_key(object: &FleetObject) -> Option<HistoryKey> {
-    let (kind, ns, name) = match object {
-        FleetObject::Cluster(c) => ("MemberCluster", None, &c.name),
-        FleetObject::Placement(p) => ("ClusterResourcePlacement", None, &p.name),
-        FleetObject::Strategy(s) => ("ClusterStagedUpdateStrategy", None, &s.name),
-        FleetObject::Run(r) => ("ClusterStagedUpdateRun", None, &r.name),
-        FleetObject::Override(o) => (o.kind.as_str(), o.namespace.clone(), &o.name),
-        FleetObject::Approval(a) => ("ClusterApprovalRequest", None, &a.name),
-        FleetObject::Window(w, _) => ("RolloutWindow", None, &w.name),
-        FleetObject::Hub(_) => return None,
-    };
-    Some((kind.to_string(), ns, name.clone()))
 }

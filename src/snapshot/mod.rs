@@ -6,33 +6,13 @@ mod prepare;
 pub mod select;
 pub mod treediff;
 
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::repo::hash::ContentHash;
+pub use crate::repo::hash::hash_value;
 use crate::repo::model::ObjectKey;
-use crate::repo::validate::ContentHash;
 
 pub use index::{BlockedCommit, Indexer, SnapshotRecord};
-
-/// SHA-256 of a value's canonical JSON (object keys sorted, no whitespace).
-pub fn hash_value(value: &Value) -> ContentHash {
-    let mut hasher = Sha256::new();
-    // serde_json's Map is ordered by key, so this serialization is canonical.
-    serde_json::to_writer(HashWriter(&mut hasher), value).expect("writing to a hasher cannot fail");
-    hasher.finalize().into()
-}
-
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl std::io::Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The resource hash of a selection: an order-independent digest of every
 /// selected object's identity and content hash (independent of file layout),
@@ -116,6 +96,8 @@ pub fn hex(bytes: &[u8]) -> String {
 mod tests {
     use std::collections::BTreeMap;
 
+    use serde_json::Value;
+
     use super::*;
 
     #[test]
@@ -151,4 +133,20 @@ mod tests {
         let c: Value = crate::yaml::parse_documents(b"a: {x: 1, y: 3}\nb: 1\n").unwrap()[0].value.clone();
         assert_ne!(hash_value(&a), hash_value(&c));
     }
+}
+
+/// Why a run's target (`resourceSnapshotIndex`, `resourceCommit` or the
+/// latest) names no snapshot of its placement.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error("placement {placement} has no resource snapshot")]
+    NoSnapshot { placement: String },
+    #[error("no resource snapshot with index {index} for placement {placement}")]
+    NoIndex { placement: String, index: u32 },
+    #[error("resourceCommit {rev} does not name a commit")]
+    NotACommit { rev: String },
+    #[error("resourceCommit {rev} is not in the history of the tracked branch")]
+    NotInHistory { rev: String },
+    #[error("placement {placement} had no resource snapshot at commit {rev}")]
+    NoSnapshotAt { placement: String, rev: String },
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use git2::{Oid, Repository};
 use serde_json::Value;
 
-use super::index::{HistoryKey, history_key};
 use super::treediff::TreeCache;
+use crate::repo::model::HistoryKey;
 use crate::repo::model::{FleetObject, ObjectKey, Placement};
 use crate::repo::settings::{SETTINGS_FILE, Settings};
 use crate::repo::validate::{Area, ContentHash, Issue, ParsedFile};
@@ -149,7 +149,7 @@ impl FileSummary {
                 }
                 _ => {}
             }
-            if let Some(key) = history_key(object) {
+            if let Some(key) = object.history_key() {
                 summary.history.push((key, *hash));
             }
         }

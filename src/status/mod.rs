@@ -1,7 +1,17 @@
-//! Status written back to Git: the files under the status folder, and the clone
-//! gitfleet keeps under `--state-dir` to commit and push them.
+//! Status written back to Git: every document gitfleet writes under the status
+//! folder (typed, built here from typed inputs), and the clone gitfleet keeps
+//! under `--state-dir` to commit and push them.
+//!
+//! [`conditions`] and [`run`] are plain data the engine works on; [`placement`]
+//! and [`approval`] are built by the reconciler; [`snapshots`] records resource
+//! snapshots; [`Documents`] reads one folder at the start of a pass and gives
+//! back what changed; [`publish`] commits and pushes.
 
+pub mod approval;
+pub mod conditions;
+pub mod placement;
 pub mod publish;
+pub mod run;
 pub mod snapshots;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,6 +21,68 @@ use git2::{ObjectType, Repository, Tree};
 
 pub use publish::{Credentials, Identity, StateRepo, StatusError};
 pub use snapshots::RecordedSnapshot;
+
+/// `apiVersion` of every document gitfleet writes.
+pub const API_VERSION: &str = "placement.kubernetes-fleet.io/v1beta1";
+/// Sub-folders of the status folder.
+pub const RUNS: &str = "clusterstagedupdateruns";
+pub const REQUESTS: &str = "clusterapprovalrequests";
+pub const PLACEMENTS: &str = "clusterresourceplacements";
+
+/// The documents of one status sub-folder for one pass: as read at its start,
+/// and as they are now. Files that do not parse are kept apart (never
+/// overwritten by accident) and reported.
+#[derive(Debug, Clone)]
+pub struct Documents<T> {
+    folder: &'static str,
+    before: BTreeMap<String, T>,
+    pub now: BTreeMap<String, T>,
+    /// File name (without `.yaml`) -> why it does not parse.
+    pub broken: BTreeMap<String, String>,
+}
+
+impl<T: serde::de::DeserializeOwned + serde::Serialize + Clone + PartialEq> Documents<T> {
+    /// No documents yet.
+    pub fn empty(folder: &'static str) -> Documents<T> {
+        Documents { folder, before: BTreeMap::new(), now: BTreeMap::new(), broken: BTreeMap::new() }
+    }
+
+    /// Reads every document of `folder` in the status commit (if any).
+    pub fn read(
+        repo: &Repository,
+        status_commit: Option<git2::Oid>,
+        status_root: &str,
+        folder: &'static str,
+    ) -> Result<Documents<T>, git2::Error> {
+        let mut docs = Documents::empty(folder);
+        let Some(commit) = status_commit else { return Ok(docs) };
+        let tree = repo.find_commit(commit)?.tree()?;
+        for (file, bytes) in read_status_folder(repo, &tree, status_root, folder)? {
+            let Some(name) = file.strip_suffix(".yaml") else { continue };
+            match crate::yaml::parse_typed::<T>(&bytes) {
+                Ok(doc) => {
+                    docs.before.insert(name.to_string(), doc);
+                }
+                Err(e) => {
+                    tracing::warn!("{status_root}/{folder}/{file}: does not parse, left as it is: {e}");
+                    docs.broken.insert(name.to_string(), e.to_string());
+                }
+            }
+        }
+        docs.now = docs.before.clone();
+        Ok(docs)
+    }
+
+    /// Adds the files of documents that changed to `out`.
+    pub fn changes(&self, out: &mut StatusChanges) {
+        for (name, doc) in &self.now {
+            if self.before.get(name) != Some(doc) {
+                out.writes
+                    .insert(format!("{}/{name}.yaml", self.folder), crate::yaml::to_string(doc).into_bytes());
+            }
+        }
+    }
+}
 
 /// Changes to the status folder, paths relative to it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -55,6 +55,11 @@ pub enum StatusError {
     Rejected { remote: String, branch: String, attempts: u32, message: String },
     #[error("write status commit: {0}")]
     Commit(#[source] git2::Error),
+    #[error(
+        "branch {branch} is checked out in {path}; gitfleet does not move a checked-out branch \
+         (use a bare repository, or set statusBranch in gitfleet.yaml)"
+    )]
+    CheckedOut { branch: String, path: String },
 }
 
 impl StatusError {
@@ -210,7 +215,7 @@ impl StateRepo {
         let local = format!("refs/heads/{branch}");
         self.repo.reference(&local, commit, true, "gitfleet: status commit").map_err(err)?;
         if let Some((git_dir, bare)) = &self.local_remote {
-            return self.move_local_branch(git_dir, *bare, branch, commit).map_err(err);
+            return self.move_local_branch(git_dir, *bare, branch, commit);
         }
         let mut remote = self.repo.find_remote(REMOTE).map_err(err)?;
         let rejected = std::cell::RefCell::new(None);
@@ -245,20 +250,23 @@ impl StateRepo {
         bare: bool,
         branch: &str,
         commit: Oid,
-    ) -> Result<Option<String>, git2::Error> {
-        let target = Repository::open(git_dir)?;
+    ) -> Result<Option<String>, StatusError> {
+        let err = |source| StatusError::Push { remote: self.remote.clone(), branch: branch.into(), source };
+        let target = Repository::open(git_dir).map_err(err)?;
         let name = format!("refs/heads/{branch}");
         let head = target.head().ok().and_then(|h| h.name().ok().map(str::to_string));
         if !bare && head.as_deref() == Some(name.as_str()) {
-            return Err(git2::Error::from_str(&format!(
-                "branch {branch} is checked out in {}; gitfleet does not move a checked-out branch \
-                 (use a bare repository, or set statusBranch in gitfleet.yaml)",
-                git_dir.display()
-            )));
+            return Err(StatusError::CheckedOut {
+                branch: branch.into(),
+                path: git_dir.display().to_string(),
+            });
         }
         let incoming = "refs/gitfleet/incoming";
         let source = self.repo.path().display().to_string();
-        target.remote_anonymous(&source)?.fetch(&[&format!("+{name}:{incoming}")], None, None)?;
+        target
+            .remote_anonymous(&source)
+            .and_then(|mut r| r.fetch(&[&format!("+{name}:{incoming}")], None, None))
+            .map_err(err)?;
         // What gitfleet last saw of the branch: the commit it built on, or none for a new branch.
         let parent = self.tip(branch);
         let result = match (parent, target.refname_to_id(&name).ok()) {
@@ -271,13 +279,16 @@ impl StateRepo {
                 current.map_or("nothing".to_string(), |c| c.to_string())
             ))),
         };
-        if let Ok(mut r) = target.find_reference(incoming) {
-            let _ = r.delete();
+        if let Ok(mut r) = target.find_reference(incoming)
+            && let Err(e) = r.delete()
+        {
+            // Harmless: the next push overwrites it (`+` refspec).
+            tracing::debug!("leaving {incoming} in {}: {e}", git_dir.display());
         }
         match result {
             // The branch moved between the check and the swap: a rejection, retried.
             Err(e) if e.code() == git2::ErrorCode::Modified => Ok(Some(e.message().to_string())),
-            other => other,
+            other => other.map_err(err),
         }
     }
 }

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::*;
-use crate::window::{Cron, RolloutWindow, WindowTime, WindowType};
+use crate::repo::window::{Cron, RolloutWindow, WindowTime, WindowType};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -1,0 +1,208 @@
+//! One reconcile pass: everything that lives for one pass (the fleet at the
+//! tip, the status documents, accepted approvals, what each placement's
+//! clusters hold, when to wake up, what to say in the commit message), and the
+//! order in which it is worked through.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use git2::Repository;
+
+use crate::cluster::Backend;
+use crate::engine::rolling::{self, RollingStop};
+use crate::repo::model::{Manifest, Placement, RolloutType};
+use crate::schedule::schedule;
+use crate::snapshot::Indexer;
+use crate::snapshot::select::selected_manifests;
+use crate::state::{ContentError, FleetState};
+use crate::status::approval::ApprovalRequest;
+use crate::status::placement::{self, PlacementDocument, PlacementFacts, PlacementInput, SelectedResource};
+use crate::status::run::RunDocument;
+use crate::status::{Documents, PLACEMENTS, REQUESTS, RUNS, StatusChanges};
+use crate::time::{Time, Wake};
+
+use super::approvals;
+use super::auto_runs;
+use super::clusters::Retries;
+
+/// Snapshot contents read in this pass: (placement, index) -> manifests.
+type ContentCache = HashMap<(String, u32), Arc<Vec<Arc<Manifest>>>>;
+
+/// One pass. Borrows what outlives it from the reconciler; owns the rest.
+pub(crate) struct Pass<'p> {
+    pub(super) repo: &'p Repository,
+    pub(super) indexer: &'p Indexer,
+    pub(super) backend: &'p dyn Backend,
+    pub(super) retries: &'p mut Retries,
+    pub(super) fs: &'p FleetState,
+    pub(super) now: Time,
+    pub(super) runs: Documents<RunDocument>,
+    pub(super) requests: Documents<ApprovalRequest>,
+    pub(super) placements: Documents<PlacementDocument>,
+    /// Requests whose approval was accepted (now or before).
+    pub(super) approved: BTreeSet<String>,
+    /// What each placement's clusters hold, as far as this pass knows.
+    pub(super) facts: BTreeMap<String, PlacementFacts>,
+    cache: ContentCache,
+    pub(super) wake: Wake,
+    /// What the status commit's message says.
+    pub(super) notes: Vec<String>,
+}
+
+/// What a pass leaves to commit.
+pub(crate) struct PassResult {
+    pub changes: StatusChanges,
+    pub notes: Vec<String>,
+    pub wake: Wake,
+}
+
+impl<'p> Pass<'p> {
+    /// Reads the status documents of the fleet's status commit.
+    pub(super) fn start(
+        repo: &'p Repository,
+        indexer: &'p Indexer,
+        backend: &'p dyn Backend,
+        retries: &'p mut Retries,
+        fs: &'p FleetState,
+        now: Time,
+    ) -> Result<Pass<'p>, git2::Error> {
+        let placements: Documents<PlacementDocument> =
+            Documents::read(repo, fs.status_commit, &fs.status_root, PLACEMENTS)?;
+        let facts = fs
+            .fleet
+            .placements
+            .keys()
+            .map(|name| (name.clone(), PlacementFacts::from_status(placements.now.get(name))))
+            .collect();
+        Ok(Pass {
+            repo,
+            indexer,
+            backend,
+            retries,
+            fs,
+            now,
+            runs: Documents::read(repo, fs.status_commit, &fs.status_root, RUNS)?,
+            requests: Documents::read(repo, fs.status_commit, &fs.status_root, REQUESTS)?,
+            placements,
+            approved: BTreeSet::new(),
+            facts,
+            cache: ContentCache::new(),
+            wake: Wake::NEVER,
+            notes: Vec::new(),
+        })
+    }
+
+    /// Works through the pass: approvals, runs in creation order, rolling
+    /// updates, drift and difference checks, then the placement documents.
+    pub(super) fn run(mut self) -> Result<PassResult, git2::Error> {
+        let notes = approvals::accept_pending(self.repo, self.fs, &mut self.requests, self.now)?;
+        self.notes.extend(notes);
+        self.approved = approvals::accepted(&self.requests);
+        let ordered = auto_runs::ordered_runs(self.fs, self.indexer, &self.runs.now);
+        for entry in &ordered {
+            self.advance_run(entry, &ordered);
+        }
+        let fs = self.fs;
+        for p in fs.fleet.placements.values() {
+            if let RolloutType::RollingUpdate { max_unavailable } = p.rollout {
+                self.rolling_update(p, max_unavailable);
+            }
+        }
+        for p in fs.fleet.placements.values() {
+            self.check_clusters(p);
+        }
+        for p in fs.fleet.placements.values() {
+            self.placement_document(p);
+        }
+        let mut changes = StatusChanges {
+            writes: fs.snapshots.writes.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect(),
+            deletes: fs.snapshots.deletes.iter().cloned().collect(),
+        };
+        self.runs.changes(&mut changes);
+        self.requests.changes(&mut changes);
+        self.placements.changes(&mut changes);
+        Ok(PassResult { changes, notes: self.notes, wake: self.wake })
+    }
+
+    /// The manifests of one snapshot, read from its commit once per pass.
+    pub(super) fn content(
+        &mut self,
+        placement: &str,
+        index: u32,
+    ) -> Result<Arc<Vec<Arc<Manifest>>>, ContentError> {
+        let key = (placement.to_string(), index);
+        if let Some(c) = self.cache.get(&key) {
+            return Ok(c.clone());
+        }
+        let manifests = Arc::new(self.fs.snapshot_manifests(self.repo, placement, index)?);
+        self.cache.insert(key, manifests.clone());
+        Ok(manifests)
+    }
+
+    /// The generation of a gitfleet object (1 until its spec changed).
+    pub(super) fn generation(&self, kind: &str, name: &str) -> i64 {
+        self.indexer.history(kind, None, name).map_or(1, |h| h.generation as i64)
+    }
+
+    /// RollingUpdate: every scheduled cluster gets the latest snapshot, at most
+    /// `maxUnavailable` at a time.
+    fn rolling_update(&mut self, p: &Placement, max_unavailable: crate::repo::model::IntOrPercent) {
+        let Some(latest) = self.fs.latest_index(&p.name) else { return };
+        let sched = schedule(p, &self.fs.fleet.clusters);
+        let facts = self.facts.entry(p.name.clone()).or_default();
+        let outdated: Vec<String> =
+            sched.clusters.iter().filter(|c| !facts.up_to_date(c, latest, p.apply.type_)).cloned().collect();
+        let batch = max_unavailable.resolve(sched.clusters.len());
+        let rolled = rolling::roll(&outdated, batch, |cluster| {
+            let observation = self.update_cluster(p, cluster, latest);
+            if let crate::engine::Observation::Failed(e) = &observation {
+                tracing::warn!(placement = %p.name, cluster = %cluster, "rolling update failed: {e}");
+            }
+            observation
+        });
+        if rolled.stop == RollingStop::Failed {
+            self.notes.push(format!("{} rolling update stopped: a cluster failed", p.name));
+        }
+        for cluster in self.cleanup_clusters(&p.name, &sched.clusters) {
+            if let crate::engine::Observation::Failed(e) = self.cleanup_cluster(&cluster, &p.name) {
+                tracing::warn!(placement = %p.name, cluster = %cluster, "removing the placement's objects failed: {e}");
+            }
+        }
+        if !rolled.updated.is_empty() {
+            self.notes.push(format!(
+                "{} rolled out snapshot {latest} to {} cluster(s)",
+                p.name,
+                rolled.updated.len()
+            ));
+        }
+    }
+
+    /// Builds the placement's status document from what this pass learned.
+    fn placement_document(&mut self, p: &Placement) {
+        let fs = self.fs;
+        let selected = selected_manifests(&fs.fleet, &p.name)
+            .iter()
+            .map(|m| SelectedResource {
+                group: m.key.group.clone(),
+                kind: m.key.kind.clone(),
+                name: m.key.name.clone(),
+                namespace: m.key.namespace.clone(),
+                version: crate::repo::scope::version_of(&m.api_version).to_string(),
+            })
+            .collect();
+        let empty = PlacementFacts::default();
+        let blocking = self.indexer.blocking(&p.name);
+        let doc = placement::document(PlacementInput {
+            placement: p,
+            generation: self.generation("ClusterResourcePlacement", &p.name),
+            schedule: &schedule(p, &fs.fleet.clusters),
+            latest_index: fs.latest_index(&p.name),
+            selected,
+            previous: self.placements.now.get(&p.name),
+            facts: self.facts.get(&p.name).unwrap_or(&empty),
+            blocking: &blocking,
+            now: self.now,
+        });
+        self.placements.now.insert(p.name.clone(), doc);
+    }
+}

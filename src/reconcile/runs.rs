@@ -1,0 +1,163 @@
+//! Advancing one staged update run for a pass: the engine decides, this
+//! module does what it asks (update or clean up a cluster, write an approval
+//! request) and records the run document and the pass's notes.
+
+use std::collections::BTreeMap;
+
+use crate::engine::{self, Action, Observation, RunInput};
+use crate::repo::model::{Placement, UpdateRun};
+use crate::schedule::schedule;
+use crate::status::approval::ApprovalRequest;
+use crate::status::conditions::Conditions;
+use crate::status::conditions::kind::SUCCEEDED;
+use crate::status::conditions::reason::{UPDATE_RUN_SUCCEEDED, UPDATE_RUN_SUPERSEDED};
+use crate::status::run::{RunDocument, RunHeader, RunStatus};
+use crate::time::Time;
+
+use super::approvals;
+use super::auto_runs::OrderedRun;
+use super::pass::Pass;
+
+const RUN_KIND: &str = "ClusterStagedUpdateRun";
+
+/// What a run's actions did in this pass, for the commit message.
+#[derive(Default)]
+struct Done {
+    updated: Vec<String>,
+    gates: Vec<String>,
+}
+
+impl Pass<'_> {
+    /// The run's status so far; `None` when its document is broken (the run is
+    /// left as it is until gitfleet can read what it wrote).
+    fn run_status(&self, run: &UpdateRun) -> Option<RunStatus> {
+        if let Some(e) = self.runs.broken.get(&run.name) {
+            tracing::warn!(run = %run.name, "status file does not parse, leaving the run as it is: {e}");
+            return None;
+        }
+        Some(self.runs.now.get(&run.name).map(|d| d.status.clone()).unwrap_or_default())
+    }
+
+    /// Advances one run as far as it goes in this pass.
+    pub(super) fn advance_run(&mut self, entry: &OrderedRun, ordered: &[OrderedRun]) {
+        let run = &entry.run;
+        let Some(before) = self.run_status(run) else { return };
+        if before.finished() {
+            return;
+        }
+        let fs = self.fs;
+        let placement = fs.fleet.placements.get(&run.placement);
+        let scheduled = placement.map(|p| schedule(p, &fs.fleet.clusters).clusters).unwrap_or_default();
+        let newest = ordered.iter().rfind(|r| r.run.placement == run.placement).map(|r| r.run.name.as_str());
+        let cleanup = if before.conditions.is_empty() {
+            self.cleanup_clusters(&run.placement, &scheduled)
+        } else {
+            Vec::new()
+        };
+        let approved = approvals::approved_for(&self.requests, &self.approved, &run.name);
+        let windows: Vec<_> = fs.fleet.windows.values().map(|(w, _)| w.clone()).collect();
+        let input = RunInput {
+            run,
+            generation: self.generation(RUN_KIND, &run.name),
+            placement,
+            strategy: fs.fleet.strategies.get(&run.strategy),
+            clusters: &fs.fleet.clusters,
+            scheduled: &scheduled,
+            policy_index: self.indexer.policy_index(&run.placement),
+            resource_index: match before.resource_index() {
+                Some(i) => Ok(i),
+                None => fs.resolve(self.repo, run),
+            },
+            cleanup,
+            approved: &approved,
+            observations: BTreeMap::new(),
+            superseded_by: newest.filter(|n| *n != run.name),
+            windows: &windows,
+            now: self.now,
+        };
+        let generation = input.generation;
+        let mut done = Done::default();
+        let step = engine::drive(input, &before, |status, action| {
+            self.act(run, placement, status, action, &mut done)
+        });
+        self.wake.add(step.wake);
+        if step.status != before {
+            self.record_run(entry, generation, step.status, done);
+        }
+    }
+
+    /// Does one thing the engine asked for; the observation, if it has one.
+    fn act(
+        &mut self,
+        run: &UpdateRun,
+        placement: Option<&Placement>,
+        status: &RunStatus,
+        action: &Action,
+        done: &mut Done,
+    ) -> Option<Observation> {
+        match action {
+            Action::UpdateCluster { cluster } => {
+                let Some(p) = placement else {
+                    return Some(Observation::Failed(format!(
+                        "placement {} is not in the repository",
+                        run.placement
+                    )));
+                };
+                let index = status.resource_index().unwrap_or(0);
+                let stage = status.stage_of(cluster).unwrap_or_default();
+                tracing::info!(run = %run.name, stage, cluster = %cluster, snapshot = index, "updating cluster");
+                done.updated.push(cluster.clone());
+                Some(self.update_cluster(p, cluster, index))
+            }
+            Action::CleanupCluster { cluster } => Some(self.cleanup_cluster(cluster, &run.placement)),
+            Action::RequestApproval { name, stage } => {
+                let request = ApprovalRequest::new(name, &run.name, stage, self.now, self.fs.tip);
+                self.requests.now.entry(name.clone()).or_insert(request);
+                done.gates.push(format!("{} {stage} waiting for approval {name}", run.name));
+                None
+            }
+        }
+    }
+
+    /// Writes the run document and says what happened in the commit message.
+    fn record_run(&mut self, entry: &OrderedRun, generation: i64, status: RunStatus, mut done: Done) {
+        let run = &entry.run;
+        let created = self
+            .indexer
+            .history(RUN_KIND, None, &run.name)
+            .map_or(self.fs.tip_time, |h| Time::from(h.created));
+        let outcome = status.conditions.get_condition(SUCCEEDED).map(|c| match c.reason.as_str() {
+            UPDATE_RUN_SUCCEEDED => "succeeded",
+            UPDATE_RUN_SUPERSEDED => "was superseded",
+            _ => "failed",
+        });
+        let header = RunHeader {
+            name: &run.name,
+            generation,
+            created,
+            spec: &run.spec,
+            sequence: entry.sequence,
+            auto: entry.auto,
+        };
+        self.runs.now.insert(run.name.clone(), RunDocument::new(header, status));
+        if !done.updated.is_empty() {
+            self.notes.push(format!("{} updated {}", run.name, done.updated.join(", ")));
+        }
+        self.notes.append(&mut done.gates);
+        if let Some(outcome) = outcome {
+            self.notes.push(format!("{} {outcome}", run.name));
+        }
+    }
+
+    /// Clusters that hold this placement's resources but are no longer scheduled.
+    pub(super) fn cleanup_clusters(&self, placement: &str, scheduled: &[String]) -> Vec<String> {
+        self.backend
+            .known_clusters()
+            .into_iter()
+            .filter(|c| !scheduled.contains(c))
+            .filter(|c| {
+                self.backend.placements_on(c).map(|ps| ps.iter().any(|p| p == placement)).unwrap_or(false)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,109 @@
+//! `status/clusterapprovalrequests/<name>.yaml`: a gate waiting for a person,
+//! and, once an approval was accepted, who approved it with which commit.
+
+use std::collections::BTreeMap;
+
+use git2::Oid;
+use serde::{Deserialize, Serialize};
+
+use super::conditions::{Condition, Conditions, kind, reason};
+use crate::time::Time;
+
+/// Annotation naming the tip of the tracked branch when the request was made:
+/// an approval counts only if the commit that brought it came later.
+pub const REQUESTED_AT: &str = "gitfleet.dev/requested-at-commit";
+/// Annotation naming who approved (the e-mail gitfleet accepted).
+pub const APPROVED_BY: &str = "gitfleet.dev/approved-by";
+/// Annotation naming the commit that brought the approval.
+pub const APPROVAL_COMMIT: &str = "gitfleet.dev/approval-commit";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestMetadata {
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    pub creation_timestamp: Time,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestSpec {
+    pub parent_stage_rollout: String,
+    pub target_stage: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestStatus {
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+/// A ClusterApprovalRequest document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalRequest {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: RequestMetadata,
+    pub spec: RequestSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<RequestStatus>,
+}
+
+impl ApprovalRequest {
+    /// A new request for a run's stage, made while the branch was at `tip`.
+    pub fn new(name: &str, run: &str, stage: &str, now: Time, tip: Oid) -> ApprovalRequest {
+        let labels = [
+            ("kubernetes-fleet.io/targetupdaterun", run),
+            ("kubernetes-fleet.io/targetUpdatingStage", stage),
+            ("kubernetes-fleet.io/isLatestUpdateRunApproval", "true"),
+        ];
+        ApprovalRequest {
+            api_version: super::API_VERSION.into(),
+            kind: "ClusterApprovalRequest".into(),
+            metadata: RequestMetadata {
+                annotations: BTreeMap::from([(REQUESTED_AT.to_string(), tip.to_string())]),
+                creation_timestamp: now,
+                labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                name: name.into(),
+            },
+            spec: RequestSpec { parent_stage_rollout: run.into(), target_stage: stage.into() },
+            status: None,
+        }
+    }
+
+    /// Whether the request records an accepted approval (final).
+    pub fn is_accepted(&self) -> bool {
+        self.status.as_ref().is_some_and(|s| s.conditions.is_true(kind::APPROVAL_ACCEPTED))
+    }
+
+    /// The tip of the branch when the request was made, if recorded.
+    pub fn requested_at(&self) -> Option<Oid> {
+        self.metadata.annotations.get(REQUESTED_AT).and_then(|s| Oid::from_str(s).ok())
+    }
+
+    /// Records an accepted approval: final from now on.
+    pub fn accept(&mut self, approval: &Accepted<'_>, now: Time) {
+        let status = self.status.get_or_insert_with(RequestStatus::default);
+        let conds = &mut status.conditions;
+        conds.set_condition(kind::APPROVED, true, approval.reason, approval.message, now, 1);
+        let msg = "The approval request has been approved and cannot be reverted";
+        conds.set_condition(kind::APPROVAL_ACCEPTED, true, reason::APPROVAL_ACCEPTED, msg, now, 1);
+        let annotations = &mut self.metadata.annotations;
+        annotations.insert(APPROVED_BY.into(), approval.by.into());
+        annotations.insert(APPROVAL_COMMIT.into(), approval.commit.to_string());
+    }
+}
+
+/// An approval gitfleet accepted: the approval file's reason and message, who
+/// approved and the commit that brought it.
+#[derive(Debug, Clone)]
+pub struct Accepted<'a> {
+    pub reason: &'a str,
+    pub message: &'a str,
+    pub by: &'a str,
+    pub commit: Oid,
+}

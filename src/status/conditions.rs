@@ -1,0 +1,126 @@
+//! Kubernetes-style conditions as KubeFleet writes them, and every condition
+//! type and reason gitfleet uses, named once.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Time;
+
+/// One condition. Fields in the order they are written (alphabetical, as
+/// every gitfleet document).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    pub last_transition_time: Time,
+    pub message: String,
+    pub observed_generation: i64,
+    pub reason: String,
+    pub status: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+}
+
+/// Conditions with KubeFleet's update semantics: the transition time moves only
+/// when the status changes.
+pub trait Conditions {
+    fn get_condition(&self, type_: &str) -> Option<&Condition>;
+    fn set_condition(
+        &mut self,
+        type_: &str,
+        status: bool,
+        reason: &str,
+        message: &str,
+        now: Time,
+        generation: i64,
+    );
+    fn is_true(&self, type_: &str) -> bool {
+        self.get_condition(type_).is_some_and(|c| c.status == "True")
+    }
+    fn is_false(&self, type_: &str) -> bool {
+        self.get_condition(type_).is_some_and(|c| c.status == "False")
+    }
+}
+
+impl Conditions for Vec<Condition> {
+    fn get_condition(&self, type_: &str) -> Option<&Condition> {
+        self.iter().find(|c| c.type_ == type_)
+    }
+
+    fn set_condition(
+        &mut self,
+        type_: &str,
+        status: bool,
+        reason: &str,
+        message: &str,
+        now: Time,
+        generation: i64,
+    ) {
+        let status = if status { "True" } else { "False" };
+        match self.iter_mut().find(|c| c.type_ == type_) {
+            Some(c) => {
+                if c.status != status {
+                    c.status = status.into();
+                    c.last_transition_time = now;
+                }
+                c.reason = reason.into();
+                c.message = message.into();
+                c.observed_generation = generation;
+            }
+            None => self.push(Condition {
+                type_: type_.into(),
+                status: status.into(),
+                reason: reason.into(),
+                message: message.into(),
+                last_transition_time: now,
+                observed_generation: generation,
+            }),
+        }
+    }
+}
+
+/// Condition types.
+pub mod kind {
+    // Runs, stages and clusters of a run.
+    pub const INITIALIZED: &str = "Initialized";
+    pub const PROGRESSING: &str = "Progressing";
+    pub const SUCCEEDED: &str = "Succeeded";
+    pub const STARTED: &str = "Started";
+    // After-stage and before-stage tasks.
+    pub const WAIT_TIME_ELAPSED: &str = "WaitTimeElapsed";
+    pub const APPROVAL_REQUEST_CREATED: &str = "ApprovalRequestCreated";
+    pub const APPROVAL_REQUEST_APPROVED: &str = "ApprovalRequestApproved";
+    // Approval requests.
+    pub const APPROVED: &str = "Approved";
+    pub const APPROVAL_ACCEPTED: &str = "ApprovalAccepted";
+    // Placements.
+    pub const PLACEMENT_SCHEDULED: &str = "ClusterResourcePlacementScheduled";
+    pub const PLACEMENT_APPLIED: &str = "ClusterResourcePlacementApplied";
+    pub const PLACEMENT_AVAILABLE: &str = "ClusterResourcePlacementAvailable";
+    pub const RESOURCES_VALID: &str = "ResourcesValid";
+    // A placement on one cluster.
+    pub const RESOURCE_SCHEDULED: &str = "ResourceScheduled";
+    pub const RESOURCE_APPLIED: &str = "ResourceApplied";
+    pub const RESOURCE_AVAILABLE: &str = "ResourceAvailable";
+    pub const RESOURCE_DIFF_REPORTED: &str = "ResourceDiffReported";
+}
+
+/// Condition reasons gitfleet sets outside the run engine (the engine's
+/// reasons follow KubeFleet's controller and sit next to the code that sets them).
+pub mod reason {
+    pub const SCHEDULING_FULFILLED: &str = "SchedulingPolicyFulfilled";
+    pub const SCHEDULING_UNFULFILLED: &str = "SchedulingPolicyUnfulfilled";
+    pub const SCHEDULE_SUCCEEDED: &str = "ScheduleSucceeded";
+    pub const APPLY_SUCCEEDED: &str = "ApplySucceeded";
+    pub const APPLY_FAILED: &str = "ApplyFailed";
+    pub const CLUSTER_UNREACHABLE: &str = "ClusterUnreachable";
+    pub const RESOURCE_AVAILABLE: &str = "ResourceAvailable";
+    pub const NOT_AVAILABLE_YET: &str = "ResourceNotAvailableYet";
+    pub const DIFF_REPORTED: &str = "DiffReported";
+    pub const NO_DIFF_FOUND: &str = "NoDiffFound";
+    pub const INVALID_RESOURCES: &str = "InvalidResources";
+    pub const RESOURCES_VALID: &str = "ResourcesValid";
+    pub const APPLY_MANIFEST_FAILED: &str = "AppliedManifestFailedReason";
+    pub const APPROVAL_ACCEPTED: &str = "ApprovalRequestApprovalAccepted";
+    // Outcomes of a run, read back to describe it.
+    pub const UPDATE_RUN_SUCCEEDED: &str = "UpdateRunSucceeded";
+    pub const UPDATE_RUN_SUPERSEDED: &str = "UpdateRunSuperseded";
+}
