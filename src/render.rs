@@ -127,7 +127,7 @@ pub fn render(
 /// Labels and annotates an object as applied by a placement; fails when an
 /// override turned `metadata`, its labels or annotations into something else
 /// than a mapping.
-pub fn mark_owned(value: &mut Value, placement: &str, snapshot_index: u32) -> Result<(), String> {
+fn mark_owned(value: &mut Value, placement: &str, snapshot_index: u32) -> Result<(), String> {
     let meta = value.get_mut("metadata").and_then(Value::as_object_mut).ok_or("metadata is not a mapping")?;
     for (field, key, v) in [
         ("labels", LABEL_PLACEMENT, placement.to_string()),
@@ -188,7 +188,7 @@ fn substitute(value: &Value, cluster: &MemberCluster) -> Value {
 }
 
 /// Applies one JSON patch operation (RFC 6902 add/remove/replace).
-pub fn apply_patch(doc: &mut Value, op: PatchOp, path: &str, value: Option<Value>) -> Result<(), String> {
+fn apply_patch(doc: &mut Value, op: PatchOp, path: &str, value: Option<Value>) -> Result<(), String> {
     let tokens: Vec<String> =
         path.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect();
     let Some((last, parents)) = tokens.split_last() else {

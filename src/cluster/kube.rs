@@ -84,15 +84,24 @@ fn parse_line(line: &str) -> Option<(ObjectKey, String)> {
     Some((key, api_version.to_string()))
 }
 
+/// Why the Kubernetes backend could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeBackendError {
+    #[error("kubeconfig {path}: {source}")]
+    Kubeconfig { path: String, source: kube::config::KubeconfigError },
+    #[error("start the Kubernetes client runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
 impl KubeBackend {
     /// Reads the kubeconfig; clients are made on first use, one per cluster.
-    pub fn new(path: &Path) -> Result<KubeBackend, String> {
-        let kubeconfig =
-            Kubeconfig::read_from(path).map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
+    pub fn new(path: &Path) -> Result<KubeBackend, KubeBackendError> {
+        let kubeconfig = Kubeconfig::read_from(path)
+            .map_err(|source| KubeBackendError::Kubeconfig { path: path.display().to_string(), source })?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| format!("start the Kubernetes client runtime: {e}"))?;
+            .map_err(KubeBackendError::Runtime)?;
         Ok(KubeBackend {
             kubeconfig,
             path: path.to_path_buf(),
@@ -119,10 +128,10 @@ impl KubeBackend {
         }
         let context = self.context_of(cluster);
         if !self.kubeconfig.contexts.iter().any(|c| c.name == context) {
-            return Err(unreachable(
-                cluster,
-                format!("no context {context:?} in kubeconfig {}", self.path.display()),
-            ));
+            return Err(BackendError::Rejected {
+                cluster: cluster.to_string(),
+                message: format!("no context {context:?} in kubeconfig {}", self.path.display()),
+            });
         }
         let options = KubeConfigOptions { context: Some(context), ..KubeConfigOptions::default() };
         let kubeconfig = self.kubeconfig.clone();
@@ -367,7 +376,9 @@ impl Backend for KubeBackend {
                         // (best effort) so that a later prune still finds it.
                         let mut known = before.clone();
                         known.extend(applied.iter().filter(|a| !before.contains(a)).cloned());
-                        let _ = self.write_inventory(cluster, placement, &known);
+                        if let Err(lost) = self.write_inventory(cluster, placement, &known) {
+                            tracing::warn!(cluster, placement, "inventory not updated: {lost}");
+                        }
                         return Err(unreachable(cluster, e));
                     }
                 };

@@ -42,8 +42,9 @@ impl LocalStore {
             .join(format!("{}.yaml", key.name))
     }
 
-    fn err(cluster: &str, e: impl std::fmt::Display) -> BackendError {
-        BackendError::Unreachable { cluster: cluster.to_string(), message: e.to_string() }
+    fn io(cluster: &str, path: &Path) -> impl FnOnce(std::io::Error) -> BackendError {
+        let (cluster, path) = (cluster.to_string(), path.to_path_buf());
+        move |source| BackendError::Io { cluster, path, source }
     }
 
     /// Every object stored for a cluster: (key, content).
@@ -53,8 +54,8 @@ impl LocalStore {
         if !dir.exists() {
             return Ok(out);
         }
-        for file in walk(&dir).map_err(|e| Self::err(cluster, e))? {
-            let bytes = std::fs::read(&file).map_err(|e| Self::err(cluster, e))?;
+        for file in walk(&dir).map_err(Self::io(cluster, &dir))? {
+            let bytes = std::fs::read(&file).map_err(Self::io(cluster, &file))?;
             let Ok(value) = crate::yaml::parse_typed::<Value>(&bytes) else { continue };
             let api_version = value["apiVersion"].as_str().unwrap_or_default();
             let key = ObjectKey {
@@ -156,9 +157,9 @@ impl Backend for LocalStore {
                     continue;
                 }
             }
-            std::fs::create_dir_all(path.parent().expect("object paths have a folder"))
-                .map_err(|e| Self::err(cluster, e))?;
-            std::fs::write(&path, crate::yaml::to_string(&obj.value)).map_err(|e| Self::err(cluster, e))?;
+            let folder = path.parent().expect("object paths have a folder");
+            std::fs::create_dir_all(folder).map_err(Self::io(cluster, folder))?;
+            std::fs::write(&path, crate::yaml::to_string(&obj.value)).map_err(Self::io(cluster, &path))?;
             report.applied += 1;
         }
         // Prune: what this placement owns and no longer wants, namespaced objects first.
@@ -170,7 +171,8 @@ impl Backend for LocalStore {
             .collect();
         stale.sort_by_key(|k| std::cmp::Reverse((apply_rank(k), k.clone())));
         for key in stale {
-            std::fs::remove_file(self.path_of(cluster, &key)).map_err(|e| Self::err(cluster, e))?;
+            let path = self.path_of(cluster, &key);
+            std::fs::remove_file(&path).map_err(Self::io(cluster, &path))?;
             report.pruned += 1;
         }
         Ok(report)
@@ -213,9 +215,12 @@ impl Backend for LocalStore {
     fn get(&self, cluster: &str, key: &ObjectKey) -> Result<Option<Value>, BackendError> {
         let path = self.path_of(cluster, key);
         match std::fs::read(&path) {
-            Ok(bytes) => crate::yaml::parse_typed(&bytes).map(Some).map_err(|e| Self::err(cluster, e)),
+            Ok(bytes) => crate::yaml::parse_typed(&bytes).map(Some).map_err(|e| BackendError::Rejected {
+                cluster: cluster.to_string(),
+                message: format!("{}: {e}", path.display()),
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Self::err(cluster, e)),
+            Err(e) => Err(Self::io(cluster, &path)(e)),
         }
     }
 }

@@ -94,10 +94,28 @@ impl SyncOptions {
     }
 }
 
+/// Why a backend could not do what it was asked on a cluster. Every variant
+/// leaves the cluster as it was (or half-way, as a lost connection does); the
+/// reconciler retries the cluster with backoff until its clusterTimeout.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
+    /// The cluster did not answer (network, timeout, 5xx).
     #[error("cluster {cluster}: {message}")]
     Unreachable { cluster: String, message: String },
+    /// A local-store file could not be read or written.
+    #[error("cluster {cluster}: {}: {source}", path.display())]
+    Io { cluster: String, path: std::path::PathBuf, source: std::io::Error },
+    /// The cluster answered and refused, or gitfleet cannot talk to it as
+    /// configured (no kubeconfig context, an object file that does not parse).
+    #[error("cluster {cluster}: {message}")]
+    Rejected { cluster: String, message: String },
+}
+
+impl BackendError {
+    /// Whether the cluster answered at all (a refusal) rather than not being reached.
+    pub fn answered(&self) -> bool {
+        matches!(self, BackendError::Rejected { .. })
+    }
 }
 
 /// A place where a placement's objects are applied.

@@ -4,10 +4,10 @@
 
 use super::{Action, Observation, RunInput, Step};
 use crate::repo::model::{IntOrPercent, Stage, StageTask};
-use crate::status::conditions::Conditions;
 use crate::status::conditions::kind::{
     APPROVAL_REQUEST_APPROVED, APPROVAL_REQUEST_CREATED, PROGRESSING, STARTED, SUCCEEDED, WAIT_TIME_ELAPSED,
 };
+use crate::status::conditions::{Conditions, kind, reason};
 use crate::status::run::{ClusterStatus, RunStatus, StageStatus, TaskStatus};
 use crate::time::{Time, Wake};
 
@@ -36,11 +36,18 @@ pub fn execute(input: &RunInput<'_>, step: &mut Step) {
             StageOutcome::Held(message) => {
                 let s = &mut step.status.stages_status[i];
                 let msg = "Waiting for a rollout window before starting the next cluster";
-                s.conditions.set_condition(PROGRESSING, false, "StageUpdatingWaiting", msg, now, generation);
+                s.conditions.set_condition(
+                    PROGRESSING,
+                    false,
+                    reason::STAGE_UPDATING_WAITING,
+                    msg,
+                    now,
+                    generation,
+                );
                 step.status.conditions.set_condition(
                     PROGRESSING,
                     false,
-                    "UpdateRunWaiting",
+                    reason::UPDATE_RUN_WAITING,
                     &message,
                     now,
                     generation,
@@ -54,16 +61,23 @@ pub fn execute(input: &RunInput<'_>, step: &mut Step) {
                 c.set_condition(
                     PROGRESSING,
                     false,
-                    "StageUpdatingFailed",
+                    reason::STAGE_UPDATING_FAILED,
                     "Stage update aborted due to a non-recoverable error",
                     now,
                     generation,
                 );
-                c.set_condition(SUCCEEDED, false, "StageUpdatingFailed", &message, now, generation);
+                c.set_condition(SUCCEEDED, false, reason::STAGE_UPDATING_FAILED, &message, now, generation);
                 return fail_run(&mut step.status, &message, now, generation);
             }
         }
     }
+    finish(input, step);
+}
+
+/// Every stage is done: the deletion stage, then the run succeeds (naming
+/// the clusters that failed within maxFailures or were skipped).
+fn finish(input: &RunInput<'_>, step: &mut Step) {
+    let (now, generation) = (input.now, input.generation);
     let stragglers: Vec<&str> = step
         .status
         .stages_status
@@ -80,7 +94,7 @@ pub fn execute(input: &RunInput<'_>, step: &mut Step) {
         step.status.conditions.set_condition(
             PROGRESSING,
             true,
-            "UpdateRunProgressing",
+            reason::UPDATE_RUN_PROGRESSING,
             &msg,
             now,
             generation,
@@ -91,9 +105,10 @@ pub fn execute(input: &RunInput<'_>, step: &mut Step) {
         return;
     }
     let mut message = String::from("All stages are completed successfully");
-    for (what, reason) in
-        [("failed within maxFailures", "ClusterUpdatingFailed"), ("skipped (left the fleet)", SKIPPED)]
-    {
+    for (what, reason) in [
+        ("failed within maxFailures", reason::CLUSTER_UPDATING_FAILED),
+        ("skipped (left the fleet)", reason::CLUSTER_UPDATING_SKIPPED),
+    ] {
         let names: Vec<String> = step
             .status
             .stages_status
@@ -107,8 +122,15 @@ pub fn execute(input: &RunInput<'_>, step: &mut Step) {
         }
     }
     let c = &mut step.status.conditions;
-    c.set_condition(PROGRESSING, false, "UpdateRunSucceeded", "All stages are completed", now, generation);
-    c.set_condition(SUCCEEDED, true, "UpdateRunSucceeded", &message, now, generation);
+    c.set_condition(
+        PROGRESSING,
+        false,
+        reason::UPDATE_RUN_SUCCEEDED,
+        "All stages are completed",
+        now,
+        generation,
+    );
+    c.set_condition(SUCCEEDED, true, reason::UPDATE_RUN_SUCCEEDED, &message, now, generation);
 }
 
 enum StageOutcome {
@@ -141,9 +163,9 @@ fn report_cluster_set(input: &RunInput<'_>, status: &mut RunStatus) {
     }
     let now = input.now;
     status.conditions.set_condition(
-        "ClusterSetChanged",
+        kind::CLUSTER_SET_CHANGED,
         true,
-        "ClustersChangedDuringRun",
+        reason::CLUSTERS_CHANGED_DURING_RUN,
         &parts.join("; "),
         now,
         input.generation,
@@ -155,19 +177,19 @@ fn fail_run(status: &mut RunStatus, message: &str, now: Time, generation: i64) {
     c.set_condition(
         PROGRESSING,
         false,
-        "UpdateRunFailed",
+        reason::UPDATE_RUN_FAILED,
         "The stages are aborted due to a non-recoverable error",
         now,
         generation,
     );
-    c.set_condition(SUCCEEDED, false, "UpdateRunFailed", message, now, generation);
+    c.set_condition(SUCCEEDED, false, reason::UPDATE_RUN_FAILED, message, now, generation);
 }
 
 fn set_run_progressing(status: &mut RunStatus, now: Time, generation: i64) {
     status.conditions.set_condition(
         PROGRESSING,
         true,
-        "UpdateRunProgressing",
+        reason::UPDATE_RUN_PROGRESSING,
         "The update run is making progress",
         now,
         generation,
@@ -176,7 +198,14 @@ fn set_run_progressing(status: &mut RunStatus, now: Time, generation: i64) {
 
 fn set_run_waiting(status: &mut RunStatus, which: &str, stage: &str, now: Time, generation: i64) {
     let message = format!("The updateRun is waiting for {which} tasks in stage {stage} to complete");
-    status.conditions.set_condition(PROGRESSING, false, "UpdateRunWaiting", &message, now, generation);
+    status.conditions.set_condition(
+        PROGRESSING,
+        false,
+        reason::UPDATE_RUN_WAITING,
+        &message,
+        now,
+        generation,
+    );
 }
 
 fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step) -> StageOutcome {
@@ -197,12 +226,19 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
         s.conditions.set_condition(
             PROGRESSING,
             false,
-            "StageUpdatingSkippedNoClusters",
+            reason::STAGE_UPDATING_SKIPPED_NO_CLUSTERS,
             msg,
             now,
             generation,
         );
-        s.conditions.set_condition(SUCCEEDED, true, "StageUpdatingSkippedNoClusters", msg, now, generation);
+        s.conditions.set_condition(
+            SUCCEEDED,
+            true,
+            reason::STAGE_UPDATING_SKIPPED_NO_CLUSTERS,
+            msg,
+            now,
+            generation,
+        );
         return StageOutcome::Done;
     }
     {
@@ -210,7 +246,14 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
         s.start_time.get_or_insert(now);
         if s.conditions.get_condition(PROGRESSING).is_none() {
             let msg = "Clusters in the stage started updating";
-            s.conditions.set_condition(PROGRESSING, true, "StageUpdatingStarted", msg, now, generation);
+            s.conditions.set_condition(
+                PROGRESSING,
+                true,
+                reason::STAGE_UPDATING_STARTED,
+                msg,
+                now,
+                generation,
+            );
         }
     }
     // Before-stage approval: no cluster of the stage starts until it is approved.
@@ -218,7 +261,7 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
     if !run_approvals(input, before, &stage.name, &mut step.actions) {
         let s = &mut step.status.stages_status[i];
         let msg = "Not all before-stage tasks are completed, waiting for approval";
-        s.conditions.set_condition(PROGRESSING, false, "StageUpdatingWaiting", msg, now, generation);
+        s.conditions.set_condition(PROGRESSING, false, reason::STAGE_UPDATING_WAITING, msg, now, generation);
         set_run_waiting(&mut step.status, "before-stage", &stage.name, now, generation);
         return StageOutcome::Blocked;
     }
@@ -231,14 +274,34 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
             if matches!(other, StageOutcome::Blocked) {
                 let s = &mut step.status.stages_status[i];
                 let msg = "Clusters in the stage started updating";
-                s.conditions.set_condition(PROGRESSING, true, "StageUpdatingStarted", msg, now, generation);
+                s.conditions.set_condition(
+                    PROGRESSING,
+                    true,
+                    reason::STAGE_UPDATING_STARTED,
+                    msg,
+                    now,
+                    generation,
+                );
                 set_run_progressing(&mut step.status, now, generation);
             }
             return other;
         }
     }
-    // Every cluster finished (or maxDuration passed): the stage waits for its
-    // after-stage tasks, counted from the moment the last cluster finished.
+    after_stage(input, stage, i, forced_at, step)
+}
+
+/// Every cluster finished (or maxDuration passed): the after-stage tasks,
+/// then the stage succeeds.
+fn after_stage(
+    input: &RunInput<'_>,
+    stage: &Stage,
+    i: usize,
+    forced_at: Option<Time>,
+    step: &mut Step,
+) -> StageOutcome {
+    let now = input.now;
+    let generation = input.generation;
+    // The after-stage tasks count from the moment the last cluster finished.
     let done_at = forced_at.unwrap_or_else(|| {
         step.status.stages_status[i]
             .clusters
@@ -252,9 +315,48 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
         let s = &mut step.status.stages_status[i];
         let msg = "All clusters in the stage are updated, waiting for after-stage tasks to complete";
         if s.conditions.is_true(PROGRESSING) {
-            s.conditions.set_condition(PROGRESSING, false, "StageUpdatingWaiting", msg, done_at, generation);
+            s.conditions.set_condition(
+                PROGRESSING,
+                false,
+                reason::STAGE_UPDATING_WAITING,
+                msg,
+                done_at,
+                generation,
+            );
         }
     }
+    let waiting = timed_waits(input, stage, i, done_at, step);
+    let approvals_done = run_approvals(
+        input,
+        &mut step.status.stages_status[i].after_stage_task_status,
+        &stage.name,
+        &mut step.actions,
+    );
+    if waiting || !approvals_done {
+        let s = &mut step.status.stages_status[i];
+        let msg = "All clusters in the stage are updated, waiting for after-stage tasks to complete";
+        s.conditions.set_condition(PROGRESSING, false, reason::STAGE_UPDATING_WAITING, msg, now, generation);
+        set_run_waiting(&mut step.status, "after-stage", &stage.name, now, generation);
+        return StageOutcome::Blocked;
+    }
+    let s = &mut step.status.stages_status[i];
+    s.end_time.get_or_insert(now);
+    let msg = "All clusters in the stage are updated and after-stage tasks are completed";
+    s.conditions.set_condition(PROGRESSING, false, reason::STAGE_UPDATING_SUCCEEDED, msg, now, generation);
+    s.conditions.set_condition(
+        SUCCEEDED,
+        true,
+        reason::STAGE_UPDATING_SUCCEEDED,
+        "Stage update completed successfully",
+        now,
+        generation,
+    );
+    StageOutcome::Done
+}
+
+/// The stage's TimedWait tasks, counted from `done_at`; true while one still waits.
+fn timed_waits(input: &RunInput<'_>, stage: &Stage, i: usize, done_at: Time, step: &mut Step) -> bool {
+    let (now, generation) = (input.now, input.generation);
     let mut waiting = false;
     for (t, task) in stage.after_tasks.iter().enumerate() {
         if let StageTask::TimedWait(wait) = task {
@@ -269,7 +371,7 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
                 ts.conditions.set_condition(
                     WAIT_TIME_ELAPSED,
                     true,
-                    "AfterStageTaskWaitTimeElapsed",
+                    reason::AFTER_STAGE_TASK_WAIT_TIME_ELAPSED,
                     msg,
                     now,
                     generation,
@@ -280,32 +382,7 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
             }
         }
     }
-    let approvals_done = run_approvals(
-        input,
-        &mut step.status.stages_status[i].after_stage_task_status,
-        &stage.name,
-        &mut step.actions,
-    );
-    if waiting || !approvals_done {
-        let s = &mut step.status.stages_status[i];
-        let msg = "All clusters in the stage are updated, waiting for after-stage tasks to complete";
-        s.conditions.set_condition(PROGRESSING, false, "StageUpdatingWaiting", msg, now, generation);
-        set_run_waiting(&mut step.status, "after-stage", &stage.name, now, generation);
-        return StageOutcome::Blocked;
-    }
-    let s = &mut step.status.stages_status[i];
-    s.end_time.get_or_insert(now);
-    let msg = "All clusters in the stage are updated and after-stage tasks are completed";
-    s.conditions.set_condition(PROGRESSING, false, "StageUpdatingSucceeded", msg, now, generation);
-    s.conditions.set_condition(
-        SUCCEEDED,
-        true,
-        "StageUpdatingSucceeded",
-        "Stage update completed successfully",
-        now,
-        generation,
-    );
-    StageOutcome::Done
+    waiting
 }
 
 /// Runs the Approval tasks of a task list; true when every one is approved.
@@ -329,7 +406,7 @@ fn run_approvals(
             ts.conditions.set_condition(
                 APPROVAL_REQUEST_CREATED,
                 true,
-                "StageTaskApprovalRequestCreated",
+                reason::STAGE_TASK_APPROVAL_REQUEST_CREATED,
                 msg,
                 now,
                 generation,
@@ -340,7 +417,7 @@ fn run_approvals(
             ts.conditions.set_condition(
                 APPROVAL_REQUEST_APPROVED,
                 true,
-                "StageTaskApprovalRequestApproved",
+                reason::STAGE_TASK_APPROVAL_REQUEST_APPROVED,
                 msg,
                 now,
                 generation,
@@ -378,7 +455,14 @@ fn advance_clusters(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut St
             // The cluster set is frozen at initialization: a cluster that left
             // the fleet since is skipped (and reported), the run goes on.
             let msg = "The cluster left the fleet during the run and was skipped";
-            c.conditions.set_condition(SUCCEEDED, false, SKIPPED, msg, now, generation);
+            c.conditions.set_condition(
+                SUCCEEDED,
+                false,
+                reason::CLUSTER_UPDATING_SKIPPED,
+                msg,
+                now,
+                generation,
+            );
             continue;
         };
         if let Err((window, until)) = crate::window::may_start(input.windows, &member.labels, input.now) {
@@ -423,16 +507,13 @@ fn forced_soak(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step) -
     }
 }
 
-/// Reason of a cluster skipped because it left the fleet during the run.
-pub const SKIPPED: &str = "ClusterUpdatingSkipped";
-
 /// Clusters of a stage that failed (skipped ones are not failures): (name, error).
 fn failed_clusters(clusters: &[ClusterStatus]) -> Vec<(String, String)> {
     clusters
         .iter()
         .filter_map(|c| {
             let s = c.conditions.get_condition(SUCCEEDED)?;
-            (s.status == "False" && s.reason == "ClusterUpdatingFailed")
+            (s.status == "False" && s.reason == reason::CLUSTER_UPDATING_FAILED)
                 .then(|| (c.cluster_name.clone(), s.message.clone()))
         })
         .collect()
@@ -463,7 +544,14 @@ fn observe_started(input: &RunInput<'_>, i: usize, timeout: i64, step: &mut Step
         if !input.clusters.contains_key(&c.cluster_name) && !input.observations.contains_key(&c.cluster_name)
         {
             let msg = "The cluster left the fleet during the run and was skipped";
-            c.conditions.set_condition(SUCCEEDED, false, SKIPPED, msg, now, input.generation);
+            c.conditions.set_condition(
+                SUCCEEDED,
+                false,
+                reason::CLUSTER_UPDATING_SKIPPED,
+                msg,
+                now,
+                input.generation,
+            );
             continue;
         }
         if observe(input, c, timeout, now, input.generation).is_some() {
@@ -495,10 +583,17 @@ fn observe(
     match input.observations.get(&c.cluster_name) {
         Some(Observation::Succeeded) => {
             let msg = "Cluster update completed successfully";
-            c.conditions.set_condition(SUCCEEDED, true, "ClusterUpdatingSucceeded", msg, now, generation);
+            c.conditions.set_condition(
+                SUCCEEDED,
+                true,
+                reason::CLUSTER_UPDATING_SUCCEEDED,
+                msg,
+                now,
+                generation,
+            );
         }
         Some(Observation::Failed(e)) => {
-            c.conditions.set_condition(SUCCEEDED, false, "ClusterUpdatingFailed", e, now, generation);
+            c.conditions.set_condition(SUCCEEDED, false, reason::CLUSTER_UPDATING_FAILED, e, now, generation);
         }
         // Not looked at yet in this pass: the update is issued again first, so
         // a timeout is only ever decided on a fresh observation.
@@ -512,7 +607,14 @@ fn observe(
                 "the update did not complete within the clusterTimeout of {}: {why}",
                 crate::repo::duration::format(std::time::Duration::from_secs(timeout as u64))
             );
-            c.conditions.set_condition(SUCCEEDED, false, "ClusterUpdatingFailed", &e, now, generation);
+            c.conditions.set_condition(
+                SUCCEEDED,
+                false,
+                reason::CLUSTER_UPDATING_FAILED,
+                &e,
+                now,
+                generation,
+            );
         }
     }
     Some(())
@@ -569,11 +671,11 @@ fn mark_stage_succeeded(s: &mut StageStatus, now: Time, generation: i64) {
     s.start_time.get_or_insert(now);
     s.end_time.get_or_insert(now);
     let msg = "All clusters in the stage are updated and after-stage tasks are completed";
-    s.conditions.set_condition(PROGRESSING, false, "StageUpdatingSucceeded", msg, now, generation);
+    s.conditions.set_condition(PROGRESSING, false, reason::STAGE_UPDATING_SUCCEEDED, msg, now, generation);
     s.conditions.set_condition(
         SUCCEEDED,
         true,
-        "StageUpdatingSucceeded",
+        reason::STAGE_UPDATING_SUCCEEDED,
         "Stage update completed successfully",
         now,
         generation,
@@ -585,7 +687,7 @@ fn mark_started(c: &mut ClusterStatus, now: Time, generation: i64) {
     c.conditions.set_condition(
         STARTED,
         true,
-        "ClusterUpdatingStarted",
+        reason::CLUSTER_UPDATING_STARTED,
         "Cluster update started",
         now,
         generation,

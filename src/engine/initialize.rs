@@ -8,8 +8,8 @@ use serde_json::Value;
 use super::RunInput;
 use crate::repo::duration;
 use crate::repo::model::{MemberCluster, StageTask, Strategy};
-use crate::status::conditions::Conditions;
 use crate::status::conditions::kind::INITIALIZED;
+use crate::status::conditions::{Conditions, reason};
 use crate::status::run::{ClusterStatus, DELETE_STAGE, RunStatus, StageStatus, TaskStatus};
 
 fn fail(input: &RunInput<'_>, status: &mut RunStatus, message: String) {
@@ -17,7 +17,7 @@ fn fail(input: &RunInput<'_>, status: &mut RunStatus, message: String) {
     status.conditions.set_condition(
         INITIALIZED,
         false,
-        "UpdateRunInitializedFailed",
+        reason::UPDATE_RUN_INITIALIZED_FAILED,
         &message,
         now,
         input.generation,
@@ -86,7 +86,7 @@ pub fn initialize(input: &RunInput<'_>, status: &mut RunStatus) {
     status.conditions.set_condition(
         INITIALIZED,
         true,
-        "UpdateRunInitializedSuccessfully",
+        reason::UPDATE_RUN_INITIALIZED_SUCCESSFULLY,
         "ClusterStagedUpdateRun initialized successfully",
         input.now,
         input.generation,

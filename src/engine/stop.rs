@@ -2,8 +2,8 @@
 //! its state returns to `Run` (a superseded run never does).
 
 use super::RunInput;
-use crate::status::conditions::Conditions;
 use crate::status::conditions::kind::{PROGRESSING, SUCCEEDED};
+use crate::status::conditions::{Conditions, reason};
 use crate::status::run::RunStatus;
 
 /// Stops the run: clusters already updated stay updated, none is started.
@@ -15,13 +15,20 @@ pub fn stop(input: &RunInput<'_>, status: &mut RunStatus) {
         let started = s.start_time.is_some();
         if started && !s.conditions.is_true(SUCCEEDED) {
             let msg = "All the updating clusters have finished updating, the stage is now stopped, waiting to be resumed";
-            s.conditions.set_condition(PROGRESSING, false, "StageUpdatingStopped", msg, now, generation);
+            s.conditions.set_condition(
+                PROGRESSING,
+                false,
+                reason::STAGE_UPDATING_STOPPED,
+                msg,
+                now,
+                generation,
+            );
         }
     }
     status.conditions.set_condition(
         PROGRESSING,
         false,
-        "UpdateRunStopped",
+        reason::UPDATE_RUN_STOPPED,
         "The update run has been stopped",
         now,
         generation,
@@ -33,6 +40,6 @@ pub fn supersede(input: &RunInput<'_>, status: &mut RunStatus, newer: &str) {
     let now = input.now;
     let generation = input.generation;
     let msg = format!("The update run is superseded by the newer update run {newer} on the same placement");
-    status.conditions.set_condition(PROGRESSING, false, "UpdateRunStopped", &msg, now, generation);
-    status.conditions.set_condition(SUCCEEDED, false, "UpdateRunSuperseded", &msg, now, generation);
+    status.conditions.set_condition(PROGRESSING, false, reason::UPDATE_RUN_STOPPED, &msg, now, generation);
+    status.conditions.set_condition(SUCCEEDED, false, reason::UPDATE_RUN_SUPERSEDED, &msg, now, generation);
 }

@@ -51,7 +51,8 @@ impl Retries {
         let delay = (BACKOFF_FIRST << (r.attempts - 1).min(10)).min(BACKOFF_MAX);
         r.next_at = now.plus_seconds(delay);
         r.message = error.to_string();
-        tracing::warn!(cluster, attempt = r.attempts, retry_in_s = delay, "cluster unreachable: {error}");
+        let what = if error.answered() { "cluster refused" } else { "cluster unreachable" };
+        tracing::warn!(cluster, attempt = r.attempts, retry_in_s = delay, "{what}: {error}");
         r.clone()
     }
 

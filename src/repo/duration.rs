@@ -5,8 +5,17 @@ use std::time::Duration;
 /// Thirty days: the longest soak, wait or stage duration accepted (the GKE limit).
 pub const MAX_WAIT: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// A duration that does not parse, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidDuration(String);
+
 /// Parses a Go duration string made of h/m/s/ms/us/ns parts, like `time.ParseDuration`.
-pub fn parse(text: &str) -> Result<Duration, String> {
+pub fn parse(text: &str) -> Result<Duration, InvalidDuration> {
+    parse_go(text).map_err(InvalidDuration)
+}
+
+fn parse_go(text: &str) -> Result<Duration, String> {
     let s = text.trim();
     if s.is_empty() {
         return Err("empty duration".into());

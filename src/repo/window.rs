@@ -32,6 +32,11 @@ pub struct RolloutWindow {
     pub selector: Option<LabelSelector>,
 }
 
+/// A cron schedule that does not parse, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidCron(String);
+
 /// A parsed 5-field cron expression: minute, hour, day of month, month, day of week.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cron {
@@ -87,7 +92,11 @@ fn field(text: &str, min: u8, max: u8, names: &[&str], name_base: u8) -> Result<
 
 impl Cron {
     /// Parses `m h dom mon dow`.
-    pub fn parse(text: &str) -> Result<Cron, String> {
+    pub fn parse(text: &str) -> Result<Cron, InvalidCron> {
+        Cron::parse_fields(text).map_err(InvalidCron)
+    }
+
+    fn parse_fields(text: &str) -> Result<Cron, String> {
         let parts: Vec<&str> = text.split_whitespace().collect();
         let [m, h, dom, mon, dow] = parts.as_slice() else {
             return Err(format!(

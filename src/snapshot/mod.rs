@@ -87,6 +87,7 @@ impl SelectionDigest {
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        // Writing to a String cannot fail.
         let _ = write!(s, "{b:02x}");
         s
     })

@@ -84,6 +84,7 @@ pub mod kind {
     pub const PROGRESSING: &str = "Progressing";
     pub const SUCCEEDED: &str = "Succeeded";
     pub const STARTED: &str = "Started";
+    pub const CLUSTER_SET_CHANGED: &str = "ClusterSetChanged";
     // After-stage and before-stage tasks.
     pub const WAIT_TIME_ELAPSED: &str = "WaitTimeElapsed";
     pub const APPROVAL_REQUEST_CREATED: &str = "ApprovalRequestCreated";
@@ -103,8 +104,7 @@ pub mod kind {
     pub const RESOURCE_DIFF_REPORTED: &str = "ResourceDiffReported";
 }
 
-/// Condition reasons gitfleet sets outside the run engine (the engine's
-/// reasons follow KubeFleet's controller and sit next to the code that sets them).
+/// Condition reasons.
 pub mod reason {
     pub const SCHEDULING_FULFILLED: &str = "SchedulingPolicyFulfilled";
     pub const SCHEDULING_UNFULFILLED: &str = "SchedulingPolicyUnfulfilled";
@@ -120,7 +120,27 @@ pub mod reason {
     pub const RESOURCES_VALID: &str = "ResourcesValid";
     pub const APPLY_MANIFEST_FAILED: &str = "AppliedManifestFailedReason";
     pub const APPROVAL_ACCEPTED: &str = "ApprovalRequestApprovalAccepted";
-    // Outcomes of a run, read back to describe it.
     pub const UPDATE_RUN_SUCCEEDED: &str = "UpdateRunSucceeded";
     pub const UPDATE_RUN_SUPERSEDED: &str = "UpdateRunSuperseded";
+    // The run engine's, as KubeFleet's update run controller sets them.
+    pub const AFTER_STAGE_TASK_WAIT_TIME_ELAPSED: &str = "AfterStageTaskWaitTimeElapsed";
+    pub const CLUSTER_UPDATING_FAILED: &str = "ClusterUpdatingFailed";
+    pub const CLUSTER_UPDATING_SKIPPED: &str = "ClusterUpdatingSkipped";
+    pub const CLUSTER_UPDATING_STARTED: &str = "ClusterUpdatingStarted";
+    pub const CLUSTER_UPDATING_SUCCEEDED: &str = "ClusterUpdatingSucceeded";
+    pub const CLUSTERS_CHANGED_DURING_RUN: &str = "ClustersChangedDuringRun";
+    pub const STAGE_TASK_APPROVAL_REQUEST_APPROVED: &str = "StageTaskApprovalRequestApproved";
+    pub const STAGE_TASK_APPROVAL_REQUEST_CREATED: &str = "StageTaskApprovalRequestCreated";
+    pub const STAGE_UPDATING_FAILED: &str = "StageUpdatingFailed";
+    pub const STAGE_UPDATING_SKIPPED_NO_CLUSTERS: &str = "StageUpdatingSkippedNoClusters";
+    pub const STAGE_UPDATING_STARTED: &str = "StageUpdatingStarted";
+    pub const STAGE_UPDATING_STOPPED: &str = "StageUpdatingStopped";
+    pub const STAGE_UPDATING_SUCCEEDED: &str = "StageUpdatingSucceeded";
+    pub const STAGE_UPDATING_WAITING: &str = "StageUpdatingWaiting";
+    pub const UPDATE_RUN_FAILED: &str = "UpdateRunFailed";
+    pub const UPDATE_RUN_INITIALIZED_FAILED: &str = "UpdateRunInitializedFailed";
+    pub const UPDATE_RUN_INITIALIZED_SUCCESSFULLY: &str = "UpdateRunInitializedSuccessfully";
+    pub const UPDATE_RUN_PROGRESSING: &str = "UpdateRunProgressing";
+    pub const UPDATE_RUN_STOPPED: &str = "UpdateRunStopped";
+    pub const UPDATE_RUN_WAITING: &str = "UpdateRunWaiting";
 }
