@@ -10,7 +10,10 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
-use common::{Fleet, gitfleet, namespace_with_cm, rolling_placement, stderr, stdout, test_namespace};
+use common::{
+    Fleet, cluster_status, condition, gitfleet, namespace_with_cm, placement_condition, rolling_placement,
+    stderr, stdout, test_namespace,
+};
 use gitfleet::cli::{RunArgs, now, reconciler};
 use gitfleet::cluster::Backend;
 use gitfleet::cluster::kube::KubeBackend;
@@ -198,35 +201,6 @@ fn kube_reconciler(f: &Fleet, h: &Harness) -> gitfleet::reconcile::Reconciler {
     reconciler(&args).unwrap()
 }
 
-/// A cluster's entry in a placement's status file.
-fn cluster_status(f: &Fleet, placement: &str, cluster: &str) -> serde_json::Value {
-    let text = f.origin_file(&format!("status/clusterresourceplacements/{placement}.yaml")).unwrap();
-    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
-    doc["status"]["placementStatuses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["clusterName"] == cluster)
-        .cloned()
-        .unwrap_or_else(|| panic!("{cluster} not in {text}"))
-}
-
-/// A placement-level condition.
-fn placement_condition(f: &Fleet, placement: &str, type_: &str) -> serde_json::Value {
-    let text = f.origin_file(&format!("status/clusterresourceplacements/{placement}.yaml")).unwrap();
-    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
-    condition(&doc["status"], type_).clone()
-}
-
-fn condition<'a>(status: &'a serde_json::Value, type_: &str) -> &'a serde_json::Value {
-    status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == type_)
-        .unwrap_or(&serde_json::Value::Null)
-}
-
 const PICK_MEMBERS: &str =
     "  policy:\n    placementType: PickFixed\n    clusterNames: [member1, member2, member3]\n";
 
@@ -365,13 +339,10 @@ fn prune_spares_foreign_objects_and_takeover_follows_policy() {
     assert_eq!(owner("same"), Some("take".into()), "identical: taken over");
     assert_eq!(owner("differs"), Some(serde_json::Value::Null), "different: left alone");
     assert_eq!(k.get("member1", CM, Some(ns), "differs").unwrap()["data"]["key"], "theirs");
-    let failed = cluster_status(&f, "take", "member1")["failedPlacements"].clone();
-    assert_eq!(failed.as_array().unwrap().len(), 1, "{failed}");
-    assert_eq!(failed[0]["name"], "differs");
-    assert!(
-        failed[0]["condition"]["message"].as_str().unwrap().contains("whenToTakeOver: IfNoDiff"),
-        "{failed}"
-    );
+    let failed = cluster_status(&f, "take", "member1").failed_placements;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].name, "differs");
+    assert!(failed[0].condition.message.contains("whenToTakeOver: IfNoDiff"), "{failed:?}");
 
     // Never: even an identical object is not taken; b leaves Git and is pruned,
     // the foreign object stays.
@@ -393,11 +364,8 @@ fn prune_spares_foreign_objects_and_takeover_follows_policy() {
         "never ours: kept"
     );
     assert_eq!(owner("never"), Some(serde_json::Value::Null));
-    let failed = cluster_status(&f, "take", "member1")["failedPlacements"].clone();
-    assert!(
-        failed[0]["condition"]["message"].as_str().unwrap().contains("whenToTakeOver: Never"),
-        "{failed}"
-    );
+    let failed = cluster_status(&f, "take", "member1").failed_placements;
+    assert!(failed[0].condition.message.contains("whenToTakeOver: Never"), "{failed:?}");
 
     // Always: the different one is taken over and gets Git's value.
     f.pull();
@@ -413,7 +381,7 @@ fn prune_spares_foreign_objects_and_takeover_follows_policy() {
         "ours since the first pass, gone from Git: pruned"
     );
     assert!(k.get("member1", CM, Some(ns), "never").is_some(), "never became ours: kept");
-    assert!(cluster_status(&f, "take", "member1").get("failedPlacements").is_none());
+    assert!(cluster_status(&f, "take", "member1").failed_placements.is_empty());
 }
 
 /// A CustomResourceDefinition and a custom resource of it in one snapshot:
@@ -439,7 +407,7 @@ fn crd_and_its_custom_resource_in_one_snapshot() {
         let w = k.get(m, ("kt.gitfleet.dev/v1", "Widget"), Some("kt-crd"), "w").expect("the custom resource");
         assert_eq!(w["spec"]["size"], 3, "{m}");
         let s = cluster_status(&f, "widgets", m);
-        assert_eq!(condition(&s, "ResourceAvailable")["status"], "True", "{s}");
+        assert_eq!(condition(&s.conditions, "ResourceAvailable").status, "True", "{s:?}");
     }
 }
 
@@ -461,16 +429,17 @@ fn wrapped_object_rejected_by_the_apiserver_is_reported_with_its_envelope() {
     let k = Kubectl::new(h);
     assert_eq!(k.get("member2", CM, Some("kt-env"), "good").unwrap()["data"]["key"], "fine");
     let s = cluster_status(&f, "env", "member2");
-    assert_eq!(condition(&s, "ResourceApplied")["status"], "False", "{s}");
-    let failed = &s["failedPlacements"][0];
-    assert_eq!(failed["kind"], "ConfigMap");
-    assert_eq!(failed["name"], "bad");
-    assert_eq!(failed["namespace"], "kt-env");
+    assert_eq!(condition(&s.conditions, "ResourceApplied").status, "False", "{s:?}");
+    let failed = &s.failed_placements[0];
+    assert_eq!(failed.kind, "ConfigMap");
+    assert_eq!(failed.name, "bad");
+    assert_eq!(failed.namespace.as_deref(), Some("kt-env"));
+    let envelope = failed.envelope.as_ref().expect("the envelope is named");
     assert_eq!(
-        failed["envelope"],
-        serde_json::json!({"name": "wrapped", "namespace": "kt-env", "type": "ResourceEnvelope"})
+        (envelope.name.as_str(), envelope.namespace.as_deref(), envelope.type_.as_str()),
+        ("wrapped", Some("kt-env"), "ResourceEnvelope")
     );
-    let message = failed["condition"]["message"].as_str().unwrap();
+    let message = &failed.condition.message;
     assert!(message.contains("Invalid value") && message.contains("not a valid key!"), "{message}");
 }
 
@@ -495,16 +464,15 @@ fn report_diff_on_real_apiservers() {
     assert_eq!(k.get("member3", CM, Some("kt-diff"), "cm").unwrap()["data"]["key"], "live", "unchanged");
     assert_eq!(k.get("member1", ("v1", "Namespace"), None, "kt-diff"), None, "nothing created");
     let s = cluster_status(&f, "diff", "member3");
-    assert_eq!(condition(&s, "ResourceDiffReported")["reason"], "DiffReported", "{s}");
-    let cm =
-        s["diffedPlacements"].as_array().unwrap().iter().find(|d| d["kind"] == "ConfigMap").unwrap().clone();
-    let key =
-        cm["observedDiffs"].as_array().unwrap().iter().find(|d| d["path"] == "/data/key").unwrap().clone();
-    assert_eq!((key["valueInHub"].as_str(), key["valueInMember"].as_str()), (Some("git"), Some("live")));
-    assert!(cm["diff"].as_str().unwrap().contains("-  key: live\n+  key: git"), "{cm}");
+    assert_eq!(condition(&s.conditions, "ResourceDiffReported").reason, "DiffReported", "{s:?}");
+    let cm = s.diffed_placements.iter().find(|d| d.kind == "ConfigMap").unwrap();
+    let fields = cm.observed_diffs.as_deref().unwrap_or_default();
+    let key = fields.iter().find(|d| d.path == "/data/key").unwrap();
+    assert_eq!((key.value_in_hub.as_deref(), key.value_in_member.as_deref()), (Some("git"), Some("live")));
+    assert!(cm.diff.contains("-  key: live\n+  key: git"), "{cm:?}");
     let m1 = cluster_status(&f, "diff", "member1");
-    let missing = m1["diffedPlacements"].as_array().unwrap();
-    assert!(missing.iter().all(|d| d["objectOnCluster"] == false), "{m1}");
+    let missing = &m1.diffed_placements;
+    assert!(missing.iter().all(|d| d.object_on_cluster == Some(false)), "{m1:?}");
     assert_eq!(missing.len(), 2);
 }
 
@@ -550,10 +518,11 @@ fn drift_is_reported_and_corrected_on_real_apiservers() {
     );
     assert_eq!(k.get("member2", CM, Some("kt-drift-a"), "cm").unwrap()["data"]["key"], "v1", "corrected");
     assert_eq!(k.get("member2", CM, Some("kt-drift-b"), "cm").unwrap()["data"]["key"], "edited", "left");
-    let drift = cluster_status(&f, "keep", "member2")["driftedPlacements"][0].clone();
-    assert_eq!(drift["observedDrifts"][0]["path"], "/data/key", "{drift}");
-    assert_eq!(drift["observedDrifts"][0]["valueInHub"], "v1");
-    assert_eq!(drift["observedDrifts"][0]["valueInMember"], "edited");
+    let drift = cluster_status(&f, "keep", "member2").drifted_placements[0].clone();
+    let field = &drift.observed_drifts.as_deref().unwrap_or_default()[0];
+    assert_eq!(field.path, "/data/key", "{drift:?}");
+    assert_eq!(field.value_in_hub.as_deref(), Some("v1"));
+    assert_eq!(field.value_in_member.as_deref(), Some("edited"));
     let diff = gitfleet(&["diff", "fix", "--repo", f.origin_str(), "--kubeconfig", kc]);
     assert_eq!(diff.status.code(), Some(0), "{}{}", stdout(&diff), stderr(&diff));
 
@@ -618,16 +587,13 @@ fn staged_run_waits_for_deployments_to_become_available() {
     assert!(!out.message.contains("member1"), "canary waits for staging: {}", out.message);
     assert!(out.wake.time().is_some_and(|w| w <= t0 + 5), "polls availability: {:?}", out.wake.time());
     let s = cluster_status(&f, "avail", "member2");
-    let available = condition(&s, "ResourceAvailable");
-    assert_eq!(available["reason"], "ResourceNotAvailableYet", "{s}");
-    assert!(
-        available["message"].as_str().unwrap().contains("Deployment.apps kt-avail/web is not available yet"),
-        "{s}"
-    );
+    let available = condition(&s.conditions, "ResourceAvailable");
+    assert_eq!(available.reason, "ResourceNotAvailableYet", "{s:?}");
+    assert!(available.message.contains("Deployment.apps kt-avail/web is not available yet"), "{s:?}");
     let placement = placement_condition(&f, "avail", "ClusterResourcePlacementAvailable");
-    assert_eq!(placement["status"], "False", "{placement}");
-    assert_eq!(placement["reason"], "ResourceNotAvailableYet", "{placement}");
-    assert!(placement["message"].as_str().unwrap().contains("(member2)"), "{placement}");
+    assert_eq!(placement.status, "False", "{placement:?}");
+    assert_eq!(placement.reason, "ResourceNotAvailableYet", "{placement:?}");
+    assert!(placement.message.contains("(member2)"), "{placement:?}");
 
     // Still not available: nothing moves.
     let out = r.pass(t0 + 6).unwrap();
@@ -650,8 +616,11 @@ fn staged_run_waits_for_deployments_to_become_available() {
     ready("member1");
     let out = r.pass(t0 + 18).unwrap();
     assert!(out.message.contains("avail succeeded"), "{}", out.message);
-    assert_eq!(condition(&cluster_status(&f, "avail", "member1"), "ResourceAvailable")["status"], "True");
-    assert_eq!(placement_condition(&f, "avail", "ClusterResourcePlacementAvailable")["status"], "True");
+    assert_eq!(
+        condition(&cluster_status(&f, "avail", "member1").conditions, "ResourceAvailable").status,
+        "True"
+    );
+    assert_eq!(placement_condition(&f, "avail", "ClusterResourcePlacementAvailable").status, "True");
 }
 
 /// An apiserver stopped in the middle of a run: the cluster waits (status and
@@ -695,13 +664,13 @@ fn apiserver_stopped_mid_run() {
     );
     assert!(!out.message.contains("first failed"), "{}", out.message);
     let s = cluster_status(&f, "edge", "edge");
-    let applied = condition(&s, "ResourceApplied");
-    assert_eq!(applied["reason"], "ClusterUnreachable", "{s}");
-    assert!(applied["message"].as_str().unwrap().contains("cluster unreachable (1 attempts"), "{s}");
+    let applied = condition(&s.conditions, "ResourceApplied");
+    assert_eq!(applied.reason, "ClusterUnreachable", "{s:?}");
+    assert!(applied.message.contains("cluster unreachable (1 attempts"), "{s:?}");
     let placement = placement_condition(&f, "edge", "ClusterResourcePlacementApplied");
-    assert_eq!(placement["status"], "False", "{placement}");
-    assert_eq!(placement["reason"], "ClusterUnreachable", "{placement}");
-    assert!(placement["message"].as_str().unwrap().contains("(edge)"), "{placement}");
+    assert_eq!(placement.status, "False", "{placement:?}");
+    assert_eq!(placement.reason, "ClusterUnreachable", "{placement:?}");
+    assert!(placement.message.contains("(edge)"), "{placement:?}");
     assert_eq!(out.wake.time(), Some(t0 + 5), "first retry after 5 s");
     let k = Kubectl::new(h);
     assert_eq!(k.get("member3", CM, Some("kt-edge"), "cm").unwrap()["data"]["key"], "v1");
@@ -712,8 +681,8 @@ fn apiserver_stopped_mid_run() {
     let out = r.pass(t0 + 6).unwrap();
     assert!(out.message.contains("first succeeded"), "{}", out.message);
     assert_eq!(k.get("edge", CM, Some("kt-edge"), "cm").unwrap()["data"]["key"], "v1");
-    assert_eq!(condition(&cluster_status(&f, "edge", "edge"), "ResourceApplied")["status"], "True");
-    assert_eq!(placement_condition(&f, "edge", "ClusterResourcePlacementApplied")["status"], "True");
+    assert_eq!(condition(&cluster_status(&f, "edge", "edge").conditions, "ResourceApplied").status, "True");
+    assert_eq!(placement_condition(&f, "edge", "ClusterResourcePlacementApplied").status, "True");
 
     // Down for longer than clusterTimeout (2m): the cluster and the run fail.
     h.control("stop", "edge");

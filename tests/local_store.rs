@@ -4,7 +4,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{Fleet, gitfleet, namespace_with_cm, rolling_placement, stderr, stdout};
+use common::{
+    Fleet, cluster_status, condition, gitfleet, namespace_with_cm, rolling_placement, stderr, stdout,
+};
 use gitfleet::cli::{RunArgs, now, reconciler};
 use gitfleet::cluster::local::LocalStore;
 use gitfleet::cluster::{Backend, SyncOptions};
@@ -193,14 +195,6 @@ fn rolling_update_stops_at_a_failed_batch() {
     assert!(has("member2") && has("member3"));
 }
 
-/// The status of one cluster in a placement's status file.
-fn member_status(f: &Fleet, placement: &str, cluster: &str) -> serde_json::Value {
-    let status = f.origin_file(&format!("status/clusterresourceplacements/{placement}.yaml")).unwrap();
-    let doc: serde_json::Value = serde_saphyr::from_str(&status).unwrap();
-    let statuses = doc["status"]["placementStatuses"].as_array().unwrap();
-    statuses.iter().find(|s| s["clusterName"] == cluster).unwrap().clone()
-}
-
 /// Asserts that a status commit message says `what`.
 fn says(message: &str, what: &str) {
     assert!(message.contains(what), "{what:?} not in: {message}");
@@ -247,12 +241,13 @@ fn drift_is_reported_corrected_or_left_as_it_is() {
     says(&out.message, "keep drifted on member1: ConfigMap drift-b/cm (/data/key)");
     assert!(std::fs::read_to_string(&a).unwrap().contains("key: v1"), "corrected");
     assert!(std::fs::read_to_string(&b).unwrap().contains("key: edited"), "left as it is");
-    let m1 = member_status(&f, "keep", "member1");
-    let drift = &m1["driftedPlacements"][0];
-    assert_eq!(drift["name"], "cm");
-    assert_eq!(drift["observedDrifts"][0]["path"], "/data/key");
-    assert_eq!(drift["observedDrifts"][0]["valueInHub"], "v1");
-    assert_eq!(drift["observedDrifts"][0]["valueInMember"], "edited");
+    let m1 = cluster_status(&f, "keep", "member1");
+    let drift = &m1.drifted_placements[0];
+    assert_eq!(drift.name, "cm");
+    let field = &drift.observed_drifts.as_deref().unwrap_or_default()[0];
+    assert_eq!(field.path, "/data/key");
+    assert_eq!(field.value_in_hub.as_deref(), Some("v1"));
+    assert_eq!(field.value_in_member.as_deref(), Some("edited"));
     let diff = gitfleet(&["diff", "always", "--repo", f.origin_str(), "--state-dir", st]);
     assert_eq!(diff.status.code(), Some(0), "{}{}", stdout(&diff), stderr(&diff));
 
@@ -320,11 +315,11 @@ fn objects_deleted_on_a_cluster_are_created_again() {
     assert!(std::fs::read_to_string(&a).unwrap().contains("key: v1"), "created again");
     assert!(std::fs::read_to_string(&b).unwrap().contains("key: v1"), "created again");
     assert!(std::fs::read_to_string(&edited).unwrap().contains("key: edited"), "left as it is");
-    let m1 = member_status(&f, "keep", "member1");
-    let drifted: Vec<&serde_json::Value> = m1["driftedPlacements"].as_array().unwrap().iter().collect();
-    let gone = drifted.iter().find(|d| d["name"] == "cm").expect("the deletion is reported for this pass");
-    assert_eq!(gone["objectOnCluster"], false, "{m1}");
-    assert!(drifted.iter().any(|d| d["name"] == "other"), "{m1}");
+    let m1 = cluster_status(&f, "keep", "member1");
+    let drifted = &m1.drifted_placements;
+    let gone = drifted.iter().find(|d| d.name == "cm").expect("the deletion is reported for this pass");
+    assert_eq!(gone.object_on_cluster, Some(false), "{m1:?}");
+    assert!(drifted.iter().any(|d| d.name == "other"), "{m1:?}");
     let diff = gitfleet(&["diff", "always", "--repo", f.origin_str(), "--state-dir", st]);
     assert_eq!(diff.status.code(), Some(0), "{}{}", stdout(&diff), stderr(&diff));
 
@@ -356,30 +351,17 @@ fn report_diff_changes_nothing_and_reports_differences() {
     r.pass(now()).unwrap();
     assert_eq!(std::fs::read_to_string(&live).unwrap(), before, "ReportDiff changes nothing");
     assert!(!state.join("clusters/member2/rd").exists(), "nor creates anything");
-    let doc: serde_json::Value =
-        serde_saphyr::from_str(&f.origin_file("status/clusterresourceplacements/rd.yaml").unwrap()).unwrap();
-    let m1 = doc["status"]["placementStatuses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["clusterName"] == "member1")
-        .unwrap();
-    let diffs = m1["diffedPlacements"].as_array().unwrap();
-    let cm = diffs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
-    assert_eq!(
-        cm["observedDiffs"].as_array().unwrap().iter().find(|d| d["path"] == "/data/key").unwrap()["valueInMember"],
-        "live"
-    );
-    assert!(cm["diff"].as_str().unwrap().contains("+  key: git"));
-    let ns = diffs.iter().find(|d| d["kind"] == "Namespace").unwrap();
-    assert_eq!(ns["objectOnCluster"], false);
-    let cond =
-        m1["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "ResourceDiffReported").unwrap();
-    assert_eq!(cond["reason"], "DiffReported");
-    assert!(
-        m1["conditions"].as_array().unwrap().iter().all(|c| c["type"] != "ResourceApplied"),
-        "nothing was applied: {m1}"
-    );
+    let m1 = cluster_status(&f, "rd", "member1");
+    let diffs = &m1.diffed_placements;
+    let cm = diffs.iter().find(|d| d.kind == "ConfigMap").unwrap();
+    let fields = cm.observed_diffs.as_deref().unwrap_or_default();
+    let key = fields.iter().find(|d| d.path == "/data/key").unwrap();
+    assert_eq!(key.value_in_member.as_deref(), Some("live"));
+    assert!(cm.diff.contains("+  key: git"));
+    let ns = diffs.iter().find(|d| d.kind == "Namespace").unwrap();
+    assert_eq!(ns.object_on_cluster, Some(false));
+    assert_eq!(condition(&m1.conditions, "ResourceDiffReported").reason, "DiffReported");
+    assert!(m1.conditions.iter().all(|c| c.type_ != "ResourceApplied"), "nothing was applied: {m1:?}");
 
     // Switched to applying: the same snapshot is applied now, the diffs go.
     f.pull();

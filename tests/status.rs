@@ -184,6 +184,25 @@ fn non_bare_local_repository() {
     let out = common::gitfleet(&["run", "--repo", work, "--state-dir", state, "--once"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(common::stderr(&out).contains("branch main is checked out"), "{}", common::stderr(&out));
+    // Running continuously, the refusal is permanent: gitfleet says why and
+    // exits 2 instead of retrying it for ever.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gitfleet"))
+        .args(["run", "--repo", work, "--state-dir", state, "--poll-interval", "1"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("gitfleet run kept retrying a permanent refusal");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+    assert!(common::stderr(&out).contains("branch main is checked out"), "{}", common::stderr(&out));
+    assert!(!common::stderr(&out).contains("retrying"), "{}", common::stderr(&out));
 
     git(&f.work, &["checkout", "-q", "-b", "dev"]);
     let out = common::gitfleet(&["run", "--repo", work, "--state-dir", state, "--once"]);

@@ -164,3 +164,37 @@ pub fn rolling_placement(name: &str, ns: &str, extra: &str, policy: &str) -> Str
         "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: {name}\nspec:\n  resourceSelectors:\n  - {{group: \"\", version: v1, kind: Namespace, name: {ns}}}\n{policy}  strategy:\n    type: RollingUpdate\n{extra}"
     )
 }
+
+/// A placement's status document on origin's main, read with gitfleet's own types.
+pub fn placement_document(f: &Fleet, placement: &str) -> gitfleet::status::placement::PlacementDocument {
+    let text = f.origin_file(&format!("status/clusterresourceplacements/{placement}.yaml")).unwrap();
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{placement}: {e}\n{text}"))
+}
+
+/// A cluster's entry in a placement's status document.
+pub fn cluster_status(
+    f: &Fleet,
+    placement: &str,
+    cluster: &str,
+) -> gitfleet::status::placement::ClusterPlacementStatus {
+    let doc = placement_document(f, placement);
+    let found = doc.status.placement_statuses.iter().find(|s| s.cluster_name == cluster).cloned();
+    found.unwrap_or_else(|| panic!("{cluster} not in {doc:?}"))
+}
+
+/// A placement-level condition (empty when it is not set).
+pub fn placement_condition(
+    f: &Fleet,
+    placement: &str,
+    type_: &str,
+) -> gitfleet::status::conditions::Condition {
+    condition(&placement_document(f, placement).status.conditions, type_)
+}
+
+/// A condition of a list (empty when it is not set).
+pub fn condition(
+    conditions: &[gitfleet::status::conditions::Condition],
+    type_: &str,
+) -> gitfleet::status::conditions::Condition {
+    conditions.iter().find(|c| c.type_ == type_).cloned().unwrap_or_default()
+}
