@@ -147,4 +147,6 @@ pub fn drive(
 }
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::fixtures::{StageSpec, WindowSpec, strategy};
 use super::*;
 use crate::repo::model::SnapshotTarget;
 use crate::repo::{Fleet, Loaded, load_dir};
@@ -121,11 +122,8 @@ impl Harness {
         self.status.stages_status.iter().find(|s| s.stage_name == name).unwrap()
     }
 
-    fn set_strategy(&mut self, yaml: &str) {
-        let parsed = crate::repo::parse_file("s.yaml", yaml.as_bytes(), crate::repo::Area::Manifests);
-        assert!(parsed.issues.is_empty(), "{:?}", parsed.issues);
-        let crate::repo::model::FleetObject::Strategy(s) = parsed.objects[0].clone() else { panic!() };
-        self.fleet.strategies.insert("example-strategy".into(), s);
+    fn set_strategy(&mut self, stages: impl IntoIterator<Item = StageSpec>) {
+        self.fleet.strategies.insert("example-strategy".into(), strategy("example-strategy", stages));
     }
 
     fn add_cluster(&mut self, name: &str, labels: &[(&str, &str)]) {
@@ -134,12 +132,6 @@ impl Harness {
         c.labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         self.fleet.clusters.insert(name.into(), c);
     }
-}
-
-fn strategy(stages: &str) -> String {
-    format!(
-        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: example-strategy\nspec:\n  stages:\n{stages}"
-    )
 }
 
 #[test]
@@ -224,9 +216,7 @@ fn cluster_in_no_stage_fails_initialization() {
 #[test]
 fn cluster_in_two_stages_fails_initialization() {
     let mut h = Harness::seed();
-    h.set_strategy(&strategy(
-        "  - name: all\n    labelSelector: {}\n  - name: canary\n    labelSelector:\n      matchLabels: {environment: canary}\n",
-    ));
+    h.set_strategy([StageSpec::all("all"), StageSpec::matching("canary", "environment", "canary")]);
     h.pass(T0);
     assert_eq!(h.cond("Initialized").2, "cluster member1 is selected by more than one stage: all and canary");
 }
@@ -249,9 +239,7 @@ fn missing_or_non_integer_sorting_label_fails_initialization() {
 #[test]
 fn catch_all_last_stage_takes_the_rest() {
     let mut h = Harness::seed();
-    h.set_strategy(&strategy(
-        "  - name: staging\n    labelSelector:\n      matchLabels: {environment: staging}\n  - name: rest\n",
-    ));
+    h.set_strategy([StageSpec::matching("staging", "environment", "staging"), StageSpec::rest("rest")]);
     h.pass(T0);
     assert_eq!(h.updated, ["member2", "member1", "member3"]);
     assert_eq!(h.cond("Succeeded").1, "UpdateRunSucceeded");
@@ -260,9 +248,10 @@ fn catch_all_last_stage_takes_the_rest() {
 #[test]
 fn empty_stage_is_skipped_without_its_tasks() {
     let mut h = Harness::seed();
-    h.set_strategy(&strategy(
-        "  - name: prod\n    labelSelector:\n      matchLabels: {environment: prod}\n    afterStageTasks:\n    - type: Approval\n  - name: rest\n",
-    ));
+    h.set_strategy([
+        StageSpec::matching("prod", "environment", "prod").after_approval(),
+        StageSpec::rest("rest"),
+    ]);
     h.pass(T0);
     let prod = h.stage("prod");
     assert_eq!(prod.conditions.get_condition("Succeeded").unwrap().reason, "StageUpdatingSkippedNoClusters");
@@ -273,7 +262,7 @@ fn empty_stage_is_skipped_without_its_tasks() {
 #[test]
 fn max_concurrency_updates_clusters_in_parallel() {
     let mut h = Harness::seed();
-    h.set_strategy(&strategy("  - name: all\n    maxConcurrency: 2\n    labelSelector: {}\n"));
+    h.set_strategy([StageSpec::all("all").max_concurrency(2)]);
     h.hold.insert("member1".into());
     h.hold.insert("member2".into());
     h.pass(T0);
@@ -290,9 +279,7 @@ fn max_concurrency_updates_clusters_in_parallel() {
 #[test]
 fn before_stage_approval_gates_the_stage() {
     let mut h = Harness::seed();
-    h.set_strategy(&strategy(
-        "  - name: all\n    labelSelector: {}\n    beforeStageTasks:\n    - type: Approval\n",
-    ));
+    h.set_strategy([StageSpec::all("all").before_approval()]);
     h.pass(T0);
     assert!(h.updated.is_empty());
     assert_eq!(h.requests, ["example-run-before-all"]);
@@ -367,7 +354,7 @@ fn cluster_timeout_fails_the_run() {
 fn strategy_edited_mid_run_has_no_effect() {
     let mut h = Harness::seed();
     h.pass(T0);
-    h.set_strategy(&strategy("  - name: everything\n    labelSelector: {}\n"));
+    h.set_strategy([StageSpec::all("everything")]);
     h.pass(T0 + 60);
     assert_eq!(h.updated, ["member2", "member3", "member1"]);
     assert_eq!(h.requests, ["example-run-canary"], "the snapshot's approval gate still holds");
@@ -376,7 +363,7 @@ fn strategy_edited_mid_run_has_no_effect() {
 #[test]
 fn deletion_stage_cleans_unscheduled_clusters() {
     let mut h = Harness::seed();
-    h.set_strategy(&strategy("  - name: all\n    labelSelector: {}\n"));
+    h.set_strategy([StageSpec::all("all")]);
     h.cleanup = vec!["old-member".into()];
     h.pass(T0);
     assert_eq!(h.cleaned, ["old-member"]);
@@ -389,7 +376,7 @@ fn deletion_stage_cleans_unscheduled_clusters() {
 #[test]
 fn unreachable_cleanup_is_retried_in_a_later_pass_not_in_a_loop() {
     let mut h = Harness::seed();
-    h.set_strategy(&strategy("  - name: all\n    labelSelector: {}\n"));
+    h.set_strategy([StageSpec::all("all")]);
     h.cleanup = vec!["old-member".into()];
     h.hold.insert("old-member".into());
     h.pass(T0);
@@ -463,7 +450,7 @@ fn five_canaries(h: &mut Harness) {
 #[test]
 fn max_failures_integer_at_the_limit_lets_the_run_finish() {
     let mut h = Harness::seed();
-    h.set_strategy(&strategy("  - name: all\n    maxFailures: 1\n    labelSelector: {}\n"));
+    h.set_strategy([StageSpec::all("all").max_failures(1)]);
     h.failing.insert("member2".into(), "boom".into());
     h.pass(T0);
     assert_eq!(h.updated, ["member1", "member2", "member3"], "the failure does not stop the stage");
@@ -475,7 +462,7 @@ fn max_failures_integer_at_the_limit_lets_the_run_finish() {
 #[test]
 fn max_failures_one_over_the_limit_fails_the_run() {
     let mut h = Harness::seed();
-    h.set_strategy(&strategy("  - name: all\n    maxFailures: 1\n    labelSelector: {}\n"));
+    h.set_strategy([StageSpec::all("all").max_failures(1)]);
     h.failing.insert("member1".into(), "boom".into());
     h.failing.insert("member2".into(), "bang".into());
     h.pass(T0);
@@ -490,14 +477,20 @@ fn max_failures_percentage_rounds_down() {
     // 5 canaries (member1, member3-6), 40% -> 2 failures allowed.
     let mut h = Harness::seed();
     five_canaries(&mut h);
-    h.set_strategy(&strategy("  - name: canary\n    maxFailures: 40%\n    labelSelector:\n      matchLabels: {environment: canary}\n    sortingLabelKey: order\n  - name: rest\n"));
+    h.set_strategy([
+        StageSpec::matching("canary", "environment", "canary").max_failures("40%").sorting_label_key("order"),
+        StageSpec::rest("rest"),
+    ]);
     h.failing.insert("member3".into(), "a".into());
     h.failing.insert("member1".into(), "b".into());
     h.pass(T0);
     assert_eq!(h.cond("Succeeded").0, "True", "{:?}", h.cond("Succeeded"));
     let mut h = Harness::seed();
     five_canaries(&mut h);
-    h.set_strategy(&strategy("  - name: canary\n    maxFailures: 40%\n    labelSelector:\n      matchLabels: {environment: canary}\n    sortingLabelKey: order\n  - name: rest\n"));
+    h.set_strategy([
+        StageSpec::matching("canary", "environment", "canary").max_failures("40%").sorting_label_key("order"),
+        StageSpec::rest("rest"),
+    ]);
     for m in ["member3", "member1", "member4"] {
         h.failing.insert(m.into(), "x".into());
     }
@@ -509,9 +502,11 @@ fn max_failures_percentage_rounds_down() {
 #[test]
 fn max_duration_starts_the_soak_while_clusters_still_update() {
     let mut h = Harness::seed();
-    h.set_strategy(&strategy(
-        "  - name: first\n    maxConcurrency: 3\n    maxDuration: 5m\n    labelSelector: {}\n    clusterTimeout: 1h\n    afterStageTasks:\n    - type: TimedWait\n      waitTime: 1m\n",
-    ));
+    h.set_strategy([StageSpec::all("first")
+        .max_concurrency(3)
+        .max_duration("5m")
+        .cluster_timeout("1h")
+        .after_wait("1m")]);
     h.hold.insert("member3".into());
     h.pass(T0);
     assert_eq!(h.wake_at, Some(T0 + 300), "wakes when maxDuration runs out");
@@ -550,23 +545,11 @@ fn clusters_joining_or_leaving_mid_run_do_not_abort_it() {
     );
 }
 
-fn window(yaml_spec: &str) -> crate::repo::window::RolloutWindow {
-    let yaml = format!(
-        "apiVersion: gitfleet.dev/v1alpha1\nkind: RolloutWindow\nmetadata:\n  name: w\nspec:\n{yaml_spec}"
-    );
-    let parsed = crate::repo::parse_file("w.yaml", yaml.as_bytes(), crate::repo::Area::Manifests);
-    assert!(parsed.issues.is_empty(), "{:?}", parsed.issues);
-    match parsed.objects.into_iter().next() {
-        Some(crate::repo::model::FleetObject::Window(w, _)) => w,
-        other => panic!("{other:?}"),
-    }
-}
-
 #[test]
 fn a_freeze_added_mid_run_holds_the_next_cluster_and_lifting_it_resumes() {
     let mut h = Harness::seed();
     h.pass(T0);
-    h.windows.push(window("  type: Deny\n"));
+    h.windows.push(WindowSpec::freeze().build());
     h.pass(T0 + 60);
     assert_eq!(h.updated, ["member2"], "no canary starts during the freeze");
     assert_eq!(
@@ -582,7 +565,7 @@ fn a_freeze_added_mid_run_holds_the_next_cluster_and_lifting_it_resumes() {
 fn allow_window_holds_until_it_opens_and_wakes_then() {
     // 2025-07-22T21:28:08Z is a Tuesday; the window opens daily at 22:00 UTC for 1h.
     let mut h = Harness::seed();
-    h.windows.push(window("  type: Allow\n  schedule: \"0 22 * * *\"\n  duration: 1h\n  clusterSelector:\n    matchLabels: {environment: canary}\n"));
+    h.windows.push(WindowSpec::allow("0 22 * * *", 1).selecting("environment", "canary").build());
     h.pass(T0);
     assert_eq!(h.updated, ["member2"], "staging is not selected by the window");
     h.pass(T0 + 60);
@@ -597,7 +580,7 @@ fn allow_window_holds_until_it_opens_and_wakes_then() {
 #[test]
 fn absolute_deny_range_lets_updates_start_after_it_ends() {
     let mut h = Harness::seed();
-    h.windows.push(window("  type: Deny\n  start: 2025-07-01T00:00:00Z\n  end: 2025-07-22T21:30:00Z\n"));
+    h.windows.push(WindowSpec::deny_between("2025-07-01T00:00:00Z", "2025-07-22T21:30:00Z").build());
     h.pass(T0);
     assert!(h.updated.is_empty());
     let end = "2025-07-22T21:30:00Z".parse::<jiff::Timestamp>().unwrap().as_second();
@@ -610,9 +593,7 @@ fn absolute_deny_range_lets_updates_start_after_it_ends() {
 #[test]
 fn forced_soak_still_updates_the_rest_of_the_stage() {
     let mut h = Harness::seed();
-    h.set_strategy(&strategy(
-        "  - name: first\n    maxDuration: 5m\n    clusterTimeout: 1h\n    labelSelector: {}\n",
-    ));
+    h.set_strategy([StageSpec::all("first").max_duration("5m").cluster_timeout("1h")]);
     h.hold.insert("member1".into());
     h.pass(T0);
     h.pass(T0 + 300);
@@ -628,9 +609,7 @@ fn forced_soak_still_updates_the_rest_of_the_stage() {
 #[test]
 fn failures_after_a_forced_soak_still_fail_the_run() {
     let mut h = Harness::seed();
-    h.set_strategy(&strategy(
-        "  - name: first\n    maxConcurrency: 3\n    maxDuration: 5m\n    clusterTimeout: 1h\n    labelSelector: {}\n",
-    ));
+    h.set_strategy([StageSpec::all("first").max_concurrency(3).max_duration("5m").cluster_timeout("1h")]);
     h.hold.insert("member3".into());
     h.pass(T0);
     h.pass(T0 + 300);

@@ -419,3 +419,36 @@ fn describe_drift(d: &ObjectDiff) -> String {
     let paths: Vec<&str> = d.fields.iter().map(|f| f.path.as_str()).collect();
     format!("{} ({})", d.key, paths.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lost(cluster: &str) -> BackendError {
+        BackendError::Unreachable { cluster: cluster.into(), message: "connection refused".into() }
+    }
+
+    #[test]
+    fn backoff_doubles_from_five_seconds_up_to_two_minutes() {
+        let mut retries = Retries::default();
+        let t0 = Time::from_second(1_000);
+        let delays: Vec<i64> =
+            (0..7).map(|_| retries.failed("edge", &lost("edge"), t0).next_at.seconds_since(t0)).collect();
+        assert_eq!(delays, [5, 10, 20, 40, 80, 120, 120]);
+        let r = retries.backing_off("edge", t0 + 119).expect("still waiting");
+        assert_eq!((r.attempts, r.message.as_str()), (7, "cluster edge: connection refused"));
+        assert!(retries.backing_off("edge", t0 + 120).is_none(), "due: try again");
+        assert!(retries.backing_off("member1", t0).is_none(), "others are not held");
+    }
+
+    #[test]
+    fn a_cluster_that_answers_starts_over() {
+        let mut retries = Retries::default();
+        let t0 = Time::from_second(1_000);
+        retries.failed("edge", &lost("edge"), t0);
+        retries.failed("edge", &lost("edge"), t0);
+        retries.reached("edge");
+        assert!(retries.backing_off("edge", t0).is_none());
+        assert_eq!(retries.failed("edge", &lost("edge"), t0).next_at, t0 + 5, "first delay again");
+    }
+}

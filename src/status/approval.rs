@@ -107,3 +107,46 @@ pub struct Accepted<'a> {
     pub by: &'a str,
     pub commit: Oid,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIP: &str = "1111111111111111111111111111111111111111";
+    const APPROVAL: &str = "2222222222222222222222222222222222222222";
+
+    fn request() -> ApprovalRequest {
+        let tip = Oid::from_str(TIP).unwrap();
+        ApprovalRequest::new(
+            "example-run-canary",
+            "example-run",
+            "canary",
+            Time::from_second(1_753_219_688),
+            tip,
+        )
+    }
+
+    #[test]
+    fn a_new_request_waits() {
+        let r = request();
+        assert!(!r.is_accepted());
+        assert_eq!(r.requested_at(), Some(Oid::from_str(TIP).unwrap()));
+        insta::assert_snapshot!(crate::yaml::to_string(&r));
+    }
+
+    #[test]
+    fn an_accepted_request_names_who_and_which_commit() {
+        let mut r = request();
+        let by = Accepted {
+            reason: "testPassed",
+            message: "lgtm",
+            by: "lead@example.com",
+            commit: Oid::from_str(APPROVAL).unwrap(),
+        };
+        r.accept(&by, Time::from_second(1_753_219_750));
+        assert!(r.is_accepted());
+        insta::assert_snapshot!(crate::yaml::to_string(&r));
+        let back: ApprovalRequest = crate::yaml::parse_typed(crate::yaml::to_string(&r).as_bytes()).unwrap();
+        assert_eq!(back, r, "reads back what it wrote");
+    }
+}

@@ -179,3 +179,70 @@ impl RunDocument {
         self.spec_text("resourceSnapshotIndex")?.parse().ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::status::conditions::reason;
+
+    fn document(auto: bool) -> RunDocument {
+        let spec = json!({
+            "placementName": "example-placement",
+            "resourceSnapshotIndex": "2",
+            "stagedRolloutStrategyName": "example-strategy",
+        });
+        let mut status = RunStatus {
+            resource_snapshot_index_used: Some("2".into()),
+            stages_status: vec![StageStatus {
+                stage_name: "staging".into(),
+                clusters: vec![ClusterStatus { cluster_name: "member2".into(), conditions: vec![] }],
+                after_stage_task_status: vec![TaskStatus {
+                    type_: "TimedWait".into(),
+                    wait_until: Some(Time::from_second(1_753_219_748)),
+                    ..TaskStatus::default()
+                }],
+                start_time: Some(Time::from_second(1_753_219_688)),
+                ..StageStatus::default()
+            }],
+            ..RunStatus::default()
+        };
+        let now = Time::from_second(1_753_219_688);
+        let msg = "All stages are completed";
+        status.conditions.set_condition(kind::SUCCEEDED, true, reason::UPDATE_RUN_SUCCEEDED, msg, now, 1);
+        let header = RunHeader {
+            name: "example-placement-2",
+            generation: 1,
+            created: now,
+            spec: &spec,
+            sequence: 7,
+            auto,
+        };
+        RunDocument::new(header, status)
+    }
+
+    #[test]
+    fn an_automatic_run_document() {
+        let doc = document(true);
+        insta::assert_snapshot!(crate::yaml::to_string(&doc));
+        assert!(doc.is_auto());
+        assert_eq!(doc.sequence(), Some(7));
+        assert_eq!(
+            (doc.placement_name(), doc.strategy_name(), doc.resource_snapshot_index()),
+            (Some("example-placement"), Some("example-strategy"), Some(2))
+        );
+        assert!(doc.status.finished());
+        assert_eq!(doc.status.resource_index(), Some(2));
+        assert_eq!(doc.status.stage_of("member2"), Some("staging"));
+        assert_eq!(doc.status.stage_of("member9"), None);
+    }
+
+    #[test]
+    fn a_committed_run_is_not_automatic_and_reads_back() {
+        let doc = document(false);
+        assert!(!doc.is_auto());
+        let back: RunDocument = crate::yaml::parse_typed(crate::yaml::to_string(&doc).as_bytes()).unwrap();
+        assert_eq!(back, doc);
+    }
+}

@@ -351,3 +351,6 @@ fn set_blocked(conds: &mut Vec<Condition>, issues: &[crate::repo::Issue], genera
         None => {}
     }
 }
+
+#[cfg(test)]
+mod tests;
