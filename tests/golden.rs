@@ -12,7 +12,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Once;
 
-use common::{Fleet, git, namespace_with_cm, rolling_placement, test_namespace};
+use common::{Fleet, approve_by_merge, edit, git, namespace_with_cm, rolling_placement, test_namespace};
 use gitfleet::cli::{RunArgs, reconciler};
 use gitfleet::reconcile::Reconciler;
 
@@ -97,20 +97,6 @@ fn run_file(name: &str, index: &str) -> String {
     )
 }
 
-fn approve_by_merge(f: &Fleet, name: &str) {
-    f.pull();
-    git(&f.work, &["checkout", "-q", "-b", &format!("approve-{name}")]);
-    f.write(&format!("approvals/{name}.yaml"), &gitfleet::cli::approval_yaml(name, "testPassed", "lgtm"));
-    git(&f.work, &["add", "-A"]);
-    git(&f.work, &["commit", "-q", "-m", &format!("approve {name}")]);
-    git(&f.work, &["checkout", "-q", "main"]);
-    git(
-        &f.work,
-        &["merge", "-q", "--no-ff", "-m", &format!("Merge: approve {name}"), &format!("approve-{name}")],
-    );
-    f.push();
-}
-
 #[test]
 fn seed_walkthrough_status_documents() {
     fixed_dates();
@@ -138,12 +124,6 @@ fn seed_walkthrough_status_documents() {
     approve_by_merge(&f, "example-run-2-canary");
     rec.pass(&f, &mut r, "rollback approved", T0 + 300);
     insta::assert_snapshot!(rec.out);
-}
-
-fn edit(path: &std::path::Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.contains(from), "{text}");
-    std::fs::write(path, text.replace(from, to)).unwrap();
 }
 
 #[test]

@@ -341,7 +341,7 @@ fn prune_spares_foreign_objects_and_takeover_follows_policy() {
     assert_eq!(k.get("member1", CM, Some(ns), "differs").unwrap()["data"]["key"], "theirs");
     let failed = cluster_status(&f, "take", "member1").failed_placements;
     assert_eq!(failed.len(), 1, "{failed:?}");
-    assert_eq!(failed[0].name, "differs");
+    assert_eq!(failed[0].object.name, "differs");
     assert!(failed[0].condition.message.contains("whenToTakeOver: IfNoDiff"), "{failed:?}");
 
     // Never: even an identical object is not taken; b leaves Git and is pruned,
@@ -431,9 +431,9 @@ fn wrapped_object_rejected_by_the_apiserver_is_reported_with_its_envelope() {
     let s = cluster_status(&f, "env", "member2");
     assert_eq!(condition(&s.conditions, "ResourceApplied").status, "False", "{s:?}");
     let failed = &s.failed_placements[0];
-    assert_eq!(failed.kind, "ConfigMap");
-    assert_eq!(failed.name, "bad");
-    assert_eq!(failed.namespace.as_deref(), Some("kt-env"));
+    assert_eq!(failed.object.kind, "ConfigMap");
+    assert_eq!(failed.object.name, "bad");
+    assert_eq!(failed.object.namespace.as_deref(), Some("kt-env"));
     let envelope = failed.envelope.as_ref().expect("the envelope is named");
     assert_eq!(
         (envelope.name.as_str(), envelope.namespace.as_deref(), envelope.type_.as_str()),
@@ -465,7 +465,7 @@ fn report_diff_on_real_apiservers() {
     assert_eq!(k.get("member1", ("v1", "Namespace"), None, "kt-diff"), None, "nothing created");
     let s = cluster_status(&f, "diff", "member3");
     assert_eq!(condition(&s.conditions, "ResourceDiffReported").reason, "DiffReported", "{s:?}");
-    let cm = s.diffed_placements.iter().find(|d| d.kind == "ConfigMap").unwrap();
+    let cm = s.diffed_placements.iter().find(|d| d.object.kind == "ConfigMap").unwrap();
     let fields = cm.observed_diffs.as_deref().unwrap_or_default();
     let key = fields.iter().find(|d| d.path == "/data/key").unwrap();
     assert_eq!((key.value_in_hub.as_deref(), key.value_in_member.as_deref()), (Some("git"), Some("live")));

@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 
 use common::{
-    Fleet, cluster_status, condition, gitfleet, namespace_with_cm, rolling_placement, stderr, stdout,
+    Fleet, cluster_status, condition, edit, gitfleet, namespace_with_cm, rolling_placement, stderr, stdout,
 };
 use gitfleet::cli::{RunArgs, now, reconciler};
 use gitfleet::cluster::local::LocalStore;
@@ -200,12 +200,6 @@ fn says(message: &str, what: &str) {
     assert!(message.contains(what), "{what:?} not in: {message}");
 }
 
-fn edit(path: &std::path::Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.contains(from), "{text}");
-    std::fs::write(path, text.replace(from, to)).unwrap();
-}
-
 /// Drift on the local store (a file edited behind gitfleet's back): reported
 /// in `driftedPlacements` with the fields, corrected with `whenToApply:
 /// Always`, left alone (and a new snapshot refused for that object) with
@@ -243,7 +237,7 @@ fn drift_is_reported_corrected_or_left_as_it_is() {
     assert!(std::fs::read_to_string(&b).unwrap().contains("key: edited"), "left as it is");
     let m1 = cluster_status(&f, "keep", "member1");
     let drift = &m1.drifted_placements[0];
-    assert_eq!(drift.name, "cm");
+    assert_eq!(drift.object.name, "cm");
     let field = &drift.observed_drifts.as_deref().unwrap_or_default()[0];
     assert_eq!(field.path, "/data/key");
     assert_eq!(field.value_in_hub.as_deref(), Some("v1"));
@@ -317,9 +311,10 @@ fn objects_deleted_on_a_cluster_are_created_again() {
     assert!(std::fs::read_to_string(&edited).unwrap().contains("key: edited"), "left as it is");
     let m1 = cluster_status(&f, "keep", "member1");
     let drifted = &m1.drifted_placements;
-    let gone = drifted.iter().find(|d| d.name == "cm").expect("the deletion is reported for this pass");
+    let gone =
+        drifted.iter().find(|d| d.object.name == "cm").expect("the deletion is reported for this pass");
     assert_eq!(gone.object_on_cluster, Some(false), "{m1:?}");
-    assert!(drifted.iter().any(|d| d.name == "other"), "{m1:?}");
+    assert!(drifted.iter().any(|d| d.object.name == "other"), "{m1:?}");
     let diff = gitfleet(&["diff", "always", "--repo", f.origin_str(), "--state-dir", st]);
     assert_eq!(diff.status.code(), Some(0), "{}{}", stdout(&diff), stderr(&diff));
 
@@ -353,12 +348,12 @@ fn report_diff_changes_nothing_and_reports_differences() {
     assert!(!state.join("clusters/member2/rd").exists(), "nor creates anything");
     let m1 = cluster_status(&f, "rd", "member1");
     let diffs = &m1.diffed_placements;
-    let cm = diffs.iter().find(|d| d.kind == "ConfigMap").unwrap();
+    let cm = diffs.iter().find(|d| d.object.kind == "ConfigMap").unwrap();
     let fields = cm.observed_diffs.as_deref().unwrap_or_default();
     let key = fields.iter().find(|d| d.path == "/data/key").unwrap();
     assert_eq!(key.value_in_member.as_deref(), Some("live"));
     assert!(cm.diff.contains("+  key: git"));
-    let ns = diffs.iter().find(|d| d.kind == "Namespace").unwrap();
+    let ns = diffs.iter().find(|d| d.object.kind == "Namespace").unwrap();
     assert_eq!(ns.object_on_cluster, Some(false));
     assert_eq!(condition(&m1.conditions, "ResourceDiffReported").reason, "DiffReported");
     assert!(m1.conditions.iter().all(|c| c.type_ != "ResourceApplied"), "nothing was applied: {m1:?}");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Fleet, git, gitfleet, stderr, test_namespace};
+use common::{Fleet, approve_by_merge, git, gitfleet, stderr, test_namespace};
 use gitfleet::cli::{RunArgs, reconciler};
 use gitfleet::reconcile::Reconciler;
 
@@ -45,28 +45,6 @@ fn seed() -> (Fleet, Reconciler) {
     f.commit_all("value2");
     let r = reconciler(&args(&f)).unwrap();
     (f, r)
-}
-
-/// Approves through a branch merged like a pull request.
-fn approve_by_merge(f: &Fleet, name: &str) {
-    f.pull();
-    git(&f.work, &["checkout", "-q", "-b", &format!("approve-{name}")]);
-    f.write(&format!("approvals/{name}.yaml"), &gitfleet::cli::approval_yaml(name, "testPassed", "lgtm"));
-    git(&f.work, &["add", "-A"]);
-    git(&f.work, &["commit", "-q", "-m", &format!("approve {name}")]);
-    git(&f.work, &["checkout", "-q", "main"]);
-    git(
-        &f.work,
-        &[
-            "merge",
-            "-q",
-            "--no-ff",
-            "-m",
-            &format!("Merge pull request: approve {name}"),
-            &format!("approve-{name}"),
-        ],
-    );
-    f.push();
 }
 
 fn csur(f: &Fleet, name: &str) -> String {

@@ -245,15 +245,7 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
         let s = &mut step.status.stages_status[i];
         s.start_time.get_or_insert(now);
         if s.conditions.get_condition(PROGRESSING).is_none() {
-            let msg = "Clusters in the stage started updating";
-            s.conditions.set_condition(
-                PROGRESSING,
-                true,
-                reason::STAGE_UPDATING_STARTED,
-                msg,
-                now,
-                generation,
-            );
+            set_stage_started(s, now, generation);
         }
     }
     // Before-stage approval: no cluster of the stage starts until it is approved.
@@ -272,16 +264,7 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
         StageOutcome::Blocked | StageOutcome::Held(_) if forced_at.is_some() => {}
         other => {
             if matches!(other, StageOutcome::Blocked) {
-                let s = &mut step.status.stages_status[i];
-                let msg = "Clusters in the stage started updating";
-                s.conditions.set_condition(
-                    PROGRESSING,
-                    true,
-                    reason::STAGE_UPDATING_STARTED,
-                    msg,
-                    now,
-                    generation,
-                );
+                set_stage_started(&mut step.status.stages_status[i], now, generation);
                 set_run_progressing(&mut step.status, now, generation);
             }
             return other;
@@ -339,18 +322,7 @@ fn after_stage(
         set_run_waiting(&mut step.status, "after-stage", &stage.name, now, generation);
         return StageOutcome::Blocked;
     }
-    let s = &mut step.status.stages_status[i];
-    s.end_time.get_or_insert(now);
-    let msg = "All clusters in the stage are updated and after-stage tasks are completed";
-    s.conditions.set_condition(PROGRESSING, false, reason::STAGE_UPDATING_SUCCEEDED, msg, now, generation);
-    s.conditions.set_condition(
-        SUCCEEDED,
-        true,
-        reason::STAGE_UPDATING_SUCCEEDED,
-        "Stage update completed successfully",
-        now,
-        generation,
-    );
+    complete_stage(&mut step.status.stages_status[i], now, generation);
     StageOutcome::Done
 }
 
@@ -669,17 +641,21 @@ fn mark_stage_succeeded(s: &mut StageStatus, now: Time, generation: i64) {
         return;
     }
     s.start_time.get_or_insert(now);
+    complete_stage(s, now, generation);
+}
+
+/// Every cluster of the stage is updated and its after-stage tasks are done.
+fn complete_stage(s: &mut StageStatus, now: Time, generation: i64) {
     s.end_time.get_or_insert(now);
     let msg = "All clusters in the stage are updated and after-stage tasks are completed";
     s.conditions.set_condition(PROGRESSING, false, reason::STAGE_UPDATING_SUCCEEDED, msg, now, generation);
-    s.conditions.set_condition(
-        SUCCEEDED,
-        true,
-        reason::STAGE_UPDATING_SUCCEEDED,
-        "Stage update completed successfully",
-        now,
-        generation,
-    );
+    let msg = "Stage update completed successfully";
+    s.conditions.set_condition(SUCCEEDED, true, reason::STAGE_UPDATING_SUCCEEDED, msg, now, generation);
+}
+
+fn set_stage_started(s: &mut StageStatus, now: Time, generation: i64) {
+    let msg = "Clusters in the stage started updating";
+    s.conditions.set_condition(PROGRESSING, true, reason::STAGE_UPDATING_STARTED, msg, now, generation);
 }
 
 /// Records that a cluster's update (or cleanup) started.

@@ -198,3 +198,32 @@ pub fn condition(
 ) -> gitfleet::status::conditions::Condition {
     conditions.iter().find(|c| c.type_ == type_).cloned().unwrap_or_default()
 }
+
+/// Approves through a branch merged like a pull request.
+pub fn approve_by_merge(f: &Fleet, name: &str) {
+    f.pull();
+    git(&f.work, &["checkout", "-q", "-b", &format!("approve-{name}")]);
+    f.write(&format!("approvals/{name}.yaml"), &gitfleet::cli::approval_yaml(name, "testPassed", "lgtm"));
+    git(&f.work, &["add", "-A"]);
+    git(&f.work, &["commit", "-q", "-m", &format!("approve {name}")]);
+    git(&f.work, &["checkout", "-q", "main"]);
+    git(
+        &f.work,
+        &[
+            "merge",
+            "-q",
+            "--no-ff",
+            "-m",
+            &format!("Merge pull request: approve {name}"),
+            &format!("approve-{name}"),
+        ],
+    );
+    f.push();
+}
+
+/// Replaces `from` by `to` in a file (a change made behind gitfleet's back).
+pub fn edit(path: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{text}");
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{PlacementFacts, Waiting};
 use crate::cluster::{FailedObject, ObjectDiff};
 use crate::render::EnvelopeRef;
-use crate::repo::model::ApplyType;
+use crate::repo::model::{ApplyType, ObjectKey};
 use crate::status::conditions::{Condition, Conditions, kind, reason};
 use crate::time::Time;
 
@@ -60,18 +60,41 @@ pub struct ManifestCondition {
     pub type_: String,
 }
 
-/// An object that could not be applied (`failedPlacements`).
+/// Which object an entry is about (the group is left out for the core group).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FailedPlacement {
-    pub condition: ManifestCondition,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub envelope: Option<EnvelopeEntry>,
+pub struct ObjectRef {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub group: String,
     pub kind: String,
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+}
+
+impl ObjectRef {
+    fn of(key: &ObjectKey) -> ObjectRef {
+        ObjectRef {
+            group: key.group.clone(),
+            kind: key.kind.clone(),
+            name: key.name.clone(),
+            namespace: key.namespace.clone(),
+        }
+    }
+
+    /// Whether this is the object `key` names (the group aside, as KubeFleet matches them).
+    pub fn is(&self, key: &ObjectKey) -> bool {
+        self.kind == key.kind && self.name == key.name && self.namespace == key.namespace
+    }
+}
+
+/// An object that could not be applied (`failedPlacements`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedPlacement {
+    pub condition: ManifestCondition,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<EnvelopeEntry>,
+    #[serde(flatten)]
+    pub object: ObjectRef,
     pub version: String,
 }
 
@@ -86,10 +109,7 @@ impl FailedPlacement {
                 type_: "Applied".into(),
             },
             envelope: f.envelope.as_ref().map(EnvelopeEntry::of),
-            group: f.key.group.clone(),
-            kind: f.key.kind.clone(),
-            name: f.key.name.clone(),
-            namespace: f.key.namespace.clone(),
+            object: ObjectRef::of(&f.key),
             version: f.api_version.clone(),
         }
     }
@@ -119,12 +139,8 @@ pub struct DiffedObject {
     pub first_diffed_observed_time: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_drifted_observed_time: Option<Time>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub group: String,
-    pub kind: String,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
+    #[serde(flatten)]
+    pub object: ObjectRef,
     /// Written only when false: the object is missing on the cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_on_cluster: Option<bool>,
@@ -165,19 +181,13 @@ impl DiffedObject {
                 value_in_member: shown(&f.member),
             })
             .collect();
-        let same = |p: &&DiffedObject| {
-            p.kind == d.key.kind && p.name == d.key.name && p.namespace == d.key.namespace
-        };
-        let before = previous.iter().find(same);
+        let before = previous.iter().find(|p| p.object.is(&d.key));
         let mut entry = DiffedObject {
             diff: d.unified.clone(),
             envelope: d.envelope.as_ref().map(EnvelopeEntry::of),
             first_diffed_observed_time: None,
             first_drifted_observed_time: None,
-            group: d.key.group.clone(),
-            kind: d.key.kind.clone(),
-            name: d.key.name.clone(),
-            namespace: d.key.namespace.clone(),
+            object: ObjectRef::of(&d.key),
             object_on_cluster: (!d.on_cluster).then_some(false),
             observation_time: now,
             observed_diffs: None,

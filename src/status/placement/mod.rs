@@ -65,7 +65,7 @@ impl PlacementFacts {
             let failed: BTreeSet<(String, Option<String>, String)> = s
                 .failed_placements
                 .iter()
-                .map(|f| (f.kind.clone(), f.namespace.clone(), f.name.clone()))
+                .map(|f| (f.object.kind.clone(), f.object.namespace.clone(), f.object.name.clone()))
                 .collect();
             let c = &s.conditions;
             if failed.is_empty() && c.is_true(kind::RESOURCE_APPLIED) && !c.is_false(kind::RESOURCE_AVAILABLE)
