@@ -424,17 +424,7 @@ fn advance_clusters(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut St
             continue;
         }
         let Some(member) = input.clusters.get(&c.cluster_name) else {
-            // The cluster set is frozen at initialization: a cluster that left
-            // the fleet since is skipped (and reported), the run goes on.
-            let msg = "The cluster left the fleet during the run and was skipped";
-            c.conditions.set_condition(
-                SUCCEEDED,
-                false,
-                reason::CLUSTER_UPDATING_SKIPPED,
-                msg,
-                now,
-                generation,
-            );
+            skip_left(c, now, generation);
             continue;
         };
         if let Err((window, until)) = crate::window::may_start(input.windows, &member.labels, input.now) {
@@ -515,15 +505,7 @@ fn observe_started(input: &RunInput<'_>, i: usize, timeout: i64, step: &mut Step
         }
         if !input.clusters.contains_key(&c.cluster_name) && !input.observations.contains_key(&c.cluster_name)
         {
-            let msg = "The cluster left the fleet during the run and was skipped";
-            c.conditions.set_condition(
-                SUCCEEDED,
-                false,
-                reason::CLUSTER_UPDATING_SKIPPED,
-                msg,
-                now,
-                input.generation,
-            );
+            skip_left(c, now, input.generation);
             continue;
         }
         if observe(input, c, timeout, now, input.generation).is_some() {
@@ -656,6 +638,13 @@ fn complete_stage(s: &mut StageStatus, now: Time, generation: i64) {
 fn set_stage_started(s: &mut StageStatus, now: Time, generation: i64) {
     let msg = "Clusters in the stage started updating";
     s.conditions.set_condition(PROGRESSING, true, reason::STAGE_UPDATING_STARTED, msg, now, generation);
+}
+
+/// The cluster set is frozen at initialization: a cluster that left the fleet
+/// since is skipped (and reported), the run goes on.
+fn skip_left(c: &mut ClusterStatus, now: Time, generation: i64) {
+    let msg = "The cluster left the fleet during the run and was skipped";
+    c.conditions.set_condition(SUCCEEDED, false, reason::CLUSTER_UPDATING_SKIPPED, msg, now, generation);
 }
 
 /// Records that a cluster's update (or cleanup) started.
