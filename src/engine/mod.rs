@@ -5,6 +5,8 @@
 //! No I/O, no clock, no Git. Split as KubeFleet splits its controller:
 //! [`initialize`] computes the plan once, [`validation`] checks it on every
 //! pass, [`execute`] advances it, [`stop`] handles `state: Stop` and supersession.
+//! [`drive`] runs one pass of a run against whoever does the actions (the
+//! reconciler, or the tests); [`rolling`] chooses RollingUpdate batches.
 
 pub mod execute;
 pub mod initialize;
