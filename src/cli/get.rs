@@ -196,7 +196,7 @@ impl Ctx<'_> {
             .map(|v| (**v).clone())
             .unwrap_or_else(|| json!({ "kind": kind, "metadata": { "name": name } }));
         let history = self.indexer.history(kind, None, name);
-        let created = history.map_or(self.state.tip_time, |h| crate::time::Time::from(h.created));
+        let created = history.map_or(self.state.tip_time, |h| h.created);
         let generation = history.map_or(1, |h| h.generation);
         object["metadata"]["generation"] = json!(generation);
         object["metadata"]["creationTimestamp"] = json!(created.to_string());
@@ -373,7 +373,7 @@ impl Ctx<'_> {
                     })
                     .unwrap_or_default()
                     .join(",");
-                let created = crate::time::Time::parse(&s.created).unwrap_or(self.state.tip_time);
+                let created = s.created.unwrap_or(self.state.tip_time);
                 let commit: String = s.commit.chars().take(12).collect();
                 let row = vec![s.name(), "1".into(), age(self.now.seconds_since(created)), labels, commit];
                 Item { name: s.name(), row, object }

@@ -53,7 +53,7 @@ pub struct BlockedCommit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ObjectHistory {
     /// Commit time of the first commit holding the object.
-    pub created: i64,
+    pub created: crate::time::Time,
     /// 1 at creation, +1 on every commit that changed its spec.
     pub generation: u64,
     /// Position of the creating commit in the first-parent history (orders
@@ -602,7 +602,7 @@ impl Indexer {
             // 1-based position of the commit being applied (counted after it).
             let sequence = self.commits + 1;
             let h = self.history.entry(key.clone()).or_insert(ObjectHistory {
-                created: time,
+                created: crate::time::Time::from_second(time),
                 generation: 0,
                 sequence,
                 hash: [0; 32],

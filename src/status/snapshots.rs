@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::snapshot::SnapshotRecord;
+use crate::time::Time;
 
 pub const LABEL_PARENT: &str = "kubernetes-fleet.io/parent-CRP";
 pub const LABEL_INDEX: &str = "kubernetes-fleet.io/resource-index";
@@ -27,8 +28,8 @@ pub struct RecordedSnapshot {
     pub hash: String,
     pub enveloped: usize,
     pub latest: bool,
-    /// RFC 3339 creation time.
-    pub created: String,
+    /// When the snapshot's commit was made (absent in a file that lost it).
+    pub created: Option<Time>,
 }
 
 impl RecordedSnapshot {
@@ -49,7 +50,7 @@ impl RecordedSnapshot {
             hash: r.hash.clone(),
             enveloped: r.enveloped,
             latest,
-            created: rfc3339(r.time),
+            created: Some(Time::from_second(r.time)),
         }
     }
 
@@ -61,7 +62,7 @@ impl RecordedSnapshot {
             "metadata": {
                 "name": self.name(),
                 "generation": 1,
-                "creationTimestamp": self.created,
+                "creationTimestamp": self.created.map(|t| t.to_string()).unwrap_or_default(),
                 "labels": {
                     LABEL_LATEST: self.latest.to_string(),
                     LABEL_PARENT: self.placement,
@@ -112,7 +113,7 @@ impl RecordedSnapshot {
             hash: m.annotations.get(ANNOTATION_HASH).cloned().unwrap_or_default(),
             enveloped: m.annotations.get(ANNOTATION_ENVELOPED).and_then(|v| v.parse().ok()).unwrap_or(0),
             latest: m.labels.get(LABEL_LATEST).is_some_and(|v| v == "true"),
-            created: m.creation_timestamp.unwrap_or_default(),
+            created: m.creation_timestamp.as_deref().and_then(Time::parse),
         })
     }
 }
@@ -120,13 +121,6 @@ impl RecordedSnapshot {
 /// `<placement>-<index>-snapshot`.
 pub fn snapshot_name(placement: &str, index: u32) -> String {
     format!("{placement}-{index}-snapshot")
-}
-
-/// Seconds since the epoch as RFC 3339 UTC (`2025-07-22T21:26:54Z`).
-pub fn rfc3339(secs: i64) -> String {
-    jiff::Timestamp::from_second(secs)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
 }
 
 /// The outcome of merging what the branch history computes with what status records.
