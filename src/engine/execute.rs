@@ -7,7 +7,7 @@ use crate::repo::model::{IntOrPercent, Stage, StageTask};
 use crate::status::conditions::kind::{
     APPROVAL_REQUEST_APPROVED, APPROVAL_REQUEST_CREATED, PROGRESSING, STARTED, SUCCEEDED, WAIT_TIME_ELAPSED,
 };
-use crate::status::conditions::{Conditions, kind, reason};
+use crate::status::conditions::{Condition, Conditions, kind, reason};
 use crate::status::run::{ClusterStatus, RunStatus, StageStatus, TaskStatus};
 use crate::time::{Time, Wake};
 
@@ -36,17 +36,9 @@ pub fn execute(input: &RunInput<'_>, step: &mut Step) {
             StageOutcome::Held(message) => {
                 let s = &mut step.status.stages_status[i];
                 let msg = "Waiting for a rollout window before starting the next cluster";
-                s.conditions.set_condition(
-                    PROGRESSING,
-                    false,
-                    reason::STAGE_UPDATING_WAITING,
-                    msg,
-                    now,
-                    generation,
-                );
-                step.status.conditions.set_condition(
-                    PROGRESSING,
-                    false,
+                not_progressing(&mut s.conditions, reason::STAGE_UPDATING_WAITING, msg, now, generation);
+                not_progressing(
+                    &mut step.status.conditions,
                     reason::UPDATE_RUN_WAITING,
                     &message,
                     now,
@@ -198,14 +190,7 @@ fn set_run_progressing(status: &mut RunStatus, now: Time, generation: i64) {
 
 fn set_run_waiting(status: &mut RunStatus, which: &str, stage: &str, now: Time, generation: i64) {
     let message = format!("The updateRun is waiting for {which} tasks in stage {stage} to complete");
-    status.conditions.set_condition(
-        PROGRESSING,
-        false,
-        reason::UPDATE_RUN_WAITING,
-        &message,
-        now,
-        generation,
-    );
+    not_progressing(&mut status.conditions, reason::UPDATE_RUN_WAITING, &message, now, generation);
 }
 
 fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step) -> StageOutcome {
@@ -223,14 +208,7 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
         // An empty stage is skipped without running its tasks.
         let s = &mut step.status.stages_status[i];
         let msg = "Stage skipped because it has no clusters";
-        s.conditions.set_condition(
-            PROGRESSING,
-            false,
-            reason::STAGE_UPDATING_SKIPPED_NO_CLUSTERS,
-            msg,
-            now,
-            generation,
-        );
+        not_progressing(&mut s.conditions, reason::STAGE_UPDATING_SKIPPED_NO_CLUSTERS, msg, now, generation);
         s.conditions.set_condition(
             SUCCEEDED,
             true,
@@ -253,7 +231,7 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
     if !run_approvals(input, before, &stage.name, &mut step.actions) {
         let s = &mut step.status.stages_status[i];
         let msg = "Not all before-stage tasks are completed, waiting for approval";
-        s.conditions.set_condition(PROGRESSING, false, reason::STAGE_UPDATING_WAITING, msg, now, generation);
+        not_progressing(&mut s.conditions, reason::STAGE_UPDATING_WAITING, msg, now, generation);
         set_run_waiting(&mut step.status, "before-stage", &stage.name, now, generation);
         return StageOutcome::Blocked;
     }
@@ -318,7 +296,7 @@ fn after_stage(
     if waiting || !approvals_done {
         let s = &mut step.status.stages_status[i];
         let msg = "All clusters in the stage are updated, waiting for after-stage tasks to complete";
-        s.conditions.set_condition(PROGRESSING, false, reason::STAGE_UPDATING_WAITING, msg, now, generation);
+        not_progressing(&mut s.conditions, reason::STAGE_UPDATING_WAITING, msg, now, generation);
         set_run_waiting(&mut step.status, "after-stage", &stage.name, now, generation);
         return StageOutcome::Blocked;
     }
@@ -630,7 +608,7 @@ fn mark_stage_succeeded(s: &mut StageStatus, now: Time, generation: i64) {
 fn complete_stage(s: &mut StageStatus, now: Time, generation: i64) {
     s.end_time.get_or_insert(now);
     let msg = "All clusters in the stage are updated and after-stage tasks are completed";
-    s.conditions.set_condition(PROGRESSING, false, reason::STAGE_UPDATING_SUCCEEDED, msg, now, generation);
+    not_progressing(&mut s.conditions, reason::STAGE_UPDATING_SUCCEEDED, msg, now, generation);
     let msg = "Stage update completed successfully";
     s.conditions.set_condition(SUCCEEDED, true, reason::STAGE_UPDATING_SUCCEEDED, msg, now, generation);
 }
@@ -645,6 +623,11 @@ fn set_stage_started(s: &mut StageStatus, now: Time, generation: i64) {
 fn skip_left(c: &mut ClusterStatus, now: Time, generation: i64) {
     let msg = "The cluster left the fleet during the run and was skipped";
     c.conditions.set_condition(SUCCEEDED, false, reason::CLUSTER_UPDATING_SKIPPED, msg, now, generation);
+}
+
+/// `Progressing` False: the stage or run waits, stopped, or ended.
+fn not_progressing(conditions: &mut Vec<Condition>, why: &str, msg: &str, now: Time, generation: i64) {
+    conditions.set_condition(PROGRESSING, false, why, msg, now, generation);
 }
 
 /// Records that a cluster's update (or cleanup) started.

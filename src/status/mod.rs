@@ -64,7 +64,7 @@ impl<T: serde::de::DeserializeOwned + serde::Serialize + Clone + PartialEq> Docu
                     docs.before.insert(name.to_string(), doc);
                 }
                 Err(e) => {
-                    tracing::warn!("{status_root}/{folder}/{file}: does not parse, left as it is: {e}");
+                    tracing::warn!("{status_root}/{folder}/{file}: does not parse: {e}");
                     docs.broken.insert(name.to_string(), e.to_string());
                 }
             }
