@@ -10,7 +10,6 @@ mod clusters;
 mod pass;
 mod runs;
 
-pub use approvals::{Introduced, introduced};
 pub use clusters::{DesiredError, render_for};
 
 use std::collections::BTreeSet;
