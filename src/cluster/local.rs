@@ -215,10 +215,9 @@ impl Backend for LocalStore {
     fn get(&self, cluster: &str, key: &ObjectKey) -> Result<Option<Value>, BackendError> {
         let path = self.path_of(cluster, key);
         match std::fs::read(&path) {
-            Ok(bytes) => crate::yaml::parse_typed(&bytes).map(Some).map_err(|e| BackendError::Rejected {
-                cluster: cluster.to_string(),
-                message: format!("{}: {e}", path.display()),
-            }),
+            Ok(bytes) => crate::yaml::parse_typed(&bytes)
+                .map(Some)
+                .map_err(|e| BackendError::Rejected { cluster: cluster.to_string(), message: e.to_string() }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Self::io(cluster, &path)(e)),
         }

@@ -102,8 +102,9 @@ pub enum BackendError {
     /// The cluster did not answer (network, timeout, 5xx).
     #[error("cluster {cluster}: {message}")]
     Unreachable { cluster: String, message: String },
-    /// A local-store file could not be read or written.
-    #[error("cluster {cluster}: {}: {source}", path.display())]
+    /// A local-store file could not be read or written (the path is logged,
+    /// not shown in status: it is a detail of the machine gitfleet runs on).
+    #[error("cluster {cluster}: {source}")]
     Io { cluster: String, path: std::path::PathBuf, source: std::io::Error },
     /// The cluster answered and refused, or gitfleet cannot talk to it as
     /// configured (no kubeconfig context, an object file that does not parse).

@@ -52,7 +52,12 @@ impl Retries {
         r.next_at = now.plus_seconds(delay);
         r.message = error.to_string();
         let what = if error.answered() { "cluster refused" } else { "cluster unreachable" };
-        tracing::warn!(cluster, attempt = r.attempts, retry_in_s = delay, "{what}: {error}");
+        match error {
+            BackendError::Io { path, .. } => tracing::warn!(
+                cluster, attempt = r.attempts, retry_in_s = delay, path = %path.display(), "{what}: {error}"
+            ),
+            _ => tracing::warn!(cluster, attempt = r.attempts, retry_in_s = delay, "{what}: {error}"),
+        }
         r.clone()
     }
 

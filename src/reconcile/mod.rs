@@ -36,16 +36,16 @@ pub enum ReconcileError {
 }
 
 impl ReconcileError {
-    /// Whether a later pass may succeed where this one failed (the network, a
-    /// push that lost a race, a branch not pushed yet); a permanent error needs
-    /// a person (a refused configuration, a corrupt clone).
+    /// Whether a later pass may succeed where this one failed. Only a refusal
+    /// that needs a person is permanent (the tracked branch is checked out in a
+    /// local work tree); the network, a lost push race, a branch not pushed
+    /// yet, a busy disk may all pass.
     pub fn is_retryable(&self) -> bool {
         match self {
-            ReconcileError::NoBranch { .. } => true,
-            ReconcileError::Status(e) => e.is_retryable(),
-            ReconcileError::State(StateError::StatusBranch(e)) => e.is_retryable(),
-            ReconcileError::State(_) => true,
-            ReconcileError::Git(_) => true,
+            ReconcileError::Status(e) | ReconcileError::State(StateError::StatusBranch(e)) => {
+                e.is_retryable()
+            }
+            ReconcileError::NoBranch { .. } | ReconcileError::State(_) | ReconcileError::Git(_) => true,
         }
     }
 }

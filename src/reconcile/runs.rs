@@ -30,9 +30,8 @@ impl Pass<'_> {
     /// The run's status so far; `None` when its document is broken (the run is
     /// left as it is until gitfleet can read what it wrote).
     fn run_status(&self, run: &UpdateRun) -> Option<RunStatus> {
-        if let Some(e) = self.runs.broken.get(&run.name) {
-            tracing::warn!(run = %run.name, "status file does not parse, leaving the run as it is: {e}");
-            return None;
+        if self.runs.broken.contains_key(&run.name) {
+            return None; // reported when it was read
         }
         Some(self.runs.now.get(&run.name).map(|d| d.status.clone()).unwrap_or_default())
     }

@@ -18,7 +18,7 @@ pub const APPROVED_BY: &str = "gitfleet.dev/approved-by";
 pub const APPROVAL_COMMIT: &str = "gitfleet.dev/approval-commit";
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct RequestMetadata {
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
@@ -29,7 +29,7 @@ pub struct RequestMetadata {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct RequestSpec {
     pub parent_stage_rollout: String,
     pub target_stage: String,
@@ -42,8 +42,8 @@ pub struct RequestStatus {
 }
 
 /// A ClusterApprovalRequest document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct ApprovalRequest {
     pub api_version: String,
     pub kind: String,
@@ -148,5 +148,26 @@ mod tests {
         insta::assert_snapshot!(crate::yaml::to_string(&r));
         let back: ApprovalRequest = crate::yaml::parse_typed(crate::yaml::to_string(&r).as_bytes()).unwrap();
         assert_eq!(back, r, "reads back what it wrote");
+    }
+}
+
+#[cfg(test)]
+mod lenient {
+    use super::*;
+
+    /// A request whose file lost fields can still be approved (the run would
+    /// otherwise wait for ever: it never asks twice).
+    #[test]
+    fn a_request_missing_fields_still_reads_and_accepts() {
+        let text = "spec:\n  parentStageRollout: example-run\n  targetStage: canary\n";
+        let mut r: ApprovalRequest = crate::yaml::parse_typed(text.as_bytes()).unwrap();
+        assert!(!r.is_accepted());
+        assert_eq!(r.requested_at(), None);
+        let commit = Oid::from_str("3333333333333333333333333333333333333333").unwrap();
+        r.accept(
+            &Accepted { reason: "ok", message: "ok", by: "lead@example.com", commit },
+            Time::from_second(0),
+        );
+        assert!(r.is_accepted());
     }
 }

@@ -30,8 +30,9 @@ pub const REQUESTS: &str = "clusterapprovalrequests";
 pub const PLACEMENTS: &str = "clusterresourceplacements";
 
 /// The documents of one status sub-folder for one pass: as read at its start,
-/// and as they are now. Files that do not parse are kept apart (never
-/// overwritten by accident) and reported.
+/// and as they are now. Missing fields read as empty; a file that still does
+/// not parse (not YAML, a time that is not a time) is reported and kept apart
+/// in `broken`: runs leave such a file as it is, placements build theirs anew.
 #[derive(Debug, Clone)]
 pub struct Documents<T> {
     folder: &'static str,

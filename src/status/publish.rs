@@ -63,9 +63,11 @@ pub enum StatusError {
 }
 
 impl StatusError {
-    /// Whether trying again later may succeed (network, a busy remote).
+    /// Whether trying again later may succeed: everything but a refusal that
+    /// needs a person (a checked-out branch gitfleet will never move). A
+    /// network error, a lost race, a missing branch or a full disk may pass.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StatusError::Fetch { .. } | StatusError::Push { .. } | StatusError::Rejected { .. })
+        !matches!(self, StatusError::CheckedOut { .. })
     }
 }
 
@@ -355,4 +357,25 @@ fn callbacks<'a>(
         });
     }
     cb
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_checked_out_branch_is_permanent() {
+        let checked_out = StatusError::CheckedOut { branch: "main".into(), path: "/srv/fleet/.git".into() };
+        assert!(!checked_out.is_retryable());
+        assert!(checked_out.to_string().contains("branch main is checked out in /srv/fleet/.git"));
+        let disk = StatusError::Commit(git2::Error::from_str("no space left on device"));
+        assert!(disk.is_retryable(), "a full disk may pass");
+        let race = StatusError::Rejected {
+            remote: "o".into(),
+            branch: "main".into(),
+            attempts: 5,
+            message: "x".into(),
+        };
+        assert!(race.is_retryable());
+    }
 }

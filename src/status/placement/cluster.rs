@@ -266,8 +266,10 @@ pub fn cluster_status(input: &ClusterInput<'_>) -> (ClusterPlacementStatus, Clus
     let (cluster, now, generation) = (input.cluster, input.now, input.generation);
     let mut s = input.previous.cloned().unwrap_or_default();
     s.cluster_name = cluster.to_string();
+    // What the cluster holds: synced in this pass, or as the previous document said.
+    let held_before = s.observed_resource_index.take().and_then(|i| i.parse::<u32>().ok());
     s.observed_resource_index =
-        input.facts.observed.get(cluster).map(u32::to_string).or(s.observed_resource_index.take());
+        input.facts.observed.get(cluster).copied().or(held_before).map(|i| i.to_string());
     let c = &mut s.conditions;
     let msg =
         format!("Successfully scheduled resources for placement in {cluster}: picked by scheduling policy");

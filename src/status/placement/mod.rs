@@ -135,14 +135,15 @@ pub struct PlacementStatus {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PlacementMetadata {
     pub generation: i64,
     pub name: String,
 }
 
 /// The placement status document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct PlacementDocument {
     pub api_version: String,
     pub kind: String,

@@ -190,3 +190,15 @@ fn report_diff_keeps_only_the_differences() {
         reason::NO_DIFF_FOUND
     );
 }
+
+#[test]
+fn a_hand_edited_document_reads_leniently_and_bad_indices_are_dropped() {
+    let text = "status:\n  placementStatuses:\n  - clusterName: member1\n    observedResourceIndex: latest\n";
+    let doc: PlacementDocument = crate::yaml::parse_typed(text.as_bytes()).unwrap();
+    assert_eq!(doc.status.placement_statuses[0].observed_resource_index.as_deref(), Some("latest"));
+    let facts = PlacementFacts::from_status(Some(&doc));
+    assert!(facts.held_before.is_empty(), "not an index: the cluster holds nothing known");
+    let rebuilt = build(&example_placement(), &schedule(&["member1"]), &facts, Some(&doc), T0);
+    assert_eq!(rebuilt.status.placement_statuses[0].observed_resource_index, None);
+    assert_eq!(rebuilt.kind, "ClusterResourcePlacement", "written whole again");
+}
