@@ -12,7 +12,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Once;
 
-use common::{Fleet, approve_by_merge, edit, git, namespace_with_cm, rolling_placement, test_namespace};
+use common::{
+    Fleet, approve_by_merge, edit, git, namespace_with_cm, rolling_placement, test_namespace,
+    write_drift_placements,
+};
 use gitfleet::cli::{RunArgs, reconciler};
 use gitfleet::reconcile::Reconciler;
 
@@ -130,13 +133,7 @@ fn seed_walkthrough_status_documents() {
 fn failures_drift_and_differences_status_documents() {
     fixed_dates();
     let f = Fleet::example();
-    f.write(
-        "resources/drift.yaml",
-        &format!("{}---\n{}", namespace_with_cm("drift-a", "v1"), namespace_with_cm("drift-b", "v1")),
-    );
-    f.write("placements/always.yaml", &rolling_placement("always", "drift-a", "", ""));
-    let keep = "    applyStrategy:\n      whenToApply: IfNotDrifted\n";
-    f.write("placements/keep.yaml", &rolling_placement("keep", "drift-b", keep, ""));
+    write_drift_placements(&f);
     f.write("resources/rd.yaml", &namespace_with_cm("rd", "git"));
     let report = "    applyStrategy:\n      type: ReportDiff\n";
     f.write("placements/rd.yaml", &rolling_placement("rd", "rd", report, ""));

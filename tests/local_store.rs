@@ -6,6 +6,7 @@ use std::path::Path;
 
 use common::{
     Fleet, cluster_status, condition, edit, gitfleet, namespace_with_cm, rolling_placement, stderr, stdout,
+    write_drift_placements,
 };
 use gitfleet::cli::{RunArgs, now, reconciler};
 use gitfleet::cluster::local::LocalStore;
@@ -207,13 +208,7 @@ fn says(message: &str, what: &str) {
 #[test]
 fn drift_is_reported_corrected_or_left_as_it_is() {
     let f = Fleet::example();
-    f.write(
-        "resources/drift.yaml",
-        &format!("{}---\n{}", namespace_with_cm("drift-a", "v1"), namespace_with_cm("drift-b", "v1")),
-    );
-    f.write("placements/always.yaml", &rolling_placement("always", "drift-a", "", ""));
-    let keep = "    applyStrategy:\n      whenToApply: IfNotDrifted\n";
-    f.write("placements/keep.yaml", &rolling_placement("keep", "drift-b", keep, ""));
+    write_drift_placements(&f);
     f.commit_all("two placements");
     let state = f.state_dir();
     let mut r = reconciler(&RunArgs::once(f.origin_str(), &state)).unwrap();

@@ -227,3 +227,16 @@ pub fn edit(path: &std::path::Path, from: &str, to: &str) {
     assert!(text.contains(from), "{text}");
     std::fs::write(path, text.replace(from, to)).unwrap();
 }
+
+/// Two RollingUpdate placements over namespaces drift-a and drift-b (a
+/// ConfigMap `cm` with `key: v1` each): `always` (drift corrected) and `keep`
+/// (`whenToApply: IfNotDrifted`).
+pub fn write_drift_placements(f: &Fleet) {
+    f.write(
+        "resources/drift.yaml",
+        &format!("{}---\n{}", namespace_with_cm("drift-a", "v1"), namespace_with_cm("drift-b", "v1")),
+    );
+    f.write("placements/always.yaml", &rolling_placement("always", "drift-a", "", ""));
+    let keep = "    applyStrategy:\n      whenToApply: IfNotDrifted\n";
+    f.write("placements/keep.yaml", &rolling_placement("keep", "drift-b", keep, ""));
+}
