@@ -454,8 +454,14 @@ fn report_diff_on_real_apiservers() {
         "member3",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: kt-diff\ndata:\n  key: live\n",
     );
+    // A Secret whose values must never reach Git: `live-pass` is bGl2ZS1wYXNz.
+    k.create(
+        "member3",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: kt-diff\ndata:\n  password: bGl2ZS1wYXNz\n",
+    );
     let f = kube_fleet();
-    f.write("resources/diff.yaml", &namespace_with_cm("kt-diff", "git"));
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: kt-diff\nstringData:\n  password: hub-pass\n";
+    f.write("resources/diff.yaml", &format!("{}---\n{secret}", namespace_with_cm("kt-diff", "git")));
     let report = "    applyStrategy:\n      type: ReportDiff\n";
     f.write("placements/diff.yaml", &rolling_placement("diff", "kt-diff", report, PICK_MEMBERS));
     f.commit_all("report only");
@@ -470,10 +476,28 @@ fn report_diff_on_real_apiservers() {
     let key = fields.iter().find(|d| d.path == "/data/key").unwrap();
     assert_eq!((key.value_in_hub.as_deref(), key.value_in_member.as_deref()), (Some("git"), Some("live")));
     assert!(cm.diff.contains("-  key: live\n+  key: git"), "{cm:?}");
+    let db = s.diffed_placements.iter().find(|d| d.object.kind == "Secret").expect("the Secret differs");
+    let password = db.observed_diffs.as_deref().unwrap().iter().find(|d| d.path == "/data/password").unwrap();
+    assert_eq!(
+        (password.value_in_hub.as_deref(), password.value_in_member.as_deref()),
+        (Some("*** (after)"), Some("*** (before)")),
+        "{db:?}"
+    );
+    let text = f.origin_file("status/clusterresourceplacements/diff.yaml").unwrap();
+    for value in ["bGl2ZS1wYXNz", "live-pass", "hub-pass", "aHViLXBhc3M="] {
+        assert!(!text.contains(value), "{value} in the status: {text}");
+    }
+    let kc = h.kubeconfig.to_str().unwrap();
+    let diff =
+        gitfleet(&["diff", "diff", "--repo", f.origin_str(), "--kubeconfig", kc, "--cluster", "member3"]);
+    assert_eq!(diff.status.code(), Some(1), "{}", stderr(&diff));
+    for value in ["bGl2ZS1wYXNz", "live-pass", "hub-pass", "aHViLXBhc3M="] {
+        assert!(!stdout(&diff).contains(value), "{value} in gitfleet diff: {}", stdout(&diff));
+    }
     let m1 = cluster_status(&f, "diff", "member1");
     let missing = &m1.diffed_placements;
     assert!(missing.iter().all(|d| d.object_on_cluster == Some(false)), "{m1:?}");
-    assert_eq!(missing.len(), 2);
+    assert_eq!(missing.len(), 3);
 }
 
 /// Drift: an object edited on the cluster behind gitfleet's back is reported

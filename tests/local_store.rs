@@ -5,8 +5,8 @@ mod common;
 use std::path::Path;
 
 use common::{
-    Fleet, cluster_status, condition, edit, gitfleet, namespace_with_cm, rolling_placement, stderr, stdout,
-    write_drift_placements,
+    Fleet, cluster_status, condition, edit, git, gitfleet, namespace_with_cm, rolling_placement, stderr,
+    stdout, write_drift_placements,
 };
 use gitfleet::cli::{RunArgs, now, reconciler};
 use gitfleet::cluster::local::LocalStore;
@@ -362,4 +362,72 @@ fn report_diff_changes_nothing_and_reports_differences() {
     assert!(state.join("clusters/member2/rd/configmap/cm.yaml").exists());
     let text = f.origin_file("status/clusterresourceplacements/rd.yaml").unwrap();
     assert!(!text.contains("diffedPlacements") && !text.contains("ResourceDiffReported"), "{text}");
+}
+
+/// Regression: ReportDiff, drift and `gitfleet diff` wrote Secret values into
+/// status files (kept in Git history for ever) and onto the terminal. Values
+/// show as `kubectl diff` shows them; keys stay visible.
+#[test]
+fn secret_values_never_reach_git_or_the_terminal() {
+    let f = Fleet::example();
+    let secret = |ns: &str, value: &str| {
+        format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: {ns}\ntype: Opaque\nstringData:\n  password: {value}\n  user: admin\n"
+        )
+    };
+    f.write(
+        "resources/secrets.yaml",
+        &format!("{}---\n{}", secret("sec-report", "hub-pass-1"), secret("sec-drift", "hub-pass-1")),
+    );
+    let report = "    applyStrategy:\n      type: ReportDiff\n";
+    f.write("placements/report.yaml", &rolling_placement("report", "sec-report", report, ""));
+    f.write("placements/drift.yaml", &rolling_placement("drift", "sec-drift", "", ""));
+    f.commit_all("secrets");
+    let state = f.state_dir();
+    let live = state.join("clusters/member1/sec-report/secret/db.yaml");
+    std::fs::create_dir_all(live.parent().unwrap()).unwrap();
+    std::fs::write(
+        &live,
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: sec-report\ntype: Opaque\nstringData:\n  password: live-pass-2\n  user: admin\n",
+    )
+    .unwrap();
+    let mut r = reconciler(&RunArgs::once(f.origin_str(), &state)).unwrap();
+    r.pass(now()).unwrap();
+    edit(&state.join("clusters/member2/sec-drift/secret/db.yaml"), "hub-pass-1", "edited-pass-3");
+    let out = r.pass(now()).unwrap();
+    says(&out.message, "drift corrected drift on member2: Secret sec-drift/db (/stringData/password)");
+
+    let status = f.origin_file("status/clusterresourceplacements/report.yaml").unwrap()
+        + &f.origin_file("status/clusterresourceplacements/drift.yaml").unwrap();
+    let history = git(&f.origin, &["log", "-p", "--author=gitfleet", "main"]); // gitfleet's commits
+    let st = state.to_str().unwrap();
+    edit(&state.join("clusters/member2/sec-drift/secret/db.yaml"), "hub-pass-1", "edited-pass-4");
+    let diff =
+        gitfleet(&["diff", "drift", "--repo", f.origin_str(), "--state-dir", st, "--cluster", "member2"]);
+    assert_eq!(diff.status.code(), Some(1), "{}", stderr(&diff));
+    for (what, text) in
+        [("status", &status), ("history", &history), ("diff", &stdout(&diff)), ("message", &out.message)]
+    {
+        for value in ["hub-pass-1", "live-pass-2", "edited-pass-3", "edited-pass-4"] {
+            assert!(!text.contains(value), "{value} in the {what}: {text}");
+        }
+    }
+    let m1 = cluster_status(&f, "report", "member1");
+    let db = m1.diffed_placements.iter().find(|d| d.object.kind == "Secret").unwrap();
+    let password =
+        db.observed_diffs.as_deref().unwrap().iter().find(|d| d.path == "/stringData/password").unwrap();
+    assert_eq!(
+        (password.value_in_hub.as_deref(), password.value_in_member.as_deref()),
+        (Some("*** (after)"), Some("*** (before)"))
+    );
+    assert!(
+        !db.observed_diffs.as_deref().unwrap().iter().any(|d| d.path == "/stringData/user"),
+        "unchanged: no difference"
+    );
+    assert!(
+        stdout(&diff).contains("password: '*** (before)'")
+            || stdout(&diff).contains("password: \"*** (before)\""),
+        "{}",
+        stdout(&diff)
+    );
 }

@@ -114,9 +114,45 @@ pub fn unified(key: &ObjectKey, live: Option<&Value>, hub: &Value) -> String {
         .to_string()
 }
 
+/// What a masked Secret value shows, as `kubectl diff` shows it.
+pub const MASK: &str = "***";
+const MASK_BEFORE: &str = "*** (before)";
+const MASK_AFTER: &str = "*** (after)";
+
+/// A Secret's values never leave the cluster side: in `data` and `stringData`
+/// a value that differs shows as `*** (before)` (live) and `*** (after)` (the
+/// snapshot), any other as `***`; the keys stay visible. Other objects are
+/// returned as they are.
+pub fn masked(key: &ObjectKey, hub: &Value, live: Option<&Value>) -> (Value, Option<Value>) {
+    let (mut hub, mut live) = (hub.clone(), live.cloned());
+    if !(key.group.is_empty() && key.kind == "Secret") {
+        return (hub, live);
+    }
+    for field in ["data", "stringData"] {
+        let hub_values = hub.get(field).cloned();
+        let live_values = live.as_ref().and_then(|l| l.get(field)).cloned();
+        mask_values(hub.get_mut(field), live_values.as_ref(), MASK_AFTER);
+        mask_values(live.as_mut().and_then(|l| l.get_mut(field)), hub_values.as_ref(), MASK_BEFORE);
+    }
+    (hub, live)
+}
+
+/// Replaces every value of `values` by a mask: `changed` where `other` holds
+/// the same key with another value.
+fn mask_values(values: Option<&mut Value>, other: Option<&Value>, changed: &str) {
+    let Some(Value::Object(values)) = values else { return };
+    for (k, v) in values.iter_mut() {
+        let differs = other.and_then(|o| o.get(k)).is_some_and(|o| o != v);
+        *v = Value::String(if differs { changed } else { MASK }.to_string());
+    }
+}
+
 /// Compares the object a snapshot would produce (`after`: the rendered object,
-/// or the server's dry-run result of applying it) with the live one.
+/// or the server's dry-run result of applying it) with the live one. Secret
+/// values are masked first ([`masked`]): what is returned may be shown anywhere.
 pub fn compare(obj: &RenderedObject, after: &Value, live: Option<&Value>) -> Option<ObjectDiff> {
+    let (after, live) = masked(&obj.key, after, live);
+    let (after, live) = (&after, live.as_ref());
     let fields = match live {
         Some(l) => field_diffs(after, l),
         None => vec![FieldDiff { path: String::new(), hub: Some(normalise(after)), member: None }],
@@ -290,5 +326,62 @@ mod tests {
         assert!(text.contains("-  key: changed"), "{text}");
         assert!(text.contains("+  key: value1"), "{text}");
         assert!(text.starts_with("--- live/"), "{text}");
+    }
+
+    fn secret(data: Value) -> RenderedObject {
+        let value = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "app"},
+                           "type": "Opaque", "data": data});
+        RenderedObject {
+            key: ObjectKey {
+                group: String::new(),
+                kind: "Secret".into(),
+                namespace: Some("app".into()),
+                name: "db".into(),
+            },
+            api_version: "v1".into(),
+            value,
+            envelope: None,
+        }
+    }
+
+    /// Regression: ReportDiff and drift committed Secret values to Git.
+    #[test]
+    fn secret_values_are_masked_like_kubectl_diff() {
+        let hub = secret(json!({"password": "bmV3", "user": "YWRtaW4=", "added": "eA=="}));
+        let live = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "app"},
+                          "type": "Opaque", "data": {"password": "b2xk", "user": "YWRtaW4=", "gone": "eQ=="}});
+        let d = compare(&hub, &hub.value, Some(&live)).expect("the password differs");
+        let shown: Vec<(&str, Option<Value>, Option<Value>)> =
+            d.fields.iter().map(|f| (f.path.as_str(), f.hub.clone(), f.member.clone())).collect();
+        assert_eq!(
+            shown,
+            [
+                ("/data/added", Some(json!("***")), None),
+                ("/data/gone", None, Some(json!("***"))),
+                ("/data/password", Some(json!("*** (after)")), Some(json!("*** (before)"))),
+            ],
+            "keys stay visible, the unchanged user is no difference"
+        );
+        for secret in ["bmV3", "b2xk", "YWRtaW4=", "eA==", "eQ=="] {
+            assert!(!d.unified.contains(secret), "{secret} in {}", d.unified);
+        }
+        assert!(
+            d.unified.contains("-  password: '*** (before)'")
+                || d.unified.contains("-  password: \"*** (before)\""),
+            "{}",
+            d.unified
+        );
+        let missing = compare(&hub, &hub.value, None).unwrap();
+        assert!(!format!("{missing:?}").contains("bmV3"), "an object not on the cluster is masked too");
+        let same = secret(json!({"password": "b2xk", "user": "YWRtaW4=", "gone": "eQ=="}));
+        assert_eq!(compare(&same, &same.value, Some(&live)), None, "equal values: no difference");
+    }
+
+    #[test]
+    fn other_kinds_are_not_masked() {
+        let cm = json!({"data": {"k": "v"}});
+        let key =
+            ObjectKey { group: String::new(), kind: "ConfigMap".into(), namespace: None, name: "c".into() };
+        assert_eq!(masked(&key, &cm, Some(&cm)), (cm.clone(), Some(cm)));
     }
 }
