@@ -13,6 +13,7 @@ use crate::snapshot::select::selected_manifests;
 use crate::snapshot::{Indexer, ResolveError};
 use crate::status::StatusError;
 use crate::status::snapshots::{SnapshotPlan, plan_placement};
+use crate::status::trust::{OwnCommits, Trusted};
 use crate::status::{RecordedSnapshot, recorded_snapshots, status_root};
 use crate::time::Time;
 
@@ -71,8 +72,11 @@ pub struct FleetState {
     pub fleet: Fleet,
     /// The folder of the status files in the tree (`<root>/<statusPath>`).
     pub status_root: String,
-    /// The commit holding status: the tip itself, or the status branch tip.
+    /// The tip of the status line: the tracked tip itself, or the status branch tip.
     pub status_commit: Option<Oid>,
+    /// The commit whose status folder is believed (see [`crate::status::trust`]);
+    /// without a record of gitfleet's own commits, the status tip.
+    pub trusted: Option<Trusted>,
     pub recorded: Vec<RecordedSnapshot>,
     /// Recorded snapshots followed by those the branch adds.
     pub snapshots: SnapshotPlan,
@@ -87,6 +91,7 @@ impl FleetState {
         root: Option<&str>,
         indexer: &mut Indexer,
         status_tip: impl FnOnce(&str) -> Result<Option<Oid>, StatusError>,
+        own: Option<&OwnCommits>,
     ) -> Result<FleetState, StateError> {
         let git = |source| StateError::Git { commit: tip.to_string(), source };
         let commit = repo.find_commit(tip).map_err(git)?;
@@ -102,7 +107,12 @@ impl FleetState {
             Some(b) => status_tip(b).map_err(StateError::StatusBranch)?,
             None => Some(tip),
         };
-        let recorded = match status_commit {
+        let trusted = match (status_commit, own) {
+            (Some(c), Some(own)) => Some(own.trusted(repo, c).map_err(git)?),
+            (Some(c), None) => Some(Trusted::Unverified(c)),
+            (None, _) => None,
+        };
+        let recorded = match trusted.map(Trusted::commit) {
             Some(c) => {
                 let t = repo.find_commit(c).and_then(|c| c.tree()).map_err(git)?;
                 recorded_snapshots(repo, &t, &status_root).map_err(git)?
@@ -133,14 +143,20 @@ impl FleetState {
             fleet,
             status_root,
             status_commit,
+            trusted,
             recorded,
             snapshots,
         })
     }
 
-    /// Reads one status file (path relative to the status folder).
+    /// The commit whose status folder is believed.
+    pub fn trusted_status(&self) -> Option<Oid> {
+        self.trusted.map(Trusted::commit)
+    }
+
+    /// Reads one status file (path relative to the status folder) as believed.
     pub fn status_file(&self, repo: &Repository, path: &str) -> Option<Vec<u8>> {
-        let commit = repo.find_commit(self.status_commit?).ok()?;
+        let commit = repo.find_commit(self.trusted_status()?).ok()?;
         let entry = commit.tree().ok()?.get_path(Path::new(&format!("{}/{path}", self.status_root))).ok()?;
         repo.find_blob(entry.id()).ok().map(|b| b.content().to_vec())
     }

@@ -49,8 +49,8 @@ pub fn diff(args: DiffArgs) -> Result<u8, CliError> {
     let repo = &source.repo;
     let mut indexer = Indexer::new(args.path.as_deref());
     let status_tip = |b: &str| Ok(crate::source::branch_tip(repo, b));
-    let fs =
-        FleetState::load(repo, tip, args.path.as_deref(), &mut indexer, status_tip).map_err(CliError::env)?;
+    let fs = FleetState::load(repo, tip, args.path.as_deref(), &mut indexer, status_tip, None)
+        .map_err(CliError::env)?;
     let p = fs.fleet.placements.get(&args.placement).ok_or_else(|| {
         CliError::env(format!("placement {:?} not found on branch {}", args.placement, args.branch))
     })?;

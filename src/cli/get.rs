@@ -114,8 +114,9 @@ pub fn get(args: GetArgs) -> Result<u8, CliError> {
     let tip = source.branch_tip(&args.branch).map_err(CliError::env)?;
     let mut indexer = Indexer::new(args.path.as_deref());
     let status_branch_tip = |b: &str| Ok(crate::source::branch_tip(&source.repo, b));
-    let state = FleetState::load(&source.repo, tip, args.path.as_deref(), &mut indexer, status_branch_tip)
-        .map_err(CliError::env)?;
+    let state =
+        FleetState::load(&source.repo, tip, args.path.as_deref(), &mut indexer, status_branch_tip, None)
+            .map_err(CliError::env)?;
     let now = crate::time::Time::now();
     let ctx =
         Ctx { source: &source, state: &state, indexer: &indexer, now, full: args.output != Output::Table };

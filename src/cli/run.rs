@@ -8,6 +8,7 @@ use clap::Args;
 use super::CliError;
 use crate::cluster::local::LocalStore;
 use crate::reconcile::Reconciler;
+use crate::status::trust::OwnCommits;
 use crate::status::{Credentials, Identity, StateRepo};
 use crate::time::Time;
 
@@ -85,7 +86,16 @@ pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
             Box::new(LocalStore::new(clusters))
         }
     };
+    let own = OwnCommits::load(&args.state_dir)
+        .map_err(|e| CliError::env(format!("state folder {}: {e}", args.state_dir.display())))?;
+    if own.is_empty() {
+        tracing::warn!(
+            "status not verified: no record in {} of the status commits gitfleet made; the status folder at the tip is believed this once",
+            args.state_dir.display()
+        );
+    }
     Ok(Reconciler::builder(state, backend, args.repo.clone())
+        .own_commits(own)
         .branch(args.branch.clone())
         .root(args.path.clone())
         .identity(Identity { name: args.author_name.clone(), email: args.author_email.clone() })

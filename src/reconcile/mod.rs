@@ -19,6 +19,7 @@ use git2::Oid;
 use crate::cluster::Backend;
 use crate::snapshot::Indexer;
 use crate::state::{FleetState, StateError};
+use crate::status::trust::{OwnCommits, Trusted};
 use crate::status::{Identity, StateRepo, StatusError};
 use crate::time::{Time, Wake};
 use clusters::Retries;
@@ -33,6 +34,8 @@ pub enum ReconcileError {
     State(#[from] StateError),
     #[error("read Git: {0}")]
     Git(#[from] git2::Error),
+    #[error("record the status commit in the state folder: {0}")]
+    Record(#[source] std::io::Error),
 }
 
 impl ReconcileError {
@@ -46,6 +49,8 @@ impl ReconcileError {
                 e.is_retryable()
             }
             ReconcileError::NoBranch { .. } | ReconcileError::State(_) | ReconcileError::Git(_) => true,
+            // The state folder cannot be written: gitfleet would forget which status is its own.
+            ReconcileError::Record(_) => false,
         }
     }
 }
@@ -73,6 +78,8 @@ pub struct Reconciler {
     /// Clusters whose backend was already announced in the log.
     announced: BTreeSet<String>,
     retries: Retries,
+    /// The status commits gitfleet pushed; without a record, status is not verified.
+    own: Option<OwnCommits>,
 }
 
 /// Builds a [`Reconciler`]: the clone and the backend are required, the rest
@@ -84,9 +91,17 @@ pub struct ReconcilerBuilder {
     branch: String,
     root: Option<String>,
     identity: Identity,
+    own: Option<OwnCommits>,
 }
 
 impl ReconcilerBuilder {
+    /// The record of gitfleet's own status commits (see [`crate::status::trust`]):
+    /// status is then read only from those commits.
+    pub fn own_commits(mut self, own: OwnCommits) -> Self {
+        self.own = Some(own);
+        self
+    }
+
     /// The tracked branch.
     pub fn branch(mut self, branch: impl Into<String>) -> Self {
         self.branch = branch.into();
@@ -116,6 +131,7 @@ impl ReconcilerBuilder {
             identity: self.identity,
             announced: BTreeSet::new(),
             retries: Retries::default(),
+            own: self.own,
         }
     }
 }
@@ -135,6 +151,7 @@ impl Reconciler {
             branch: "main".into(),
             root: None,
             identity: Identity::default(),
+            own: None,
         }
     }
 
@@ -159,6 +176,10 @@ impl Reconciler {
             .map(|s| s.name())
             .collect();
         if result.changes.is_empty() {
+            // Believed once (no record yet): from now on the status is checked against it.
+            if let (Some(Trusted::Unverified(c)), Some(own)) = (fs.trusted, self.own.as_mut()) {
+                own.record(c).map_err(ReconcileError::Record)?;
+            }
             return Ok(PassOutcome { wake: result.wake, ..PassOutcome::default() });
         }
         let message = summary(&new_snapshots, &result.notes);
@@ -171,6 +192,9 @@ impl Reconciler {
             &message,
             &self.identity,
         )?;
+        if let (Some(c), Some(own)) = (commit, self.own.as_mut()) {
+            own.record(c).map_err(ReconcileError::Record)?;
+        }
         Ok(PassOutcome { commit, message, new_snapshots, wake: result.wake })
     }
 
@@ -183,8 +207,15 @@ impl Reconciler {
         })?;
         let blocked_before = self.indexer.blocked.len();
         let state = &self.state;
-        let fs =
-            FleetState::load(state.repo(), tip, self.root.as_deref(), &mut self.indexer, |b| state.fetch(b))?;
+        let own = self.own.as_ref();
+        let fs = FleetState::load(
+            state.repo(),
+            tip,
+            self.root.as_deref(),
+            &mut self.indexer,
+            |b| state.fetch(b),
+            own,
+        )?;
         // After a rebuild (rewritten history) the list starts over.
         for b in self.indexer.blocked.get(blocked_before..).unwrap_or_default() {
             for issue in &b.issues {

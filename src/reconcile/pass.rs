@@ -18,6 +18,7 @@ use crate::state::{ContentError, FleetState};
 use crate::status::approval::ApprovalRequest;
 use crate::status::placement::{self, PlacementDocument, PlacementFacts, PlacementInput, SelectedResource};
 use crate::status::run::RunDocument;
+use crate::status::trust::{self, Foreign, Trusted};
 use crate::status::{Documents, PLACEMENTS, REQUESTS, RUNS, StatusChanges};
 use crate::time::{Time, Wake};
 
@@ -66,8 +67,9 @@ impl<'p> Pass<'p> {
         fs: &'p FleetState,
         now: Time,
     ) -> Result<Pass<'p>, git2::Error> {
+        let status = fs.trusted_status();
         let placements: Documents<PlacementDocument> =
-            Documents::read(repo, fs.status_commit, &fs.status_root, PLACEMENTS)?;
+            Documents::read(repo, status, &fs.status_root, PLACEMENTS)?;
         let facts = fs
             .fleet
             .placements
@@ -81,8 +83,8 @@ impl<'p> Pass<'p> {
             retries,
             fs,
             now,
-            runs: Documents::read(repo, fs.status_commit, &fs.status_root, RUNS)?,
-            requests: Documents::read(repo, fs.status_commit, &fs.status_root, REQUESTS)?,
+            runs: Documents::read(repo, status, &fs.status_root, RUNS)?,
+            requests: Documents::read(repo, status, &fs.status_root, REQUESTS)?,
             placements,
             approved: BTreeSet::new(),
             facts,
@@ -95,6 +97,7 @@ impl<'p> Pass<'p> {
     /// Works through the pass: approvals, runs in creation order, rolling
     /// updates, drift and difference checks, then the placement documents.
     pub(super) fn run(mut self) -> Result<PassResult, git2::Error> {
+        let foreign = self.foreign_changes()?;
         let notes = approvals::accept_pending(self.repo, self.fs, &mut self.requests, self.now)?;
         self.notes.extend(notes);
         self.approved = approvals::accepted(&self.requests);
@@ -114,14 +117,61 @@ impl<'p> Pass<'p> {
         for p in fs.fleet.placements.values() {
             self.placement_document(p);
         }
-        let mut changes = StatusChanges {
-            writes: fs.snapshots.writes.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect(),
-            deletes: fs.snapshots.deletes.iter().cloned().collect(),
-        };
+        // Status someone else wrote is put back as gitfleet had it; what this
+        // pass writes comes on top.
+        let mut changes = StatusChanges::default();
+        for f in foreign {
+            match f.content {
+                Some(content) => {
+                    changes.writes.insert(f.path, content);
+                }
+                None => {
+                    changes.deletes.insert(f.path);
+                }
+            }
+        }
+        for (path, content) in &fs.snapshots.writes {
+            changes.writes.insert(path.clone(), content.as_bytes().to_vec());
+        }
+        for path in &fs.snapshots.deletes {
+            changes.writes.remove(path);
+            changes.deletes.insert(path.clone());
+        }
         self.runs.changes(&mut changes);
         self.requests.changes(&mut changes);
         self.placements.changes(&mut changes);
+        changes.deletes.retain(|p| !changes.writes.contains_key(p));
         Ok(PassResult { changes, notes: self.notes, wake: self.wake })
+    }
+
+    /// Status files someone else changed since gitfleet's own status commit:
+    /// reported (log and commit message) and to be put back.
+    fn foreign_changes(&mut self) -> Result<Vec<Foreign>, git2::Error> {
+        let (Some(trusted), Some(tip)) = (self.fs.trusted, self.fs.status_commit) else {
+            return Ok(Vec::new());
+        };
+        if matches!(trusted, Trusted::Unverified(_)) {
+            return Ok(Vec::new());
+        }
+        let root = &self.fs.status_root;
+        let foreign = trust::foreign_changes(self.repo, trusted.commit(), tip, root)?;
+        if foreign.is_empty() {
+            return Ok(foreign);
+        }
+        let by: Vec<String> = trust::foreign_commits(self.repo, trusted.commit(), tip, root)?
+            .into_iter()
+            .map(|(id, author)| format!("{id} by {author}"))
+            .collect();
+        let paths: Vec<String> = foreign.iter().map(|f| format!("{root}/{}", f.path)).collect();
+        tracing::warn!(commits = %by.join(", "), "status written by someone else is ignored and put back: {}", paths.join(", "));
+        let what = match paths.as_slice() {
+            [one] => one.clone(),
+            [first, rest @ ..] => format!("{first} and {} more", rest.len()),
+            [] => unreachable!("not empty"),
+        };
+        let commits = if by.is_empty() { String::new() } else { format!(" ({})", by.join(", ")) };
+        self.notes.push(format!("restore {what} changed outside gitfleet{commits}"));
+        Ok(foreign)
     }
 
     /// The manifests of one snapshot, read from its commit once per pass.

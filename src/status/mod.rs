@@ -13,6 +13,7 @@ pub mod placement;
 pub mod publish;
 pub mod run;
 pub mod snapshots;
+pub mod trust;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

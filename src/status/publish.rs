@@ -55,6 +55,8 @@ pub enum StatusError {
     Rejected { remote: String, branch: String, attempts: u32, message: String },
     #[error("write status commit: {0}")]
     Commit(#[source] git2::Error),
+    #[error("{folder} on {branch} changed while gitfleet was committing to it; the next pass starts over")]
+    ChangedMeanwhile { branch: String, folder: String },
     #[error(
         "branch {branch} is checked out in {path}; gitfleet does not move a checked-out branch \
          (use a bare repository, or set statusBranch in gitfleet.yaml)"
@@ -147,6 +149,11 @@ impl StateRepo {
         message: &str,
         identity: &Identity,
     ) -> Result<Option<Oid>, StatusError> {
+        let folder = |commit: Option<Oid>| -> Option<Oid> {
+            let tree = self.repo.find_commit(commit?).ok()?.tree().ok()?;
+            tree.get_path(Path::new(status_root)).ok().map(|e| e.id())
+        };
+        let ours = folder(base);
         let mut base = base;
         let mut delay = FIRST_BACKOFF;
         let mut last = String::new();
@@ -162,6 +169,14 @@ impl StateRepo {
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_secs(5));
                     base = self.fetch(branch)?;
+                    if folder(base) != ours {
+                        // Someone changed the folder meanwhile: what this commit
+                        // holds was decided on a folder that is gone.
+                        return Err(StatusError::ChangedMeanwhile {
+                            branch: branch.into(),
+                            folder: status_root.into(),
+                        });
+                    }
                 }
             }
         }

@@ -1,0 +1,220 @@
+//! Only gitfleet writes status: a person with push access who edits the status
+//! folder (a forged approval request, a forged or copied run status, on the
+//! tracked branch or on `statusBranch`) changes nothing gitfleet does; the
+//! edit is reported and put back by the next status commit.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{Fleet, approve_by_merge, git, gitfleet, stderr, test_namespace};
+use gitfleet::cli::{RunArgs, reconciler};
+use gitfleet::reconcile::Reconciler;
+
+const T0: i64 = 1_900_000_000;
+const REQUEST: &str = "status/clusterapprovalrequests/example-run-canary.yaml";
+const RUN_STATUS: &str = "status/clusterstagedupdateruns/example-run.yaml";
+
+fn run_file(name: &str) -> String {
+    format!(
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateRun\nmetadata:\n  name: {name}\nspec:\n  placementName: example-placement\n  resourceSnapshotIndex: \"1\"\n  stagedRolloutStrategyName: example-strategy\n"
+    )
+}
+
+/// A fleet with value2 pushed and no run yet, and its reconciler.
+fn seed() -> (Fleet, Reconciler) {
+    let f = Fleet::example();
+    f.remove("runs/example-run.yaml");
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    f.commit_all("value2, no run yet");
+    let r = reconciler(&RunArgs::once(f.origin_str(), f.state_dir())).unwrap();
+    (f, r)
+}
+
+/// Commits everything in `dir` as Mallory, who may push but not approve.
+fn commit_as_mallory(dir: &Path, message: &str) {
+    git(dir, &["add", "-A"]);
+    let ok = Command::new("git")
+        .args(["commit", "-q", "-m", message])
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Mallory")
+        .env("GIT_AUTHOR_EMAIL", "mallory@example.com")
+        .env("GIT_COMMITTER_NAME", "Mallory")
+        .env("GIT_COMMITTER_EMAIL", "mallory@example.com")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+/// Mallory's edit of status files on `branch` (pulled first), pushed.
+fn forge(f: &Fleet, branch: &str, files: &[(&str, &str)]) {
+    git(&f.work, &["fetch", "-q", "origin"]);
+    git(&f.work, &["checkout", "-q", "-B", branch, &format!("origin/{branch}")]);
+    for (path, text) in files {
+        f.write(path, text);
+    }
+    commit_as_mallory(&f.work, "fix status");
+    git(&f.work, &["push", "-q", "origin", &format!("HEAD:{branch}")]);
+    git(&f.work, &["checkout", "-q", "main"]);
+    git(&f.work, &["reset", "-q", "--hard", "origin/main"]);
+}
+
+fn file(f: &Fleet, branch: &str, path: &str) -> String {
+    git(&f.origin, &["show", &format!("{branch}:{path}")])
+}
+
+/// `path` on origin's `branch` with `from` replaced by `to` (a forged edit).
+fn edited(f: &Fleet, branch: &str, path: &str, from: &str, to: &str) -> String {
+    let text = file(f, branch, path);
+    assert!(text.contains(from), "{from:?} not in {text}");
+    text.replace(from, to)
+}
+
+/// A request file saying the gate was approved and accepted.
+fn forged_request() -> String {
+    let accepted = "status:\n  conditions:\n  - {type: Approved, status: \"True\", reason: lgtm, message: lgtm, lastTransitionTime: \"2030-03-17T17:46:40Z\", observedGeneration: 1}\n  - {type: ApprovalAccepted, status: \"True\", reason: ApprovalRequestApprovalAccepted, message: forged, lastTransitionTime: \"2030-03-17T17:46:40Z\", observedGeneration: 1}\n";
+    format!(
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterApprovalRequest\nmetadata:\n  name: example-run-canary\n  creationTimestamp: \"2030-03-17T17:46:40Z\"\nspec:\n  parentStageRollout: example-run\n  targetStage: canary\n{accepted}"
+    )
+}
+
+/// Runs `example-run` to its canary gate.
+fn to_the_gate(f: &Fleet, r: &mut Reconciler) {
+    r.pass(T0).unwrap();
+    f.pull();
+    f.write("runs/example-run.yaml", &run_file("example-run"));
+    f.commit_all("run example-run");
+    r.pass(T0).unwrap();
+    r.pass(T0 + 60).unwrap();
+    assert!(file(f, "main", REQUEST).contains("targetStage: canary"));
+}
+
+#[test]
+fn a_forged_approval_request_is_ignored_reported_and_put_back() {
+    let (f, mut r) = seed();
+    to_the_gate(&f, &mut r);
+    let before = file(&f, "main", REQUEST);
+    forge(&f, "main", &[(REQUEST, &forged_request())]);
+    let out = r.pass(T0 + 120).unwrap();
+    assert!(!file(&f, "main", RUN_STATUS).contains("UpdateRunSucceeded"), "the gate holds");
+    assert_eq!(file(&f, "main", REQUEST), before, "gitfleet's request is back");
+    assert!(
+        out.message.contains(&format!("restore {REQUEST} changed outside gitfleet (")),
+        "{}",
+        out.message
+    );
+    assert!(out.message.contains("by Mallory <mallory@example.com>"), "{}", out.message);
+    // A real approval still works afterwards.
+    approve_by_merge(&f, "example-run-canary");
+    r.pass(T0 + 180).unwrap();
+    assert!(file(&f, "main", RUN_STATUS).contains("UpdateRunSucceeded"));
+}
+
+#[test]
+fn a_forged_request_in_the_same_commit_as_the_run_is_removed() {
+    let (f, mut r) = seed();
+    r.pass(T0).unwrap();
+    f.pull();
+    f.write("runs/example-run.yaml", &run_file("example-run"));
+    f.write(REQUEST, &forged_request());
+    commit_as_mallory(&f.work, "a run, and its gate already passed");
+    f.push();
+    let out = r.pass(T0).unwrap();
+    assert!(
+        out.message.contains("restore status/clusterapprovalrequests/example-run-canary.yaml"),
+        "{}",
+        out.message
+    );
+    r.pass(T0 + 60).unwrap();
+    let request = file(&f, "main", REQUEST);
+    assert!(!request.contains("ApprovalAccepted"), "gitfleet's own request waits: {request}");
+    assert!(!file(&f, "main", RUN_STATUS).contains("UpdateRunSucceeded"));
+}
+
+#[test]
+fn a_forged_run_status_is_put_back() {
+    let (f, mut r) = seed();
+    to_the_gate(&f, &mut r);
+    let before = file(&f, "main", RUN_STATUS);
+    // The approval task marked approved, and the run marked succeeded.
+    let forged = edited(
+        &f,
+        "main",
+        RUN_STATUS,
+        "reason: StageTaskApprovalRequestCreated",
+        "reason: StageTaskApprovalRequestCreated\n        - lastTransitionTime: \"2030-03-17T17:46:40Z\"\n          message: ok\n          observedGeneration: 1\n          reason: StageTaskApprovalRequestApproved\n          status: \"True\"\n          type: ApprovalRequestApproved",
+    );
+    forge(&f, "main", &[(RUN_STATUS, &forged)]);
+    r.pass(T0 + 120).unwrap();
+    assert_eq!(file(&f, "main", RUN_STATUS), before, "nothing moved: the gate holds");
+    let table = common::stdout(&gitfleet(&["get", "csur", "example-run", "--repo", f.origin_str()]));
+    assert!(!table.contains("True    True"), "{table}");
+}
+
+#[test]
+fn a_copied_finished_status_does_not_finish_another_run() {
+    let (f, mut r) = seed();
+    to_the_gate(&f, &mut r);
+    approve_by_merge(&f, "example-run-canary");
+    r.pass(T0 + 120).unwrap();
+    let finished = file(&f, "main", RUN_STATUS).replace("example-run", "other-run");
+    assert!(finished.contains("UpdateRunSucceeded"));
+    f.pull();
+    f.write("runs/other-run.yaml", &run_file("other-run"));
+    f.write("status/clusterstagedupdateruns/other-run.yaml", &finished);
+    commit_as_mallory(&f.work, "other-run, already done");
+    f.push();
+    r.pass(T0 + 130).unwrap();
+    let other = file(&f, "main", "status/clusterstagedupdateruns/other-run.yaml");
+    assert!(!other.contains("UpdateRunSucceeded"), "a run of its own, from the start: {other}");
+    assert!(other.contains("name: other-run"), "{other}");
+    let table = common::stdout(&gitfleet(&["get", "csur", "other-run", "--repo", f.origin_str()]));
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_ne!(row.get(5), Some(&"True"), "not shown as succeeded: {table}");
+}
+
+#[test]
+fn edits_to_the_status_branch_are_put_back() {
+    let (f, mut r) = seed();
+    f.pull();
+    f.write("gitfleet.yaml", "statusBranch: fleet-status\n");
+    f.commit_all("status elsewhere");
+    r.pass(T0).unwrap();
+    f.pull();
+    f.write("runs/example-run.yaml", &run_file("example-run"));
+    f.commit_all("run example-run");
+    r.pass(T0).unwrap();
+    r.pass(T0 + 60).unwrap();
+    let before = file(&f, "fleet-status", REQUEST);
+    forge(&f, "fleet-status", &[(REQUEST, &forged_request())]);
+    let out = r.pass(T0 + 120).unwrap();
+    assert_eq!(file(&f, "fleet-status", REQUEST), before);
+    assert!(!file(&f, "fleet-status", RUN_STATUS).contains("UpdateRunSucceeded"));
+    assert!(out.message.contains("changed outside gitfleet"), "{}", out.message);
+}
+
+/// After a restart with the same state folder, gitfleet still knows its own
+/// commits; with a fresh state folder it believes the tip once and says so.
+#[test]
+fn restarts_with_and_without_the_state_folder() {
+    let (f, mut r) = seed();
+    to_the_gate(&f, &mut r);
+    drop(r);
+    forge(&f, "main", &[(REQUEST, &forged_request())]);
+    let mut again = reconciler(&RunArgs::once(f.origin_str(), f.state_dir())).unwrap();
+    again.pass(T0 + 120).unwrap();
+    assert!(!file(&f, "main", RUN_STATUS).contains("UpdateRunSucceeded"), "the record survived the restart");
+    assert!(!file(&f, "main", REQUEST).contains("ApprovalAccepted"));
+
+    let fresh = f.dir.path().join("fresh-state");
+    let out = gitfleet(&["run", "--repo", f.origin_str(), "--state-dir", fresh.to_str().unwrap(), "--once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("status not verified: no record in"), "{}", stderr(&out));
+    let out = gitfleet(&["run", "--repo", f.origin_str(), "--state-dir", fresh.to_str().unwrap(), "--once"]);
+    assert!(
+        !stderr(&out).contains("status not verified"),
+        "said once, while the record is empty: {}",
+        stderr(&out)
+    );
+}
