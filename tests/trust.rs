@@ -218,3 +218,125 @@ fn restarts_with_and_without_the_state_folder() {
         stderr(&out)
     );
 }
+
+/// Commits everything as `author`, committed by `committer` (name, e-mail).
+fn commit_by(dir: &Path, author: (&str, &str), committer: (&str, &str), message: &str) {
+    git(dir, &["add", "-A"]);
+    let ok = Command::new("git")
+        .args(["commit", "-q", "-m", message])
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", author.0)
+        .env("GIT_AUTHOR_EMAIL", author.1)
+        .env("GIT_COMMITTER_NAME", committer.0)
+        .env("GIT_COMMITTER_EMAIL", committer.1)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn approval(name: &str) -> String {
+    gitfleet::cli::approval_yaml(name, "lgtm", "lgtm")
+}
+
+fn request_accepted(f: &Fleet) -> bool {
+    file(f, "main", REQUEST).contains("ApprovalAccepted")
+}
+
+/// A fleet whose approvers are `approvers`, at its canary gate.
+fn gate_with_approvers(approvers: &str) -> (Fleet, Reconciler) {
+    let (f, mut r) = seed();
+    f.pull();
+    f.write("gitfleet.yaml", approvers);
+    f.commit_all("approvers");
+    to_the_gate(&f, &mut r);
+    f.pull();
+    (f, r)
+}
+
+/// Regression: `approvers` matched the author, which anyone can set.
+#[test]
+fn a_spoofed_author_does_not_approve_the_committer_does() {
+    let (f, mut r) = gate_with_approvers("approvers: ['lead@example.com']\n");
+    f.write("approvals/example-run-canary.yaml", &approval("example-run-canary"));
+    commit_by(
+        &f.work,
+        ("Lead", "lead@example.com"),
+        ("Mallory", "mallory@example.com"),
+        "approve as the lead",
+    );
+    f.push();
+    r.pass(T0 + 120).unwrap();
+    assert!(!request_accepted(&f), "Mallory committed it");
+
+    f.write("approvals/example-run-canary.yaml", &approval("example-run-canary").replace("lgtm", "ok"));
+    commit_by(
+        &f.work,
+        ("Mallory", "mallory@example.com"),
+        ("Lead", "lead@example.com"),
+        "the lead commits it",
+    );
+    f.push();
+    let out = r.pass(T0 + 180).unwrap();
+    assert!(request_accepted(&f));
+    assert!(file(&f, "main", REQUEST).contains("gitfleet.dev/approved-by: lead@example.com"));
+    assert!(out.message.contains("example-run-canary approved by lead@example.com"), "{}", out.message);
+}
+
+/// Regression: one commit could make its own author an approver.
+#[test]
+fn approvers_are_read_as_they_were_when_the_request_was_made() {
+    let (f, mut r) = gate_with_approvers("approvers: ['lead@example.com']\n");
+    f.write("gitfleet.yaml", "approvers: ['*']\n");
+    f.write("approvals/example-run-canary.yaml", &approval("example-run-canary"));
+    commit_as_mallory(&f.work, "everyone approves now, and so do I");
+    f.push();
+    r.pass(T0 + 120).unwrap();
+    assert!(
+        file(&f, "main", REQUEST).contains("targetStage: canary"),
+        "gitfleet's status survives the merge"
+    );
+    assert!(!request_accepted(&f));
+    assert!(!file(&f, "main", RUN_STATUS).contains("UpdateRunSucceeded"));
+}
+
+/// Regression: a gitfleet.yaml that never parsed meant "anyone may approve".
+#[test]
+fn settings_that_do_not_parse_accept_no_approval() {
+    let (f, mut r) = gate_with_approvers("approvers: ['lead@example.com'\n");
+    approve_by_merge(&f, "example-run-canary");
+    r.pass(T0 + 120).unwrap();
+    assert!(!request_accepted(&f), "fail closed");
+}
+
+/// Regression: an approval written on a branch before the request existed got
+/// through when the request's history was merged into that branch and the
+/// branch was pushed to main (a "foxtrot" merge).
+#[test]
+fn an_approval_written_before_the_request_does_not_pass_a_foxtrot_merge() {
+    let (f, mut r) = seed();
+    r.pass(T0).unwrap();
+    f.pull();
+    git(&f.work, &["checkout", "-q", "-b", "early"]);
+    f.write("approvals/example-run-canary.yaml", &approval("example-run-canary"));
+    git(&f.work, &["add", "-A"]);
+    git(&f.work, &["commit", "-q", "-m", "approve before anything asks"]);
+    git(&f.work, &["checkout", "-q", "main"]);
+    f.write("runs/example-run.yaml", &run_file("example-run"));
+    f.commit_all("run example-run");
+    r.pass(T0).unwrap();
+    r.pass(T0 + 60).unwrap();
+    assert!(file(&f, "main", REQUEST).contains("targetStage: canary"));
+    // git pull --no-rebase of main into the early branch, then push it as main.
+    git(&f.work, &["checkout", "-q", "early"]);
+    git(&f.work, &["pull", "-q", "--no-rebase", "--no-edit", "origin", "main"]);
+    git(&f.work, &["push", "-q", "origin", "early:main"]);
+    git(&f.work, &["checkout", "-q", "main"]);
+    git(&f.work, &["reset", "-q", "--hard", "origin/main"]);
+    r.pass(T0 + 120).unwrap();
+    assert!(
+        file(&f, "main", REQUEST).contains("targetStage: canary"),
+        "gitfleet's status survives the merge"
+    );
+    assert!(!request_accepted(&f));
+    assert!(!file(&f, "main", RUN_STATUS).contains("UpdateRunSucceeded"));
+}

@@ -8,6 +8,7 @@ use std::path::Path;
 use git2::{Oid, Repository};
 
 use crate::repo::model::Approval;
+use crate::repo::{SETTINGS_FILE, Settings};
 use crate::state::FleetState;
 use crate::status::approval::{Accepted, ApprovalRequest};
 use crate::status::{Documents, REQUESTS};
@@ -106,9 +107,16 @@ pub fn accept_pending(
     Ok(notes)
 }
 
-/// Who approved, if the approval counts: it approves, the commit that brought
-/// it is not part of the history the request was made on (no pre-written
-/// approvals), and its author or committer may approve.
+/// Who approved, if the approval counts:
+/// - it approves;
+/// - the first-parent commit that brought it onto the branch came after the
+///   request: the request's commit is among its ancestors (no pre-written
+///   approval, and no merge of the request's history into a branch that held
+///   the approval before);
+/// - the committer of that commit (who put it on the branch; the author alone
+///   proves nothing) is an approver by `gitfleet.yaml` as it was when the
+///   request was made, so that a commit cannot make its own author an
+///   approver; a `gitfleet.yaml` that did not parse then accepts no approval.
 fn judge(
     repo: &Repository,
     fs: &FleetState,
@@ -118,29 +126,50 @@ fn judge(
     request_introduced: Option<&Introduced>,
     request: &ApprovalRequest,
 ) -> Result<Option<String>, git2::Error> {
-    let after_request = match (request.requested_at(), request_introduced) {
-        (Some(r), _) => brought.commit != r && !repo.graph_descendant_of(r, brought.commit).unwrap_or(true),
-        (None, Some(r)) => brought.depth < r.depth,
-        (None, None) => false,
-    };
-    let commit = repo.find_commit(brought.commit)?;
-    let emails: Vec<String> = [commit.author().email(), commit.committer().email()]
-        .into_iter()
-        .flatten()
-        .map(str::to_string)
-        .collect();
     if !approval.approved {
         return Ok(None);
     }
-    if !after_request {
-        tracing::warn!(approval = %name, commit = %brought.commit, "approval ignored: it was committed before the request existed");
+    let Some(requested) = request.requested_at().or(request_introduced.map(|r| r.commit)) else {
+        tracing::warn!(approval = %name, "approval ignored: the request's commit is unknown");
+        return Ok(None);
+    };
+    if brought.commit == requested || !repo.graph_descendant_of(brought.commit, requested).unwrap_or(false) {
+        tracing::warn!(approval = %name, commit = %brought.commit, "approval ignored: the commit that brought it does not come after the request");
         return Ok(None);
     }
-    if !emails.iter().any(|e| fs.loaded.settings.may_approve(e)) {
-        tracing::warn!(approval = %name, ?emails, "approval ignored: not from an allowed approver");
+    let settings = match settings_at(repo, fs, requested) {
+        Ok(s) => s,
+        Err(why) => {
+            tracing::warn!(approval = %name, "approval ignored: {why}");
+            return Ok(None);
+        }
+    };
+    let commit = repo.find_commit(brought.commit)?;
+    let committer = commit.committer().email().unwrap_or_default().to_string();
+    if !settings.may_approve(&committer) {
+        tracing::warn!(approval = %name, %committer, "approval ignored: the committer is not an allowed approver");
         return Ok(None);
     }
-    Ok(Some(emails.first().cloned().unwrap_or_default()))
+    Ok(Some(committer))
+}
+
+/// `gitfleet.yaml` as it was at `commit`, or why it cannot say who approves.
+fn settings_at(repo: &Repository, fs: &FleetState, commit: Oid) -> Result<Settings, String> {
+    let path = match fs.root.as_deref() {
+        Some(root) => format!("{}/{SETTINGS_FILE}", root.trim_matches('/')),
+        None => SETTINGS_FILE.to_string(),
+    };
+    let tree = repo
+        .find_commit(commit)
+        .and_then(|c| c.tree())
+        .map_err(|e| format!("cannot read the request's commit {commit}: {e}"))?;
+    let bytes = match tree.get_path(Path::new(&path)) {
+        Ok(entry) => repo.find_blob(entry.id()).map(|b| b.content().to_vec()).map_err(|e| e.to_string())?,
+        Err(_) => return Ok(Settings::default()),
+    };
+    Settings::parse(&bytes).map_err(|e| {
+        format!("{path} at the request's commit does not parse, so no approval is accepted: {e}")
+    })
 }
 
 /// The names of every request with an accepted approval.

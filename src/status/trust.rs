@@ -1,7 +1,7 @@
 //! Which status gitfleet believes: only what it wrote itself. gitfleet keeps a
 //! record of the status commits it pushed (`<state-dir>/status-commits`, one
-//! commit id a line); the status folder it reads is the one of its newest own
-//! commit on the first-parent line of the status branch. Whatever differs
+//! commit id a line); the status folder it reads is the one of the last of
+//! them. Whatever differs
 //! between that folder and the tip's was written by someone else: it is
 //! reported, ignored, and overwritten by the next status commit.
 
@@ -76,10 +76,17 @@ impl OwnCommits {
         Ok(())
     }
 
-    /// The status commit to believe on the first-parent line ending at `tip`.
+    /// The status commit to believe for the status line ending at `tip`: the
+    /// last one gitfleet recorded (still in its clone even when someone
+    /// rewrote the branch, or merged it so that the commit left the first-parent
+    /// line); failing that, the newest recorded one on the first-parent line.
     pub fn trusted(&self, repo: &Repository, tip: Oid) -> Result<Trusted, git2::Error> {
         if self.is_empty() {
             return Ok(Trusted::Unverified(tip));
+        }
+        if let Some(newest) = self.newest.filter(|c| repo.find_commit(*c).is_ok()) {
+            let reachable = newest == tip || repo.graph_descendant_of(tip, newest)?;
+            return Ok(if reachable { Trusted::Own(newest) } else { Trusted::Recorded(newest) });
         }
         let mut walk = repo.revwalk()?;
         walk.push(tip)?;
@@ -90,11 +97,8 @@ impl OwnCommits {
                 return Ok(Trusted::Own(commit));
             }
         }
-        match self.newest.filter(|c| repo.find_commit(*c).is_ok()) {
-            Some(c) => Ok(Trusted::Recorded(c)),
-            // The record names commits this clone no longer has: nothing of ours to go by.
-            None => Ok(Trusted::Unverified(tip)),
-        }
+        // The record names commits this clone no longer has: nothing of ours to go by.
+        Ok(Trusted::Unverified(tip))
     }
 }
 
