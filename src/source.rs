@@ -27,6 +27,27 @@ pub struct Source {
     _tmp: Option<tempfile::TempDir>,
 }
 
+/// A URL without the password or token written in it (`https://user:TOKEN@host/x`
+/// -> `https://user@host/x`), and what was removed: `(user, secret)`. Anything
+/// else is returned as it is.
+pub fn split_credentials(location: &str) -> (String, Option<(String, String)>) {
+    let Some((scheme, rest)) = location.split_once("://") else { return (location.to_string(), None) };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return (location.to_string(), None) };
+    let Some((user, secret)) = rest[..at].split_once(':') else { return (location.to_string(), None) };
+    let clean = if user.is_empty() {
+        format!("{scheme}://{}", &rest[at + 1..])
+    } else {
+        format!("{scheme}://{user}@{}", &rest[at + 1..])
+    };
+    (clean, Some((user.to_string(), secret.to_string())))
+}
+
+/// A location as it may be shown: without a password or token.
+pub fn redacted(location: &str) -> String {
+    split_credentials(location).0
+}
+
 /// Whether `location` names a remote URL rather than a local path.
 pub fn is_url(location: &str) -> bool {
     location.contains("://")
@@ -36,16 +57,21 @@ pub fn is_url(location: &str) -> bool {
 impl Source {
     pub fn open(location: &str, branch: &str) -> Result<Source, SourceError> {
         if is_url(location) && !location.starts_with("file://") {
+            // A token in the URL is handed over by the credential callback, so it
+            // is in no message and in no Git config.
+            let (clean, userpass) = split_credentials(location);
+            let creds = crate::status::Credentials::from_url(userpass);
             let tmp = tempfile::Builder::new().prefix("gitfleet-").tempdir().map_err(SourceError::Temp)?;
             let mut fetch = git2::FetchOptions::new();
             fetch.depth(0);
+            fetch.remote_callbacks(crate::status::publish::callbacks(&creds, None));
             let repo = git2::build::RepoBuilder::new()
                 .bare(true)
                 .branch(branch)
                 .fetch_options(fetch)
-                .clone(location, tmp.path())
-                .map_err(|source| SourceError::Clone { location: location.into(), source })?;
-            return Ok(Source { repo, location: location.into(), _tmp: Some(tmp) });
+                .clone(&clean, tmp.path())
+                .map_err(|source| SourceError::Clone { location: clean.clone(), source })?;
+            return Ok(Source { repo, location: clean, _tmp: Some(tmp) });
         }
         let path = location.strip_prefix("file://").unwrap_or(location);
         let repo = Repository::open(path)
@@ -72,4 +98,29 @@ pub fn branch_tip(repo: &Repository, branch: &str) -> Option<Oid> {
     repo.refname_to_id(&format!("refs/heads/{branch}"))
         .or_else(|_| repo.refname_to_id(&format!("refs/remotes/origin/{branch}")))
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_taken_out_of_urls() {
+        assert_eq!(
+            split_credentials("https://user:s3cr3t@git.example.com/fleet.git"),
+            ("https://user@git.example.com/fleet.git".into(), Some(("user".into(), "s3cr3t".into())))
+        );
+        assert_eq!(
+            split_credentials("https://:tok@host/x"),
+            ("https://host/x".into(), Some((String::new(), "tok".into())))
+        );
+        assert_eq!(
+            split_credentials("ssh://git@host/x.git"),
+            ("ssh://git@host/x.git".into(), None),
+            "no secret"
+        );
+        assert_eq!(split_credentials("git@host:x.git"), ("git@host:x.git".into(), None));
+        assert_eq!(split_credentials("/srv/fleet.git"), ("/srv/fleet.git".into(), None));
+        assert_eq!(redacted("https://a:b@h/p@q"), "https://a@h/p@q", "an @ in the path is not userinfo");
+    }
 }

@@ -340,3 +340,28 @@ fn an_approval_written_before_the_request_does_not_pass_a_foxtrot_merge() {
     assert!(!request_accepted(&f));
     assert!(!file(&f, "main", RUN_STATUS).contains("UpdateRunSucceeded"));
 }
+
+/// Regression: a token written in the repository URL was printed in errors
+/// and kept in the state folder's Git config.
+#[test]
+fn a_token_in_the_repository_url_is_never_shown_or_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let url = "https://fleet-bot:s3cr3t-t0ken@127.0.0.1:9/fleet.git";
+    let st = state.to_str().unwrap();
+    for args in [
+        vec!["run", "--repo", url, "--state-dir", st, "--once"],
+        vec!["get", "crp", "--repo", url],
+        vec!["diff", "app", "--repo", url, "--state-dir", st],
+        vec!["approve", "x", "--repo", url],
+    ] {
+        let out = gitfleet(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let shown = format!("{}{}", stderr(&out), common::stdout(&out));
+        assert!(!shown.contains("s3cr3t"), "{args:?} shows the token: {shown}");
+        assert!(shown.contains("127.0.0.1:9"), "{args:?} still names the repository: {shown}");
+    }
+    let config = std::fs::read_to_string(state.join("repo.git/config")).unwrap();
+    assert!(!config.contains("s3cr3t"), "{config}");
+    assert!(config.contains("https://fleet-bot@127.0.0.1:9/fleet.git"), "{config}");
+}

@@ -59,10 +59,9 @@ pub fn approve(args: ApproveArgs) -> Result<u8, CliError> {
     let who = identity()?;
     let tmp = tempfile::Builder::new().prefix("gitfleet-approve-").tempdir().map_err(CliError::env)?;
     let state = StateRepo::open(tmp.path(), &args.repo, Credentials::default()).map_err(CliError::env)?;
-    let base = state
-        .fetch(&args.base)
-        .map_err(CliError::env)?
-        .ok_or_else(|| CliError::env(format!("branch {} not found in {}", args.base, args.repo)))?;
+    let base = state.fetch(&args.base).map_err(CliError::env)?.ok_or_else(|| {
+        CliError::env(format!("branch {} not found in {}", args.base, crate::source::redacted(&args.repo)))
+    })?;
     let repo = state.repo();
     let tree = repo.find_commit(base).and_then(|c| c.tree()).map_err(CliError::env)?;
     let prefix = args.path.as_deref().map(|p| format!("{}/", p.trim_matches('/'))).unwrap_or_default();

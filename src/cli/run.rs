@@ -73,7 +73,7 @@ impl RunArgs {
 pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
     std::fs::create_dir_all(&args.state_dir)
         .map_err(|e| CliError::env(format!("state folder {}: {e}", args.state_dir.display())))?;
-    let creds = Credentials { ssh_key: args.ssh_key.clone(), token: args.git_token.clone() };
+    let creds = Credentials { ssh_key: args.ssh_key.clone(), token: args.git_token.clone(), user: None };
     let state = StateRepo::open(&args.state_dir, &args.repo, creds).map_err(CliError::env)?;
     let backend: Box<dyn crate::cluster::Backend> = match &args.kubeconfig {
         Some(path) => {
@@ -94,7 +94,7 @@ pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
             args.state_dir.display()
         );
     }
-    Ok(Reconciler::builder(state, backend, args.repo.clone())
+    Ok(Reconciler::builder(state, backend, crate::source::redacted(&args.repo))
         .own_commits(own)
         .branch(args.branch.clone())
         .root(args.path.clone())
@@ -126,7 +126,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     let local = crate::watch::git_dir(&args.repo);
     let waker = crate::watch::Waker::new(local.as_deref()).map_err(CliError::env)?;
     tracing::info!(
-        repo = %args.repo,
+        repo = %crate::source::redacted(&args.repo),
         watching = local.is_some(),
         poll_interval = args.poll_interval,
         "reconciling until SIGINT or SIGTERM"

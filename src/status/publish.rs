@@ -39,6 +39,16 @@ pub struct Credentials {
     pub ssh_key: Option<PathBuf>,
     /// A token for https URLs (otherwise Git's credential helpers are asked).
     pub token: Option<String>,
+    /// The user name for the token (default `x-access-token`).
+    pub user: Option<String>,
+}
+
+impl Credentials {
+    /// The user and token that were written in a repository URL, if any.
+    pub fn from_url(userpass: Option<(String, String)>) -> Credentials {
+        let (user, token) = userpass.map_or((None, None), |(u, t)| ((!u.is_empty()).then_some(u), Some(t)));
+        Credentials { ssh_key: None, token, user }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +96,17 @@ pub struct StateRepo {
 
 impl StateRepo {
     /// Opens (or creates) the bare clone at `<state_dir>/repo.git` for `remote`.
-    pub fn open(state_dir: &Path, remote: &str, creds: Credentials) -> Result<StateRepo, StatusError> {
+    pub fn open(state_dir: &Path, remote: &str, mut creds: Credentials) -> Result<StateRepo, StatusError> {
+        // A token written in the URL goes through the credential callback: it is
+        // kept out of the clone's config and of every message.
+        let (clean, userpass) = crate::source::split_credentials(remote);
+        if let Some((user, token)) = userpass {
+            creds.token.get_or_insert(token);
+            if !user.is_empty() {
+                creds.user.get_or_insert(user);
+            }
+        }
+        let remote = clean.as_str();
         let path = state_dir.join("repo.git");
         let err = |source| StatusError::StateDir { path: path.display().to_string(), source };
         let repo = match Repository::open_bare(&path) {
@@ -331,7 +351,7 @@ fn remote_url(remote: &str) -> String {
 
 /// Callbacks with credentials (ssh-agent or key file, token or credential helper)
 /// and, for pushes, the per-reference status that git2 does not report as an error.
-fn callbacks<'a>(
+pub(crate) fn callbacks<'a>(
     creds: &'a Credentials,
     rejected: Option<&'a std::cell::RefCell<Option<String>>>,
 ) -> RemoteCallbacks<'a> {
@@ -353,7 +373,8 @@ fn callbacks<'a>(
         }
         if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
             if let Some(token) = &creds.token {
-                return Cred::userpass_plaintext(username.unwrap_or("x-access-token"), token);
+                let user = username.or(creds.user.as_deref()).unwrap_or("x-access-token");
+                return Cred::userpass_plaintext(user, token);
             }
             let config = git2::Config::open_default()?;
             return Cred::credential_helper(&config, url, username);
