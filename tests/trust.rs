@@ -210,7 +210,11 @@ fn restarts_with_and_without_the_state_folder() {
     let fresh = f.dir.path().join("fresh-state");
     let out = gitfleet(&["run", "--repo", f.origin_str(), "--state-dir", fresh.to_str().unwrap(), "--once"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stderr(&out).contains("status not verified: no record in"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("status not verified: no --signing-key and no record in"),
+        "{}",
+        stderr(&out)
+    );
     let out = gitfleet(&["run", "--repo", f.origin_str(), "--state-dir", fresh.to_str().unwrap(), "--once"]);
     assert!(
         !stderr(&out).contains("status not verified"),
@@ -267,7 +271,14 @@ fn a_spoofed_author_does_not_approve_the_committer_does() {
     f.push();
     r.pass(T0 + 120).unwrap();
     assert!(!request_accepted(&f), "Mallory committed it");
+    let request = file(&f, "main", REQUEST);
+    assert!(
+        request.contains("committer mallory@example.com is not an approver")
+            && request.contains("ApprovalNotAccepted"),
+        "the request says why: {request}"
+    );
 
+    f.pull();
     f.write("approvals/example-run-canary.yaml", &approval("example-run-canary").replace("lgtm", "ok"));
     commit_by(
         &f.work,

@@ -8,6 +8,7 @@ use clap::Args;
 use super::CliError;
 use crate::cluster::local::LocalStore;
 use crate::reconcile::Reconciler;
+use crate::status::sign::{AllowedSigners, SigningKey};
 use crate::status::trust::OwnCommits;
 use crate::status::{Credentials, Identity, StateRepo};
 use crate::time::Time;
@@ -42,6 +43,15 @@ pub struct RunArgs {
     /// its name (or its `gitfleet.dev/kubeconfig-context` annotation).
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
+    /// Sign status commits with this OpenSSH private key (ed25519, no
+    /// passphrase), as `git commit -S` with `gpg.format=ssh` does; gitfleet then
+    /// also knows its own status commits by their signature.
+    #[arg(long)]
+    pub signing_key: Option<PathBuf>,
+    /// Accept an approval only from a commit signed by a key in this file
+    /// (Git's allowed-signers format); its principal is the approver.
+    #[arg(long)]
+    pub allowed_signers: Option<PathBuf>,
     /// Name of the status commits' author.
     #[arg(long, default_value = "gitfleet")]
     pub author_name: String,
@@ -63,6 +73,8 @@ impl RunArgs {
             ssh_key: None,
             git_token: None,
             kubeconfig: None,
+            signing_key: None,
+            allowed_signers: None,
             author_name: "gitfleet".into(),
             author_email: "gitfleet@localhost".into(),
         }
@@ -74,7 +86,7 @@ pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
     std::fs::create_dir_all(&args.state_dir)
         .map_err(|e| CliError::env(format!("state folder {}: {e}", args.state_dir.display())))?;
     let creds = Credentials { ssh_key: args.ssh_key.clone(), token: args.git_token.clone(), user: None };
-    let state = StateRepo::open(&args.state_dir, &args.repo, creds).map_err(CliError::env)?;
+    let mut state = StateRepo::open(&args.state_dir, &args.repo, creds).map_err(CliError::env)?;
     let backend: Box<dyn crate::cluster::Backend> = match &args.kubeconfig {
         Some(path) => {
             tracing::info!(kubeconfig = %path.display(), "member clusters are reached through the kubeconfig");
@@ -86,16 +98,31 @@ pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
             Box::new(LocalStore::new(clusters))
         }
     };
-    let own = OwnCommits::load(&args.state_dir)
+    let mut own = OwnCommits::load(&args.state_dir)
         .map_err(|e| CliError::env(format!("state folder {}: {e}", args.state_dir.display())))?;
-    if own.is_empty() {
+    if let Some(path) = &args.signing_key {
+        let key = SigningKey::read(path).map_err(CliError::env)?;
+        own = own.signed_by(key.public_key().clone());
+        state.sign_with(key);
+    }
+    if !own.verifies() {
         tracing::warn!(
-            "status not verified: no record in {} of the status commits gitfleet made; the status folder at the tip is believed this once",
+            "status not verified: no --signing-key and no record in {}; the status folder at the tip is believed this once",
             args.state_dir.display()
         );
     }
+    let signers = match &args.allowed_signers {
+        Some(path) => Some(AllowedSigners::read(path).map_err(CliError::env)?),
+        None => {
+            tracing::info!(
+                "approvals are not verified by signature (no --allowed-signers): they rely on the Git host's branch protection"
+            );
+            None
+        }
+    };
     Ok(Reconciler::builder(state, backend, crate::source::redacted(&args.repo))
         .own_commits(own)
+        .allowed_signers(signers)
         .branch(args.branch.clone())
         .root(args.path.clone())
         .identity(Identity { name: args.author_name.clone(), email: args.author_email.clone() })

@@ -7,10 +7,10 @@ use std::path::Path;
 
 use git2::{Oid, Repository};
 
-use crate::repo::model::Approval;
 use crate::repo::{SETTINGS_FILE, Settings};
 use crate::state::FleetState;
 use crate::status::approval::{Accepted, ApprovalRequest};
+use crate::status::sign::AllowedSigners;
 use crate::status::{Documents, REQUESTS};
 use crate::time::Time;
 
@@ -57,11 +57,13 @@ pub fn introduced(
 }
 
 /// Accepts the approvals in `approvals/` for pending requests: brought onto
-/// the branch after the request existed, by an allowed approver. Returns a
-/// note per accepted approval.
+/// the branch after the request existed, by an allowed approver (a signer in
+/// `signers` when given). Returns a note per accepted approval; a refused one
+/// is logged and its reason recorded on the request.
 pub fn accept_pending(
     repo: &Repository,
     fs: &FleetState,
+    signers: Option<&AllowedSigners>,
     requests: &mut Documents<ApprovalRequest>,
     now: Time,
 ) -> Result<Vec<String>, git2::Error> {
@@ -92,65 +94,76 @@ pub fn accept_pending(
         let (Some(brought), Some(request)) = (found.get(approval_path), requests.now.get_mut(*name)) else {
             continue;
         };
-        let Some(by) = judge(repo, fs, name, approval, *brought, found.get(request_path), request)? else {
+        if !approval.approved {
             continue;
-        };
-        let accepted = Accepted {
-            reason: &approval.reason,
-            message: &approval.message,
-            by: &by,
-            commit: brought.commit,
-        };
-        request.accept(&accepted, now);
-        notes.push(format!("{name} approved by {by}"));
+        }
+        let judged =
+            Judged { repo, fs, signers, brought: *brought, request_introduced: found.get(request_path) };
+        match judged.approver(request)? {
+            Ok(by) => {
+                let accepted = Accepted {
+                    reason: &approval.reason,
+                    message: &approval.message,
+                    by: &by,
+                    commit: brought.commit,
+                };
+                request.accept(&accepted, now);
+                notes.push(format!("{name} approved by {by}"));
+            }
+            Err(why) => {
+                tracing::warn!(approval = %name, commit = %brought.commit, "approval ignored: {why}");
+                request.refuse(&format!("{approval_path}: {why}"), now);
+            }
+        }
     }
     Ok(notes)
 }
 
-/// Who approved, if the approval counts:
-/// - it approves;
-/// - the first-parent commit that brought it onto the branch came after the
-///   request: the request's commit is among its ancestors (no pre-written
-///   approval, and no merge of the request's history into a branch that held
-///   the approval before);
-/// - the committer of that commit (who put it on the branch; the author alone
-///   proves nothing) is an approver by `gitfleet.yaml` as it was when the
-///   request was made, so that a commit cannot make its own author an
-///   approver; a `gitfleet.yaml` that did not parse then accepts no approval.
-fn judge(
-    repo: &Repository,
-    fs: &FleetState,
-    name: &str,
-    approval: &Approval,
+/// What an approval is judged by.
+struct Judged<'a> {
+    repo: &'a Repository,
+    fs: &'a FleetState,
+    signers: Option<&'a AllowedSigners>,
+    /// The first-parent commit that brought the approval onto the branch.
     brought: Introduced,
-    request_introduced: Option<&Introduced>,
-    request: &ApprovalRequest,
-) -> Result<Option<String>, git2::Error> {
-    if !approval.approved {
-        return Ok(None);
-    }
-    let Some(requested) = request.requested_at().or(request_introduced.map(|r| r.commit)) else {
-        tracing::warn!(approval = %name, "approval ignored: the request's commit is unknown");
-        return Ok(None);
-    };
-    if brought.commit == requested || !repo.graph_descendant_of(brought.commit, requested).unwrap_or(false) {
-        tracing::warn!(approval = %name, commit = %brought.commit, "approval ignored: the commit that brought it does not come after the request");
-        return Ok(None);
-    }
-    let settings = match settings_at(repo, fs, requested) {
-        Ok(s) => s,
-        Err(why) => {
-            tracing::warn!(approval = %name, "approval ignored: {why}");
-            return Ok(None);
+    request_introduced: Option<&'a Introduced>,
+}
+
+impl Judged<'_> {
+    /// Who approved, or why the approval does not count:
+    /// - the commit that brought it came after the request: the request's
+    ///   commit is among its ancestors (no pre-written approval, and no merge
+    ///   of the request's history into a branch that held the approval before);
+    /// - with allowed signers, that commit is signed by one of them, who is the
+    ///   approver; without, its committer is (the author alone proves nothing);
+    /// - the approver is in `approvers` of `gitfleet.yaml` as it was when the
+    ///   request was made (a commit cannot make itself an approver); a
+    ///   `gitfleet.yaml` that did not parse then accepts no approval.
+    fn approver(&self, request: &ApprovalRequest) -> Result<Result<String, String>, git2::Error> {
+        let Some(requested) = request.requested_at().or(self.request_introduced.map(|r| r.commit)) else {
+            return Ok(Err("the request's commit is unknown".into()));
+        };
+        let commit = self.brought.commit;
+        if commit == requested || !self.repo.graph_descendant_of(commit, requested).unwrap_or(false) {
+            return Ok(Err("the commit that brought it does not come after the request".into()));
         }
-    };
-    let commit = repo.find_commit(brought.commit)?;
-    let committer = commit.committer().email().unwrap_or_default().to_string();
-    if !settings.may_approve(&committer) {
-        tracing::warn!(approval = %name, %committer, "approval ignored: the committer is not an allowed approver");
-        return Ok(None);
+        let settings = match settings_at(self.repo, self.fs, requested) {
+            Ok(s) => s,
+            Err(why) => return Ok(Err(why)),
+        };
+        let approver = match self.signers {
+            Some(signers) => match signers.principal(self.repo, commit) {
+                Ok(principal) => principal,
+                Err(refusal) => return Ok(Err(refusal.to_string())),
+            },
+            None => self.repo.find_commit(commit)?.committer().email().unwrap_or_default().to_string(),
+        };
+        if !settings.may_approve(&approver) {
+            let who = if self.signers.is_some() { "signer" } else { "committer" };
+            return Ok(Err(format!("{who} {approver} is not an approver")));
+        }
+        Ok(Ok(approver))
     }
-    Ok(Some(committer))
 }
 
 /// `gitfleet.yaml` as it was at `commit`, or why it cannot say who approves.

@@ -19,6 +19,7 @@ use git2::Oid;
 use crate::cluster::Backend;
 use crate::snapshot::Indexer;
 use crate::state::{FleetState, StateError};
+use crate::status::sign::AllowedSigners;
 use crate::status::trust::{OwnCommits, Trusted};
 use crate::status::{Identity, StateRepo, StatusError};
 use crate::time::{Time, Wake};
@@ -80,6 +81,8 @@ pub struct Reconciler {
     retries: Retries,
     /// The status commits gitfleet pushed; without a record, status is not verified.
     own: Option<OwnCommits>,
+    /// Who may sign approvals; without it, approvals are not verified.
+    signers: Option<AllowedSigners>,
 }
 
 /// Builds a [`Reconciler`]: the clone and the backend are required, the rest
@@ -92,9 +95,16 @@ pub struct ReconcilerBuilder {
     root: Option<String>,
     identity: Identity,
     own: Option<OwnCommits>,
+    signers: Option<AllowedSigners>,
 }
 
 impl ReconcilerBuilder {
+    /// Accept approvals only from commits signed by these keys.
+    pub fn allowed_signers(mut self, signers: Option<AllowedSigners>) -> Self {
+        self.signers = signers;
+        self
+    }
+
     /// The record of gitfleet's own status commits (see [`crate::status::trust`]):
     /// status is then read only from those commits.
     pub fn own_commits(mut self, own: OwnCommits) -> Self {
@@ -132,6 +142,7 @@ impl ReconcilerBuilder {
             announced: BTreeSet::new(),
             retries: Retries::default(),
             own: self.own,
+            signers: self.signers,
         }
     }
 }
@@ -152,6 +163,7 @@ impl Reconciler {
             root: None,
             identity: Identity::default(),
             own: None,
+            signers: None,
         }
     }
 
@@ -165,8 +177,9 @@ impl Reconciler {
         let now = now.into();
         let fs = self.load()?;
         let repo = self.state.repo();
-        let pass =
+        let mut pass =
             pass::Pass::start(repo, &self.indexer, self.backend.as_ref(), &mut self.retries, &fs, now)?;
+        pass.signers = self.signers.as_ref();
         let result = pass.run()?;
         let new_snapshots: Vec<String> = fs
             .snapshots
@@ -176,7 +189,7 @@ impl Reconciler {
             .map(|s| s.name())
             .collect();
         if result.changes.is_empty() {
-            // Believed once (no record yet): from now on the status is checked against it.
+            // Believed once (nothing to verify by yet): from now on the status is checked against it.
             if let (Some(Trusted::Unverified(c)), Some(own)) = (fs.trusted, self.own.as_mut()) {
                 own.record(c).map_err(ReconcileError::Record)?;
             }

@@ -18,6 +18,7 @@ use crate::state::{ContentError, FleetState};
 use crate::status::approval::ApprovalRequest;
 use crate::status::placement::{self, PlacementDocument, PlacementFacts, PlacementInput, SelectedResource};
 use crate::status::run::RunDocument;
+use crate::status::sign::AllowedSigners;
 use crate::status::trust::{self, Foreign, Trusted};
 use crate::status::{Documents, PLACEMENTS, REQUESTS, RUNS, StatusChanges};
 use crate::time::{Time, Wake};
@@ -48,6 +49,8 @@ pub(crate) struct Pass<'p> {
     pub(super) wake: Wake,
     /// What the status commit's message says.
     pub(super) notes: Vec<String>,
+    /// Who may sign approvals (`--allowed-signers`), if approvals are verified.
+    pub(super) signers: Option<&'p AllowedSigners>,
 }
 
 /// What a pass leaves to commit.
@@ -91,6 +94,7 @@ impl<'p> Pass<'p> {
             cache: ContentCache::new(),
             wake: Wake::NEVER,
             notes: Vec::new(),
+            signers: None,
         })
     }
 
@@ -98,7 +102,8 @@ impl<'p> Pass<'p> {
     /// updates, drift and difference checks, then the placement documents.
     pub(super) fn run(mut self) -> Result<PassResult, git2::Error> {
         let foreign = self.foreign_changes()?;
-        let notes = approvals::accept_pending(self.repo, self.fs, &mut self.requests, self.now)?;
+        let notes =
+            approvals::accept_pending(self.repo, self.fs, self.signers, &mut self.requests, self.now)?;
         self.notes.extend(notes);
         self.approved = approvals::accepted(&self.requests);
         let ordered = auto_runs::ordered_runs(self.fs, self.indexer, &self.runs.now);

@@ -85,6 +85,20 @@ impl ApprovalRequest {
         self.metadata.annotations.get(REQUESTED_AT).and_then(|s| Oid::from_str(s).ok())
     }
 
+    /// Records why an approval was not accepted (until one is).
+    pub fn refuse(&mut self, why: &str, now: Time) {
+        let status = self.status.get_or_insert_with(RequestStatus::default);
+        let message = format!("approval not accepted: {why}");
+        status.conditions.set_condition(
+            kind::APPROVED,
+            false,
+            reason::APPROVAL_NOT_ACCEPTED,
+            &message,
+            now,
+            1,
+        );
+    }
+
     /// Records an accepted approval: final from now on.
     pub fn accept(&mut self, approval: &Accepted<'_>, now: Time) {
         let status = self.status.get_or_insert_with(RequestStatus::default);

@@ -120,6 +120,7 @@ pub mod reason {
     pub const RESOURCES_VALID: &str = "ResourcesValid";
     pub const APPLY_MANIFEST_FAILED: &str = "AppliedManifestFailedReason";
     pub const APPROVAL_ACCEPTED: &str = "ApprovalRequestApprovalAccepted";
+    pub const APPROVAL_NOT_ACCEPTED: &str = "ApprovalNotAccepted";
     pub const UPDATE_RUN_SUCCEEDED: &str = "UpdateRunSucceeded";
     pub const UPDATE_RUN_SUPERSEDED: &str = "UpdateRunSuperseded";
     // The run engine's, as KubeFleet's update run controller sets them.

@@ -12,6 +12,7 @@ pub mod conditions;
 pub mod placement;
 pub mod publish;
 pub mod run;
+pub mod sign;
 pub mod snapshots;
 pub mod trust;
 

@@ -13,6 +13,7 @@ use git2::{
 };
 
 use super::StatusChanges;
+use super::sign::SigningKey;
 
 /// How many times a rejected push is rebuilt and retried.
 const MAX_PUSH_ATTEMPTS: u32 = 8;
@@ -65,6 +66,8 @@ pub enum StatusError {
     Rejected { remote: String, branch: String, attempts: u32, message: String },
     #[error("write status commit: {0}")]
     Commit(#[source] git2::Error),
+    #[error("sign the status commit: {0}")]
+    Sign(String),
     #[error("{folder} on {branch} changed while gitfleet was committing to it; the next pass starts over")]
     ChangedMeanwhile { branch: String, folder: String },
     #[error(
@@ -92,6 +95,8 @@ pub struct StateRepo {
     /// with a compare-and-swap (libgit2 cannot push to a work tree, and its local
     /// push overwrites a ref that moved meanwhile). `(git dir, is bare)`.
     local_remote: Option<(PathBuf, bool)>,
+    /// Signs status commits when set (`--signing-key`).
+    signing_key: Option<SigningKey>,
 }
 
 impl StateRepo {
@@ -127,7 +132,7 @@ impl StateRepo {
         let local = Path::new(remote.strip_prefix("file://").unwrap_or(remote));
         let local_remote =
             Repository::open(local).ok().and_then(|r| r.path().canonicalize().ok().map(|p| (p, r.is_bare())));
-        Ok(StateRepo { repo, remote: remote.to_string(), creds, local_remote })
+        Ok(StateRepo { repo, remote: remote.to_string(), creds, local_remote, signing_key: None })
     }
 
     pub fn repo(&self) -> &Repository {
@@ -243,7 +248,25 @@ impl StateRepo {
         let new_tree = repo.find_tree(new_tree).map_err(StatusError::Commit)?;
         let sig = Signature::now(&identity.name, &identity.email).map_err(StatusError::Commit)?;
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-        repo.commit(None, &sig, &sig, message, &new_tree, &parents).map(Some).map_err(StatusError::Commit)
+        let Some(key) = &self.signing_key else {
+            return repo
+                .commit(None, &sig, &sig, message, &new_tree, &parents)
+                .map(Some)
+                .map_err(StatusError::Commit);
+        };
+        // Signed as `git commit -S` with gpg.format=ssh signs: the commit
+        // object without the header, the armored SSHSIG in `gpgsig`.
+        let buffer = repo
+            .commit_create_buffer(&sig, &sig, message, &new_tree, &parents)
+            .map_err(StatusError::Commit)?;
+        let text = std::str::from_utf8(&buffer).map_err(|e| StatusError::Sign(e.to_string()))?;
+        let signature = key.sign(&buffer).map_err(|e| StatusError::Sign(e.to_string()))?;
+        repo.commit_signed(text, &signature, None).map(Some).map_err(StatusError::Commit)
+    }
+
+    /// Signs every status commit from now on.
+    pub fn sign_with(&mut self, key: SigningKey) {
+        self.signing_key = Some(key);
     }
 
     /// Pushes `commit` to `branch` without force; `Some(reason)` when the remote rejected it.

@@ -23,6 +23,8 @@ pub struct OwnCommits {
     ids: HashSet<Oid>,
     /// The last one recorded.
     newest: Option<Oid>,
+    /// gitfleet's signing key: a commit it signed is its own, recorded or not.
+    key: Option<ssh_key::PublicKey>,
 }
 
 /// The status commit a pass reads, and why it is believed.
@@ -55,7 +57,18 @@ impl OwnCommits {
             Err(e) => return Err(e),
         };
         let list: Vec<Oid> = text.lines().filter_map(|l| Oid::from_str(l.trim()).ok()).collect();
-        Ok(OwnCommits { path, newest: list.last().copied(), ids: list.into_iter().collect() })
+        Ok(OwnCommits { path, newest: list.last().copied(), ids: list.into_iter().collect(), key: None })
+    }
+
+    /// Knows gitfleet's commits also by their signature with this key.
+    pub fn signed_by(mut self, key: ssh_key::PublicKey) -> OwnCommits {
+        self.key = Some(key);
+        self
+    }
+
+    /// Whether gitfleet can tell its own status commits (a record or a key).
+    pub fn verifies(&self) -> bool {
+        !self.ids.is_empty() || self.key.is_some()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -81,7 +94,7 @@ impl OwnCommits {
     /// rewrote the branch, or merged it so that the commit left the first-parent
     /// line); failing that, the newest recorded one on the first-parent line.
     pub fn trusted(&self, repo: &Repository, tip: Oid) -> Result<Trusted, git2::Error> {
-        if self.is_empty() {
+        if !self.verifies() {
             return Ok(Trusted::Unverified(tip));
         }
         if let Some(newest) = self.newest.filter(|c| repo.find_commit(*c).is_ok()) {
@@ -93,7 +106,8 @@ impl OwnCommits {
         walk.simplify_first_parent()?;
         for commit in walk.take(SEARCH_LIMIT) {
             let commit = commit?;
-            if self.ids.contains(&commit) {
+            let signed = self.key.as_ref().is_some_and(|k| super::sign::signed_by(repo, commit, k));
+            if signed || self.ids.contains(&commit) {
                 return Ok(Trusted::Own(commit));
             }
         }
