@@ -272,3 +272,35 @@ fn a_signed_merge_approves_and_a_revoked_signer_does_not() {
     r.pass(T0 + 140).unwrap();
     assert!(file(&f, RUN_STATUS).contains("UpdateRunSucceeded"));
 }
+
+/// `gitfleet approve --sign` signs with the person's Git signing configuration;
+/// the approval verifies with git and counts under `--allowed-signers`.
+#[test]
+fn approve_sign_uses_the_git_signing_configuration() {
+    let keys = Keys::new();
+    let (f, mut r) = at_the_gate(&keys);
+    let home = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[user]\n\tname = Lead\n\temail = lead@example.com\n\tsigningkey = {}.pub\n[gpg]\n\tformat = ssh\n",
+        keys.lead.display()
+    );
+    std::fs::write(home.path().join(".gitconfig"), config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gitfleet"))
+        .args(["approve", "example-run-canary", "--repo", f.origin_str(), "--sign"])
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .current_dir(home.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let head = git(&f.origin, &["rev-parse", "main"]);
+    let verified = verify_commit(&f.origin, &keys.signers, &head);
+    assert!(
+        stderr(&verified).contains("Good \"git\" signature for lead@example.com"),
+        "{}",
+        stderr(&verified)
+    );
+    r.pass(T0 + 120).unwrap();
+    assert!(accepted(&f), "{}", file(&f, REQUEST));
+}

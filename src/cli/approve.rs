@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::CliError;
 use crate::repo::SETTINGS_FILE;
+use crate::status::sign::SigningKey;
 use crate::status::{Credentials, Identity, StateRepo, StatusChanges};
 
 #[derive(Debug, Args)]
@@ -27,6 +28,11 @@ pub struct ApproveArgs {
     pub message: String,
     #[arg(long, default_value = "approved")]
     pub reason: String,
+    /// Sign the approval commit with your Git signing configuration
+    /// (`gpg.format=ssh` and `user.signingkey` naming a key file), as
+    /// `git commit -S` would.
+    #[arg(long)]
+    pub sign: bool,
 }
 
 /// The approval file content.
@@ -39,12 +45,37 @@ pub fn approval_yaml(name: &str, reason: &str, message: &str) -> String {
     }))
 }
 
-/// The person's identity from Git configuration (repository, then global).
-fn identity() -> Result<Identity, CliError> {
-    let config = git2::Repository::open_from_env()
+/// Git configuration: the repository's, then the global one.
+fn git_config() -> Result<git2::Config, CliError> {
+    git2::Repository::open_from_env()
         .and_then(|r| r.config())
         .or_else(|_| git2::Config::open_default())
-        .map_err(CliError::env)?;
+        .map_err(CliError::env)
+}
+
+/// The person's SSH signing key from Git configuration, as `git commit -S` finds it.
+fn signing_key() -> Result<SigningKey, CliError> {
+    let config = git_config()?;
+    let format = config.get_string("gpg.format").unwrap_or_else(|_| "openpgp".into());
+    if format != "ssh" {
+        return Err(CliError::user(format!(
+            "--sign supports gpg.format=ssh (yours is {format}); sign with git commit -S instead"
+        )));
+    }
+    let key = config
+        .get_path("user.signingkey")
+        .map_err(|_| CliError::user("--sign needs user.signingkey in your Git configuration"))?;
+    // Git accepts the public key file; the private key sits next to it.
+    let private = match key.to_str().and_then(|k| k.strip_suffix(".pub")) {
+        Some(p) => std::path::PathBuf::from(p),
+        None => key,
+    };
+    SigningKey::read(&private).map_err(CliError::user)
+}
+
+/// The person's identity from Git configuration (repository, then global).
+fn identity() -> Result<Identity, CliError> {
+    let config = git_config()?;
     let name = config.get_string("user.name").ok();
     let email = config.get_string("user.email").ok();
     match (name, email) {
@@ -58,7 +89,10 @@ fn identity() -> Result<Identity, CliError> {
 pub fn approve(args: ApproveArgs) -> Result<u8, CliError> {
     let who = identity()?;
     let tmp = tempfile::Builder::new().prefix("gitfleet-approve-").tempdir().map_err(CliError::env)?;
-    let state = StateRepo::open(tmp.path(), &args.repo, Credentials::default()).map_err(CliError::env)?;
+    let mut state = StateRepo::open(tmp.path(), &args.repo, Credentials::default()).map_err(CliError::env)?;
+    if args.sign {
+        state.sign_with(signing_key()?);
+    }
     let base = state.fetch(&args.base).map_err(CliError::env)?.ok_or_else(|| {
         CliError::env(format!("branch {} not found in {}", args.base, crate::source::redacted(&args.repo)))
     })?;
