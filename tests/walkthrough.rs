@@ -239,6 +239,42 @@ fn broken_workload_file_prunes_nothing() {
     assert!(crp.contains("reason: ResourcesValid"), "{crp}");
 }
 
+/// Regression: an emptied manifest file (empty, comments only, `---` only)
+/// was valid and pruned everything it held.
+#[test]
+fn emptied_workload_file_prunes_nothing() {
+    for empty in ["", "# nothing here yet\n", "---\n---\n"] {
+        let (f, mut r) = seed();
+        f.pull();
+        f.write("runs/example-run.yaml", &run_file("example-run", "state: Run"));
+        f.write(
+            "strategies/example-strategy.yaml",
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: example-strategy\nspec:\n  stages:\n  - name: all\n    labelSelector: {}\n",
+        );
+        f.commit_all("run");
+        r.pass(T0).unwrap();
+        f.pull();
+        f.write("resources/test-namespace.yaml", empty);
+        f.write("runs/again.yaml", &run_file("again", "state: Run"));
+        f.commit_all("emptied file and a new run");
+        r.pass(T0 + 10).unwrap();
+        assert_eq!(
+            values(&f),
+            v(&[Some("value2"), Some("value2"), Some("value2")]),
+            "nothing pruned ({empty:?})"
+        );
+        let crp = f.origin_file("status/clusterresourceplacements/example-placement.yaml").unwrap();
+        assert!(crp.contains("resources/test-namespace.yaml: no objects"), "{crp}");
+        let out = gitfleet(&["validate", f.work.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            common::stdout(&out).contains("resources/test-namespace.yaml: no objects"),
+            "{}",
+            common::stdout(&out)
+        );
+    }
+}
+
 #[test]
 fn restart_in_the_middle_of_a_run() {
     let (f, mut r) = seed();

@@ -93,6 +93,12 @@ pub fn parse_file(path: &str, bytes: &[u8], area: Area) -> ParsedFile {
             return parsed;
         }
     };
+    if docs.is_empty() {
+        // An emptied file would otherwise look like the deletion of all it held.
+        let message = "no objects (to remove what it held, delete the file)".to_string();
+        parsed.issues.push(Issue { path, line: None, object: None, message });
+        return parsed;
+    }
     for doc in docs {
         let origin = Origin { path: path.clone(), line: doc.line };
         let mut ctx = Ctx { origin, object: None, issues: Vec::new() };

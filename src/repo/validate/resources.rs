@@ -229,6 +229,31 @@ pub(super) fn read_envelope(ctx: &mut Ctx, value: Value) -> Option<Manifest> {
     Some(manifest)
 }
 
+/// Which rule an object name breaks, as the Kubernetes API server would judge
+/// it: a DNS-1123 label for Namespaces, a DNS-1035 label for Services, a path
+/// segment for RBAC objects (`system:aggregate-to-view`), a DNS-1123 subdomain
+/// for everything else.
+fn name_problem(group: &str, kind: &str, name: &str) -> Option<&'static str> {
+    match (group, kind) {
+        ("", "Namespace") => (!is_dns_label(name))
+            .then_some("must be a lowercase RFC 1123 label (a-z, 0-9, '-'; at most 63 characters)"),
+        ("", "Service") => (!(is_dns_label(name) && name.starts_with(|c: char| c.is_ascii_lowercase())))
+            .then_some(
+                "must be a lowercase RFC 1035 label (a letter, then a-z, 0-9, '-'; at most 63 characters)",
+            ),
+        ("rbac.authorization.k8s.io", _) => {
+            let bad = name.is_empty()
+                || name == "."
+                || name == ".."
+                || name.len() > 253
+                || name.chars().any(|c| c == '/' || c == '%' || c.is_control() || c.is_whitespace());
+            bad.then_some("must be a path segment (no '/', '%', white space; not '.' or '..')")
+        }
+        _ => (!is_dns_subdomain(name))
+            .then_some("must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-', '.'; at most 253 characters)"),
+    }
+}
+
 /// What is wrong with an object's identity, if anything. These values become
 /// paths on member clusters (and folders of the local store), so they are held
 /// to the Kubernetes rules: no `/`, no `..`.
@@ -249,8 +274,8 @@ pub(super) fn identity_problem(
     if kind.is_empty() || !kind.bytes().all(|c| c.is_ascii_alphanumeric()) {
         return Some(format!("kind {kind:?} is not a valid kind (letters and digits)"));
     }
-    if name.is_empty() || name.len() > 253 || name.contains('/') || name == "." || name == ".." {
-        return Some(format!("metadata.name {name:?} is not a valid object name"));
+    if let Some(rule) = name_problem(group, kind, name) {
+        return Some(format!("metadata.name: {name:?} {rule}"));
     }
     if let Some(ns) = namespace
         && !is_dns_label(ns)

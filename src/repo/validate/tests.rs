@@ -1151,7 +1151,7 @@ fn wrapped_object_names_cannot_escape_the_cluster_folder() {
     let yaml = "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ResourceEnvelope\nmetadata:\n  name: e\n  namespace: app\ndata:\n  a.yaml:\n    apiVersion: v1\n    kind: ConfigMap\n    metadata:\n      name: ../../../../x\n";
     let parsed = parse_file("e.yaml", yaml.as_bytes(), Area::Manifests);
     assert!(
-        parsed.issues.iter().any(|i| i.message.contains("is not a valid object name")),
+        parsed.issues.iter().any(|i| i.message.contains("must be a lowercase RFC 1123 subdomain")),
         "{:?}",
         parsed.issues
     );
@@ -1229,5 +1229,45 @@ fn rollout_windows_validate() {
             "{spec:?}: expected {expected:?} in {issues:?}"
         );
         assert_eq!(issues[0].object.as_deref(), Some("RolloutWindow/w"));
+    }
+}
+
+/// Regression: names Kubernetes rejects were accepted and written to the local store.
+#[test]
+fn object_names_follow_the_kubernetes_rules() {
+    let object = |kind: &str, api: &str, name: &str| {
+        let ns = if kind == "Namespace" || api.starts_with("rbac") && kind.starts_with("Cluster") {
+            ""
+        } else {
+            "  namespace: app\n"
+        };
+        format!("apiVersion: {api}\nkind: {kind}\nmetadata:\n  name: {name}\n{ns}")
+    };
+    for (kind, api, name, rule) in [
+        ("ConfigMap", "v1", "'..foo'", "RFC 1123 subdomain"),
+        ("ConfigMap", "v1", "'a b\\c'", "RFC 1123 subdomain"),
+        ("ConfigMap", "v1", "\"line\\nbreak\"", "RFC 1123 subdomain"),
+        ("ConfigMap", "v1", "Upper", "RFC 1123 subdomain"),
+        ("ConfigMap", "v1", "caf\u{e9}", "RFC 1123 subdomain"),
+        ("Namespace", "v1", "a.b", "RFC 1123 label"),
+        ("Service", "v1", "1web", "RFC 1035 label"),
+        ("ClusterRole", "rbac.authorization.k8s.io/v1", "'a/b'", "path segment"),
+    ] {
+        let yaml = object(kind, api, name);
+        let parsed = parse_file("o.yaml", yaml.as_bytes(), Area::Manifests);
+        let found = parsed.issues.iter().find(|i| i.message.contains("metadata.name: "));
+        assert!(found.is_some_and(|i| i.message.contains(rule)), "{yaml}: {:?}", parsed.issues);
+        let line = found.unwrap().to_string();
+        assert!(line.starts_with(&format!("o.yaml:1: {kind}/")), "names file, line and object: {line}");
+    }
+    for (kind, api, name) in [
+        ("ConfigMap", "v1", "app.config-1"),
+        ("Namespace", "v1", "team-a"),
+        ("Service", "v1", "web"),
+        ("ClusterRole", "rbac.authorization.k8s.io/v1", "system:aggregate-to-view"),
+    ] {
+        let yaml = object(kind, api, name);
+        let parsed = parse_file("o.yaml", yaml.as_bytes(), Area::Manifests);
+        assert!(parsed.issues.is_empty(), "{yaml}: {:?}", parsed.issues);
     }
 }
