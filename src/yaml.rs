@@ -62,6 +62,8 @@ fn options() -> serde_saphyr::Options {
             max_alias_expansions_per_anchor: 100,
         },
         strict_booleans: true,
+        // A tag gitfleet does not know would be dropped silently.
+        reject_unsupported_tags: true,
         with_snippet: false,
     }
 }
@@ -74,11 +76,80 @@ pub fn parse_documents(bytes: &[u8]) -> Result<Vec<Document>, YamlError> {
     let text = std::str::from_utf8(bytes).map_err(|_| YamlError::NotUtf8)?;
     let docs: Vec<serde_saphyr::Spanned<Value>> = serde_saphyr::from_multiple_with_options(text, options())
         .map_err(|e| YamlError::Parse(one_line(&e.to_string())))?;
-    Ok(docs
+    let docs: Vec<Document> = docs
         .into_iter()
         .filter(|d| !d.value.is_null())
         .map(|d| Document { line: d.referenced.line().max(1), value: d.value })
-        .collect())
+        .collect();
+    if let Some(problem) = silent_change(text, &docs) {
+        return Err(YamlError::Parse(problem));
+    }
+    Ok(docs)
+}
+
+/// What the YAML parser would silently change, if anything: a `!!binary` value
+/// (decoded into text) or an integer that does not fit in 64 bits (turned into
+/// an approximate float). Found in the text outside block scalars, so a number
+/// inside an embedded configuration file is left alone.
+fn silent_change(text: &str, docs: &[Document]) -> Option<String> {
+    let binary = text.contains("binary");
+    if !binary && !docs.iter().any(|d| has_float(&d.value)) {
+        return None;
+    }
+    let mut block: Option<usize> = None;
+    for (n, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start().len();
+        if let Some(parent) = block {
+            if line.trim().is_empty() || indent > parent {
+                continue;
+            }
+            block = None;
+        }
+        let code = line.split(" #").next().unwrap_or_default();
+        for word in code.split(|c: char| c.is_whitespace() || ",[]{}".contains(c)) {
+            let word = word.trim_end_matches(':');
+            if binary && matches!(word, "!!binary" | "!binary" | "!<tag:yaml.org,2002:binary>") {
+                return Some(format!(
+                    "!!binary values are not supported (write the text, or use a Secret's data) at line {}",
+                    n + 1
+                ));
+            }
+            if too_big(word) {
+                return Some(format!(
+                    "integer {word} does not fit in 64 bits (quote it if it is text) at line {}",
+                    n + 1
+                ));
+            }
+        }
+        let value = code.trim_end();
+        if [" |", " >", "- |", "- >"].iter().any(|m| value.ends_with(m))
+            || value.ends_with(['-', '+']) && (value.contains(": |") || value.contains(": >"))
+        {
+            block = Some(indent);
+        }
+    }
+    None
+}
+
+fn has_float(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.is_f64(),
+        Value::Array(a) => a.iter().any(has_float),
+        Value::Object(m) => m.values().any(has_float),
+        _ => false,
+    }
+}
+
+/// A plain decimal integer beyond `i64::MIN..=u64::MAX`.
+fn too_big(word: &str) -> bool {
+    let digits = word.strip_prefix(['-', '+']).unwrap_or(word);
+    if digits.len() < 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    match word.parse::<i128>() {
+        Ok(v) => v < i128::from(i64::MIN) || v > i128::from(u64::MAX),
+        Err(_) => true,
+    }
 }
 
 /// Parses one document into a typed value (used for `gitfleet.yaml`).
@@ -114,6 +185,29 @@ fn parse_line_hint(msg: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: unknown tags, `!!binary` and integers beyond 64 bits were
+    /// silently changed.
+    #[test]
+    fn yaml_is_never_silently_changed() {
+        for (text, says) in [
+            ("a: !foo bar\n", "unsupported tag `!foo` at line 1"),
+            ("a: 1\nb: !!binary aGVsbG8=\n", "!!binary values are not supported"),
+            (
+                "a: 1\nb: 123456789012345678901234567890\n",
+                "integer 123456789012345678901234567890 does not fit",
+            ),
+            ("b: [1, -9223372036854775809]\n", "does not fit in 64 bits"),
+        ] {
+            let err = parse_documents(text.as_bytes()).unwrap_err();
+            assert!(err.to_string().contains(says), "{text:?}: {err}");
+            assert!(err.line().is_some(), "{err}");
+        }
+        let fine = "a: 18446744073709551615\nb: -9223372036854775808\nc: '123456789012345678901234567890'\nd: 1.5\nconfig: |\n  id = 123456789012345678901234567890\n  kind: !!binary x\ne: text with binary in it\n";
+        let docs = parse_documents(fine.as_bytes()).unwrap();
+        assert_eq!(docs[0].value["a"], serde_json::json!(18446744073709551615u64));
+        assert!(docs[0].value["config"].as_str().unwrap().contains("123456789012345678901234567890"));
+    }
 
     #[test]
     fn multi_document_files_keep_lines() {
