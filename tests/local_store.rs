@@ -431,3 +431,47 @@ fn secret_values_never_reach_git_or_the_terminal() {
         stdout(&diff)
     );
 }
+
+/// Regression: a truncated local-store file was never repaired and the status
+/// stayed green; a valid 253-character name whose file name is too long for the
+/// file system made the whole cluster "unreachable" and left its sync half done.
+#[test]
+fn a_damaged_file_is_repaired_and_a_name_too_long_fails_alone() {
+    let f = Fleet::example();
+    let long = format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(61));
+    assert_eq!(long.len(), 253);
+    let objects = format!(
+        "{}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {long}\n  namespace: fs\ndata:\n  key: v\n",
+        namespace_with_cm("fs", "v1")
+    );
+    f.write("resources/fs.yaml", &objects);
+    f.write("placements/fs.yaml", &rolling_placement("fs", "fs", "", ""));
+    f.write("resources/ok.yaml", &namespace_with_cm("ok", "v1"));
+    f.write("placements/ok.yaml", &rolling_placement("ok", "ok", "", ""));
+    f.commit_all("a name too long for a file");
+    let state = f.state_dir();
+    let mut r = reconciler(&RunArgs::once(f.origin_str(), &state)).unwrap();
+    r.pass(now()).unwrap();
+    let cm = state.join("clusters/member1/fs/configmap/cm.yaml");
+    assert!(std::fs::read_to_string(&cm).unwrap().contains("key: v1"), "the rest was applied");
+    let m1 = cluster_status(&f, "fs", "member1");
+    assert_eq!(condition(&m1.conditions, "ResourceApplied").reason, "ApplyFailed", "{m1:?}");
+    let failed = &m1.failed_placements;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].object.name, long);
+    assert!(failed[0].condition.message.contains("name too long"), "{}", failed[0].condition.message);
+
+    // A stored file cut short is taken as missing and written again.
+    let ok = state.join("clusters/member1/ok/configmap/cm.yaml");
+    let text = std::fs::read_to_string(&ok).unwrap();
+    std::fs::write(&ok, &text[..text.len() / 2]).unwrap();
+    let out = r.pass(now()).unwrap();
+    says(&out.message, "ok corrected drift on member1: ConfigMap ok/cm");
+    assert_eq!(std::fs::read_to_string(&ok).unwrap(), text, "repaired");
+    let leftovers: Vec<_> = std::fs::read_dir(cm.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| !n.ends_with(".yaml"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary files left: {leftovers:?}");
+}

@@ -82,6 +82,24 @@ fn safe_identity(key: &ObjectKey) -> bool {
         && key.namespace.as_deref().is_none_or(|ns| part(ns, false))
 }
 
+/// Whether a stored document is the object `key` names.
+fn holds(value: &Value, key: &ObjectKey) -> bool {
+    value["kind"].as_str() == Some(key.kind.as_str())
+        && value.pointer("/metadata/name").and_then(Value::as_str) == Some(key.name.as_str())
+        && value.pointer("/metadata/namespace").and_then(Value::as_str) == key.namespace.as_deref()
+}
+
+/// Writes a file so that a reader sees the old content or the new, never half:
+/// a temporary file in the same folder, then a rename.
+fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let folder = path.parent().expect("object paths have a folder");
+    std::fs::create_dir_all(folder)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(folder)?;
+    std::io::Write::write_all(&mut tmp, content)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -157,10 +175,14 @@ impl Backend for LocalStore {
                     continue;
                 }
             }
-            let folder = path.parent().expect("object paths have a folder");
-            std::fs::create_dir_all(folder).map_err(Self::io(cluster, folder))?;
-            std::fs::write(&path, crate::yaml::to_string(&obj.value)).map_err(Self::io(cluster, &path))?;
-            report.applied += 1;
+            // One object that cannot be written (a name too long for the file
+            // system, say) fails alone; the rest of the sync goes on.
+            match write_atomically(&path, crate::yaml::to_string(&obj.value).as_bytes()) {
+                Ok(()) => report.applied += 1,
+                Err(e) => report
+                    .failed
+                    .push(FailedObject::of(obj, format!("Failed to apply manifest: {}: {e}", obj.key))),
+            }
         }
         // Prune: what this placement owns and no longer wants, namespaced objects first.
         let mut stale: Vec<ObjectKey> = self
@@ -212,12 +234,23 @@ impl Backend for LocalStore {
         Ok(out)
     }
 
+    /// A stored file that does not parse or does not hold the object its path
+    /// names (truncated, damaged) holds no object: drift checks see it missing
+    /// and write it again.
     fn get(&self, cluster: &str, key: &ObjectKey) -> Result<Option<Value>, BackendError> {
         let path = self.path_of(cluster, key);
         match std::fs::read(&path) {
-            Ok(bytes) => crate::yaml::parse_typed(&bytes)
-                .map(Some)
-                .map_err(|e| BackendError::Rejected { cluster: cluster.to_string(), message: e.to_string() }),
+            Ok(bytes) => match crate::yaml::parse_typed::<Value>(&bytes) {
+                Ok(value) if holds(&value, key) => Ok(Some(value)),
+                Ok(_) => {
+                    tracing::warn!(cluster, file = %path.display(), "stored file does not hold {key}, taken as missing");
+                    Ok(None)
+                }
+                Err(e) => {
+                    tracing::warn!(cluster, file = %path.display(), "stored object does not parse, taken as missing: {e}");
+                    Ok(None)
+                }
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Self::io(cluster, &path)(e)),
         }
