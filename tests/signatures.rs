@@ -304,3 +304,102 @@ fn approve_sign_uses_the_git_signing_configuration() {
     r.pass(T0 + 120).unwrap();
     assert!(accepted(&f), "{}", file(&f, REQUEST));
 }
+
+/// A GnuPG home of its own with one ed25519 signing key for `uid`; the agent
+/// is stopped on drop.
+struct Gpg {
+    home: tempfile::TempDir,
+    email: String,
+}
+
+impl Gpg {
+    fn new(uid: &str) -> Gpg {
+        let home = tempfile::Builder::new().prefix("gpg").tempdir_in("/tmp").unwrap();
+        let email = uid[uid.find('<').unwrap() + 1..uid.len() - 1].to_string();
+        let gpg = Gpg { home, email };
+        gpg.run(&["--batch", "--passphrase", "", "--quick-gen-key", uid, "ed25519", "sign", "never"]);
+        gpg
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out =
+            Command::new("gpg").args(args).env("GNUPGHOME", self.home.path()).output().expect("gpg runs");
+        assert!(out.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    fn export(&self, to: &Path) {
+        let out = self.run(&["--armor", "--export"]);
+        std::fs::write(to, out.stdout).unwrap();
+    }
+
+    /// `git` in `dir` with this GnuPG home.
+    fn git(&self, dir: &Path, args: &[&str]) -> Output {
+        Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GNUPGHOME", self.home.path())
+            .env("GIT_AUTHOR_NAME", "Lead")
+            .env("GIT_AUTHOR_EMAIL", "lead@example.com")
+            .env("GIT_COMMITTER_NAME", "Lead")
+            .env("GIT_COMMITTER_EMAIL", "lead@example.com")
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Gpg {
+    fn drop(&mut self) {
+        // Best effort: an agent left running only wastes a process.
+        let _ =
+            Command::new("gpgconf").args(["--kill", "gpg-agent"]).env("GNUPGHOME", self.home.path()).status();
+    }
+}
+
+/// OpenPGP-signed approvals count under `--gpg-keys` as `git verify-commit`
+/// with the same keys says: the lead's key approves, Eve's does not.
+#[test]
+fn gpg_signed_approvals_count_as_git_verifies_them() {
+    let keys = Keys::new();
+    let (lead, eve) = (Gpg::new("Lead <lead@example.com>"), Gpg::new("Eve <eve@example.com>"));
+    let ring = lead.home.path().join("approvers.asc");
+    lead.export(&ring);
+    let f = Fleet::example();
+    f.remove("runs/example-run.yaml");
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    f.write("gitfleet.yaml", "approvers: ['lead@example.com']\n");
+    f.commit_all("value2, approvers");
+    let mut args = RunArgs::once(f.origin_str(), f.state_dir());
+    args.signing_key = Some(keys.gitfleet.clone());
+    args.gpg_keys = Some(ring.clone());
+    let mut r = reconciler(&args).unwrap();
+    r.pass(T0).unwrap();
+    f.pull();
+    f.write("runs/example-run.yaml", &run_file());
+    f.commit_all("run");
+    r.pass(T0).unwrap();
+    r.pass(T0 + 60).unwrap();
+
+    let mut attempt = |gpg: &Gpg, note: &str, now: i64| -> (bool, String) {
+        f.pull();
+        approve_file(&f, note);
+        git(&f.work, &["add", "-A"]);
+        let key = format!("user.signingkey={}", gpg.email);
+        let out = gpg.git(&f.work, &["-c", &key, "commit", "-q", "-S", "-m", note]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        f.push();
+        // git verifies with the approvers' keyring only (the lead's key).
+        let verify = lead.git(&f.work, &["verify-commit", "HEAD"]);
+        r.pass(now).unwrap();
+        (verify.status.success(), file(&f, REQUEST))
+    };
+    let (verified, request) = attempt(&eve, "Eve signs", T0 + 120);
+    assert!(!verified, "git: Eve's key is unknown");
+    assert!(request.contains("signed with a key that is not in the allowed signers"), "{request}");
+    let (verified, request) = attempt(&lead, "the lead signs", T0 + 130);
+    assert!(verified, "git: a good signature by the lead");
+    assert!(
+        request.contains("ApprovalAccepted") && request.contains("approved-by: lead@example.com"),
+        "{request}"
+    );
+}

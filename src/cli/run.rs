@@ -8,7 +8,7 @@ use clap::Args;
 use super::CliError;
 use crate::cluster::local::LocalStore;
 use crate::reconcile::Reconciler;
-use crate::status::sign::{AllowedSigners, SigningKey};
+use crate::status::sign::{AllowedSigners, GpgKeys, Signers, SigningKey};
 use crate::status::trust::OwnCommits;
 use crate::status::{Credentials, Identity, StateRepo};
 use crate::time::Time;
@@ -52,6 +52,11 @@ pub struct RunArgs {
     /// (Git's allowed-signers format); its principal is the approver.
     #[arg(long)]
     pub allowed_signers: Option<PathBuf>,
+    /// Accept an approval also from a commit signed by one of these OpenPGP
+    /// public keys (armored, as `gpg --export --armor` writes them); its user
+    /// id's e-mail is the approver.
+    #[arg(long)]
+    pub gpg_keys: Option<PathBuf>,
     /// Name of the status commits' author.
     #[arg(long, default_value = "gitfleet")]
     pub author_name: String,
@@ -75,6 +80,7 @@ impl RunArgs {
             kubeconfig: None,
             signing_key: None,
             allowed_signers: None,
+            gpg_keys: None,
             author_name: "gitfleet".into(),
             author_email: "gitfleet@localhost".into(),
         }
@@ -111,14 +117,15 @@ pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
             args.state_dir.display()
         );
     }
-    let signers = match &args.allowed_signers {
-        Some(path) => Some(AllowedSigners::read(path).map_err(CliError::env)?),
-        None => {
-            tracing::info!(
-                "approvals are not verified by signature (no --allowed-signers): they rely on the Git host's branch protection"
-            );
-            None
-        }
+    let ssh = args.allowed_signers.as_deref().map(AllowedSigners::read).transpose().map_err(CliError::env)?;
+    let gpg = args.gpg_keys.as_deref().map(GpgKeys::read).transpose().map_err(CliError::env)?;
+    let signers = if ssh.is_none() && gpg.is_none() {
+        tracing::info!(
+            "approvals are not verified by signature (no --allowed-signers or --gpg-keys): they rely on the Git host's branch protection"
+        );
+        None
+    } else {
+        Some(Signers { ssh, gpg })
     };
     Ok(Reconciler::builder(state, backend, crate::source::redacted(&args.repo))
         .own_commits(own)

@@ -10,7 +10,7 @@ use git2::{Oid, Repository};
 use crate::repo::{SETTINGS_FILE, Settings};
 use crate::state::FleetState;
 use crate::status::approval::{Accepted, ApprovalRequest};
-use crate::status::sign::AllowedSigners;
+use crate::status::sign::Signers;
 use crate::status::{Documents, REQUESTS};
 use crate::time::Time;
 
@@ -63,7 +63,7 @@ pub fn introduced(
 pub fn accept_pending(
     repo: &Repository,
     fs: &FleetState,
-    signers: Option<&AllowedSigners>,
+    signers: Option<&Signers>,
     requests: &mut Documents<ApprovalRequest>,
     now: Time,
 ) -> Result<Vec<String>, git2::Error> {
@@ -123,7 +123,7 @@ pub fn accept_pending(
 struct Judged<'a> {
     repo: &'a Repository,
     fs: &'a FleetState,
-    signers: Option<&'a AllowedSigners>,
+    signers: Option<&'a Signers>,
     /// The first-parent commit that brought the approval onto the branch.
     brought: Introduced,
     request_introduced: Option<&'a Introduced>,

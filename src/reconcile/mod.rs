@@ -19,7 +19,7 @@ use git2::Oid;
 use crate::cluster::Backend;
 use crate::snapshot::Indexer;
 use crate::state::{FleetState, StateError};
-use crate::status::sign::AllowedSigners;
+use crate::status::sign::Signers;
 use crate::status::trust::{OwnCommits, Trusted};
 use crate::status::{Identity, StateRepo, StatusError};
 use crate::time::{Time, Wake};
@@ -82,7 +82,7 @@ pub struct Reconciler {
     /// The status commits gitfleet pushed; without a record, status is not verified.
     own: Option<OwnCommits>,
     /// Who may sign approvals; without it, approvals are not verified.
-    signers: Option<AllowedSigners>,
+    signers: Option<Signers>,
 }
 
 /// Builds a [`Reconciler`]: the clone and the backend are required, the rest
@@ -95,12 +95,12 @@ pub struct ReconcilerBuilder {
     root: Option<String>,
     identity: Identity,
     own: Option<OwnCommits>,
-    signers: Option<AllowedSigners>,
+    signers: Option<Signers>,
 }
 
 impl ReconcilerBuilder {
     /// Accept approvals only from commits signed by these keys.
-    pub fn allowed_signers(mut self, signers: Option<AllowedSigners>) -> Self {
+    pub fn allowed_signers(mut self, signers: Option<Signers>) -> Self {
         self.signers = signers;
         self
     }

@@ -18,7 +18,7 @@ use crate::state::{ContentError, FleetState};
 use crate::status::approval::ApprovalRequest;
 use crate::status::placement::{self, PlacementDocument, PlacementFacts, PlacementInput, SelectedResource};
 use crate::status::run::RunDocument;
-use crate::status::sign::AllowedSigners;
+use crate::status::sign::Signers;
 use crate::status::trust::{self, Foreign, Trusted};
 use crate::status::{Documents, PLACEMENTS, REQUESTS, RUNS, StatusChanges};
 use crate::time::{Time, Wake};
@@ -50,7 +50,7 @@ pub(crate) struct Pass<'p> {
     /// What the status commit's message says.
     pub(super) notes: Vec<String>,
     /// Who may sign approvals (`--allowed-signers`), if approvals are verified.
-    pub(super) signers: Option<&'p AllowedSigners>,
+    pub(super) signers: Option<&'p Signers>,
 }
 
 /// What a pass leaves to commit.

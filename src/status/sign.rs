@@ -135,6 +135,86 @@ impl AllowedSigners {
     }
 }
 
+/// OpenPGP public keys whose signatures count (`--gpg-keys`, armored, as
+/// `gpg --export --armor` writes them); a signer's principal is the e-mail of
+/// the key's first user id.
+#[derive(Debug, Clone, Default)]
+pub struct GpgKeys {
+    keys: Vec<pgp::composed::SignedPublicKey>,
+}
+
+impl GpgKeys {
+    pub fn read(path: &Path) -> Result<GpgKeys, SignError> {
+        use pgp::composed::Deserializable;
+        let err = |reason: String| SignError::AllowedSigners { path: path.display().to_string(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let (keys, _) =
+            pgp::composed::SignedPublicKey::from_string_many(&text).map_err(|e| err(e.to_string()))?;
+        let keys = keys.collect::<Result<Vec<_>, _>>().map_err(|e| err(e.to_string()))?;
+        if keys.is_empty() {
+            return Err(err("no public key in the file".into()));
+        }
+        Ok(GpgKeys { keys })
+    }
+
+    /// The e-mail of the key (primary or subkey) that made a valid signature of `data`.
+    fn principal(&self, armored: &str, data: &[u8]) -> Result<String, Refusal> {
+        use pgp::composed::Deserializable;
+        let (sig, _) =
+            pgp::composed::DetachedSignature::from_string(armored).map_err(|_| Refusal::DoesNotVerify)?;
+        use pgp::types::KeyDetails;
+        for key in &self.keys {
+            let primary = sig.verify(&key.primary_key, data).is_ok();
+            if primary || key.public_subkeys.iter().any(|s| sig.verify(&s.key, data).is_ok()) {
+                let uid = key.details.users.first().map(|u| String::from_utf8_lossy(u.id.id()).into_owned());
+                return Ok(email_of(uid.as_deref().unwrap_or_default()));
+            }
+        }
+        // Made by one of these keys (by its issuer id) but not over this commit: forged or altered.
+        let issuers = sig.signature.issuer_key_id();
+        let ours = self.keys.iter().any(|k| {
+            std::iter::once(k.primary_key.legacy_key_id())
+                .chain(k.public_subkeys.iter().map(|s| s.key.legacy_key_id()))
+                .any(|id| issuers.contains(&&id))
+        });
+        Err(if ours { Refusal::DoesNotVerify } else { Refusal::UnknownKey })
+    }
+}
+
+/// `Name <mail>` -> `mail` (a bare user id is returned as it is).
+fn email_of(uid: &str) -> String {
+    match (uid.rfind('<'), uid.rfind('>')) {
+        (Some(a), Some(b)) if a < b => uid[a + 1..b].to_string(),
+        _ => uid.trim().to_string(),
+    }
+}
+
+/// Who may sign approvals: SSH allowed signers and OpenPGP keys.
+#[derive(Debug, Clone, Default)]
+pub struct Signers {
+    pub ssh: Option<AllowedSigners>,
+    pub gpg: Option<GpgKeys>,
+}
+
+impl Signers {
+    /// The principal of a commit's valid signature: by an SSH allowed signer
+    /// or by one of the OpenPGP keys.
+    pub fn principal(&self, repo: &Repository, commit: Oid) -> Result<String, Refusal> {
+        let (signature, data) = repo.extract_signature(&commit, None).map_err(|_| Refusal::NotSigned)?;
+        let armored = std::str::from_utf8(&signature).map_err(|_| Refusal::DoesNotVerify)?;
+        if armored.trim_start().starts_with("-----BEGIN PGP SIGNATURE-----") {
+            return match &self.gpg {
+                Some(keys) => keys.principal(armored, &data),
+                None => Err(Refusal::UnknownKey),
+            };
+        }
+        match &self.ssh {
+            Some(signers) => signers.principal(repo, commit),
+            None => Err(Refusal::UnknownKey),
+        }
+    }
+}
+
 /// Splits on white space outside double quotes.
 fn fields(line: &str) -> Vec<&str> {
     let mut out = Vec::new();
