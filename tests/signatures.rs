@@ -48,26 +48,9 @@ fn verify_commit(repo: &Path, signers: &Path, commit: &str) -> Output {
 }
 
 /// Commits everything in the work clone, signed with `key` (None: unsigned),
-/// as `author` and `committer` (name, e-mail).
+/// committed by `who`, authored by `author` (name, e-mail).
 fn commit(f: &Fleet, key: Option<&Path>, who: (&str, &str), author: (&str, &str), message: &str) {
-    git(&f.work, &["add", "-A"]);
-    let mut cmd = Command::new("git");
-    if let Some(key) = key {
-        cmd.args(["-c", "gpg.format=ssh", "-c"]).arg(format!("user.signingkey={}", key.display()));
-    }
-    cmd.args(["commit", "-q", "-m", message]);
-    if key.is_some() {
-        cmd.arg("-S");
-    }
-    let out = cmd
-        .current_dir(&f.work)
-        .env("GIT_AUTHOR_NAME", author.0)
-        .env("GIT_AUTHOR_EMAIL", author.1)
-        .env("GIT_COMMITTER_NAME", who.0)
-        .env("GIT_COMMITTER_EMAIL", who.1)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    common::commit_as(&f.work, author, who, message, key);
 }
 
 fn file(f: &Fleet, path: &str) -> String {

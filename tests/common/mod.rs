@@ -240,3 +240,32 @@ pub fn write_drift_placements(f: &Fleet) {
     let keep = "    applyStrategy:\n      whenToApply: IfNotDrifted\n";
     f.write("placements/keep.yaml", &rolling_placement("keep", "drift-b", keep, ""));
 }
+
+/// Commits everything in `dir` as `author`, committed by `committer` (name,
+/// e-mail), signed with the SSH key `sign` if given (`git commit -S`).
+pub fn commit_as(
+    dir: &Path,
+    author: (&str, &str),
+    committer: (&str, &str),
+    message: &str,
+    sign: Option<&Path>,
+) {
+    git(dir, &["add", "-A"]);
+    let mut cmd = Command::new("git");
+    if let Some(key) = sign {
+        cmd.args(["-c", "gpg.format=ssh", "-c"]).arg(format!("user.signingkey={}", key.display()));
+    }
+    cmd.args(["commit", "-q", "-m", message]);
+    if sign.is_some() {
+        cmd.arg("-S");
+    }
+    let out = cmd
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", author.0)
+        .env("GIT_AUTHOR_EMAIL", author.1)
+        .env("GIT_COMMITTER_NAME", committer.0)
+        .env("GIT_COMMITTER_EMAIL", committer.1)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git commit: {}", String::from_utf8_lossy(&out.stderr));
+}
