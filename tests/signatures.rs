@@ -386,3 +386,36 @@ fn gpg_signed_approvals_count_as_git_verifies_them() {
         "{request}"
     );
 }
+
+/// `gitfleet approve --sign` with the default `gpg.format` (openpgp) signs
+/// through the person's GnuPG, as `git commit -S` does.
+#[test]
+fn approve_sign_uses_gnupg_by_default() {
+    let keys = Keys::new();
+    let lead = Gpg::new("Lead <lead@example.com>");
+    let ring = lead.home.path().join("approvers.asc");
+    lead.export(&ring);
+    let (f, ssh_only) = at_the_gate(&keys);
+    drop(ssh_only);
+    let mut args = keys.args(&f, &f.state_dir());
+    args.gpg_keys = Some(ring);
+    let mut r = reconciler(&args).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join(".gitconfig"), "[user]\n\tname = Lead\n\temail = lead@example.com\n")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gitfleet"))
+        .args(["approve", "example-run-canary", "--repo", f.origin_str(), "--sign"])
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GNUPGHOME", lead.home.path())
+        .current_dir(home.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let verify = lead.git(&f.origin, &["verify-commit", "main"]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    r.pass(T0 + 120).unwrap();
+    assert!(accepted(&f), "{}", file(&f, REQUEST));
+    assert!(file(&f, REQUEST).contains("approved-by: lead@example.com"));
+}

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::CliError;
 use crate::repo::SETTINGS_FILE;
-use crate::status::sign::SigningKey;
+use crate::status::sign::{CommitSigner, SigningKey};
 use crate::status::{Credentials, Identity, StateRepo, StatusChanges};
 
 #[derive(Debug, Args)]
@@ -53,24 +53,30 @@ fn git_config() -> Result<git2::Config, CliError> {
         .map_err(CliError::env)
 }
 
-/// The person's SSH signing key from Git configuration, as `git commit -S` finds it.
-fn signing_key() -> Result<SigningKey, CliError> {
+/// The person's signing configuration, as `git commit -S` uses it: an SSH key
+/// file (`gpg.format=ssh`), or GnuPG with `user.signingkey` (default: the
+/// committer's e-mail) and `gpg.program`.
+fn signer(who: &Identity) -> Result<CommitSigner, CliError> {
     let config = git_config()?;
     let format = config.get_string("gpg.format").unwrap_or_else(|_| "openpgp".into());
-    if format != "ssh" {
-        return Err(CliError::user(format!(
-            "--sign supports gpg.format=ssh (yours is {format}); sign with git commit -S instead"
-        )));
+    match format.as_str() {
+        "ssh" => {
+            let key = config.get_path("user.signingkey").map_err(|_| {
+                CliError::user("--sign with gpg.format=ssh needs user.signingkey (a key file)")
+            })?;
+            // Git accepts the public key file; the private key sits next to it.
+            let private = match key.to_str().and_then(|k| k.strip_suffix(".pub")) {
+                Some(p) => std::path::PathBuf::from(p),
+                None => key,
+            };
+            Ok(CommitSigner::Ssh(SigningKey::read(&private).map_err(CliError::user)?))
+        }
+        "openpgp" => Ok(CommitSigner::Gpg {
+            program: config.get_string("gpg.program").unwrap_or_else(|_| "gpg".into()),
+            key: config.get_string("user.signingkey").unwrap_or_else(|_| who.email.clone()),
+        }),
+        other => Err(CliError::user(format!("--sign supports gpg.format ssh and openpgp, not {other}"))),
     }
-    let key = config
-        .get_path("user.signingkey")
-        .map_err(|_| CliError::user("--sign needs user.signingkey in your Git configuration"))?;
-    // Git accepts the public key file; the private key sits next to it.
-    let private = match key.to_str().and_then(|k| k.strip_suffix(".pub")) {
-        Some(p) => std::path::PathBuf::from(p),
-        None => key,
-    };
-    SigningKey::read(&private).map_err(CliError::user)
 }
 
 /// The person's identity from Git configuration (repository, then global).
@@ -91,7 +97,7 @@ pub fn approve(args: ApproveArgs) -> Result<u8, CliError> {
     let tmp = tempfile::Builder::new().prefix("gitfleet-approve-").tempdir().map_err(CliError::env)?;
     let mut state = StateRepo::open(tmp.path(), &args.repo, Credentials::default()).map_err(CliError::env)?;
     if args.sign {
-        state.sign_with(signing_key()?);
+        state.sign_with(signer(&who)?);
     }
     let base = state.fetch(&args.base).map_err(CliError::env)?.ok_or_else(|| {
         CliError::env(format!("branch {} not found in {}", args.base, crate::source::redacted(&args.repo)))

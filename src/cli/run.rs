@@ -8,7 +8,7 @@ use clap::Args;
 use super::CliError;
 use crate::cluster::local::LocalStore;
 use crate::reconcile::Reconciler;
-use crate::status::sign::{AllowedSigners, GpgKeys, Signers, SigningKey};
+use crate::status::sign::{AllowedSigners, CommitSigner, GpgKeys, Signers, SigningKey};
 use crate::status::trust::OwnCommits;
 use crate::status::{Credentials, Identity, StateRepo};
 use crate::time::Time;
@@ -109,7 +109,7 @@ pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
     if let Some(path) = &args.signing_key {
         let key = SigningKey::read(path).map_err(CliError::env)?;
         own = own.signed_by(key.public_key().clone());
-        state.sign_with(key);
+        state.sign_with(CommitSigner::Ssh(key));
     }
     if !own.verifies() {
         tracing::warn!(

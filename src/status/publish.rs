@@ -13,7 +13,7 @@ use git2::{
 };
 
 use super::StatusChanges;
-use super::sign::SigningKey;
+use super::sign::CommitSigner;
 
 /// How many times a rejected push is rebuilt and retried.
 const MAX_PUSH_ATTEMPTS: u32 = 8;
@@ -95,8 +95,8 @@ pub struct StateRepo {
     /// with a compare-and-swap (libgit2 cannot push to a work tree, and its local
     /// push overwrites a ref that moved meanwhile). `(git dir, is bare)`.
     local_remote: Option<(PathBuf, bool)>,
-    /// Signs status commits when set (`--signing-key`).
-    signing_key: Option<SigningKey>,
+    /// Signs the commits it makes when set (`--signing-key`, `approve --sign`).
+    signing_key: Option<CommitSigner>,
 }
 
 impl StateRepo {
@@ -264,8 +264,8 @@ impl StateRepo {
         repo.commit_signed(text, &signature, None).map(Some).map_err(StatusError::Commit)
     }
 
-    /// Signs every status commit from now on.
-    pub fn sign_with(&mut self, key: SigningKey) {
+    /// Signs every commit from now on.
+    pub fn sign_with(&mut self, key: CommitSigner) {
         self.signing_key = Some(key);
     }
 

@@ -58,6 +58,46 @@ impl SigningKey {
     }
 }
 
+/// What signs commits gitfleet writes: an SSH key it holds, or (for `gitfleet
+/// approve --sign` with `gpg.format=openpgp`) the person's own GnuPG, run as
+/// Git runs it (`gpg --status-fd=2 -bsau KEY`, the commit object on stdin).
+#[derive(Debug)]
+pub enum CommitSigner {
+    Ssh(SigningKey),
+    Gpg { program: String, key: String },
+}
+
+impl CommitSigner {
+    /// The armored signature of a commit object (the `gpgsig` header's value).
+    pub fn sign(&self, commit: &[u8]) -> Result<String, SignError> {
+        match self {
+            CommitSigner::Ssh(key) => key.sign(commit),
+            CommitSigner::Gpg { program, key } => gpg_sign(program, key, commit),
+        }
+    }
+}
+
+fn gpg_sign(program: &str, key: &str, commit: &[u8]) -> Result<String, SignError> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let err = |e: String| SignError::Sign(format!("{program}: {e}"));
+    let mut child = Command::new(program)
+        .args(["--status-fd=2", "-bsau", key])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| err(e.to_string()))?;
+    child.stdin.take().expect("piped").write_all(commit).map_err(|e| err(e.to_string()))?;
+    let out = child.wait_with_output().map_err(|e| err(e.to_string()))?;
+    let status = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() || !status.contains("[GNUPG:] SIG_CREATED ") {
+        let last = status.lines().rfind(|l| !l.starts_with("[GNUPG:]")).unwrap_or("no signature made");
+        return Err(err(last.to_string()));
+    }
+    String::from_utf8(out.stdout).map_err(|e| err(e.to_string()))
+}
+
 /// The key that made a commit's valid SSH signature, if it has one.
 pub fn commit_signer(repo: &Repository, commit: Oid) -> Result<PublicKey, Refusal> {
     let (signature, data) = repo.extract_signature(&commit, None).map_err(|_| Refusal::NotSigned)?;
