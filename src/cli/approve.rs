@@ -69,7 +69,7 @@ fn signer(who: &Identity) -> Result<CommitSigner, CliError> {
                 Some(p) => std::path::PathBuf::from(p),
                 None => key,
             };
-            Ok(CommitSigner::Ssh(SigningKey::read(&private).map_err(CliError::user)?))
+            Ok(CommitSigner::Ssh(Box::new(SigningKey::read(&private).map_err(CliError::user)?)))
         }
         "openpgp" => Ok(CommitSigner::Gpg {
             program: config.get_string("gpg.program").unwrap_or_else(|_| "gpg".into()),

@@ -109,7 +109,7 @@ pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
     if let Some(path) = &args.signing_key {
         let key = SigningKey::read(path).map_err(CliError::env)?;
         own = own.signed_by(key.public_key().clone());
-        state.sign_with(CommitSigner::Ssh(key));
+        state.sign_with(CommitSigner::Ssh(Box::new(key)));
     }
     if !own.verifies() {
         tracing::warn!(

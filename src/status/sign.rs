@@ -63,7 +63,7 @@ impl SigningKey {
 /// Git runs it (`gpg --status-fd=2 -bsau KEY`, the commit object on stdin).
 #[derive(Debug)]
 pub enum CommitSigner {
-    Ssh(SigningKey),
+    Ssh(Box<SigningKey>),
     Gpg { program: String, key: String },
 }
 
