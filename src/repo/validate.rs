@@ -42,15 +42,25 @@ pub struct Issue {
 }
 
 impl fmt::Display for Issue {
+    /// One line, whatever the names in it hold: control characters (a name
+    /// that is a multi-line scalar, say) are written escaped.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path)?;
+        write!(f, "{}", one_line(&self.path))?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
         }
         if let Some(object) = &self.object {
-            write!(f, ": {object}")?;
+            write!(f, ": {}", one_line(object))?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", one_line(&self.message))
+    }
+}
+
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        std::borrow::Cow::Owned(text.chars().flat_map(char::escape_default).collect())
+    } else {
+        std::borrow::Cow::Borrowed(text)
     }
 }
 

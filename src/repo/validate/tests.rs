@@ -1271,3 +1271,22 @@ fn object_names_follow_the_kubernetes_rules() {
         assert!(parsed.issues.is_empty(), "{yaml}: {:?}", parsed.issues);
     }
 }
+
+/// Found by fuzzing (tests/fuzz-regressions/): a name that is a multi-line
+/// scalar made an error span several lines; every error is one line.
+#[test]
+fn fuzz_regressions_give_one_line_errors() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        for area in [Area::Manifests, Area::Approvals] {
+            for issue in parse_file("fuzz.yaml", &bytes, area).issues {
+                let line = issue.to_string();
+                assert!(line.starts_with("fuzz.yaml") && !line.contains('\n'), "{line}");
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 0, "the regression inputs still give errors");
+}
