@@ -347,21 +347,11 @@ fn gpg_signed_approvals_count_as_git_verifies_them() {
     let (lead, eve) = (Gpg::new("Lead <lead@example.com>"), Gpg::new("Eve <eve@example.com>"));
     let ring = lead.home.path().join("approvers.asc");
     lead.export(&ring);
-    let f = Fleet::example();
-    f.remove("runs/example-run.yaml");
-    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
-    f.write("gitfleet.yaml", "approvers: ['lead@example.com']\n");
-    f.commit_all("value2, approvers");
-    let mut args = RunArgs::once(f.origin_str(), f.state_dir());
-    args.signing_key = Some(keys.gitfleet.clone());
+    let (f, ssh_only) = at_the_gate(&keys);
+    drop(ssh_only);
+    let mut args = keys.args(&f, &f.state_dir());
     args.gpg_keys = Some(ring.clone());
     let mut r = reconciler(&args).unwrap();
-    r.pass(T0).unwrap();
-    f.pull();
-    f.write("runs/example-run.yaml", &run_file());
-    f.commit_all("run");
-    r.pass(T0).unwrap();
-    r.pass(T0 + 60).unwrap();
 
     let mut attempt = |gpg: &Gpg, note: &str, now: i64| -> (bool, String) {
         f.pull();

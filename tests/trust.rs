@@ -71,13 +71,18 @@ fn forged_request() -> String {
 
 /// Runs `example-run` to its canary gate.
 fn to_the_gate(f: &Fleet, r: &mut Reconciler) {
+    to_the_gate_on(f, r, "main");
+}
+
+/// Runs `example-run` to its canary gate, status on `status_branch`.
+fn to_the_gate_on(f: &Fleet, r: &mut Reconciler, status_branch: &str) {
     r.pass(T0).unwrap();
     f.pull();
     f.write("runs/example-run.yaml", &run_file("example-run"));
     f.commit_all("run example-run");
     r.pass(T0).unwrap();
     r.pass(T0 + 60).unwrap();
-    assert!(file(f, "main", REQUEST).contains("targetStage: canary"));
+    assert!(file(f, status_branch, REQUEST).contains("targetStage: canary"));
 }
 
 #[test]
@@ -170,12 +175,7 @@ fn edits_to_the_status_branch_are_put_back() {
     f.pull();
     f.write("gitfleet.yaml", "statusBranch: fleet-status\n");
     f.commit_all("status elsewhere");
-    r.pass(T0).unwrap();
-    f.pull();
-    f.write("runs/example-run.yaml", &run_file("example-run"));
-    f.commit_all("run example-run");
-    r.pass(T0).unwrap();
-    r.pass(T0 + 60).unwrap();
+    to_the_gate_on(&f, &mut r, "fleet-status");
     let before = file(&f, "fleet-status", REQUEST);
     forge(&f, "fleet-status", &[(REQUEST, &forged_request())]);
     let out = r.pass(T0 + 120).unwrap();

@@ -212,14 +212,7 @@ fn rollback_by_pinned_commit_and_by_revert() {
 #[test]
 fn broken_workload_file_prunes_nothing() {
     let (f, mut r) = seed();
-    f.pull();
-    f.write("runs/example-run.yaml", &run_file("example-run", "state: Run"));
-    f.write(
-        "strategies/example-strategy.yaml",
-        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: example-strategy\nspec:\n  stages:\n  - name: all\n    labelSelector: {}\n",
-    );
-    f.commit_all("run");
-    r.pass(T0).unwrap();
+    applied_everywhere(&f, &mut r);
     assert_eq!(values(&f), v(&[Some("value2"), Some("value2"), Some("value2")]));
     f.pull();
     f.write("resources/test-namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: [broken\n");
@@ -239,20 +232,25 @@ fn broken_workload_file_prunes_nothing() {
     assert!(crp.contains("reason: ResourcesValid"), "{crp}");
 }
 
+/// One run of one stage over every cluster: value2 applied everywhere.
+fn applied_everywhere(f: &Fleet, r: &mut Reconciler) {
+    f.pull();
+    f.write("runs/example-run.yaml", &run_file("example-run", "state: Run"));
+    f.write(
+        "strategies/example-strategy.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: example-strategy\nspec:\n  stages:\n  - name: all\n    labelSelector: {}\n",
+    );
+    f.commit_all("run");
+    r.pass(T0).unwrap();
+}
+
 /// Regression: an emptied manifest file (empty, comments only, `---` only)
 /// was valid and pruned everything it held.
 #[test]
 fn emptied_workload_file_prunes_nothing() {
     for empty in ["", "# nothing here yet\n", "---\n---\n"] {
         let (f, mut r) = seed();
-        f.pull();
-        f.write("runs/example-run.yaml", &run_file("example-run", "state: Run"));
-        f.write(
-            "strategies/example-strategy.yaml",
-            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: example-strategy\nspec:\n  stages:\n  - name: all\n    labelSelector: {}\n",
-        );
-        f.commit_all("run");
-        r.pass(T0).unwrap();
+        applied_everywhere(&f, &mut r);
         f.pull();
         f.write("resources/test-namespace.yaml", empty);
         f.write("runs/again.yaml", &run_file("again", "state: Run"));
