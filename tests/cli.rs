@@ -238,3 +238,33 @@ fn demo_runs_the_walkthrough() {
         assert!(normalized.contains(&words(expected)), "missing {expected:?} in\n{text}");
     }
 }
+
+/// `--log-format json`: every log line is one JSON object with its level,
+/// message and the event's fields (here the member cluster announcements).
+#[test]
+fn json_logs_are_one_object_a_line_with_fields() {
+    let f = Fleet::example();
+    let state = f.dir.path().join("state");
+    let out = gitfleet(&[
+        "--log-format",
+        "json",
+        "run",
+        "--repo",
+        f.origin_str(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--once",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stderr(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.iter().all(|l| l["level"].is_string() && l["message"].is_string()), "{lines:?}");
+    let announced: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["message"] == "member cluster")
+        .filter_map(|l| l["cluster"].as_str())
+        .collect();
+    assert_eq!(announced, ["member1", "member2", "member3"], "{lines:?}");
+}

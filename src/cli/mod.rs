@@ -21,6 +21,17 @@ pub use run::{RunArgs, now, reconciler};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines as text (default) or as JSON, one event a line with its
+    /// fields (`run`, `stage`, `cluster`, `placement` where they apply).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
