@@ -24,6 +24,7 @@
 //!   [`status::conditions`] are the data the engine works on), and the clone
 //!   that commits and pushes them.
 //! - [`reconcile`]: one pass through all of the above, and what outlives passes.
+//! - [`serve`]: `run --listen`: health probes and Prometheus metrics.
 //! - [`watch`]: what wakes the reconciler between passes (ref changes, signals).
 //! - [`cli`]: the commands.
 #![forbid(unsafe_code)]
@@ -52,6 +53,8 @@ pub mod cluster;
 pub mod status;
 
 pub mod reconcile;
+
+pub mod serve;
 
 pub mod watch;
 

@@ -53,3 +53,64 @@ fn reacts_to_pushes_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `GET path` on 127.0.0.1:port: (status code, body), or None while nothing listens.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    conn.read_to_string(&mut text).ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `run --listen`: probes answer, and the metrics follow a real run to its end.
+#[test]
+fn listen_serves_health_and_metrics_that_follow_the_run() {
+    let f = Fleet::example();
+    f.write(
+        "strategies/example-strategy.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: example-strategy\nspec:\n  stages:\n  - name: all\n    labelSelector: {}\n",
+    );
+    f.commit_all("one stage");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gitfleet"))
+        .args(["run", "--repo", f.origin_str(), "--state-dir", f.state_dir().to_str().unwrap()])
+        .args(["--poll-interval", "3600", "--listen", &listen])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("/healthz", || http_get(port, "/healthz").is_some_and(|(c, _)| c == 200));
+    wait_for("/readyz", || http_get(port, "/readyz").is_some_and(|(c, _)| c == 200));
+    let metrics = || http_get(port, "/metrics").map(|(_, body)| body).unwrap_or_default();
+    let done =
+        "gitfleet_update_run_info{run=\"example-run\",placement=\"example-placement\",state=\"Succeeded\"} 1";
+    wait_for("the run to succeed in /metrics", || metrics().contains(done));
+    let text = metrics();
+    for line in [
+        "gitfleet_build_info{version=\"",
+        "gitfleet_leader 1",
+        "gitfleet_snapshot_index{placement=\"example-placement\"} 0",
+        "gitfleet_cluster_reachable{cluster=\"member1\"} 1",
+        "gitfleet_git_push_total{result=\"pushed\"}",
+        "gitfleet_reconcile_duration_seconds_count ",
+        "# EOF",
+    ] {
+        assert!(text.contains(line), "{line:?} not in:\n{text}");
+    }
+    // A new snapshot moves the index.
+    f.pull();
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    f.commit_all("value2");
+    wait_for("snapshot 1 in /metrics", || {
+        metrics().contains("gitfleet_snapshot_index{placement=\"example-placement\"} 1")
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

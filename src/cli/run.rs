@@ -1,6 +1,7 @@
 //! `gitfleet run`: fetch, index, record snapshots under status/, push.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -8,6 +9,7 @@ use clap::Args;
 use super::CliError;
 use crate::cluster::local::LocalStore;
 use crate::reconcile::Reconciler;
+use crate::serve::Telemetry;
 use crate::status::sign::{AllowedSigners, CommitSigner, GpgKeys, Signers, SigningKey};
 use crate::status::trust::OwnCommits;
 use crate::status::{Credentials, Identity, StateRepo};
@@ -57,6 +59,9 @@ pub struct RunArgs {
     /// id's e-mail is the approver.
     #[arg(long)]
     pub gpg_keys: Option<PathBuf>,
+    /// Serve /healthz, /readyz and /metrics on this address (e.g. 0.0.0.0:8080).
+    #[arg(long)]
+    pub listen: Option<String>,
     /// Name of the status commits' author.
     #[arg(long, default_value = "gitfleet")]
     pub author_name: String,
@@ -81,6 +86,7 @@ impl RunArgs {
             signing_key: None,
             allowed_signers: None,
             gpg_keys: None,
+            listen: None,
             author_name: "gitfleet".into(),
             author_email: "gitfleet@localhost".into(),
         }
@@ -157,6 +163,18 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         }
         return Ok(0);
     }
+    let telemetry = match &args.listen {
+        Some(addr) => {
+            let telemetry = Arc::new(Telemetry::new());
+            let bound = crate::serve::spawn(addr, telemetry.clone())
+                .map_err(|e| CliError::env(format!("--listen {addr}: {e}")))?;
+            tracing::info!(%bound, "serving /healthz, /readyz and /metrics");
+            // Without leader election, this process is the one that reconciles.
+            telemetry.set_leader(true);
+            Some(telemetry)
+        }
+        None => None,
+    };
     let local = crate::watch::git_dir(&args.repo);
     let waker = crate::watch::Waker::new(local.as_deref()).map_err(CliError::env)?;
     tracing::info!(
@@ -166,15 +184,23 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         "reconciling until SIGINT or SIGTERM"
     );
     loop {
+        let started = std::time::Instant::now();
         let wake = match reconciler.pass(now()) {
             Ok(outcome) => {
                 if let Some(c) = outcome.commit {
                     tracing::info!(commit = %c, "{}", outcome.message);
                 }
+                if let Some(t) = &telemetry {
+                    t.pass_done(started.elapsed(), outcome.commit.is_some(), &outcome.summary);
+                    t.set_ready();
+                }
                 outcome.wake
             }
             Err(e) if e.is_retryable() => {
                 tracing::warn!("pass failed, retrying: {e}");
+                if let Some(t) = &telemetry {
+                    t.pass_failed(started.elapsed(), e.reason());
+                }
                 crate::time::Wake::NEVER
             }
             // Trying again cannot help: say why and stop.

@@ -61,6 +61,11 @@ impl Retries {
         r.clone()
     }
 
+    /// Whether the cluster's last attempt failed.
+    pub fn is_failing(&self, cluster: &str) -> bool {
+        self.0.contains_key(cluster)
+    }
+
     /// Forgets a cluster that answered again.
     pub fn reached(&mut self, cluster: &str) {
         if self.0.remove(cluster).is_some() {

@@ -12,7 +12,7 @@ mod runs;
 
 pub use clusters::{DesiredError, render_for};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use git2::Oid;
 
@@ -56,6 +56,41 @@ impl ReconcileError {
     }
 }
 
+impl ReconcileError {
+    /// A name for the kind of failure (a metrics label).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ReconcileError::NoBranch { .. } => "no_branch",
+            ReconcileError::Status(StatusError::Fetch { .. }) => "fetch",
+            ReconcileError::Status(_) => "push",
+            ReconcileError::State(_) => "index",
+            ReconcileError::Git(_) => "git",
+            ReconcileError::Record(_) => "state_dir",
+        }
+    }
+}
+
+/// One staged update run as the metrics show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    pub name: String,
+    pub placement: String,
+    /// Initializing, Progressing, Waiting, Stopped, Succeeded, Failed or Superseded.
+    pub state: &'static str,
+}
+
+/// What the fleet looks like after a pass, for metrics: names and numbers only.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PassSummary {
+    /// Placement -> its latest resource snapshot index.
+    pub snapshot_index: BTreeMap<String, u32>,
+    pub runs: Vec<RunSummary>,
+    /// Member cluster -> whether it answered at its last attempt.
+    pub clusters: BTreeMap<String, bool>,
+    /// (placement, cluster) -> objects found drifted at the last check.
+    pub drifted: BTreeMap<(String, String), usize>,
+}
+
 /// What one pass did.
 #[derive(Debug, Default, Clone)]
 pub struct PassOutcome {
@@ -65,6 +100,8 @@ pub struct PassOutcome {
     pub new_snapshots: Vec<String>,
     /// When time alone will change something next.
     pub wake: Wake,
+    /// The fleet after the pass, for metrics.
+    pub summary: PassSummary,
 }
 
 /// The reconciler: gitfleet's clone, its snapshot index and the cluster backend.
@@ -193,7 +230,7 @@ impl Reconciler {
             if let (Some(Trusted::Unverified(c)), Some(own)) = (fs.trusted, self.own.as_mut()) {
                 own.record(c).map_err(ReconcileError::Record)?;
             }
-            return Ok(PassOutcome { wake: result.wake, ..PassOutcome::default() });
+            return Ok(PassOutcome { wake: result.wake, summary: result.summary, ..PassOutcome::default() });
         }
         let message = summary(&new_snapshots, &result.notes);
         let status_branch = fs.loaded.settings.status_branch.clone().unwrap_or_else(|| self.branch.clone());
@@ -208,7 +245,7 @@ impl Reconciler {
         if let (Some(c), Some(own)) = (commit, self.own.as_mut()) {
             own.record(c).map_err(ReconcileError::Record)?;
         }
-        Ok(PassOutcome { commit, message, new_snapshots, wake: result.wake })
+        Ok(PassOutcome { commit, message, new_snapshots, wake: result.wake, summary: result.summary })
     }
 
     /// Fetches the tracked branch and reads the fleet at its tip, reporting

@@ -17,7 +17,7 @@ use crate::snapshot::select::selected_manifests;
 use crate::state::{ContentError, FleetState};
 use crate::status::approval::ApprovalRequest;
 use crate::status::placement::{self, PlacementDocument, PlacementFacts, PlacementInput, SelectedResource};
-use crate::status::run::RunDocument;
+use crate::status::run::{RunDocument, RunStatus};
 use crate::status::sign::Signers;
 use crate::status::trust::{self, Foreign, Trusted};
 use crate::status::{Documents, PLACEMENTS, REQUESTS, RUNS, StatusChanges};
@@ -26,6 +26,31 @@ use crate::time::{Time, Wake};
 use super::approvals;
 use super::auto_runs;
 use super::clusters::Retries;
+use super::{PassSummary, RunSummary};
+
+/// A run's state in one word, from its conditions.
+fn run_state(status: &RunStatus) -> &'static str {
+    use crate::status::conditions::Conditions;
+    use crate::status::conditions::kind::{INITIALIZED, PROGRESSING, SUCCEEDED};
+    use crate::status::conditions::reason::{
+        UPDATE_RUN_STOPPED, UPDATE_RUN_SUCCEEDED, UPDATE_RUN_SUPERSEDED,
+    };
+    if let Some(done) = status.conditions.get_condition(SUCCEEDED) {
+        return match done.reason.as_str() {
+            UPDATE_RUN_SUCCEEDED => "Succeeded",
+            UPDATE_RUN_SUPERSEDED => "Superseded",
+            _ => "Failed",
+        };
+    }
+    if !status.conditions.is_true(INITIALIZED) {
+        return "Initializing";
+    }
+    match status.conditions.get_condition(PROGRESSING) {
+        Some(p) if p.status == "True" => "Progressing",
+        Some(p) if p.reason == UPDATE_RUN_STOPPED => "Stopped",
+        _ => "Waiting",
+    }
+}
 
 /// Snapshot contents read in this pass: (placement, index) -> manifests.
 type ContentCache = HashMap<(String, u32), Arc<Vec<Arc<Manifest>>>>;
@@ -58,6 +83,7 @@ pub(crate) struct PassResult {
     pub changes: StatusChanges,
     pub notes: Vec<String>,
     pub wake: Wake,
+    pub summary: PassSummary,
 }
 
 impl<'p> Pass<'p> {
@@ -146,7 +172,33 @@ impl<'p> Pass<'p> {
         self.requests.changes(&mut changes);
         self.placements.changes(&mut changes);
         changes.deletes.retain(|p| !changes.writes.contains_key(p));
-        Ok(PassResult { changes, notes: self.notes, wake: self.wake })
+        let summary = self.summary();
+        Ok(PassResult { changes, notes: self.notes, wake: self.wake, summary })
+    }
+
+    /// The fleet as this pass leaves it, for metrics.
+    fn summary(&self) -> PassSummary {
+        let fs = self.fs;
+        let snapshot_index =
+            fs.fleet.placements.keys().filter_map(|p| Some((p.clone(), fs.latest_index(p)?))).collect();
+        let runs = self
+            .runs
+            .now
+            .iter()
+            .map(|(name, doc)| RunSummary {
+                name: name.clone(),
+                placement: doc.placement_name().unwrap_or_default().to_string(),
+                state: run_state(&doc.status),
+            })
+            .collect();
+        let clusters = fs.fleet.clusters.keys().map(|c| (c.clone(), !self.retries.is_failing(c))).collect();
+        let mut drifted = BTreeMap::new();
+        for (placement, doc) in &self.placements.now {
+            for s in doc.status.placement_statuses.iter().filter(|s| !s.drifted_placements.is_empty()) {
+                drifted.insert((placement.clone(), s.cluster_name.clone()), s.drifted_placements.len());
+            }
+        }
+        PassSummary { snapshot_index, runs, clusters, drifted }
     }
 
     /// Status files someone else changed since gitfleet's own status commit:
