@@ -83,8 +83,7 @@ impl Default for Telemetry {
 
 impl Telemetry {
     pub fn new() -> Telemetry {
-        let mut registry = Registry::default();
-        let t = Telemetry {
+        let mut t = Telemetry {
             registry: Registry::default(),
             ready: AtomicBool::new(false),
             leader: Gauge::default(),
@@ -97,48 +96,48 @@ impl Telemetry {
             drifted_objects: Family::default(),
         };
         let version = Version { version: env!("CARGO_PKG_VERSION").to_string() };
-        registry.register("gitfleet_build", "gitfleet's version", Info::new(version));
-        registry.register(
+        t.registry.register("gitfleet_build", "gitfleet's version", Info::new(version));
+        t.registry.register(
             "gitfleet_leader",
             "1 while this process reconciles (without leader election: always)",
             t.leader.clone(),
         );
-        registry.register(
+        t.registry.register(
             "gitfleet_reconcile_duration_seconds",
             "Duration of one reconcile pass",
             t.reconcile_duration.clone(),
         );
-        registry.register(
+        t.registry.register(
             "gitfleet_reconcile_errors",
             "Passes that failed, by reason",
             t.reconcile_errors.clone(),
         );
-        registry.register(
+        t.registry.register(
             "gitfleet_git_push",
             "Status commits, by result (pushed, unchanged)",
             t.git_push.clone(),
         );
-        registry.register(
+        t.registry.register(
             "gitfleet_snapshot_index",
             "The latest resource snapshot index of each placement",
             t.snapshot_index.clone(),
         );
-        registry.register(
+        t.registry.register(
             "gitfleet_update_run_info",
             "1 for each staged update run with its state (Initializing, Progressing, Waiting, Stopped, Succeeded, Failed, Superseded)",
             t.update_runs.clone(),
         );
-        registry.register(
+        t.registry.register(
             "gitfleet_cluster_reachable",
             "1 when the member cluster answered at its last attempt",
             t.cluster_reachable.clone(),
         );
-        registry.register(
+        t.registry.register(
             "gitfleet_drifted_objects",
             "Objects found drifted on a cluster at the last check",
             t.drifted_objects.clone(),
         );
-        Telemetry { registry, ..t }
+        t
     }
 
     /// After the first fetch and index: `/readyz` answers 200.

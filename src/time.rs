@@ -54,11 +54,6 @@ impl Time {
     pub fn parse(text: &str) -> Option<Time> {
         text.parse::<jiff::Timestamp>().ok().map(|t| Time::from_second(t.as_second()))
     }
-
-    /// The underlying jiff timestamp (for calendar arithmetic in time zones).
-    pub fn timestamp(self) -> jiff::Timestamp {
-        self.0
-    }
 }
 
 impl std::ops::Add<i64> for Time {
@@ -128,12 +123,6 @@ impl Wake {
     /// The time to wake at, if any.
     pub fn time(self) -> Option<Time> {
         self.0
-    }
-}
-
-impl From<Option<Time>> for Wake {
-    fn from(t: Option<Time>) -> Wake {
-        Wake(t)
     }
 }
 

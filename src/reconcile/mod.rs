@@ -54,9 +54,7 @@ impl ReconcileError {
             ReconcileError::Record(_) => false,
         }
     }
-}
 
-impl ReconcileError {
     /// A name for the kind of failure (a metrics label).
     pub fn reason(&self) -> &'static str {
         match self {
@@ -204,20 +202,19 @@ impl Reconciler {
         }
     }
 
-    /// The backend's short name (`local-store`, `kubernetes`).
-    pub fn backend_kind(&self) -> &'static str {
-        self.backend.kind()
-    }
-
     /// One pass at time `now`.
     pub fn pass(&mut self, now: impl Into<Time>) -> Result<PassOutcome, ReconcileError> {
         let now = now.into();
         let fs = self.load()?;
         let repo = self.state.repo();
-        let mut pass =
-            pass::Pass::start(repo, &self.indexer, self.backend.as_ref(), &mut self.retries, &fs, now)?;
-        pass.signers = self.signers.as_ref();
-        let result = pass.run()?;
+        let outside = pass::Outside {
+            repo,
+            indexer: &self.indexer,
+            backend: self.backend.as_ref(),
+            retries: &mut self.retries,
+            signers: self.signers.as_ref(),
+        };
+        let result = pass::Pass::start(outside, &fs, now)?.run()?;
         let new_snapshots: Vec<String> = fs
             .snapshots
             .all

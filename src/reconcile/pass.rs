@@ -86,16 +86,23 @@ pub(crate) struct PassResult {
     pub summary: PassSummary,
 }
 
+/// What a pass borrows from the reconciler.
+pub(super) struct Outside<'p> {
+    pub repo: &'p Repository,
+    pub indexer: &'p Indexer,
+    pub backend: &'p dyn Backend,
+    pub retries: &'p mut Retries,
+    pub signers: Option<&'p Signers>,
+}
+
 impl<'p> Pass<'p> {
-    /// Reads the status documents of the fleet's status commit.
+    /// Reads the status documents gitfleet believes.
     pub(super) fn start(
-        repo: &'p Repository,
-        indexer: &'p Indexer,
-        backend: &'p dyn Backend,
-        retries: &'p mut Retries,
+        outside: Outside<'p>,
         fs: &'p FleetState,
         now: Time,
     ) -> Result<Pass<'p>, git2::Error> {
+        let Outside { repo, indexer, backend, retries, signers } = outside;
         let status = fs.trusted_status();
         let placements: Documents<PlacementDocument> =
             Documents::read(repo, status, &fs.status_root, PLACEMENTS)?;
@@ -120,7 +127,7 @@ impl<'p> Pass<'p> {
             cache: ContentCache::new(),
             wake: Wake::NEVER,
             notes: Vec::new(),
-            signers: None,
+            signers,
         })
     }
 

@@ -101,12 +101,15 @@ fn gpg_sign(program: &str, key: &str, commit: &[u8]) -> Result<String, SignError
 /// The key that made a commit's valid SSH signature, if it has one.
 pub fn commit_signer(repo: &Repository, commit: Oid) -> Result<PublicKey, Refusal> {
     let (signature, data) = repo.extract_signature(&commit, None).map_err(|_| Refusal::NotSigned)?;
-    let sig = std::str::from_utf8(&signature)
-        .ok()
-        .and_then(|s| SshSig::from_pem(s.trim_end()).ok())
-        .ok_or(Refusal::NotSsh)?;
+    let armored = std::str::from_utf8(&signature).map_err(|_| Refusal::NotSsh)?;
+    ssh_signer(armored, &data)
+}
+
+/// The key that made a valid SSH signature of `data`.
+fn ssh_signer(armored: &str, data: &[u8]) -> Result<PublicKey, Refusal> {
+    let sig = SshSig::from_pem(armored.trim_end()).map_err(|_| Refusal::NotSsh)?;
     let key = PublicKey::from(sig.public_key().clone());
-    key.verify(NAMESPACE, &data, &sig).map_err(|_| Refusal::DoesNotVerify)?;
+    key.verify(NAMESPACE, data, &sig).map_err(|_| Refusal::DoesNotVerify)?;
     Ok(key)
 }
 
@@ -167,8 +170,8 @@ impl AllowedSigners {
 
     /// The principals of a commit's signer: the first-listed principal of the
     /// line whose key made the commit's valid signature.
-    pub fn principal(&self, repo: &Repository, commit: Oid) -> Result<String, Refusal> {
-        let key = commit_signer(repo, commit)?;
+    fn principal(&self, armored: &str, data: &[u8]) -> Result<String, Refusal> {
+        let key = ssh_signer(armored, data)?;
         let line =
             self.signers.iter().find(|s| s.key.key_data() == key.key_data()).ok_or(Refusal::UnknownKey)?;
         Ok(line.principals.split(',').next().unwrap_or_default().to_string())
@@ -249,7 +252,7 @@ impl Signers {
             };
         }
         match &self.ssh {
-            Some(signers) => signers.principal(repo, commit),
+            Some(signers) => signers.principal(armored, &data),
             None => Err(Refusal::UnknownKey),
         }
     }

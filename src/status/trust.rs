@@ -71,14 +71,6 @@ impl OwnCommits {
         !self.ids.is_empty() || self.key.is_some()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    pub fn contains(&self, commit: Oid) -> bool {
-        self.ids.contains(&commit)
-    }
-
     /// Records a status commit gitfleet pushed.
     pub fn record(&mut self, commit: Oid) -> std::io::Result<()> {
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
