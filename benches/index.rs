@@ -128,6 +128,8 @@ fn main() {
     let repo = git2::Repository::open_bare(&path).unwrap();
     let tip = repo.refname_to_id("refs/heads/main").unwrap();
     let (mut git_log, mut full) = (Vec::new(), Vec::new());
+    let (mut saves, mut loads) = (Vec::new(), Vec::new());
+    let saved = dir.path().join("snapshot-index.json");
     let mut indexer = None;
     for _ in 0..ROUNDS {
         let t = Instant::now();
@@ -143,6 +145,14 @@ fn main() {
         let mut ix = Indexer::new(Some("fleet"));
         ix.sync(&repo, tip).unwrap();
         full.push(t.elapsed());
+        // What a restart does instead: save after the pass, load at start.
+        let t = Instant::now();
+        ix.save(&saved, "bench").unwrap();
+        saves.push(t.elapsed());
+        let t = Instant::now();
+        let loaded = Indexer::load(&repo, &saved, Some("fleet"), "bench").unwrap();
+        loads.push(t.elapsed());
+        assert_eq!(loaded.describe(), ix.describe(), "the loaded index is the one saved");
         indexer = Some(ix);
     }
     let mut ix = indexer.unwrap();
@@ -173,6 +183,8 @@ fn main() {
     repo.reference("refs/heads/main", tip, true, "benchmark done").unwrap();
     let one_max = *one.iter().max().unwrap();
     let (g, f, o) = (median(git_log), median(full), median(one));
+    let (sv, ld) = (median(saves), median(loads));
+    let size = std::fs::metadata(&saved).unwrap().len();
     println!("snapshots indexed: {snapshots} over {NAMESPACES} placements");
     println!("| measurement | median of {ROUNDS} | goal |");
     println!("|---|---|---|");
@@ -182,5 +194,12 @@ fn main() {
         ms(f),
         f.as_secs_f64() / g.as_secs_f64()
     );
+    println!(
+        "| start from a saved index ({:.1} MB file) | {} ({:.1}% of full indexing) | < 10% |",
+        size as f64 / 1e6,
+        ms(ld),
+        ld.as_secs_f64() * 100.0 / f.as_secs_f64()
+    );
+    println!("| save the index after a pass | {} | reference |", ms(sv));
     println!("| gitfleet one new commit ({NEW_COMMITS} runs, max {}) | {} | < 20 ms |", ms(one_max), ms(o));
 }

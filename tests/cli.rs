@@ -268,3 +268,53 @@ fn json_logs_are_one_object_a_line_with_fields() {
         .collect();
     assert_eq!(announced, ["member1", "member2", "member3"], "{lines:?}");
 }
+
+/// `run` saves its snapshot index under --state-dir and starts from it; a file
+/// that does not fit is rebuilt from history with one warning line.
+#[test]
+fn run_starts_from_the_saved_index_and_rebuilds_a_bad_one() {
+    let f = Fleet::example();
+    let state = f.state_dir();
+    let run = || {
+        let out =
+            gitfleet(&["run", "--repo", f.origin_str(), "--state-dir", state.to_str().unwrap(), "--once"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let warnings = |log: &str| -> Vec<String> {
+        log.lines().filter(|l| l.contains("snapshot index")).map(str::to_string).collect()
+    };
+    let first = run();
+    assert_eq!(warnings(&first).len(), 1, "{first}");
+    assert!(first.contains("no saved index yet; indexing the history again"), "{first}");
+    let saved = state.join("snapshot-index.json");
+    let text = std::fs::read_to_string(&saved).unwrap();
+    assert!(text.starts_with("{\"format\":1,"), "{text}");
+
+    f.pull();
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    f.commit_all("value2");
+    let second = run();
+    assert!(second.contains("snapshot index loaded"), "{second}");
+    assert!(!second.contains("indexing the history again"), "{second}");
+    let snapshots = gitfleet(&["get", "clusterresourcesnapshots", "--repo", f.origin_str()]);
+    assert!(stdout(&snapshots).contains("example-placement-1-snapshot"), "{}", stdout(&snapshots));
+    let after_two = std::fs::read_to_string(&saved).unwrap();
+    assert_ne!(after_two, text, "the new commit is saved");
+    // Once more, to index the status commit the second run pushed.
+    run();
+    let after_two = std::fs::read_to_string(&saved).unwrap();
+
+    for (bad, reason) in [
+        ("{\"format\":1,\"source\":".to_string(), "it is corrupt"),
+        (after_two.replacen("\"format\":1", "\"format\":0", 1), "it has format 0"),
+        (after_two.replacen("branch main", "branch other", 1), "it was saved for"),
+    ] {
+        std::fs::write(&saved, bad).unwrap();
+        let log = run();
+        let lines = warnings(&log);
+        assert_eq!(lines.len(), 1, "{log}");
+        assert!(lines[0].contains(reason) && lines[0].contains("indexing the history again"), "{log}");
+        assert_eq!(std::fs::read_to_string(&saved).unwrap(), after_two, "rebuilt and saved again");
+    }
+}

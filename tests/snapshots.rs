@@ -503,6 +503,18 @@ fn incremental_index_matches_a_from_scratch_selection_at_every_commit() {
         );
     }
     assert!(whole.blocked.is_empty(), "{:?}", whole.blocked);
+    // An index saved at any commit and loaded again is the index rebuilt at
+    // that commit, and goes on to the same index at the tip.
+    let saved = dir.path().join("index.json");
+    for at in [0, 1, 17, 80, 151, 298] {
+        let mut rebuilt = Indexer::new(None);
+        rebuilt.sync(&repo, ids[at]).unwrap();
+        rebuilt.save(&saved, "test").unwrap();
+        let mut loaded = Indexer::load(&repo, &saved, None, "test").unwrap();
+        assert_eq!(loaded.describe(), rebuilt.describe(), "loaded at commit {at}");
+        assert_eq!(loaded.sync(&repo, *ids.last().unwrap()).unwrap(), ids.len() - at - 1);
+        assert_eq!(loaded.describe(), whole.describe(), "loaded at commit {at}, then synced to the tip");
+    }
     let mut parsed = std::collections::HashMap::new();
     for (position, id) in ids.iter().enumerate() {
         let expected = hashes_from_scratch(&repo, *id, &mut parsed);
@@ -511,4 +523,97 @@ fn incremental_index_matches_a_from_scratch_selection_at_every_commit() {
             assert_eq!(at.hash, expected[name], "{name} at commit {} (position {position})", id);
         }
     }
+}
+
+/// Saves at every commit of a history with broken files, duplicated objects, a
+/// placement defined twice, broken settings and a tracked sub-folder; loads
+/// each and checks it against the index rebuilt at that commit and at the tip.
+#[test]
+fn saved_index_loads_as_the_rebuilt_one_through_broken_files_and_conflicts() {
+    let f = Fleet::new();
+    let fleet = f.work.join("fleet");
+    std::fs::create_dir_all(&fleet).unwrap();
+    common::copy_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo"), &fleet);
+    f.commit_all("fleet");
+    let cm = |v: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: test-cm\n  namespace: test-namespace\ndata:\n  key: {v}\n"
+        )
+    };
+    let steps: Vec<(&str, Option<String>)> = vec![
+        ("fleet/resources/test-namespace.yaml", Some(test_namespace("value2"))),
+        ("fleet/resources/test-namespace.yaml", Some("data: [unclosed\n".into())),
+        ("fleet/resources/other.yaml", Some(cm("x").replace("test-cm", "other"))),
+        ("fleet/resources/copy.yaml", Some(cm("dup"))),
+        ("fleet/resources/copy-2.yaml", Some(cm("dup2"))),
+        ("fleet/gitfleet.yaml", Some("exclude: [: broken\n".into())),
+        ("fleet/placements/twice.yaml", Some(f.read("fleet/placements/example-placement.yaml"))),
+        ("fleet/resources/test-namespace.yaml", Some(test_namespace("value3"))),
+        ("fleet/gitfleet.yaml", Some("exclude:\n  - resources/other.yaml\n".into())),
+        ("fleet/resources/copy.yaml", None),
+        ("fleet/placements/example-placement.yaml", None),
+        ("fleet/resources/copy-2.yaml", None),
+        (
+            "fleet/placements/twice.yaml",
+            Some(f.read("fleet/placements/example-placement.yaml").replace("PickAll", "PickN")),
+        ),
+        ("fleet/gitfleet.yaml", None),
+    ];
+    let mut ids = vec![f.commit_all("start")];
+    for (n, (path, content)) in steps.iter().enumerate() {
+        match content {
+            Some(c) => f.write(path, c),
+            None => f.remove(path),
+        }
+        ids.push(f.commit_all(&format!("step {n}")));
+    }
+    let repo = git2::Repository::open_bare(&f.origin).unwrap();
+    let ids: Vec<git2::Oid> = ids.iter().map(|i| git2::Oid::from_str(i).unwrap()).collect();
+    let mut whole = Indexer::new(Some("fleet"));
+    whole.sync(&repo, *ids.last().unwrap()).unwrap();
+    assert!(whole.blocked.len() >= 4, "the history blocks placements: {:?}", whole.blocked);
+    let saved = f.work.join("../index.json");
+    for (at, id) in ids.iter().enumerate() {
+        let mut rebuilt = Indexer::new(Some("fleet"));
+        rebuilt.sync(&repo, *id).unwrap();
+        rebuilt.save(&saved, "fleet@main").unwrap();
+        let mut loaded = Indexer::load(&repo, &saved, Some("fleet"), "fleet@main").unwrap();
+        assert_eq!(loaded.describe(), rebuilt.describe(), "loaded at commit {at}");
+        loaded.sync(&repo, *ids.last().unwrap()).unwrap();
+        assert_eq!(loaded.describe(), whole.describe(), "loaded at commit {at}, then synced to the tip");
+    }
+}
+
+/// A saved index that does not fit is refused with the reason, never used.
+#[test]
+fn saved_index_that_does_not_fit_is_refused() {
+    use gitfleet::snapshot::index::LoadError;
+    let f = Fleet::example();
+    let repo = git2::Repository::open_bare(&f.origin).unwrap();
+    let ix = index(&f);
+    let path = f.work.join("../index.json");
+    assert!(matches!(Indexer::load(&repo, &path, None, "a"), Err(LoadError::Missing)));
+    ix.save(&path, "a").unwrap();
+    assert!(Indexer::load(&repo, &path, None, "a").is_ok());
+    let e = Indexer::load(&repo, &path, None, "b").err().unwrap();
+    assert!(matches!(e, LoadError::Foreign { .. }), "{e}");
+    assert_eq!(e.to_string(), "it was saved for a, not b");
+    // Another folder of the same repository: the tree differs.
+    let e = Indexer::load(&repo, &path, Some("placements"), "a").err().unwrap();
+    assert!(matches!(e, LoadError::Mismatch(_)), "{e}");
+    // Another repository: the tip is unknown there.
+    let other = Fleet::new();
+    other.write("README.md", "other\n");
+    other.commit_all("other");
+    let theirs = git2::Repository::open_bare(&other.origin).unwrap();
+    let e = Indexer::load(&theirs, &path, None, "a").err().unwrap();
+    assert!(e.to_string().contains("is not in the clone"), "{e}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("\"format\":1", "\"format\":0")).unwrap();
+    let e = Indexer::load(&repo, &path, None, "a").err().unwrap();
+    assert!(matches!(e, LoadError::Format { found: 0 }), "{e}");
+    std::fs::write(&path, &text[..text.len() / 2]).unwrap();
+    assert!(matches!(Indexer::load(&repo, &path, None, "a"), Err(LoadError::Corrupt(_))));
+    std::fs::write(&path, text.replace("\"commits\":", "\"commits\":\"x\",\"y\":")).unwrap();
+    assert!(matches!(Indexer::load(&repo, &path, None, "a"), Err(LoadError::Corrupt(_))));
 }

@@ -136,6 +136,7 @@ pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
     Ok(Reconciler::builder(state, backend, crate::source::redacted(&args.repo))
         .own_commits(own)
         .allowed_signers(signers)
+        .saved_index(args.state_dir.join("snapshot-index.json"))
         .branch(args.branch.clone())
         .root(args.path.clone())
         .identity(Identity { name: args.author_name.clone(), email: args.author_email.clone() })

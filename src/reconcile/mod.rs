@@ -13,6 +13,7 @@ mod runs;
 pub use clusters::{DesiredError, render_for};
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use git2::Oid;
 
@@ -118,6 +119,8 @@ pub struct Reconciler {
     own: Option<OwnCommits>,
     /// Who may sign approvals; without it, approvals are not verified.
     signers: Option<Signers>,
+    /// Where the snapshot index is saved between runs, and the tip saved last.
+    saved_index: Option<(PathBuf, Option<Oid>)>,
 }
 
 /// Builds a [`Reconciler`]: the clone and the backend are required, the rest
@@ -131,9 +134,17 @@ pub struct ReconcilerBuilder {
     identity: Identity,
     own: Option<OwnCommits>,
     signers: Option<Signers>,
+    saved_index: Option<PathBuf>,
 }
 
 impl ReconcilerBuilder {
+    /// Save the snapshot index to `path` after each pass that moved it, and
+    /// start from it: a restart then reads the tip, not the whole history.
+    pub fn saved_index(mut self, path: PathBuf) -> Self {
+        self.saved_index = Some(path);
+        self
+    }
+
     /// Accept approvals only from commits signed by these keys.
     pub fn allowed_signers(mut self, signers: Option<Signers>) -> Self {
         self.signers = signers;
@@ -166,8 +177,28 @@ impl ReconcilerBuilder {
     }
 
     pub fn build(self) -> Reconciler {
+        let source = index_source(&self.repo_location, &self.branch, self.root.as_deref());
+        let indexer = match &self.saved_index {
+            None => Indexer::new(self.root.as_deref()),
+            Some(path) => match Indexer::load(self.state.repo(), path, self.root.as_deref(), &source) {
+                Ok(ix) => {
+                    tracing::info!(
+                        path = %path.display(),
+                        commits = ix.commits_indexed(),
+                        "snapshot index loaded; only new commits are read"
+                    );
+                    ix
+                }
+                Err(e) => {
+                    tracing::warn!("snapshot index {}: {e}; indexing the history again", path.display());
+                    Indexer::new(self.root.as_deref())
+                }
+            },
+        };
+        let saved_tip = indexer.tip();
         Reconciler {
-            indexer: Indexer::new(self.root.as_deref()),
+            indexer,
+            saved_index: self.saved_index.map(|p| (p, saved_tip)),
             state: self.state,
             backend: self.backend,
             repo_location: self.repo_location,
@@ -199,6 +230,7 @@ impl Reconciler {
             identity: Identity::default(),
             own: None,
             signers: None,
+            saved_index: None,
         }
     }
 
@@ -263,6 +295,16 @@ impl Reconciler {
             |b| state.fetch(b),
             own,
         )?;
+        if let Some((path, saved)) = &mut self.saved_index
+            && *saved != self.indexer.tip()
+        {
+            let source = index_source(&self.repo_location, &self.branch, self.root.as_deref());
+            match self.indexer.save(path, &source) {
+                Ok(()) => *saved = self.indexer.tip(),
+                // The next pass tries again; a restart without it only costs time.
+                Err(e) => tracing::warn!("cannot save the snapshot index to {}: {e}", path.display()),
+            }
+        }
         // After a rebuild (rewritten history) the list starts over.
         for b in self.indexer.blocked.get(blocked_before..).unwrap_or_default() {
             for issue in &b.issues {
@@ -280,6 +322,11 @@ impl Reconciler {
         }
         Ok(fs)
     }
+}
+
+/// What a saved index is of: the repository, branch and folder.
+fn index_source(repo: &str, branch: &str, root: Option<&str>) -> String {
+    format!("{repo} branch {branch} folder {}", root.unwrap_or("/"))
 }
 
 /// One-line commit message for a pass.

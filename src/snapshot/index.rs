@@ -16,6 +16,10 @@ use std::sync::Arc;
 
 use git2::{ObjectType, Oid, Repository, Tree};
 
+mod saved;
+
+pub use saved::LoadError;
+
 use super::prepare::{
     BATCH_COMMITS, BATCH_FILES, CommitInfo, FileSummary, HubObject, PIPELINE_MIN_COMMITS, PrepareView,
     Prepared, read_manifest_file, read_summary,
@@ -441,7 +445,24 @@ impl Indexer {
         time: i64,
         changes: &mut Changes,
     ) -> Result<(), git2::Error> {
-        let mut wanted: BTreeMap<String, (Oid, u32)> = BTreeMap::new();
+        let wanted = self.manifests_of(tree)?;
+        let gone: Vec<String> = self.files.keys().filter(|p| !wanted.contains_key(*p)).cloned().collect();
+        for path in gone {
+            self.update_file(repo, &path, None, None, time, changes)?;
+        }
+        for (path, new) in wanted {
+            self.update_file(repo, &path, Some(new), None, time, changes)?;
+        }
+        changes.placements.extend(self.tracks.keys().cloned());
+        Ok(())
+    }
+
+    /// The manifest files of a tree, as the settings in force classify them.
+    fn manifests_of(
+        &self,
+        tree: Option<&git2::Tree<'_>>,
+    ) -> Result<BTreeMap<String, (Oid, u32)>, git2::Error> {
+        let mut wanted = BTreeMap::new();
         if let Some(tree) = tree {
             tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
                 let path = format!("{dir}{}", entry.name().unwrap_or_default());
@@ -458,15 +479,7 @@ impl Indexer {
                 git2::TreeWalkResult::Ok
             })?;
         }
-        let gone: Vec<String> = self.files.keys().filter(|p| !wanted.contains_key(*p)).cloned().collect();
-        for path in gone {
-            self.update_file(repo, &path, None, None, time, changes)?;
-        }
-        for (path, new) in wanted {
-            self.update_file(repo, &path, Some(new), None, time, changes)?;
-        }
-        changes.placements.extend(self.tracks.keys().cloned());
-        Ok(())
+        Ok(wanted)
     }
 
     fn update_file(
