@@ -54,6 +54,8 @@ pub mod status;
 
 pub mod reconcile;
 
+pub mod lease;
+
 pub mod serve;
 
 pub mod watch;

@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
+use common::harness::Harness;
 use common::{
     Fleet, cluster_status, condition, gitfleet, namespace_with_cm, placement_condition, rolling_placement,
     stderr, stdout, test_namespace,
@@ -20,82 +19,13 @@ use gitfleet::cluster::kube::KubeBackend;
 use gitfleet::repo::model::ObjectKey;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 
-struct Harness {
-    child: Mutex<Child>,
-    /// The harness's stdin and stdout: "stop NAME" / "start NAME" and their answers.
-    control: Mutex<(ChildStdin, std::io::Lines<BufReader<ChildStdout>>)>,
-    kubeconfig: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Ok(mut c) = self.child.lock() {
-            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Harness {
-    /// Stops or starts one member's kube-apiserver ("stop" / "start").
-    fn control(&self, command: &str, member: &str) {
-        let mut c = self.control.lock().unwrap();
-        writeln!(c.0, "{command} {member}").unwrap();
-        c.0.flush().unwrap();
-        let answer = c.1.next().expect("the harness answers").unwrap();
-        assert_eq!(
-            answer,
-            format!("{command}ped {member}").replace("startped", "started"),
-            "harness: {answer}"
-        );
-    }
-}
-
 static HARNESS: OnceLock<Option<Harness>> = OnceLock::new();
 
 /// Four apiservers, started once per test binary: member1-3 are shared by the
 /// tests (each uses its own namespaces and placements); `edge` is stopped and
 /// started by one test only.
 fn harness() -> Option<&'static Harness> {
-    HARNESS
-        .get_or_init(|| {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-            if Command::new("go").arg("version").output().is_err() {
-                assert!(!ci, "CI needs Go to build the kube-apiserver harness");
-                eprintln!("skipping: Go is not installed");
-                return None;
-            }
-            let dir = tempfile::tempdir().unwrap();
-            let kubeconfig = dir.path().join("kubeconfig.yaml");
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kube-apiserver/start.sh");
-            let mut child = Command::new("bash")
-                .args([
-                    script,
-                    "--members",
-                    "member1,member2,member3,edge",
-                    "--kubeconfig",
-                    kubeconfig.to_str().unwrap(),
-                    // Stops with this test binary: statics are never dropped.
-                    "--control",
-                ])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start the harness");
-            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-            let ready = lines.by_ref().map_while(Result::ok).any(|l| l.trim() == "ready");
-            assert!(ready, "the kube-apiserver harness did not become ready");
-            let stdin = child.stdin.take().unwrap();
-            Some(Harness {
-                child: Mutex::new(child),
-                control: Mutex::new((stdin, lines)),
-                kubeconfig,
-                _dir: dir,
-            })
-        })
-        .as_ref()
+    HARNESS.get_or_init(|| Harness::start(&["member1", "member2", "member3", "edge"])).as_ref()
 }
 
 /// Writes to a member cluster as someone other than gitfleet would (kubectl).

@@ -37,7 +37,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Reconcile: index snapshots and record them under status/ (with --once: one pass).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show objects of a kind (table, yaml or json), like kubectl get.
     Get(get::GetArgs),
     /// Check a work-tree folder or a commit of a repository; exit 1 on any error.
@@ -75,7 +75,7 @@ impl fmt::Display for CliError {
 /// Runs a parsed command; returns the exit code.
 pub fn execute(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Get(args) => get::get(args),
         Command::Validate(args) => validate::validate(args),
         Command::Approve(args) => approve::approve(args),

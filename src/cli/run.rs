@@ -62,6 +62,29 @@ pub struct RunArgs {
     /// Serve /healthz, /readyz and /metrics on this address (e.g. 0.0.0.0:8080).
     #[arg(long)]
     pub listen: Option<String>,
+    /// Take part in leader election on a coordination.k8s.io/v1 Lease: only
+    /// the holder fetches, writes to clusters and pushes status.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Namespace of the Lease (default: the pod's, from POD_NAMESPACE or the
+    /// service account).
+    #[arg(long, requires = "leader_elect")]
+    pub leader_elect_resource_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(long, default_value = "gitfleet", requires = "leader_elect")]
+    pub leader_elect_resource_name: String,
+    /// How long a Lease is valid without renewal (Go duration: 15s, 1m).
+    #[arg(long, default_value = "15s", value_parser = crate::lease::parse_duration, requires = "leader_elect")]
+    pub leader_elect_lease_duration: Duration,
+    /// How long the leader keeps trying to renew before it stops writing and exits.
+    #[arg(long, default_value = "10s", value_parser = crate::lease::parse_duration, requires = "leader_elect")]
+    pub leader_elect_renew_deadline: Duration,
+    /// How often the leader renews and a standby tries to acquire.
+    #[arg(long, default_value = "2s", value_parser = crate::lease::parse_duration, requires = "leader_elect")]
+    pub leader_elect_retry_period: Duration,
+    /// Reach the Lease's cluster through this kubeconfig (default: in-cluster).
+    #[arg(long, requires = "leader_elect")]
+    pub lease_kubeconfig: Option<PathBuf>,
     /// Name of the status commits' author.
     #[arg(long, default_value = "gitfleet")]
     pub author_name: String,
@@ -87,6 +110,13 @@ impl RunArgs {
             allowed_signers: None,
             gpg_keys: None,
             listen: None,
+            leader_elect: false,
+            leader_elect_resource_namespace: None,
+            leader_elect_resource_name: "gitfleet".into(),
+            leader_elect_lease_duration: Duration::from_secs(15),
+            leader_elect_renew_deadline: Duration::from_secs(10),
+            leader_elect_retry_period: Duration::from_secs(2),
+            lease_kubeconfig: None,
             author_name: "gitfleet".into(),
             author_email: "gitfleet@localhost".into(),
         }
@@ -95,6 +125,50 @@ impl RunArgs {
 
 /// Builds the reconciler for these arguments: gitfleet's clone and the backend.
 pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
+    fenced_reconciler(args, None)
+}
+
+/// The leader election these arguments ask for, if any.
+fn election(args: &RunArgs) -> Result<Option<crate::lease::Election>, CliError> {
+    if !args.leader_elect {
+        return Ok(None);
+    }
+    let namespace = match &args.leader_elect_resource_namespace {
+        Some(ns) => ns.clone(),
+        None => std::env::var("POD_NAMESPACE")
+            .ok()
+            .filter(|ns| !ns.is_empty())
+            .or_else(|| {
+                std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+                    .ok()
+                    .map(|ns| ns.trim().to_string())
+            })
+            .ok_or_else(|| {
+                CliError::env(
+                    "--leader-elect: no --leader-elect-resource-namespace, no POD_NAMESPACE and no service account namespace",
+                )
+            })?,
+    };
+    // The pod's name where there is one; the process id tells two processes of one host apart.
+    let host = std::env::var("POD_NAME").ok().filter(|n| !n.is_empty()).unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map_or_else(|_| "gitfleet".into(), |h| h.trim().into())
+    });
+    let election = crate::lease::Election {
+        namespace,
+        name: args.leader_elect_resource_name.clone(),
+        identity: format!("{host}_{}", std::process::id()),
+        lease_duration: args.leader_elect_lease_duration,
+        renew_deadline: args.leader_elect_renew_deadline,
+        retry_period: args.leader_elect_retry_period,
+        kubeconfig: args.lease_kubeconfig.clone(),
+    };
+    election.validate().map_err(CliError::env)?;
+    Ok(Some(election))
+}
+
+/// The reconciler, its cluster writes and pushes passing `fence` first.
+fn fenced_reconciler(args: &RunArgs, fence: Option<crate::cluster::Fence>) -> Result<Reconciler, CliError> {
     std::fs::create_dir_all(&args.state_dir)
         .map_err(|e| CliError::env(format!("state folder {}: {e}", args.state_dir.display())))?;
     let creds = Credentials { ssh_key: args.ssh_key.clone(), token: args.git_token.clone(), user: None };
@@ -109,6 +183,13 @@ pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
             tracing::info!(backend = "local-store", folder = %clusters.display(), "member clusters use the local store");
             Box::new(LocalStore::new(clusters))
         }
+    };
+    let backend: Box<dyn crate::cluster::Backend> = match fence {
+        Some(fence) => {
+            state.fence_with(fence.clone());
+            Box::new(crate::cluster::Fenced { inner: backend, fence })
+        }
+        None => backend,
     };
     let mut own = OwnCommits::load(&args.state_dir)
         .map_err(|e| CliError::env(format!("state folder {}: {e}", args.state_dir.display())))?;
@@ -156,7 +237,44 @@ pub fn now() -> Time {
 }
 
 pub fn run(args: RunArgs) -> Result<u8, CliError> {
-    let mut reconciler = reconciler(&args)?;
+    let election = election(&args)?;
+    let telemetry = match &args.listen {
+        Some(addr) => {
+            let telemetry = Arc::new(Telemetry::new());
+            let bound = crate::serve::spawn(addr, telemetry.clone())
+                .map_err(|e| CliError::env(format!("--listen {addr}: {e}")))?;
+            tracing::info!(%bound, "serving /healthz, /readyz and /metrics");
+            Some(telemetry)
+        }
+        None => None,
+    };
+    let local = crate::watch::git_dir(&args.repo);
+    let waker = crate::watch::Waker::new(local.as_deref()).map_err(CliError::env)?;
+    let leadership = match election {
+        None => None,
+        Some(election) => {
+            let (namespace, name) = (election.namespace.clone(), election.name.clone());
+            let leadership = election.start().map_err(CliError::env)?;
+            // A standby is ready: it serves health and metrics and waits.
+            if let Some(t) = &telemetry {
+                t.set_ready();
+            }
+            tracing::info!(lease = %format!("{namespace}/{name}"), "standing by until this process holds the Lease");
+            while !leadership.is_leader() {
+                if waker.wait(Duration::from_millis(200)) == crate::watch::Signal::Shutdown {
+                    tracing::info!("shutting down");
+                    return Ok(0);
+                }
+            }
+            Some(leadership)
+        }
+    };
+    if let Some(t) = &telemetry {
+        // Without leader election, this process is the one that reconciles.
+        t.set_leader(true);
+    }
+    let fence = leadership.clone().map(|l| Arc::new(move || l.fence()) as crate::cluster::Fence);
+    let mut reconciler = fenced_reconciler(&args, fence)?;
     if args.once {
         let outcome = reconciler.pass(now()).map_err(CliError::env)?;
         if let Some(c) = outcome.commit {
@@ -164,20 +282,6 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         }
         return Ok(0);
     }
-    let telemetry = match &args.listen {
-        Some(addr) => {
-            let telemetry = Arc::new(Telemetry::new());
-            let bound = crate::serve::spawn(addr, telemetry.clone())
-                .map_err(|e| CliError::env(format!("--listen {addr}: {e}")))?;
-            tracing::info!(%bound, "serving /healthz, /readyz and /metrics");
-            // Without leader election, this process is the one that reconciles.
-            telemetry.set_leader(true);
-            Some(telemetry)
-        }
-        None => None,
-    };
-    let local = crate::watch::git_dir(&args.repo);
-    let waker = crate::watch::Waker::new(local.as_deref()).map_err(CliError::env)?;
     tracing::info!(
         repo = %crate::source::redacted(&args.repo),
         watching = local.is_some(),
@@ -209,9 +313,24 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         };
         let poll = Duration::from_secs(args.poll_interval.max(1));
         let timeout = wake.time().map_or(poll, |w| until(w).min(poll));
-        if waker.wait(timeout) == crate::watch::Signal::Shutdown {
-            tracing::info!("shutting down");
-            return Ok(0);
+        // The leader looks at its lease at least once a retry period, even when idle.
+        let slice = leadership.as_ref().map_or(timeout, |_| args.leader_elect_retry_period);
+        let until = std::time::Instant::now() + timeout;
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            let signal = waker.wait(left.min(slice));
+            if let Some(leadership) = &leadership {
+                leadership.fence();
+            }
+            match signal {
+                crate::watch::Signal::Shutdown => {
+                    tracing::info!("shutting down");
+                    return Ok(0);
+                }
+                crate::watch::Signal::Changed => break,
+                crate::watch::Signal::Timeout if left <= slice => break,
+                crate::watch::Signal::Timeout => {}
+            }
         }
     }
 }

@@ -163,3 +163,50 @@ pub fn apply_rank(key: &ObjectKey) -> u8 {
         (_, _, Some(_)) => 3,
     }
 }
+
+/// Called before every write; returns only while this process may write
+/// (leader election: see [`crate::lease::Leadership::fence`]).
+pub type Fence = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// A backend whose writes pass a [`Fence`] first; reads go straight through.
+pub struct Fenced {
+    pub inner: Box<dyn Backend>,
+    pub fence: Fence,
+}
+
+impl Backend for Fenced {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
+    fn sync(
+        &self,
+        cluster: &str,
+        placement: &str,
+        desired: &[RenderedObject],
+        options: &SyncOptions,
+    ) -> Result<SyncReport, BackendError> {
+        (self.fence)();
+        self.inner.sync(cluster, placement, desired, options)
+    }
+
+    fn diff(&self, cluster: &str, desired: &[RenderedObject]) -> Result<Vec<ObjectDiff>, BackendError> {
+        self.inner.diff(cluster, desired)
+    }
+
+    fn declare(&self, cluster: &crate::repo::model::MemberCluster) {
+        self.inner.declare(cluster)
+    }
+
+    fn known_clusters(&self) -> Vec<String> {
+        self.inner.known_clusters()
+    }
+
+    fn placements_on(&self, cluster: &str) -> Result<Vec<String>, BackendError> {
+        self.inner.placements_on(cluster)
+    }
+
+    fn get(&self, cluster: &str, key: &ObjectKey) -> Result<Option<Value>, BackendError> {
+        self.inner.get(cluster, key)
+    }
+}

@@ -97,6 +97,8 @@ pub struct StateRepo {
     local_remote: Option<(PathBuf, bool)>,
     /// Signs the commits it makes when set (`--signing-key`, `approve --sign`).
     signing_key: Option<CommitSigner>,
+    /// Passed before every push (leader election).
+    fence: Option<crate::cluster::Fence>,
 }
 
 impl StateRepo {
@@ -132,7 +134,14 @@ impl StateRepo {
         let local = Path::new(remote.strip_prefix("file://").unwrap_or(remote));
         let local_remote =
             Repository::open(local).ok().and_then(|r| r.path().canonicalize().ok().map(|p| (p, r.is_bare())));
-        Ok(StateRepo { repo, remote: remote.to_string(), creds, local_remote, signing_key: None })
+        Ok(StateRepo {
+            repo,
+            remote: remote.to_string(),
+            creds,
+            local_remote,
+            signing_key: None,
+            fence: None,
+        })
     }
 
     pub fn repo(&self) -> &Repository {
@@ -269,8 +278,16 @@ impl StateRepo {
         self.signing_key = Some(key);
     }
 
+    /// Passes `fence` before every push.
+    pub fn fence_with(&mut self, fence: crate::cluster::Fence) {
+        self.fence = Some(fence);
+    }
+
     /// Pushes `commit` to `branch` without force; `Some(reason)` when the remote rejected it.
     fn push(&self, branch: &str, commit: Oid) -> Result<Option<String>, StatusError> {
+        if let Some(fence) = &self.fence {
+            fence();
+        }
         let err = |source| StatusError::Push { remote: self.remote.clone(), branch: branch.into(), source };
         let local = format!("refs/heads/{branch}");
         self.repo.reference(&local, commit, true, "gitfleet: status commit").map_err(err)?;

@@ -2,6 +2,8 @@
 //! with the real `git` command line, plus the gitfleet binary.
 #![allow(dead_code)]
 
+pub mod harness;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,277 @@
+//! Leader election on a `coordination.k8s.io/v1` Lease, for running several
+//! replicas of `gitfleet run`: only the holder reconciles.
+//!
+//! kube-lease-manager acquires and renews the Lease. Next to it, this module
+//! reads the Lease every retry period and keeps the monotonic time of the last
+//! renewal it saw held by this process. The leader is valid while that time is
+//! less than the renew deadline ago; [`Leadership::fence`] is called before
+//! every cluster write and every push, and once the leader is not valid it
+//! stops the process, as Kubernetes' own components do: a renewal failing past
+//! the deadline (the apiserver unreachable), another holder, or a process that
+//! was paused (SIGSTOP) and wakes after its lease ran out all end with exit
+//! code 2 before anything more is written. Kubernetes then restarts the pod,
+//! which stands by until it holds the Lease again.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use kube_lease_manager::LeaseManagerBuilder;
+
+/// Exit code of a process that lost its lease (an environment error).
+pub const LOST_EXIT_CODE: i32 = 2;
+
+/// How to take part in the election.
+#[derive(Debug, Clone)]
+pub struct Election {
+    pub namespace: String,
+    pub name: String,
+    /// This process's identity in the Lease (`holderIdentity`).
+    pub identity: String,
+    pub lease_duration: Duration,
+    pub renew_deadline: Duration,
+    pub retry_period: Duration,
+    /// Reach the Lease's cluster through this kubeconfig (default: in-cluster).
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// Why the election settings or the Lease's cluster cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ElectionError {
+    #[error("--leader-elect: {0}")]
+    Settings(String),
+    #[error("--leader-elect: the Lease's cluster: {0}")]
+    Cluster(String),
+}
+
+impl Election {
+    /// Checks the durations as Kubernetes' components do.
+    pub fn validate(&self) -> Result<(), ElectionError> {
+        let (d, r, p) = (self.lease_duration, self.renew_deadline, self.retry_period);
+        if p.is_zero() || r <= p || d <= r {
+            return Err(ElectionError::Settings(format!(
+                "needs lease duration > renew deadline > retry period > 0 (got {}, {}, {})",
+                show(d),
+                show(r),
+                show(p)
+            )));
+        }
+        if self.namespace.is_empty() || self.name.is_empty() {
+            return Err(ElectionError::Settings("the Lease needs a namespace and a name".into()));
+        }
+        Ok(())
+    }
+
+    /// Starts taking part on a thread of its own.
+    pub fn start(self) -> Result<Leadership, ElectionError> {
+        self.validate()?;
+        let shared = Arc::new(Shared {
+            leader: AtomicBool::new(false),
+            renewed: Mutex::new(None),
+            renew_deadline: self.renew_deadline,
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ElectionError::Cluster(e.to_string()))?;
+        let client = runtime.block_on(client(self.kubeconfig.as_deref()))?;
+        let theirs = shared.clone();
+        std::thread::Builder::new()
+            .name("leader-election".into())
+            .spawn(move || runtime.block_on(elect(self, client, theirs)))
+            .map_err(|e| ElectionError::Cluster(e.to_string()))?;
+        Ok(Leadership { shared })
+    }
+}
+
+/// A Go-style duration: `15s`, `500ms`, `1m30s`, `2h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration (like 15s, 500ms or 1m30s)");
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(bad)?;
+        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let seconds = match &rest[..unit] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += Duration::from_secs_f64(value * seconds);
+        rest = &rest[unit..];
+    }
+    Ok(total)
+}
+
+fn show(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, ElectionError> {
+    let err = |e: &dyn std::fmt::Display| ElectionError::Cluster(e.to_string());
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| ElectionError::Cluster(format!("{}: {e}", path.display())))?;
+            kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| ElectionError::Cluster(format!("{}: {e}", path.display())))?
+        }
+        None => kube::Config::incluster()
+            .map_err(|e| ElectionError::Cluster(format!("not in a pod and no --lease-kubeconfig: {e}")))?,
+    };
+    kube::Client::try_from(config).map_err(|e| err(&e))
+}
+
+struct Shared {
+    /// kube-lease-manager holds the Lease for this process.
+    leader: AtomicBool,
+    /// When the last renewal seen held by this process was made.
+    renewed: Mutex<Option<Instant>>,
+    renew_deadline: Duration,
+}
+
+/// This process's part in the election.
+#[derive(Clone)]
+pub struct Leadership {
+    shared: Arc<Shared>,
+}
+
+impl Leadership {
+    /// Whether this process leads now (holds the Lease, renewed within the deadline).
+    pub fn is_leader(&self) -> bool {
+        self.validity().is_ok()
+    }
+
+    fn validity(&self) -> Result<(), String> {
+        if !self.shared.leader.load(Ordering::Acquire) {
+            return Err("another process holds the Lease".into());
+        }
+        let renewed = *self.shared.renewed.lock().unwrap_or_else(|e| e.into_inner());
+        match renewed {
+            Some(at) if at.elapsed() < self.shared.renew_deadline => Ok(()),
+            Some(at) => Err(format!(
+                "the Lease was last renewed {:.1} s ago, past the renew deadline of {:.1} s",
+                at.elapsed().as_secs_f64(),
+                self.shared.renew_deadline.as_secs_f64()
+            )),
+            None => Err("the Lease was never renewed".into()),
+        }
+    }
+
+    /// Called before every write: returns while this process leads; otherwise
+    /// logs why and exits with [`LOST_EXIT_CODE`], writing nothing more.
+    pub fn fence(&self) {
+        if let Err(why) = self.validity() {
+            tracing::error!("leader election lost: {why}; exiting so that the pod restarts and stands by");
+            std::process::exit(LOST_EXIT_CODE);
+        }
+    }
+}
+
+/// Runs the election until the process ends: kube-lease-manager's watch, and
+/// the Lease read every retry period to see the renewals.
+async fn elect(election: Election, client: kube::Client, shared: Arc<Shared>) {
+    let duration = election.lease_duration.as_secs().max(1);
+    // kube-lease-manager renews `grace` seconds before the lease runs out:
+    // once a retry period, like Kubernetes' leader election.
+    let grace = duration.saturating_sub(election.retry_period.as_secs().max(1)).clamp(1, duration - 1);
+    let manager = loop {
+        let built = LeaseManagerBuilder::new(client.clone(), &election.name)
+            .with_namespace(&election.namespace)
+            .with_identity(&election.identity)
+            .with_duration(duration)
+            .with_grace(grace)
+            .build()
+            .await;
+        match built {
+            Ok(m) => break m,
+            Err(e) => {
+                tracing::warn!(lease = %election.name, "cannot reach the Lease, retrying: {e}");
+                tokio::time::sleep(election.retry_period).await;
+            }
+        }
+    };
+    let (mut changes, _task) = manager.watch().await;
+    let leases: Api<Lease> = Api::namespaced(client, &election.namespace);
+    let mut tick = tokio::time::interval(election.retry_period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    tracing::error!("leader election stopped");
+                    shared.leader.store(false, Ordering::Release);
+                    return;
+                }
+                let leads = *changes.borrow_and_update();
+                shared.leader.store(leads, Ordering::Release);
+                if leads {
+                    tracing::info!(lease = %election.name, identity = %election.identity, "became the leader");
+                }
+            }
+            _ = tick.tick() => {}
+        }
+        // What the Lease says now: a renewal of ours, and when it was made.
+        match leases.get_opt(&election.name).await {
+            Ok(Some(lease)) => {
+                let spec = lease.spec.unwrap_or_default();
+                let ours = spec.holder_identity.as_deref() == Some(election.identity.as_str());
+                let age = spec.renew_time.map(|t| jiff::Timestamp::now().duration_since(t.0));
+                if ours && let Some(age) = age.and_then(|a| Duration::try_from(a).ok()) {
+                    let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+                    *shared.renewed.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!("cannot read the Lease: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        for bad in ["", "15", "s", "15x", "-1s", "1s2"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_must_nest() {
+        let e = |d, r, p| Election {
+            namespace: "ns".into(),
+            name: "gitfleet".into(),
+            identity: "me".into(),
+            lease_duration: Duration::from_secs(d),
+            renew_deadline: Duration::from_secs(r),
+            retry_period: Duration::from_secs(p),
+            kubeconfig: None,
+        };
+        assert!(e(15, 10, 2).validate().is_ok());
+        assert_eq!(
+            e(10, 10, 2).validate().unwrap_err().to_string(),
+            "--leader-elect: needs lease duration > renew deadline > retry period > 0 (got 10000ms, 10000ms, 2000ms)"
+        );
+        assert!(e(15, 2, 2).validate().is_err());
+        assert!(e(15, 10, 0).validate().is_err());
+    }
+}
