@@ -51,6 +51,25 @@ struct RunLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunCondition {
+    run: String,
+    #[prometheus(flatten)]
+    condition: ConditionLabels,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConditionLabels {
+    r#type: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabels {
+    run: String,
+    stage: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClusterLabel {
     cluster: String,
 }
@@ -73,6 +92,16 @@ pub struct Telemetry {
     update_runs: Family<RunLabels, Gauge>,
     cluster_reachable: Family<ClusterLabel, Gauge>,
     drifted_objects: Family<DriftLabels, Gauge>,
+    git_fetch_duration: Histogram,
+    run_conditions: Family<RunCondition, Gauge>,
+    stage_cluster_update: Family<StageLabels, Histogram, fn() -> Histogram>,
+    approval_wait: Histogram,
+}
+
+/// Seconds from a cluster update's start to its success: from a pass (a local
+/// store, a small apply) to a health wait of an hour.
+fn update_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.05, 3.0, 12))
 }
 
 impl Default for Telemetry {
@@ -94,6 +123,11 @@ impl Telemetry {
             update_runs: Family::default(),
             cluster_reachable: Family::default(),
             drifted_objects: Family::default(),
+            git_fetch_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            run_conditions: Family::default(),
+            stage_cluster_update: Family::new_with_constructor(update_buckets),
+            // 1 s to about 3 days.
+            approval_wait: Histogram::new(exponential_buckets(1.0, 4.0, 10)),
         };
         let version = Version { version: env!("CARGO_PKG_VERSION").to_string() };
         t.registry.register("gitfleet_build", "gitfleet's version", Info::new(version));
@@ -137,7 +171,32 @@ impl Telemetry {
             "Objects found drifted on a cluster at the last check",
             t.drifted_objects.clone(),
         );
+        t.registry.register(
+            "gitfleet_git_fetch_duration_seconds",
+            "Duration of fetching the tracked branch",
+            t.git_fetch_duration.clone(),
+        );
+        t.registry.register(
+            "gitfleet_update_run_condition",
+            "Conditions of each staged update run: 1 for the condition's current status, 0 for the others",
+            t.run_conditions.clone(),
+        );
+        t.registry.register(
+            "gitfleet_stage_cluster_update_duration_seconds",
+            "Time from a cluster's update start to its success, by run and stage",
+            t.stage_cluster_update.clone(),
+        );
+        t.registry.register(
+            "gitfleet_approval_wait_seconds",
+            "Time from an approval request to its acceptance",
+            t.approval_wait.clone(),
+        );
         t
+    }
+
+    /// A fetch of the tracked branch took this long.
+    pub fn fetch_done(&self, took: Duration) {
+        self.git_fetch_duration.observe(took.as_secs_f64());
     }
 
     /// After the first fetch and index: `/readyz` answers 200.
@@ -179,6 +238,21 @@ impl Telemetry {
             let labels = DriftLabels { placement: placement.clone(), cluster: cluster.clone() };
             self.drifted_objects.get_or_create(&labels).set(*n as i64);
         }
+        self.run_conditions.clear();
+        for (run, type_, status) in &summary.run_conditions {
+            for value in ["True", "False", "Unknown"] {
+                let condition = ConditionLabels { r#type: type_.clone(), status: value.into() };
+                let labels = RunCondition { run: run.clone(), condition };
+                self.run_conditions.get_or_create(&labels).set(i64::from(status == value));
+            }
+        }
+        for (run, stage, seconds) in &summary.cluster_updates {
+            let labels = StageLabels { run: run.clone(), stage: stage.clone() };
+            self.stage_cluster_update.get_or_create(&labels).observe(*seconds);
+        }
+        for seconds in &summary.approval_waits {
+            self.approval_wait.observe(*seconds);
+        }
     }
 
     /// Records a pass that failed.
@@ -197,6 +271,42 @@ impl Telemetry {
 }
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The Prometheus text format (0.0.4) of an OpenMetrics exposition, for
+/// clients that do not ask for OpenMetrics (curl, promtool), as Prometheus'
+/// own client libraries negotiate: `# TYPE`/`# HELP` name the sample of a
+/// counter (`_total`) and of an info metric (`_info`, a gauge), and `# UNIT`
+/// and `# EOF` go. Samples are the same in both formats.
+fn prometheus_text(openmetrics: &str) -> String {
+    let mut types: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for line in openmetrics.lines() {
+        if let Some((name, kind)) = line.strip_prefix("# TYPE ").and_then(|r| r.split_once(' ')) {
+            types.insert(name, kind);
+        }
+    }
+    let renamed = |name: &str| match types.get(name) {
+        Some(&"counter") => format!("{name}_total"),
+        Some(&"info") => format!("{name}_info"),
+        _ => name.to_string(),
+    };
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if let Some((name, rest)) = line.strip_prefix("# TYPE ").and_then(|r| r.split_once(' ')) {
+            let kind = if rest == "info" { "gauge" } else { rest };
+            out.push_str(&format!("# TYPE {} {kind}\n", renamed(name)));
+        } else if let Some((name, rest)) = line.strip_prefix("# HELP ").and_then(|r| r.split_once(' ')) {
+            out.push_str(&format!("# HELP {} {rest}\n", renamed(name)));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
 
 /// Binds `addr` (errors now, not in the thread) and serves the endpoints from
 /// a thread of their own; returns the bound address.
@@ -223,9 +333,19 @@ pub fn spawn(addr: &str, telemetry: Arc<Telemetry>) -> std::io::Result<SocketAdd
         )
         .route(
             "/metrics",
-            get(move || {
+            get(move |headers: axum::http::HeaderMap| {
                 let body = telemetry.metrics();
-                async move { ([(header::CONTENT_TYPE, OPENMETRICS)], body).into_response() }
+                let openmetrics = headers
+                    .get(header::ACCEPT)
+                    .and_then(|a| a.to_str().ok())
+                    .is_some_and(|a| a.contains("application/openmetrics-text"));
+                async move {
+                    if openmetrics {
+                        ([(header::CONTENT_TYPE, OPENMETRICS)], body).into_response()
+                    } else {
+                        ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], prometheus_text(&body)).into_response()
+                    }
+                }
             }),
         );
     std::thread::Builder::new().name("gitfleet-listen".into()).spawn(move || {
@@ -241,4 +361,22 @@ pub fn spawn(addr: &str, telemetry: Arc<Telemetry>) -> std::io::Result<SocketAdd
         })
     })?;
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prometheus_text;
+
+    #[test]
+    fn openmetrics_to_prometheus_text() {
+        let om = "# HELP a_build gitfleet's version.\n# TYPE a_build info\na_build_info{version=\"1\"} 1\n\
+                  # HELP a_push Pushes.\n# TYPE a_push counter\na_push_total{result=\"ok\"} 2\n\
+                  # HELP a_took Took.\n# TYPE a_took histogram\n# UNIT a_took seconds\na_took_sum 1.0\na_took_count 1\n# EOF\n";
+        assert_eq!(
+            prometheus_text(om),
+            "# HELP a_build_info gitfleet's version.\n# TYPE a_build_info gauge\na_build_info{version=\"1\"} 1\n\
+             # HELP a_push_total Pushes.\n# TYPE a_push_total counter\na_push_total{result=\"ok\"} 2\n\
+             # HELP a_took Took.\n# TYPE a_took histogram\na_took_sum 1.0\na_took_count 1\n"
+        );
+    }
 }

@@ -290,7 +290,11 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     );
     loop {
         let started = std::time::Instant::now();
-        let wake = match reconciler.pass(now()) {
+        let result = reconciler.pass(now());
+        if let (Some(t), Some(took)) = (&telemetry, reconciler.take_fetch_duration()) {
+            t.fetch_done(took);
+        }
+        let wake = match result {
             Ok(outcome) => {
                 if let Some(c) = outcome.commit {
                     tracing::info!(commit = %c, "{}", outcome.message);

@@ -79,7 +79,7 @@ pub struct RunSummary {
 }
 
 /// What the fleet looks like after a pass, for metrics: names and numbers only.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct PassSummary {
     /// Placement -> its latest resource snapshot index.
     pub snapshot_index: BTreeMap<String, u32>,
@@ -88,6 +88,13 @@ pub struct PassSummary {
     pub clusters: BTreeMap<String, bool>,
     /// (placement, cluster) -> objects found drifted at the last check.
     pub drifted: BTreeMap<(String, String), usize>,
+    /// Conditions of every run: (run, type, status).
+    pub run_conditions: Vec<(String, String, String)>,
+    /// Clusters whose update finished in this pass: (run, stage, seconds from
+    /// the update's start to its success).
+    pub cluster_updates: Vec<(String, String, f64)>,
+    /// Approvals accepted in this pass: seconds from the request to acceptance.
+    pub approval_waits: Vec<f64>,
 }
 
 /// What one pass did.
@@ -121,6 +128,8 @@ pub struct Reconciler {
     signers: Option<Signers>,
     /// Where the snapshot index is saved between runs, and the tip saved last.
     saved_index: Option<(PathBuf, Option<Oid>)>,
+    /// How long the last fetch took (taken by the metrics).
+    last_fetch: Option<std::time::Duration>,
 }
 
 /// Builds a [`Reconciler`]: the clone and the backend are required, the rest
@@ -199,6 +208,7 @@ impl ReconcilerBuilder {
         Reconciler {
             indexer,
             saved_index: self.saved_index.map(|p| (p, saved_tip)),
+            last_fetch: None,
             state: self.state,
             backend: self.backend,
             repo_location: self.repo_location,
@@ -232,6 +242,11 @@ impl Reconciler {
             signers: None,
             saved_index: None,
         }
+    }
+
+    /// How long the last pass's fetch took, once.
+    pub fn take_fetch_duration(&mut self) -> Option<std::time::Duration> {
+        self.last_fetch.take()
     }
 
     /// One pass at time `now`.
@@ -280,7 +295,10 @@ impl Reconciler {
     /// Fetches the tracked branch and reads the fleet at its tip, reporting
     /// what cannot be snapshotted and announcing new member clusters.
     fn load(&mut self) -> Result<FleetState, ReconcileError> {
-        let tip = self.state.fetch(&self.branch)?.ok_or_else(|| ReconcileError::NoBranch {
+        let started = std::time::Instant::now();
+        let fetched = self.state.fetch(&self.branch);
+        self.last_fetch = Some(started.elapsed());
+        let tip = fetched?.ok_or_else(|| ReconcileError::NoBranch {
             repo: self.repo_location.clone(),
             branch: self.branch.clone(),
         })?;

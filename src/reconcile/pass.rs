@@ -29,6 +29,23 @@ use super::clusters::Retries;
 use super::{PassSummary, RunSummary};
 
 /// A run's state in one word, from its conditions.
+/// Seconds from a cluster update's start to its success, once it succeeded.
+fn update_took(conditions: &Vec<crate::status::conditions::Condition>) -> Option<f64> {
+    use crate::status::conditions::Conditions;
+    use crate::status::conditions::kind::{STARTED, SUCCEEDED};
+    let done = conditions.get_condition(SUCCEEDED).filter(|c| c.status == "True")?;
+    let started = conditions.get_condition(STARTED)?;
+    Some(done.last_transition_time.seconds_since(started.last_transition_time).max(0) as f64)
+}
+
+/// When an approval request's approval was accepted, if it was.
+fn accepted_at(request: &ApprovalRequest) -> Option<crate::time::Time> {
+    use crate::status::conditions::Conditions;
+    let status = request.status.as_ref()?;
+    let accepted = status.conditions.get_condition(crate::status::conditions::kind::APPROVAL_ACCEPTED)?;
+    (accepted.status == "True").then_some(accepted.last_transition_time)
+}
+
 fn run_state(status: &RunStatus) -> &'static str {
     use crate::status::conditions::Conditions;
     use crate::status::conditions::kind::{INITIALIZED, PROGRESSING, SUCCEEDED};
@@ -205,7 +222,45 @@ impl<'p> Pass<'p> {
                 drifted.insert((placement.clone(), s.cluster_name.clone()), s.drifted_placements.len());
             }
         }
-        PassSummary { snapshot_index, runs, clusters, drifted }
+        let mut run_conditions = Vec::new();
+        let mut cluster_updates = Vec::new();
+        for (name, doc) in &self.runs.now {
+            for c in &doc.status.conditions {
+                run_conditions.push((name.clone(), c.type_.clone(), c.status.clone()));
+            }
+            let before = self.runs.before(name);
+            for stage in &doc.status.stages_status {
+                for cluster in &stage.clusters {
+                    let Some(took) = update_took(&cluster.conditions) else { continue };
+                    let done_before = before
+                        .and_then(|b| {
+                            b.status.stages_status.iter().find(|s| s.stage_name == stage.stage_name)
+                        })
+                        .and_then(|s| s.clusters.iter().find(|c| c.cluster_name == cluster.cluster_name))
+                        .is_some_and(|c| update_took(&c.conditions).is_some());
+                    if !done_before {
+                        cluster_updates.push((name.clone(), stage.stage_name.clone(), took));
+                    }
+                }
+            }
+        }
+        let mut approval_waits = Vec::new();
+        for (name, request) in &self.requests.now {
+            let Some(accepted) = accepted_at(request) else { continue };
+            if self.requests.before(name).and_then(accepted_at).is_none() {
+                let waited = accepted.seconds_since(request.metadata.creation_timestamp);
+                approval_waits.push(waited.max(0) as f64);
+            }
+        }
+        PassSummary {
+            snapshot_index,
+            runs,
+            clusters,
+            drifted,
+            run_conditions,
+            cluster_updates,
+            approval_waits,
+        }
     }
 
     /// Status files someone else changed since gitfleet's own status commit:

@@ -50,6 +50,11 @@ impl<T: serde::de::DeserializeOwned + serde::Serialize + Clone + PartialEq> Docu
         Documents { folder, before: BTreeMap::new(), now: BTreeMap::new(), broken: BTreeMap::new() }
     }
 
+    /// A document as it was in the status commit the pass started from.
+    pub fn before(&self, name: &str) -> Option<&T> {
+        self.before.get(name)
+    }
+
     /// Reads every document of `folder` in the status commit (if any).
     pub fn read(
         repo: &Repository,
