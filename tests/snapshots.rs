@@ -617,3 +617,30 @@ fn saved_index_that_does_not_fit_is_refused() {
     std::fs::write(&path, text.replace("\"commits\":", "\"commits\":\"x\",\"y\":")).unwrap();
     assert!(matches!(Indexer::load(&repo, &path, None, "a"), Err(LoadError::Corrupt(_))));
 }
+
+/// A saved index whose tip was force-pushed away loads (the clone still has the
+/// commit) and is rebuilt at the next sync, as an index kept in memory is.
+#[test]
+fn saved_index_after_a_force_push_is_rebuilt_on_sync() {
+    let f = Fleet::example();
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    let old = f.commit_all("value2");
+    let repo = git2::Repository::open_bare(&f.origin).unwrap();
+    let mut ix = Indexer::new(None);
+    ix.sync(&repo, git2::Oid::from_str(&old).unwrap()).unwrap();
+    let path = f.work.join("../index.json");
+    ix.save(&path, "a").unwrap();
+    // Rewrite: drop value2, commit value3 instead, force-push.
+    git(&f.work, &["reset", "-q", "--hard", "HEAD~1"]);
+    f.write("resources/test-namespace.yaml", &test_namespace("value3"));
+    git(&f.work, &["commit", "-q", "-am", "value3"]);
+    git(&f.work, &["push", "-q", "--force", "origin", "HEAD:main"]);
+    let tip = repo.refname_to_id("refs/heads/main").unwrap();
+    let mut loaded = Indexer::load(&repo, &path, None, "a").unwrap();
+    loaded.sync(&repo, tip).unwrap();
+    assert!(loaded.rewritten, "the rewrite is noticed");
+    let mut fresh = Indexer::new(None);
+    fresh.sync(&repo, tip).unwrap();
+    assert_eq!(loaded.describe(), fresh.describe());
+    assert_eq!(commits(&loaded, "example-placement").len(), 2);
+}
