@@ -54,6 +54,8 @@ pub mod status;
 
 pub mod reconcile;
 
+pub mod hostkeys;
+
 pub mod lease;
 
 pub mod serve;

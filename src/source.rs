@@ -64,13 +64,13 @@ impl Source {
             let tmp = tempfile::Builder::new().prefix("gitfleet-").tempdir().map_err(SourceError::Temp)?;
             let mut fetch = git2::FetchOptions::new();
             fetch.depth(0);
-            fetch.remote_callbacks(crate::status::publish::callbacks(&creds, None));
+            fetch.remote_callbacks(crate::status::publish::callbacks(&creds, &clean, None));
             let repo = git2::build::RepoBuilder::new()
                 .bare(true)
                 .branch(branch)
                 .fetch_options(fetch)
                 .clone(&clean, tmp.path())
-                .map_err(|source| SourceError::Clone { location: clean.clone(), source })?;
+                .map_err(|e| SourceError::Clone { location: clean.clone(), source: creds.explain(e) })?;
             return Ok(Source { repo, location: clean, _tmp: Some(tmp) });
         }
         let path = location.strip_prefix("file://").unwrap_or(location);

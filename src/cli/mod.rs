@@ -13,7 +13,7 @@ use std::fmt;
 use clap::{Parser, Subcommand};
 
 pub use approve::approval_yaml;
-pub use run::{RunArgs, now, reconciler};
+pub use run::{GitNetwork, RunArgs, now, reconciler};
 
 /// gitfleet: staged rollouts to fleets of Kubernetes clusters, driven by Git.
 #[derive(Debug, Parser)]

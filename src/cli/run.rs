@@ -41,6 +41,28 @@ pub struct RunArgs {
     /// Token for https URLs (default: Git credential helpers).
     #[arg(long, env = "GITFLEET_GIT_TOKEN", hide_env_values = true)]
     pub git_token: Option<String>,
+    /// Read the token for https URLs from this file (a mounted Secret).
+    #[arg(long, conflicts_with = "git_token")]
+    pub git_token_file: Option<PathBuf>,
+    /// User name sent with the token: x-access-token (GitHub), oauth2 (GitLab),
+    /// x-token-auth (Bitbucket).
+    #[arg(long, default_value = "x-access-token")]
+    pub git_username: String,
+    /// Also trust the CA certificates of this PEM file for https (a private CA);
+    /// SSL_CERT_FILE is honoured too.
+    #[arg(long)]
+    pub git_ca_file: Option<PathBuf>,
+    /// Seconds a Git server may take to connect or to answer before gitfleet
+    /// gives up on the fetch or push (the next pass tries again).
+    #[arg(long, default_value_t = 60)]
+    pub git_timeout: u64,
+    /// OpenSSH known_hosts file the SSH host key must be in (hashed entries
+    /// included); default: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts.
+    #[arg(long, conflicts_with = "ssh_insecure_skip_host_key_check")]
+    pub ssh_known_hosts: Option<PathBuf>,
+    /// Accept any SSH host key. Insecure: whoever answers gets the status pushes.
+    #[arg(long)]
+    pub ssh_insecure_skip_host_key_check: bool,
     /// Apply to real clusters: each MemberCluster uses the kubeconfig context of
     /// its name (or its `gitfleet.dev/kubeconfig-context` annotation).
     #[arg(long)]
@@ -93,7 +115,23 @@ pub struct RunArgs {
     pub author_email: String,
 }
 
+/// libgit2's process-wide network settings a `run` asks for: set by the binary
+/// at start (libgit2 offers them only as global options).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GitNetwork {
+    /// Extra CA certificates for https.
+    pub ca_file: Option<PathBuf>,
+    /// Connect and read timeout, milliseconds.
+    pub timeout_ms: i32,
+}
+
 impl RunArgs {
+    /// The network settings of these arguments.
+    pub fn git_network(&self) -> GitNetwork {
+        let timeout_ms = i32::try_from(self.git_timeout.saturating_mul(1000)).unwrap_or(i32::MAX).max(1);
+        GitNetwork { ca_file: self.git_ca_file.clone(), timeout_ms }
+    }
+
     /// `run --once` on `repo` with every other option at its default.
     pub fn once(repo: impl Into<String>, state_dir: impl Into<PathBuf>) -> RunArgs {
         RunArgs {
@@ -105,6 +143,12 @@ impl RunArgs {
             poll_interval: 30,
             ssh_key: None,
             git_token: None,
+            git_token_file: None,
+            git_username: "x-access-token".into(),
+            git_ca_file: None,
+            git_timeout: 60,
+            ssh_known_hosts: None,
+            ssh_insecure_skip_host_key_check: false,
             kubeconfig: None,
             signing_key: None,
             allowed_signers: None,
@@ -126,6 +170,44 @@ impl RunArgs {
 /// Builds the reconciler for these arguments: gitfleet's clone and the backend.
 pub fn reconciler(args: &RunArgs) -> Result<Reconciler, CliError> {
     fenced_reconciler(args, None)
+}
+
+/// How to reach the repository: credentials and host keys. (The CA file and
+/// the timeout are libgit2's process-wide settings: [`RunArgs::git_network`].)
+fn credentials(args: &RunArgs) -> Result<Credentials, CliError> {
+    let token = match &args.git_token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| CliError::env(format!("--git-token-file {}: {e}", path.display())))?;
+            let token = text.trim().to_string();
+            if token.is_empty() {
+                return Err(CliError::env(format!("--git-token-file {}: the file is empty", path.display())));
+            }
+            Some(token)
+        }
+        None => args.git_token.clone(),
+    };
+    let host_keys = if args.ssh_insecure_skip_host_key_check {
+        tracing::warn!(
+            "--ssh-insecure-skip-host-key-check: any SSH host key is accepted; whoever answers gets the status pushes"
+        );
+        crate::hostkeys::HostKeys::Insecure
+    } else {
+        match &args.ssh_known_hosts {
+            Some(path) => crate::hostkeys::HostKeys::file(path).map_err(CliError::env)?,
+            None => crate::hostkeys::HostKeys::default(),
+        }
+    };
+    if let Some(ca) = args.git_ca_file.as_ref().filter(|ca| !ca.is_file()) {
+        return Err(CliError::env(format!("--git-ca-file {}: no such file", ca.display())));
+    }
+    Ok(Credentials {
+        ssh_key: args.ssh_key.clone(),
+        token,
+        user: Some(args.git_username.clone()),
+        host_keys,
+        ..Credentials::default()
+    })
 }
 
 /// The leader election these arguments ask for, if any.
@@ -171,7 +253,7 @@ fn election(args: &RunArgs) -> Result<Option<crate::lease::Election>, CliError> 
 fn fenced_reconciler(args: &RunArgs, fence: Option<crate::cluster::Fence>) -> Result<Reconciler, CliError> {
     std::fs::create_dir_all(&args.state_dir)
         .map_err(|e| CliError::env(format!("state folder {}: {e}", args.state_dir.display())))?;
-    let creds = Credentials { ssh_key: args.ssh_key.clone(), token: args.git_token.clone(), user: None };
+    let creds = credentials(args)?;
     let mut state = StateRepo::open(&args.state_dir, &args.repo, creds).map_err(CliError::env)?;
     let backend: Box<dyn crate::cluster::Backend> = match &args.kubeconfig {
         Some(path) => {

@@ -42,13 +42,36 @@ pub struct Credentials {
     pub token: Option<String>,
     /// The user name for the token (default `x-access-token`).
     pub user: Option<String>,
+    /// How SSH host keys are checked (default: the user's known_hosts files).
+    pub host_keys: crate::hostkeys::HostKeys,
+    /// Why the last host key was refused: libgit2 replaces the callback's
+    /// message by a generic one, so it is kept here and put back.
+    pub(crate) refused_host_key: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Credentials {
     /// The user and token that were written in a repository URL, if any.
     pub fn from_url(userpass: Option<(String, String)>) -> Credentials {
         let (user, token) = userpass.map_or((None, None), |(u, t)| ((!u.is_empty()).then_some(u), Some(t)));
-        Credentials { ssh_key: None, token, user }
+        Credentials { ssh_key: None, token, user, ..Credentials::default() }
+    }
+
+    /// `e`, or why the host key was refused when that is what failed.
+    pub(crate) fn explain(&self, e: git2::Error) -> git2::Error {
+        let refused = self.refused_host_key.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match refused {
+            Some(why) if e.class() == git2::ErrorClass::Ssh => git2::Error::from_str(&why),
+            _ if e.code() == git2::ErrorCode::Certificate
+                || (e.class() == git2::ErrorClass::Ssl && e.message().contains("certificate")) =>
+            {
+                git2::Error::from_str(&format!(
+                    "the server's TLS certificate is not trusted ({}); for a private CA give its certificate with \
+                 --git-ca-file FILE or SSL_CERT_FILE",
+                    e.message()
+                ))
+            }
+            _ => e,
+        }
     }
 }
 
@@ -153,14 +176,14 @@ impl StateRepo {
         let err = |source| StatusError::Fetch { remote: self.remote.clone(), branch: branch.into(), source };
         let mut remote = self.repo.find_remote(REMOTE).map_err(err)?;
         let mut opts = FetchOptions::new();
-        opts.remote_callbacks(callbacks(&self.creds, None));
+        opts.remote_callbacks(callbacks(&self.creds, &self.remote, None));
         opts.prune(git2::FetchPrune::On);
         let refspec = format!("+refs/heads/{branch}:refs/remotes/{REMOTE}/{branch}");
         match remote.fetch(&[&refspec], Some(&mut opts), None) {
             Ok(()) => {}
             // A branch missing on the remote is not an error for an optional status branch.
             Err(e) if e.code() == git2::ErrorCode::NotFound => {}
-            Err(e) => return Err(err(e)),
+            Err(e) => return Err(err(self.creds.explain(e))),
         }
         Ok(self.tip(branch))
     }
@@ -297,7 +320,7 @@ impl StateRepo {
         let mut remote = self.repo.find_remote(REMOTE).map_err(err)?;
         let rejected = std::cell::RefCell::new(None);
         let mut opts = PushOptions::new();
-        opts.remote_callbacks(callbacks(&self.creds, Some(&rejected)));
+        opts.remote_callbacks(callbacks(&self.creds, &self.remote, Some(&rejected)));
         // No leading '+': a push that is not a fast-forward is refused, never forced.
         let refspec = format!("{local}:{local}");
         let result = remote.push(&[&refspec], Some(&mut opts));
@@ -305,7 +328,7 @@ impl StateRepo {
         match result {
             Ok(()) => {}
             Err(e) if is_rejection(&e) => return Ok(Some(e.message().to_string())),
-            Err(e) => return Err(err(e)),
+            Err(e) => return Err(err(self.creds.explain(e))),
         }
         if let Some(reason) = rejected.take() {
             return Ok(Some(reason));
@@ -389,40 +412,88 @@ fn remote_url(remote: &str) -> String {
     }
 }
 
-/// Callbacks with credentials (ssh-agent or key file, token or credential helper)
-/// and, for pushes, the per-reference status that git2 does not report as an error.
+/// The port of an `ssh://` URL, when it names one (`git@host:path` has none).
+fn ssh_port(url: &str) -> Option<u16> {
+    let rest = ["ssh://", "git+ssh://", "ssh+git://"].iter().find_map(|s| url.strip_prefix(s))?;
+    let authority = rest.split('/').next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let port = match host_port.rsplit_once(']') {
+        Some((_, after)) => after.strip_prefix(':')?,
+        None => host_port.rsplit_once(':')?.1,
+    };
+    port.parse().ok()
+}
+
+/// Callbacks for `url`: credentials (an SSH key file or ssh-agent; a token or
+/// Git's credential helpers), the SSH host key checked against known_hosts
+/// (TLS certificates are checked by libgit2 against the trusted CAs), and, for
+/// pushes, the per-reference status that git2 does not report as an error.
 pub(crate) fn callbacks<'a>(
     creds: &'a Credentials,
+    url: &str,
     rejected: Option<&'a std::cell::RefCell<Option<String>>>,
 ) -> RemoteCallbacks<'a> {
     let mut cb = RemoteCallbacks::new();
-    let mut attempts = 0;
+    let mut tried = (0, 0, false);
     cb.credentials(move |url, username, allowed| {
-        attempts += 1;
-        if attempts > 3 {
-            return Err(git2::Error::from_str(
-                "authentication failed: no credential worked (ssh-agent, --ssh-key, --git-token, Git credential helper)",
-            ));
-        }
         let user = username.unwrap_or("git");
         if allowed.contains(CredentialType::SSH_KEY) {
-            return match (&creds.ssh_key, attempts) {
+            tried.0 += 1;
+            return match (&creds.ssh_key, tried.0) {
                 (Some(key), 1) => Cred::ssh_key(user, None, key, None),
-                _ => Cred::ssh_key_from_agent(user),
+                (None, 1) => Cred::ssh_key_from_agent(user),
+                (Some(key), _) => Err(git2::Error::from_str(&format!(
+                    "authentication failed: the server refused the SSH key {}",
+                    key.display()
+                ))),
+                (None, _) => Err(git2::Error::from_str(
+                    "authentication failed: no key of ssh-agent was accepted (give one with --ssh-key)",
+                )),
             };
         }
         if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+            tried.1 += 1;
             if let Some(token) = &creds.token {
+                if tried.1 > 1 {
+                    return Err(git2::Error::from_str(
+                        "authentication failed: the server refused the token (check --git-token and --git-username)",
+                    ));
+                }
                 let user = username.or(creds.user.as_deref()).unwrap_or("x-access-token");
                 return Cred::userpass_plaintext(user, token);
+            }
+            if tried.1 > 1 {
+                return Err(git2::Error::from_str(
+                    "authentication failed: Git's credential helpers gave nothing the server accepted (give a token with --git-token)",
+                ));
             }
             let config = git2::Config::open_default()?;
             return Cred::credential_helper(&config, url, username);
         }
-        if allowed.contains(CredentialType::USERNAME) {
+        if allowed.contains(CredentialType::USERNAME) && !tried.2 {
+            tried.2 = true;
             return Cred::username(user);
         }
-        Cred::default()
+        Err(git2::Error::from_str("authentication failed: the server asks for credentials gitfleet has no way to give"))
+    });
+    let port = ssh_port(url);
+    cb.certificate_check(move |cert, host| {
+        let Some(key) = cert.as_hostkey() else {
+            // TLS: libgit2 has verified the certificate against the trusted CAs.
+            return Ok(git2::CertificateCheckStatus::CertificatePassthrough);
+        };
+        let Some(blob) = key.hostkey() else {
+            return Err(git2::Error::from_str(&format!(
+                "SSH host {host} offered no host key gitfleet can check"
+            )));
+        };
+        match creds.host_keys.check(host, port, blob) {
+            Ok(()) => Ok(git2::CertificateCheckStatus::CertificateOk),
+            Err(why) => {
+                *creds.refused_host_key.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
+                Err(git2::Error::from_str(&why))
+            }
+        }
     });
     if let Some(cell) = rejected {
         cb.push_update_reference(move |refname, status| {
@@ -438,6 +509,15 @@ pub(crate) fn callbacks<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssh_ports_of_urls() {
+        assert_eq!(ssh_port("ssh://git@127.0.0.1:2222/srv/fleet.git"), Some(2222));
+        assert_eq!(ssh_port("ssh://git@[::1]:2200/fleet.git"), Some(2200));
+        assert_eq!(ssh_port("ssh://git@github.com/org/fleet.git"), None);
+        assert_eq!(ssh_port("git@github.com:org/fleet.git"), None);
+        assert_eq!(ssh_port("https://github.com:443/org/fleet.git"), None);
+    }
 
     #[test]
     fn only_a_checked_out_branch_is_permanent() {

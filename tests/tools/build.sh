@@ -5,6 +5,7 @@
 #
 #   tests/tools/build.sh helm        # Helm, for the chart tests
 #   tests/tools/build.sh promtool    # promtool, for the metrics test
+#   tests/tools/build.sh githttp     # an HTTPS Git server, for the Git host tests
 #
 # A second build of the same go.mod/go.sum reuses the cached binary.
 set -euo pipefail
@@ -14,7 +15,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 module="$here/$name"
 [[ -f "$module/go.mod" ]] || { echo "build.sh: no tool $name in $here" >&2; exit 1; }
 cache_root="${GITFLEET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gitfleet}/$name"
-hash="$(cat "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-16)"
+shopt -s nullglob
+hash="$(cat "$module/go.mod" "$module/go.sum" "$module"/*.go | sha256sum | cut -c1-16)"
 dir="$cache_root/$hash"
 bin="$dir/$name"
 
@@ -24,8 +26,9 @@ if [[ ! -x "$bin" ]]; then
     exec 9>"$dir/build.lock"
     flock 9
     if [[ ! -x "$bin" ]]; then
+        # The module's `tool` (a program of another module), or its own main package.
         package="$(sed -n 's/^tool[[:space:]]\+//p' "$module/go.mod" | head -n1)"
-        [[ -n "$package" ]] || { echo "build.sh: $module/go.mod names no tool" >&2; exit 1; }
+        package="${package:-.}"
         echo "build.sh: building $package into $bin" >&2
         tmp="$(mktemp "$dir/$name.XXXXXX")"
         trap 'rm -f "$tmp"' EXIT

@@ -1,0 +1,344 @@
+//! Real Git servers on loopback: HTTPS (git http-backend behind a TLS web
+//! server with basic authentication and a certificate from a CA made here,
+//! tests/tools/githttp) and SSH (OpenSSH's sshd with its own host key and
+//! authorized_keys, tests/tools/sshd.sh). `gitfleet run --once` fetches from
+//! them and pushes status to them.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use common::{Fleet, git, stderr};
+
+const TOKEN: &str = "glpat-s3cret-token-0123456789";
+
+/// Go is there, or the test is skipped (never in CI).
+fn go() -> bool {
+    let present = Command::new("go").arg("version").output().is_ok();
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(present || !ci, "CI needs Go to build the HTTPS server");
+    present
+}
+
+fn tool(script: &str, args: &[&str]) -> PathBuf {
+    let out = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}: {}", stderr(&out));
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// A server process, stopped on drop.
+struct Server {
+    child: Child,
+    /// The repository's URL on it.
+    url: String,
+    /// The served bare repository.
+    repo: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The example fleet, served as a bare repository under `dir/repos/fleet.git`.
+fn served_repo(dir: &Path) -> PathBuf {
+    let f = Fleet::example();
+    let repo = dir.join("repos/fleet.git");
+    std::fs::create_dir_all(dir.join("repos")).unwrap();
+    git(dir, &["clone", "-q", "--bare", f.origin.to_str().unwrap(), repo.to_str().unwrap()]);
+    git(&repo, &["config", "http.receivepack", "true"]);
+    repo
+}
+
+/// git http-backend over HTTPS with basic authentication (`bot` / TOKEN).
+fn https_server() -> Server {
+    let githttp = tool("tests/tools/build.sh", &["githttp"]);
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new(&githttp).arg("-make-certs").arg(dir.path()).status().unwrap();
+    assert!(made.success());
+    let repo = served_repo(dir.path());
+    let mut child = Command::new(&githttp)
+        .arg("-root")
+        .arg(dir.path().join("repos"))
+        .arg("-cert")
+        .arg(dir.path().join("server.pem"))
+        .arg("-key")
+        .arg(dir.path().join("server-key.pem"))
+        .args(["-user", "bot", "-password", TOKEN])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("listening ").expect("the server says where it listens").to_string();
+    Server { child, url: format!("{base}/fleet.git"), repo, dir }
+}
+
+fn keygen(path: &Path) {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// OpenSSH's sshd on a loopback port: its own host key, the client key
+/// `dir/client` authorized, the current user logging in.
+fn ssh_server() -> Option<(Server, u16)> {
+    let sshd = tool("tests/tools/sshd.sh", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    keygen(&d.join("host_key"));
+    keygen(&d.join("client"));
+    std::fs::copy(d.join("client.pub"), d.join("authorized_keys")).unwrap();
+    let repo = served_repo(d);
+    let user =
+        String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap().trim().to_string();
+    let port = free_port();
+    std::fs::write(
+        d.join("sshd_config"),
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {0}/host_key\nAuthorizedKeysFile {0}/authorized_keys\n\
+             PidFile {0}/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nAllowUsers {user}\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    // Privilege separation needs this folder (it exists where sshd runs as a service).
+    if nix_root() {
+        std::fs::create_dir_all("/run/sshd").unwrap();
+    }
+    let mut child = Command::new(&sshd)
+        .arg("-D")
+        .arg("-e")
+        .arg("-f")
+        .arg(d.join("sshd_config"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if err.read_line(&mut line).unwrap() == 0 {
+            panic!("sshd stopped before listening");
+        }
+        if line.contains("Server listening on") {
+            break;
+        }
+    }
+    // Keep reading its log so that it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in err.lines() {});
+    let url = format!("ssh://{user}@127.0.0.1:{port}{}", repo.display());
+    Some((Server { child, url, repo, dir }, port))
+}
+
+fn nix_root() -> bool {
+    String::from_utf8_lossy(&Command::new("id").arg("-u").output().unwrap().stdout).trim() == "0"
+}
+
+/// `gitfleet run --once` on `url` with these extra arguments.
+fn run_once(url: &str, state: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gitfleet"));
+    cmd.args(["run", "--once", "--repo", url, "--state-dir", state.to_str().unwrap()]).args(extra);
+    cmd.env_remove("GITFLEET_GIT_TOKEN").env_remove("SSL_CERT_FILE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// The author of the served repository's newest commit on main.
+fn last_author(repo: &Path) -> String {
+    git(repo, &["log", "-1", "--format=%an", "main"]).trim().to_string()
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() { stack.push(p) } else { out.push(p) }
+        }
+    }
+    out
+}
+
+#[test]
+fn https_with_a_token_fetches_and_pushes_and_refuses_what_it_should() {
+    if !go() {
+        return;
+    }
+    let s = https_server();
+    let d = s.dir.path();
+    let ca = d.join("ca.pem");
+    let token_file = d.join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let ca_arg = ca.to_str().unwrap();
+    let token_arg = token_file.to_str().unwrap();
+
+    // No CA: a clear certificate error, exit 2.
+    let out = run_once(&s.url, &d.join("s1"), &["--git-token-file", token_arg, "--git-username", "bot"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the server's TLS certificate is not trusted ("), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--git-ca-file FILE or SSL_CERT_FILE"), "{}", stderr(&out));
+
+    // The wrong token: authentication failed, exit 2, the token nowhere.
+    let out = run_once(
+        &s.url,
+        &d.join("s2"),
+        &["--git-token", "wrong-token", "--git-username", "bot", "--git-ca-file", ca_arg],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("authentication failed: the server refused the token"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("wrong-token"));
+
+    // The right token from a file and the CA: fetch, then the status push.
+    let state = d.join("s3");
+    let out = run_once(
+        &s.url,
+        &state,
+        &["--git-token-file", token_arg, "--git-username", "bot", "--git-ca-file", ca_arg],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(last_author(&s.repo), "gitfleet", "the status commit reached the server");
+    assert!(!stderr(&out).contains(TOKEN));
+    for file in files_under(&state) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains(TOKEN), "the token is in {}", file.display());
+    }
+
+    // SSL_CERT_FILE is honoured, and the token from the environment.
+    let out = run_once(
+        &s.url,
+        &d.join("s4"),
+        &["--git-username", "bot"],
+        &[("SSL_CERT_FILE", ca_arg), ("GITFLEET_GIT_TOKEN", TOKEN)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn ssh_checks_the_host_key_and_the_client_key() {
+    let Some((s, port)) = ssh_server() else { return };
+    let d = s.dir.path();
+    let key = d.join("client");
+    let key_arg = key.to_str().unwrap();
+    let host_pub = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
+    let host_key: Vec<&str> = host_pub.split_whitespace().take(2).collect();
+    let known = d.join("known_hosts");
+    std::fs::write(&known, format!("[127.0.0.1]:{port} {}\n", host_key.join(" "))).unwrap();
+    let known_arg = known.to_str().unwrap();
+
+    // The right key and the host's key known: fetch and push.
+    let out = run_once(&s.url, &d.join("s1"), &["--ssh-key", key_arg, "--ssh-known-hosts", known_arg], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(last_author(&s.repo), "gitfleet");
+
+    // Hashed entries, as `ssh-keygen -H` writes them.
+    let hashed = d.join("known_hosts_hashed");
+    std::fs::copy(&known, &hashed).unwrap();
+    let out = Command::new("ssh-keygen").arg("-H").arg("-f").arg(&hashed).output().unwrap();
+    assert!(out.status.success() && std::fs::read_to_string(&hashed).unwrap().starts_with("|1|"));
+    let out = run_once(
+        &s.url,
+        &d.join("s2"),
+        &["--ssh-key", key_arg, "--ssh-known-hosts", hashed.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // A key the server does not know.
+    let stranger = d.join("stranger");
+    keygen(&stranger);
+    let out = run_once(
+        &s.url,
+        &d.join("s3"),
+        &["--ssh-key", stranger.to_str().unwrap(), "--ssh-known-hosts", known_arg],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("authentication failed: the server refused the SSH key"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The host's key changed: refused, with the offered key's fingerprint.
+    let fingerprint = String::from_utf8(
+        Command::new("ssh-keygen").arg("-l").arg("-f").arg(d.join("host_key.pub")).output().unwrap().stdout,
+    )
+    .unwrap();
+    let fingerprint = fingerprint.split_whitespace().nth(1).unwrap().to_string();
+    let other = d.join("other_host");
+    keygen(&other);
+    let other_pub = std::fs::read_to_string(d.join("other_host.pub")).unwrap();
+    let other_key: Vec<&str> = other_pub.split_whitespace().take(2).collect();
+    let changed = d.join("known_hosts_changed");
+    std::fs::write(&changed, format!("[127.0.0.1]:{port} {}\n", other_key.join(" "))).unwrap();
+    let out = run_once(
+        &s.url,
+        &d.join("s4"),
+        &["--ssh-key", key_arg, "--ssh-known-hosts", changed.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(
+        text.contains(&format!("SSH host key of [127.0.0.1]:{port} changed: offered {fingerprint}")),
+        "{text}"
+    );
+
+    // Unknown host: another host's entry only.
+    let unknown = d.join("known_hosts_unknown");
+    std::fs::write(&unknown, format!("git.example.com {}\n", host_key.join(" "))).unwrap();
+    let out = run_once(
+        &s.url,
+        &d.join("s5"),
+        &["--ssh-key", key_arg, "--ssh-known-hosts", unknown.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains(&format!("is unknown: offered {fingerprint}")), "{}", stderr(&out));
+
+    // No known_hosts at all (a container): refused, saying how to get the key.
+    let home = d.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = run_once(&s.url, &d.join("s6"), &["--ssh-key", key_arg], &[("HOME", home.to_str().unwrap())]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = stderr(&out);
+    assert!(
+        text.contains("no known_hosts file") && text.contains(&format!("ssh-keyscan -p {port} 127.0.0.1")),
+        "{text}"
+    );
+
+    // The insecure flag accepts it, with a warning.
+    let out = run_once(
+        &s.url,
+        &d.join("s7"),
+        &["--ssh-key", key_arg, "--ssh-insecure-skip-host-key-check"],
+        &[("HOME", home.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("any SSH host key is accepted"));
+}
