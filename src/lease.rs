@@ -48,7 +48,8 @@ pub enum ElectionError {
 }
 
 impl Election {
-    /// Checks the durations as Kubernetes' components do.
+    /// Checks the durations as Kubernetes' components do, and as the Lease
+    /// counts them: in whole seconds.
     pub fn validate(&self) -> Result<(), ElectionError> {
         let (d, r, p) = (self.lease_duration, self.renew_deadline, self.retry_period);
         if p.is_zero() || r <= p || d <= r {
@@ -59,10 +60,28 @@ impl Election {
                 show(p)
             )));
         }
+        if d.subsec_nanos() != 0 || d < Duration::from_secs(2) {
+            return Err(ElectionError::Settings(format!(
+                "the lease duration is written in whole seconds in the Lease: at least 2s (got {})",
+                show(d)
+            )));
+        }
+        if Duration::from_secs(self.renew_every()) >= r {
+            return Err(ElectionError::Settings(format!(
+                "the Lease is renewed every {}s (the retry period in whole seconds), which must be less than the renew deadline ({})",
+                self.renew_every(),
+                show(r)
+            )));
+        }
         if self.namespace.is_empty() || self.name.is_empty() {
             return Err(ElectionError::Settings("the Lease needs a namespace and a name".into()));
         }
         Ok(())
+    }
+
+    /// How often the holder renews, in the whole seconds the Lease counts.
+    fn renew_every(&self) -> u64 {
+        self.retry_period.as_secs() + u64::from(self.retry_period.subsec_nanos() > 0)
     }
 
     /// Starts taking part on a thread of its own.
@@ -70,6 +89,7 @@ impl Election {
         self.validate()?;
         let shared = Arc::new(Shared {
             leader: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
             renewed: Mutex::new(None),
             renew_deadline: self.renew_deadline,
         });
@@ -81,7 +101,11 @@ impl Election {
         let theirs = shared.clone();
         std::thread::Builder::new()
             .name("leader-election".into())
-            .spawn(move || runtime.block_on(elect(self, client, theirs)))
+            .spawn(move || {
+                runtime.block_on(elect(self, client, theirs.clone()));
+                // Whatever ended it, this process leads no more.
+                theirs.stopped.store(true, Ordering::Release);
+            })
             .map_err(|e| ElectionError::Cluster(e.to_string()))?;
         Ok(Leadership { shared })
     }
@@ -107,7 +131,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => 3600.0,
             _ => return Err(bad()),
         };
-        total += Duration::from_secs_f64(value * seconds);
+        total += Duration::try_from_secs_f64(value * seconds).map_err(|_| bad())?;
         rest = &rest[unit..];
     }
     Ok(total)
@@ -136,6 +160,8 @@ async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, El
 struct Shared {
     /// kube-lease-manager holds the Lease for this process.
     leader: AtomicBool,
+    /// The election ended (it does only on an error it cannot get past).
+    stopped: AtomicBool,
     /// When the last renewal seen held by this process was made.
     renewed: Mutex<Option<Instant>>,
     renew_deadline: Duration,
@@ -154,6 +180,9 @@ impl Leadership {
     }
 
     fn validity(&self) -> Result<(), String> {
+        if self.shared.stopped.load(Ordering::Acquire) {
+            return Err("the leader election stopped".into());
+        }
         if !self.shared.leader.load(Ordering::Acquire) {
             return Err("another process holds the Lease".into());
         }
@@ -182,10 +211,11 @@ impl Leadership {
 /// Runs the election until the process ends: kube-lease-manager's watch, and
 /// the Lease read every retry period to see the renewals.
 async fn elect(election: Election, client: kube::Client, shared: Arc<Shared>) {
-    let duration = election.lease_duration.as_secs().max(1);
+    // Validated: a whole number of seconds, at least 2, renewed more often.
+    let duration = election.lease_duration.as_secs();
     // kube-lease-manager renews `grace` seconds before the lease runs out:
-    // once a retry period, like Kubernetes' leader election.
-    let grace = duration.saturating_sub(election.retry_period.as_secs().max(1)).clamp(1, duration - 1);
+    // once a retry period (in whole seconds), like Kubernetes' leader election.
+    let grace = duration.saturating_sub(election.renew_every()).clamp(1, duration - 1);
     let manager = loop {
         let built = LeaseManagerBuilder::new(client.clone(), &election.name)
             .with_namespace(&election.namespace)
@@ -231,6 +261,9 @@ async fn elect(election: Election, client: kube::Client, shared: Arc<Shared>) {
                 if ours && let Some(age) = age.and_then(|a| Duration::try_from(a).ok()) {
                     let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
                     *shared.renewed.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
+                } else if !ours && spec.holder_identity.is_some() {
+                    // Another holds it: this process leads no more, now.
+                    shared.leader.store(false, Ordering::Release);
                 }
             }
             Ok(None) => {}
@@ -250,7 +283,7 @@ mod tests {
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        for bad in ["", "15", "s", "15x", "-1s", "1s2"] {
+        for bad in ["", "15", "s", "15x", "-1s", "1s2", "99999999999999999999999h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
@@ -267,6 +300,17 @@ mod tests {
             kubeconfig: None,
         };
         assert!(e(15, 10, 2).validate().is_ok());
+        let sub = |d: u64, r: u64, p: u64| Election {
+            lease_duration: Duration::from_millis(d),
+            renew_deadline: Duration::from_millis(r),
+            retry_period: Duration::from_millis(p),
+            ..e(15, 10, 2)
+        };
+        // 2.9 s cannot be written in the Lease; 1 s is too short; a 500 ms retry renews every second.
+        assert!(sub(2900, 2500, 500).validate().unwrap_err().to_string().contains("whole seconds"));
+        assert!(sub(1000, 800, 200).validate().is_err());
+        assert!(sub(4000, 3000, 500).validate().is_ok());
+        assert!(sub(4000, 1000, 500).validate().unwrap_err().to_string().contains("renewed every 1s"));
         assert_eq!(
             e(10, 10, 2).validate().unwrap_err().to_string(),
             "--leader-elect: needs lease duration > renew deadline > retry period > 0 (got 10000ms, 10000ms, 2000ms)"

@@ -305,10 +305,22 @@ fn run_starts_from_the_saved_index_and_rebuilds_a_bad_one() {
     run();
     let after_two = std::fs::read_to_string(&saved).unwrap();
 
+    // An index of this very clone, saved for another repository.
+    let clone = git2::Repository::open_bare(state.join("repo.git")).unwrap();
+    let mut other = gitfleet::snapshot::Indexer::new(None);
+    other.sync(&clone, clone.refname_to_id("refs/remotes/origin/main").unwrap()).unwrap();
+    let foreign = state.join("foreign.json");
+    other.save(&foreign, "https://git.example.com/other.git branch main folder /").unwrap();
+    let foreign = std::fs::read_to_string(&foreign).unwrap();
     for (bad, reason) in [
         ("{\"format\":1,\"source\":".to_string(), "it is corrupt"),
         (after_two.replacen("\"format\":1", "\"format\":0", 1), "it has format 0"),
-        (after_two.replacen("branch main", "branch other", 1), "it was saved for"),
+        (
+            after_two.replacen("\"gitfleet\":\"", "\"gitfleet\":\"0.0.0-", 1),
+            "it was saved by gitfleet 0.0.0-",
+        ),
+        (after_two.replacen("\"commits\":", "\"commits\": ", 1), "does not match its checksum"),
+        (foreign, "it was saved for https://git.example.com/other.git branch main folder /"),
     ] {
         std::fs::write(&saved, bad).unwrap();
         let log = run();

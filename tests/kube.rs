@@ -659,3 +659,70 @@ fn apiserver_stopped_mid_run() {
     );
     h.control("start", "edge");
 }
+
+/// The fence of leader election is passed before every write of a sync (each
+/// rank's batch, the inventory), so a leader that lost its lease midway writes
+/// nothing more: here the fence stops the sync at its second write, after the
+/// Namespace and before the ConfigMap.
+#[test]
+fn the_fence_comes_before_every_write_of_a_sync() {
+    use gitfleet::cluster::SyncOptions;
+    use gitfleet::render::RenderedObject;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let Some(h) = harness() else { return };
+    let object = |kind: &str, ns: Option<&str>, name: &str, value: serde_json::Value| RenderedObject {
+        key: ObjectKey {
+            group: String::new(),
+            kind: kind.into(),
+            namespace: ns.map(str::to_string),
+            name: name.into(),
+        },
+        api_version: "v1".into(),
+        value,
+        envelope: None,
+    };
+    let labels = serde_json::json!({"kubernetes-fleet.io/parent-CRP": "fenced"});
+    let desired = [
+        object(
+            "Namespace",
+            None,
+            "fenced",
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "fenced", "labels": labels}}),
+        ),
+        object(
+            "ConfigMap",
+            Some("fenced"),
+            "cm",
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "cm", "namespace": "fenced", "labels": labels}, "data": {"k": "v"}}),
+        ),
+    ];
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let fence: gitfleet::cluster::Fence = Arc::new(move || {
+        if counted.fetch_add(1, Ordering::SeqCst) == 1 {
+            panic!("lease lost");
+        }
+    });
+    let backend = KubeBackend::new(&h.kubeconfig).unwrap().fenced(fence);
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        backend.sync("member2", "fenced", &desired, &SyncOptions::default())
+    }));
+    assert!(stopped.is_err(), "the fence stopped the sync");
+    let check = KubeBackend::new(&h.kubeconfig).unwrap();
+    let ns = check.get("member2", &desired[0].key).unwrap();
+    assert!(ns.is_some(), "the first write (the Namespace) happened");
+    assert_eq!(check.get("member2", &desired[1].key).unwrap(), None, "nothing after the fence");
+    // Without a lost lease: one fence per rank batch and one for the inventory.
+    calls.store(100, Ordering::SeqCst);
+    let backend = KubeBackend::new(&h.kubeconfig).unwrap().fenced(Arc::new({
+        let calls = calls.clone();
+        move || {
+            calls.fetch_add(1, Ordering::SeqCst);
+        }
+    }));
+    backend.sync("member2", "fenced", &desired, &SyncOptions::default()).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 100 + 3, "Namespace batch, ConfigMap batch, inventory");
+}

@@ -616,6 +616,15 @@ fn saved_index_that_does_not_fit_is_refused() {
     assert!(matches!(Indexer::load(&repo, &path, None, "a"), Err(LoadError::Corrupt(_))));
     std::fs::write(&path, text.replace("\"commits\":", "\"commits\":\"x\",\"y\":")).unwrap();
     assert!(matches!(Indexer::load(&repo, &path, None, "a"), Err(LoadError::Corrupt(_))));
+    // One changed digit of a hash: the checksum tells.
+    let at = text.find("\"hash\":\"").unwrap() + 8;
+    let digit = if &text[at..at + 1] == "0" { "1" } else { "0" };
+    std::fs::write(&path, format!("{}{digit}{}", &text[..at], &text[at + 1..])).unwrap();
+    let e = Indexer::load(&repo, &path, None, "a").err().unwrap();
+    assert_eq!(e.to_string(), "it is corrupt: its content does not match its checksum");
+    std::fs::write(&path, text.replace("\"gitfleet\":\"", "\"gitfleet\":\"9.")).unwrap();
+    let e = Indexer::load(&repo, &path, None, "a").err().unwrap();
+    assert!(matches!(e, LoadError::Version { .. }), "{e}");
 }
 
 /// A saved index whose tip was force-pushed away loads (the clone still has the

@@ -239,7 +239,7 @@ fn election(args: &RunArgs) -> Result<Option<crate::lease::Election>, CliError> 
     let election = crate::lease::Election {
         namespace,
         name: args.leader_elect_resource_name.clone(),
-        identity: format!("{host}_{}", std::process::id()),
+        identity: format!("{host}_{:016x}", random_u64()),
         lease_duration: args.leader_elect_lease_duration,
         renew_deadline: args.leader_elect_renew_deadline,
         retry_period: args.leader_elect_retry_period,
@@ -247,6 +247,15 @@ fn election(args: &RunArgs) -> Result<Option<crate::lease::Election>, CliError> 
     };
     election.validate().map_err(CliError::env)?;
     Ok(Some(election))
+}
+
+/// A random number (the standard library's per-process random hash keys):
+/// tells apart two processes with one pod name, as client-go's UUID does.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish()
 }
 
 /// The reconciler, its cluster writes and pushes passing `fence` first.
@@ -258,7 +267,11 @@ fn fenced_reconciler(args: &RunArgs, fence: Option<crate::cluster::Fence>) -> Re
     let backend: Box<dyn crate::cluster::Backend> = match &args.kubeconfig {
         Some(path) => {
             tracing::info!(kubeconfig = %path.display(), "member clusters are reached through the kubeconfig");
-            Box::new(crate::cluster::kube::KubeBackend::new(path).map_err(CliError::env)?)
+            let kube = crate::cluster::kube::KubeBackend::new(path).map_err(CliError::env)?;
+            match &fence {
+                Some(fence) => Box::new(kube.fenced(fence.clone())),
+                None => Box::new(kube),
+            }
         }
         None => {
             let clusters = args.state_dir.join("clusters");
@@ -266,6 +279,7 @@ fn fenced_reconciler(args: &RunArgs, fence: Option<crate::cluster::Fence>) -> Re
             Box::new(LocalStore::new(clusters))
         }
     };
+    // Every cluster write (the Kubernetes backend also inside a sync) and every push.
     let backend: Box<dyn crate::cluster::Backend> = match fence {
         Some(fence) => {
             state.fence_with(fence.clone());

@@ -51,6 +51,8 @@ pub struct KubeBackend {
     contexts: RefCell<BTreeMap<String, String>>,
     members: RefCell<HashMap<String, Member>>,
     runtime: tokio::runtime::Runtime,
+    /// Passed before every write (leader election).
+    fence: Option<super::Fence>,
 }
 
 fn unreachable(cluster: &str, e: impl std::fmt::Display) -> BackendError {
@@ -108,7 +110,21 @@ impl KubeBackend {
             contexts: RefCell::new(BTreeMap::new()),
             members: RefCell::new(HashMap::new()),
             runtime,
+            fence: None,
         })
+    }
+
+    /// Passes `fence` before every write: each batch of applies, each delete,
+    /// each inventory update.
+    pub fn fenced(mut self, fence: super::Fence) -> KubeBackend {
+        self.fence = Some(fence);
+        self
+    }
+
+    fn fence(&self) {
+        if let Some(fence) = &self.fence {
+            fence();
+        }
     }
 
     /// Records the kubeconfig context a cluster uses (its annotation, else its name).
@@ -194,6 +210,7 @@ impl KubeBackend {
         placement: &str,
         objects: &[(ObjectKey, String)],
     ) -> Result<(), BackendError> {
+        self.fence();
         let client = self.members.borrow()[cluster].client.clone();
         let api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client, INVENTORY_NAMESPACE);
         let lines: Vec<String> = objects.iter().map(|(k, v)| key_line(k, v)).collect();
@@ -365,6 +382,7 @@ impl Backend for KubeBackend {
                     )
                 })
                 .collect();
+            self.fence();
             let results: Vec<Result<Applied, kube::Error>> =
                 self.runtime.block_on(futures::stream::iter(calls).buffered(CONCURRENCY).collect());
             let mut crds = false;
@@ -414,6 +432,7 @@ impl Backend for KubeBackend {
                 Ok(Some(live))
                     if owner(&serde_json::to_value(&live).unwrap_or(Value::Null)) == Some(placement) =>
                 {
+                    self.fence();
                     match self.runtime.block_on(api.delete(&key.name, &DeleteParams::default())) {
                         Ok(_) => report.pruned += 1,
                         Err(e) => {

@@ -12,8 +12,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use std::io::Write;
+
 use git2::{ObjectType, Oid, Repository};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::{Changes, FileEntry, Indexer, ObjectHistory, SnapshotRecord};
 use crate::repo::model::ObjectKey;
@@ -26,6 +29,18 @@ use crate::snapshot::{BlockedCommit, hex};
 /// Bumped whenever the saved layout or the meaning of a field changes.
 pub const FORMAT: u32 = 1;
 
+/// The gitfleet that saves and loads: summaries from another one are not reused.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The first line of the file.
+#[derive(Serialize, Deserialize)]
+struct Header {
+    format: u32,
+    gitfleet: String,
+    /// Hex SHA-256 of the rest of the file.
+    sha256: String,
+}
+
 /// Why a saved index was not used.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -37,6 +52,8 @@ pub enum LoadError {
     Corrupt(String),
     #[error("it has format {found}, this gitfleet reads format {FORMAT}")]
     Format { found: u32 },
+    #[error("it was saved by gitfleet {saved}, this is {VERSION}")]
+    Version { saved: String },
     #[error("it was saved for {saved}, not {wanted}")]
     Foreign { saved: String, wanted: String },
     #[error("it does not match the repository: {0}")]
@@ -45,7 +62,6 @@ pub enum LoadError {
 
 #[derive(Serialize, Deserialize)]
 struct Saved {
-    format: u32,
     /// Repository, branch and folder the index is of.
     source: String,
     tip: String,
@@ -156,7 +172,6 @@ impl Indexer {
     pub fn save(&self, path: &Path, source: &str) -> std::io::Result<()> {
         let Some(tip) = self.tip else { return Ok(()) };
         let saved = Saved {
-            format: FORMAT,
             source: source.to_string(),
             tip: tip.to_string(),
             tree: self.tree.map(|t| t.to_string()),
@@ -240,9 +255,18 @@ impl Indexer {
                 })
                 .collect(),
         };
+        // A header line (format, the gitfleet that wrote it, the body's SHA-256),
+        // then the body: a file cut short or changed is refused, not believed.
+        let body = serde_json::to_vec(&saved)?;
+        let header = Header { format: FORMAT, gitfleet: VERSION.into(), sha256: hex(&Sha256::digest(&body)) };
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer(std::io::BufWriter::new(tmp.as_file_mut()), &saved)?;
+        let mut out = std::io::BufWriter::new(tmp.as_file_mut());
+        serde_json::to_writer(&mut out, &header)?;
+        out.write_all(b"\n")?;
+        out.write_all(&body)?;
+        out.flush()?;
+        drop(out);
         tmp.as_file().sync_data()?;
         tmp.persist(path).map_err(|e| e.error)?;
         Ok(())
@@ -297,16 +321,21 @@ impl Indexer {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LoadError::Missing),
             Err(e) => return Err(e.into()),
         };
-        #[derive(Deserialize)]
-        struct Version {
-            format: u32,
+        let corrupt = |e: serde_json::Error| LoadError::Corrupt(e.to_string());
+        let split = bytes.iter().position(|b| *b == b'\n').unwrap_or(bytes.len());
+        let (header, body) = (&bytes[..split], bytes.get(split + 1..).unwrap_or_default());
+        let header: Header = serde_json::from_slice(header).map_err(corrupt)?;
+        if header.format != FORMAT {
+            return Err(LoadError::Format { found: header.format });
         }
-        let version: Version =
-            serde_json::from_slice(&bytes).map_err(|e| LoadError::Corrupt(e.to_string()))?;
-        if version.format != FORMAT {
-            return Err(LoadError::Format { found: version.format });
+        // Another gitfleet may parse or hash differently: its summaries are not ours.
+        if header.gitfleet != VERSION {
+            return Err(LoadError::Version { saved: header.gitfleet });
         }
-        let saved: Saved = serde_json::from_slice(&bytes).map_err(|e| LoadError::Corrupt(e.to_string()))?;
+        if hex(&Sha256::digest(body)) != header.sha256 {
+            return Err(LoadError::Corrupt("its content does not match its checksum".into()));
+        }
+        let saved: Saved = serde_json::from_slice(body).map_err(corrupt)?;
         if saved.source != source {
             return Err(LoadError::Foreign { saved: saved.source, wanted: source.to_string() });
         }
@@ -335,8 +364,11 @@ impl Indexer {
         let time = commit.time().seconds();
         // Interned in the order they were, so that key ids (and the order of
         // the issues they give) are the same.
-        for SavedKey(group, kind, namespace, name) in saved.keys {
-            self.intern(&ObjectKey { group, kind, namespace, name });
+        for (position, SavedKey(group, kind, namespace, name)) in saved.keys.into_iter().enumerate() {
+            let id = self.intern(&ObjectKey { group, kind, namespace, name });
+            if id as usize != position || self.keys.len() != position + 1 {
+                return Err(corrupt(format!("key {position} is listed twice or before its Namespace")));
+            }
         }
         for t in &saved.tracks {
             let track = self.tracks.entry(t.name.clone()).or_default();
@@ -364,6 +396,9 @@ impl Indexer {
         // their summaries as saved when the blob is the one at the tip.
         for g in saved.good {
             let (blob, summary) = (oid(&g.blob)?, self.summary_of(g.summary)?);
+            if !repo.odb()?.exists(blob) {
+                return Err(mismatch(format!("the last good version of {} is not in the clone", g.path)));
+            }
             self.update_file(repo, &g.path, Some((blob, g.mode)), summary, time, &mut changes)?;
         }
         let mut known: std::collections::HashMap<String, (String, Option<SavedSummary>)> =
@@ -383,6 +418,10 @@ impl Indexer {
             if broken && entry.good.is_some() != saved_good.contains(path.as_str()) {
                 return Err(mismatch(format!("the last good version of {path} differs")));
             }
+        }
+        // A last good version is kept only for a file broken at the tip.
+        if let Some(path) = saved_good.iter().find(|p| !self.broken.contains(p.as_str())) {
+            return Err(mismatch(format!("{path} has a last good version but is not broken at the tip")));
         }
         // Definitions of a key in several files, in the order they came.
         for (id, paths) in saved.conflicts {

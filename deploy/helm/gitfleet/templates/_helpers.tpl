@@ -54,8 +54,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - {{ printf "--log-format=%v" .Values.logFormat | quote }}
 - {{ printf "--author-name=%v" .Values.git.authorName | quote }}
 - {{ printf "--author-email=%v" .Values.git.authorEmail | quote }}
+- {{ printf "--git-username=%v" .Values.git.username | quote }}
+- {{ printf "--git-timeout=%v" .Values.git.timeout | quote }}
 {{- if .Values.git.sshKey.secretName }}
 - {{ printf "--ssh-key=/etc/gitfleet/git/%s" .Values.git.sshKey.key | quote }}
+{{- with .Values.git.sshKey.knownHostsKey }}
+- {{ printf "--ssh-known-hosts=/etc/gitfleet/git/%s" . | quote }}
+{{- end }}
+{{- end }}
+{{- if .Values.git.ca.configMapName }}
+- {{ printf "--git-ca-file=/etc/gitfleet/git-ca/%s" .Values.git.ca.key | quote }}
 {{- end }}
 {{- if .Values.clusters.kubeconfig.secretName }}
 - {{ printf "--kubeconfig=/etc/gitfleet/kubeconfig/%s" .Values.clusters.kubeconfig.key | quote }}
