@@ -342,3 +342,133 @@ fn ssh_checks_the_host_key_and_the_client_key() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("any SSH host key is accepted"));
 }
+
+/// Installs `script` as the served repository's pre-receive hook.
+fn hook(repo: &Path, script: &str) {
+    let path = repo.join("hooks/pre-receive");
+    std::fs::write(&path, format!("#!/bin/sh\n{script}")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `GET /metrics` on 127.0.0.1:port, or "" while nothing listens.
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
+    let _ = write!(conn, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let mut text = String::new();
+    let _ = conn.read_to_string(&mut text);
+    text
+}
+
+/// A push the server refuses (pre-receive hooks, as hosts enforce "require
+/// signed commits" and branch protection) is reported in the server's words,
+/// logged once, counted in /metrics; a signing key or a status branch gets
+/// gitfleet's status through.
+#[test]
+fn the_servers_refusals_are_reported_in_its_own_words() {
+    if !go() {
+        return;
+    }
+    let s = https_server();
+    let d = s.dir.path();
+    let (ca, token) = (d.join("ca.pem"), d.join("token"));
+    std::fs::write(&token, TOKEN).unwrap();
+    let https = [
+        "--git-token-file",
+        token.to_str().unwrap(),
+        "--git-username",
+        "bot",
+        "--git-ca-file",
+        ca.to_str().unwrap(),
+    ];
+
+    // Signed commits only, checked with git verify-commit against allowed signers.
+    keygen(&d.join("signing"));
+    let public = std::fs::read_to_string(d.join("signing.pub")).unwrap();
+    std::fs::write(d.join("allowed_signers"), format!("gitfleet@localhost {public}")).unwrap();
+    hook(
+        &s.repo,
+        &format!(
+            "while read old new ref; do\n  for c in $(git rev-list \"$old..$new\" 2>/dev/null || git rev-list \"$new\"); do\n    \
+             if ! git -c gpg.ssh.allowedSignersFile={} verify-commit \"$c\" >/dev/null 2>&1; then\n      \
+             echo \"GH006: Protected branch update failed for $ref: commit $c is not signed by an allowed key\" >&2\n      exit 1\n    fi\n  done\ndone\n",
+            d.join("allowed_signers").display()
+        ),
+    );
+    let out = run_once(&s.url, &d.join("s1"), &https, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(
+        text.contains("push rejected by the server: pre-receive hook declined: GH006: Protected branch update failed for refs/heads/main"),
+        "{text}"
+    );
+    let signing = d.join("signing");
+    let signed = [&https[..], &["--signing-key", signing.to_str().unwrap()]].concat();
+    let out = run_once(&s.url, &d.join("s2"), &signed, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(last_author(&s.repo), "gitfleet");
+
+    // No pushes from the bot to main: refused, once in the log, in /metrics; a status branch works.
+    hook(
+        &s.repo,
+        "while read old new ref; do\n  if [ \"$ref\" = refs/heads/main ] && git log --format=%an \"$old..$new\" | grep -qx gitfleet; then\n    \
+         echo \"main is protected: bots may not push to it\" >&2\n    exit 1\n  fi\ndone\n",
+    );
+    let work = d.join("work");
+    git(d, &["clone", "-q", s.repo.to_str().unwrap(), work.to_str().unwrap()]);
+    std::fs::write(work.join("resources/extra.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: test-namespace\ndata:\n  a: b\n").unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "a change to record"]);
+    git(&work, &["push", "-q", "origin", "HEAD:main"]);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let log = d.join("daemon.log");
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_gitfleet"))
+        .args([
+            "run",
+            "--repo",
+            &s.url,
+            "--state-dir",
+            d.join("s3").to_str().unwrap(),
+            "--poll-interval",
+            "1",
+            "--listen",
+            &listen,
+        ])
+        .args(https)
+        .env_remove("SSL_CERT_FILE")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let counted = |n: u32| {
+        scrape(port).contains(&format!("gitfleet_reconcile_errors_total{{reason=\"push_rejected\"}} {n}"))
+    };
+    while !counted(3) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let refusals: Vec<&str> = text.lines().filter(|l| l.contains("push rejected by the server")).collect();
+    assert_eq!(refusals.len(), 1, "logged once for three refused passes:\n{text}");
+    assert!(
+        refusals[0].contains("main is protected: bots may not push to it")
+            && refusals[0].contains("set statusBranch in gitfleet.yaml"),
+        "{text}"
+    );
+    let settings = std::fs::read_to_string(work.join("gitfleet.yaml")).unwrap();
+    std::fs::write(work.join("gitfleet.yaml"), format!("{settings}statusBranch: gitfleet-status\n")).unwrap();
+    git(&work, &["commit", "-q", "-am", "status on its own branch"]);
+    git(&work, &["push", "-q", "origin", "HEAD:main"]);
+    let out = run_once(&s.url, &d.join("s4"), &https, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(git(&s.repo, &["log", "-1", "--format=%an", "gitfleet-status"]).trim(), "gitfleet");
+}

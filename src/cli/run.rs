@@ -327,6 +327,14 @@ fn until(at: Time) -> Duration {
     Duration::from_millis((at.as_millisecond() + 10 - now_ms).max(20) as u64)
 }
 
+/// How long to wait after `failures` failed passes in a row: the poll
+/// interval, doubled after each further failure, at most ten minutes (a push
+/// to a watched repository still wakes the loop at once).
+fn retry_after(poll: Duration, failures: u32) -> Duration {
+    let factor = 1u32 << failures.saturating_sub(1).min(10);
+    (poll * factor).min(Duration::from_secs(600)).max(poll.min(Duration::from_secs(600)))
+}
+
 /// The current time.
 pub fn now() -> Time {
     Time::now()
@@ -384,6 +392,8 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         poll_interval = args.poll_interval,
         "reconciling until SIGINT or SIGTERM"
     );
+    // Consecutive failed passes, and the last failure logged.
+    let (mut failures, mut last_failure): (u32, Option<String>) = (0, None);
     loop {
         let started = std::time::Instant::now();
         let result = reconciler.pass(now());
@@ -392,6 +402,10 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         }
         let wake = match result {
             Ok(outcome) => {
+                if failures > 0 {
+                    tracing::info!(failures, "pass succeeded again");
+                }
+                (failures, last_failure) = (0, None);
                 if let Some(c) = outcome.commit {
                     tracing::info!(commit = %c, "{}", outcome.message);
                 }
@@ -402,7 +416,15 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
                 outcome.wake
             }
             Err(e) if e.is_retryable() => {
-                tracing::warn!("pass failed, retrying: {e}");
+                failures += 1;
+                let message = e.to_string();
+                // Once per distinct failure: the same refusal every pass is noise.
+                if last_failure.as_deref() != Some(message.as_str()) {
+                    tracing::warn!("pass failed, retrying with backoff: {message}");
+                    last_failure = Some(message);
+                } else {
+                    tracing::debug!(failures, "pass failed again: {message}");
+                }
                 if let Some(t) = &telemetry {
                     t.pass_failed(started.elapsed(), e.reason());
                 }
@@ -412,7 +434,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
             Err(e) => return Err(CliError::env(e)),
         };
         let poll = Duration::from_secs(args.poll_interval.max(1));
-        let timeout = wake.time().map_or(poll, |w| until(w).min(poll));
+        let timeout = wake.time().map_or(retry_after(poll, failures), |w| until(w).min(poll));
         // The leader looks at its lease at least once a retry period, even when idle.
         let slice = leadership.as_ref().map_or(timeout, |_| args.leader_elect_retry_period);
         let until = std::time::Instant::now() + timeout;
@@ -432,5 +454,18 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
                 crate::watch::Signal::Timeout => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_passes_back_off_to_ten_minutes() {
+        let poll = Duration::from_secs(30);
+        let waits: Vec<u64> = (0..8).map(|n| retry_after(poll, n).as_secs()).collect();
+        assert_eq!(waits, [30, 30, 60, 120, 240, 480, 600, 600]);
+        assert_eq!(retry_after(Duration::from_secs(3600), 3), Duration::from_secs(600));
     }
 }

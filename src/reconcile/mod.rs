@@ -61,6 +61,7 @@ impl ReconcileError {
         match self {
             ReconcileError::NoBranch { .. } => "no_branch",
             ReconcileError::Status(StatusError::Fetch { .. }) => "fetch",
+            ReconcileError::Status(StatusError::Refused { .. }) => "push_rejected",
             ReconcileError::Status(_) => "push",
             ReconcileError::State(_) => "index",
             ReconcileError::Git(_) => "git",

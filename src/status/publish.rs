@@ -87,6 +87,11 @@ pub enum StatusError {
     Push { remote: String, branch: String, source: git2::Error },
     #[error("push status to {remote} {branch}: rejected {attempts} times, last: {message}")]
     Rejected { remote: String, branch: String, attempts: u32, message: String },
+    #[error(
+        "push status to {remote} {branch}: push rejected by the server: {message} (if {branch} refuses \
+         gitfleet's pushes, set statusBranch in gitfleet.yaml to a branch gitfleet may push to)"
+    )]
+    Refused { remote: String, branch: String, message: String },
     #[error("write status commit: {0}")]
     Commit(#[source] git2::Error),
     #[error("sign the status commit: {0}")]
@@ -318,9 +323,9 @@ impl StateRepo {
             return self.move_local_branch(git_dir, *bare, branch, commit);
         }
         let mut remote = self.repo.find_remote(REMOTE).map_err(err)?;
-        let rejected = std::cell::RefCell::new(None);
+        let report = PushReport::default();
         let mut opts = PushOptions::new();
-        opts.remote_callbacks(callbacks(&self.creds, &self.remote, Some(&rejected)));
+        opts.remote_callbacks(callbacks(&self.creds, &self.remote, Some(&report)));
         // No leading '+': a push that is not a fast-forward is refused, never forced.
         let refspec = format!("{local}:{local}");
         let result = remote.push(&[&refspec], Some(&mut opts));
@@ -330,8 +335,15 @@ impl StateRepo {
             Err(e) if is_rejection(&e) => return Ok(Some(e.message().to_string())),
             Err(e) => return Err(err(self.creds.explain(e))),
         }
-        if let Some(reason) = rejected.take() {
-            return Ok(Some(reason));
+        if let Some(refusal) = report.refusal() {
+            if is_race(&refusal) {
+                return Ok(Some(refusal));
+            }
+            return Err(StatusError::Refused {
+                remote: self.remote.clone(),
+                branch: branch.into(),
+                message: refusal,
+            });
         }
         let tracking = format!("refs/remotes/{REMOTE}/{branch}");
         self.repo.reference(&tracking, commit, true, "gitfleet: pushed").map_err(err)?;
@@ -431,7 +443,7 @@ fn ssh_port(url: &str) -> Option<u16> {
 pub(crate) fn callbacks<'a>(
     creds: &'a Credentials,
     url: &str,
-    rejected: Option<&'a std::cell::RefCell<Option<String>>>,
+    report: Option<&'a PushReport>,
 ) -> RemoteCallbacks<'a> {
     let mut cb = RemoteCallbacks::new();
     let mut tried = (0, 0, false);
@@ -495,20 +507,70 @@ pub(crate) fn callbacks<'a>(
             }
         }
     });
-    if let Some(cell) = rejected {
-        cb.push_update_reference(move |refname, status| {
+    if let Some(report) = report {
+        cb.push_update_reference(move |_refname, status| {
             if let Some(msg) = status {
-                *cell.borrow_mut() = Some(format!("{refname}: {msg}"));
+                *report.status.borrow_mut() = Some(msg.to_string());
             }
             Ok(())
+        });
+        // What the server's hooks print ("remote: ..." lines).
+        cb.sideband_progress(move |data| {
+            report.remote.borrow_mut().push_str(&String::from_utf8_lossy(data));
+            true
         });
     }
     cb
 }
 
+/// What the server said about a push: the reference's status when it refused
+/// it, and the lines its hooks printed.
+#[derive(Default)]
+pub(crate) struct PushReport {
+    status: std::cell::RefCell<Option<String>>,
+    remote: std::cell::RefCell<String>,
+}
+
+impl PushReport {
+    /// The refusal with the server's own words, if it refused.
+    fn refusal(&self) -> Option<String> {
+        let status = self.status.borrow().clone()?;
+        let said: Vec<String> = self
+            .remote
+            .borrow()
+            .split(['\n', '\r'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        Some(if said.is_empty() { status } else { format!("{status}: {}", said.join("; ")) })
+    }
+}
+
+/// Whether a refused reference update is a lost race (someone pushed first),
+/// which a new commit on the new tip fixes, rather than a refusal by a rule.
+fn is_race(status: &str) -> bool {
+    ["non-fast-forward", "fetch first", "stale info"].iter().any(|s| status.contains(s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn races_and_refusals() {
+        assert!(is_race("fetch first"));
+        assert!(is_race("non-fast-forward"));
+        assert!(!is_race("pre-receive hook declined"));
+        let report = PushReport::default();
+        assert_eq!(report.refusal(), None);
+        *report.status.borrow_mut() = Some("pre-receive hook declined".into());
+        report.remote.borrow_mut().push_str("GH006: Protected branch update failed.\r\nsecond line\n");
+        assert_eq!(
+            report.refusal().unwrap(),
+            "pre-receive hook declined: GH006: Protected branch update failed.; second line"
+        );
+    }
 
     #[test]
     fn ssh_ports_of_urls() {
