@@ -472,3 +472,249 @@ fn the_servers_refusals_are_reported_in_its_own_words() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(git(&s.repo, &["log", "-1", "--format=%an", "gitfleet-status"]).trim(), "gitfleet");
 }
+
+/// What the proxy does to connections.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    /// Pass bytes both ways.
+    Pass,
+    /// Close the connection once this many bytes (all connections together)
+    /// went from the server to gitfleet: a server gone mid-fetch.
+    CutDown(usize),
+    /// The same for bytes from gitfleet to the server: gone mid-push.
+    CutUp(usize),
+    /// Accept and never answer.
+    Hang,
+}
+
+/// A TCP proxy on a loopback port to a server, counting bytes each way.
+struct Proxy {
+    port: u16,
+    mode: std::sync::Arc<std::sync::Mutex<Mode>>,
+    /// Bytes (down, up) since the last reset.
+    bytes: std::sync::Arc<std::sync::Mutex<(usize, usize)>>,
+}
+
+impl Proxy {
+    fn start(target: u16) -> Proxy {
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mode = Arc::new(Mutex::new(Mode::Pass));
+        let bytes = Arc::new(Mutex::new((0, 0)));
+        let (m, b) = (mode.clone(), bytes.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let mode = *m.lock().unwrap();
+                if mode == Mode::Hang {
+                    // Held open, never answered, until the test ends.
+                    std::thread::spawn(move || {
+                        let _held = client;
+                        std::thread::sleep(std::time::Duration::from_secs(600));
+                    });
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else { continue };
+                for (from, to, down) in [
+                    (server.try_clone().unwrap(), client.try_clone().unwrap(), true),
+                    (client.try_clone().unwrap(), server.try_clone().unwrap(), false),
+                ] {
+                    let b = b.clone();
+                    std::thread::spawn(move || pump(from, to, down, mode, b));
+                }
+            }
+        });
+        Proxy { port, mode, bytes }
+    }
+
+    fn set(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+        *self.bytes.lock().unwrap() = (0, 0);
+    }
+
+    fn bytes(&self) -> (usize, usize) {
+        *self.bytes.lock().unwrap()
+    }
+}
+
+/// Copies one direction, counting; closes both ends at the cut.
+fn pump(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
+    down: bool,
+    mode: Mode,
+    bytes: std::sync::Arc<std::sync::Mutex<(usize, usize)>>,
+) {
+    use std::io::{Read, Write};
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let total = {
+            let mut b = bytes.lock().unwrap();
+            let slot = if down { &mut b.0 } else { &mut b.1 };
+            *slot += n;
+            *slot
+        };
+        let cut = match mode {
+            Mode::CutDown(at) if down => total >= at,
+            Mode::CutUp(at) if !down => total >= at,
+            _ => false,
+        };
+        if cut {
+            break;
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = from.shutdown(std::net::Shutdown::Both);
+    let _ = to.shutdown(std::net::Shutdown::Both);
+}
+
+/// Status commits (by gitfleet) on the served repository's main.
+fn status_commits(repo: &Path) -> usize {
+    git(repo, &["log", "--format=%an", "main"]).lines().filter(|a| *a == "gitfleet").count()
+}
+
+#[test]
+fn faults_on_the_way_over_https() {
+    if !go() {
+        return;
+    }
+    let s = https_server();
+    let d = s.dir.path();
+    let (ca, token) = (d.join("ca.pem"), d.join("token"));
+    std::fs::write(&token, TOKEN).unwrap();
+    let port: u16 = s.url.rsplit(':').next().unwrap().split('/').next().unwrap().parse().unwrap();
+    let proxy = Proxy::start(port);
+    let url = s.url.replace(&format!(":{port}/"), &format!(":{}/", proxy.port));
+    let https = [
+        "--git-token-file",
+        token.to_str().unwrap(),
+        "--git-username",
+        "bot",
+        "--git-ca-file",
+        ca.to_str().unwrap(),
+        "--git-timeout",
+        "2",
+    ];
+
+    // A server that accepts and never answers: the timeout ends the wait.
+    proxy.set(Mode::Hang);
+    let started = std::time::Instant::now();
+    let out = run_once(&url, &d.join("hang"), &https, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "gave up: {:?}", started.elapsed());
+    assert!(stderr(&out).contains(&format!("fetch main from {url}")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the Git server did not answer in time (--git-timeout)"),
+        "{}",
+        stderr(&out)
+    );
+
+    // What a whole run moves, to cut it in the middle of its fetch and of its push.
+    let state = d.join("state");
+    let scratch = d.join("scratch");
+    proxy.set(Mode::Pass);
+    let out = run_once(&url, &scratch, &https, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (down, up) = proxy.bytes();
+    git(&s.repo, &["update-ref", "refs/heads/main", "main~1"]);
+    assert_eq!(status_commits(&s.repo), 0);
+
+    proxy.set(Mode::CutDown(down / 2));
+    let out = run_once(&url, &state, &https, &[]);
+    assert_eq!(out.status.code(), Some(2), "cut mid-fetch: {}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("main from {url}")), "{}", stderr(&out));
+    proxy.set(Mode::CutUp(up - 200));
+    let out = run_once(&url, &state, &https, &[]);
+    assert_eq!(out.status.code(), Some(2), "cut mid-push: {}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("push status to {url}")), "{}", stderr(&out));
+    // The server back: one status commit, none lost, none twice.
+    proxy.set(Mode::Pass);
+    let out = run_once(&url, &state, &https, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run_once(&url, &state, &https, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(status_commits(&s.repo), 1, "{}", git(&s.repo, &["log", "--format=%an %s", "main"]));
+
+    // Force-pushed on the server: the status is recorded again on the new history, once.
+    let work = d.join("work");
+    git(d, &["clone", "-q", s.repo.to_str().unwrap(), work.to_str().unwrap()]);
+    git(&work, &["reset", "-q", "--hard", "HEAD~1"]);
+    std::fs::write(work.join("README.md"), "rewritten\n").unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "rewritten history"]);
+    git(&work, &["push", "-q", "--force", "origin", "HEAD:main"]);
+    assert_eq!(status_commits(&s.repo), 0);
+    let out = run_once(&url, &state, &https, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run_once(&url, &state, &https, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(status_commits(&s.repo), 1, "{}", git(&s.repo, &["log", "--format=%an %s", "main"]));
+}
+
+#[test]
+fn faults_on_the_way_over_ssh() {
+    let Some((s, sshd_port)) = ssh_server() else { return };
+    let d = s.dir.path();
+    let proxy = Proxy::start(sshd_port);
+    let url = s.url.replace(&format!(":{sshd_port}/"), &format!(":{}/", proxy.port));
+    let host_pub = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
+    let host_key: Vec<&str> = host_pub.split_whitespace().take(2).collect();
+    let known = d.join("known_hosts");
+    std::fs::write(&known, format!("[127.0.0.1]:{} {}\n", proxy.port, host_key.join(" "))).unwrap();
+    let key = d.join("client");
+    let ssh = [
+        "--ssh-key",
+        key.to_str().unwrap(),
+        "--ssh-known-hosts",
+        known.to_str().unwrap(),
+        "--git-timeout",
+        "2",
+    ];
+
+    proxy.set(Mode::Hang);
+    let started = std::time::Instant::now();
+    let out = run_once(&url, &d.join("hang"), &ssh, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "gave up: {:?}", started.elapsed());
+    assert!(
+        stderr(&out).contains("the Git server did not answer in time (--git-timeout)"),
+        "{}",
+        stderr(&out)
+    );
+
+    let state = d.join("state");
+    proxy.set(Mode::Pass);
+    let out = run_once(&url, &d.join("scratch"), &ssh, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (_, up) = proxy.bytes();
+    git(&s.repo, &["update-ref", "refs/heads/main", "main~1"]);
+    proxy.set(Mode::CutUp(up - 200));
+    let out = run_once(&url, &state, &ssh, &[]);
+    assert_eq!(out.status.code(), Some(2), "cut mid-push: {}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("push status to {url}")), "{}", stderr(&out));
+    proxy.set(Mode::Pass);
+    for _ in 0..2 {
+        let out = run_once(&url, &state, &ssh, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    assert_eq!(status_commits(&s.repo), 1, "{}", git(&s.repo, &["log", "--format=%an %s", "main"]));
+
+    let work = d.join("work");
+    git(d, &["clone", "-q", s.repo.to_str().unwrap(), work.to_str().unwrap()]);
+    git(&work, &["reset", "-q", "--hard", "HEAD~1"]);
+    std::fs::write(work.join("README.md"), "rewritten\n").unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "rewritten history"]);
+    git(&work, &["push", "-q", "--force", "origin", "HEAD:main"]);
+    for _ in 0..2 {
+        let out = run_once(&url, &state, &ssh, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    assert_eq!(status_commits(&s.repo), 1, "{}", git(&s.repo, &["log", "--format=%an %s", "main"]));
+}

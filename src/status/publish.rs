@@ -70,6 +70,10 @@ impl Credentials {
                     e.message()
                 ))
             }
+            _ if is_timeout(&e) => git2::Error::from_str(&format!(
+                "the Git server did not answer in time (--git-timeout): {}",
+                e.message()
+            )),
             _ => e,
         }
     }
@@ -545,6 +549,15 @@ impl PushReport {
             .collect();
         Some(if said.is_empty() { status } else { format!("{status}: {}", said.join("; ")) })
     }
+}
+
+/// Whether a network operation gave up waiting for the server (libgit2's
+/// socket timeouts surface as a timeout or as EAGAIN from the socket).
+fn is_timeout(e: &git2::Error) -> bool {
+    let m = e.message().to_ascii_lowercase();
+    e.code() == git2::ErrorCode::Timeout
+        || m.contains("timed out")
+        || m.contains("resource temporarily unavailable")
 }
 
 /// Whether a refused reference update is a lost race (someone pushed first),
