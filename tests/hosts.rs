@@ -692,8 +692,12 @@ fn faults_on_the_way_over_ssh() {
     proxy.set(Mode::Pass);
     let out = run_once(&url, &d.join("scratch"), &ssh, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let (_, up) = proxy.bytes();
+    let (down, up) = proxy.bytes();
     git(&s.repo, &["update-ref", "refs/heads/main", "main~1"]);
+    proxy.set(Mode::CutDown(down / 2));
+    let out = run_once(&url, &state, &ssh, &[]);
+    assert_eq!(out.status.code(), Some(2), "cut mid-fetch: {}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("fetch main from {url}")), "{}", stderr(&out));
     proxy.set(Mode::CutUp(up - 200));
     let out = run_once(&url, &state, &ssh, &[]);
     assert_eq!(out.status.code(), Some(2), "cut mid-push: {}", stderr(&out));
