@@ -47,14 +47,37 @@ impl YamlError {
     }
 }
 
+/// gitfleet's own status documents are read back whatever the fleet size: a
+/// run over 10,000 clusters writes several megabytes.
+pub const MAX_STATUS_BYTES: usize = 64 * 1024 * 1024;
+
+/// The size limit of status documents: [`MAX_STATUS_BYTES`], or a smaller one
+/// set by `GITFLEET_TEST_STATUS_LIMIT` (for tests that need a small fleet to
+/// pass it).
+pub fn status_limit() -> usize {
+    static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::env::var("GITFLEET_TEST_STATUS_LIMIT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(MAX_STATUS_BYTES)
+    })
+}
+
 fn options() -> serde_saphyr::Options {
+    options_for(MAX_FILE_BYTES)
+}
+
+/// The parser's budgets for a file of at most `limit` bytes.
+fn options_for(limit: usize) -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_depth: MAX_DEPTH,
             max_documents: MAX_DOCUMENTS,
             max_aliases: MAX_ALIASES,
-            max_events: MAX_EVENTS,
-            max_total_scalar_bytes: MAX_FILE_BYTES,
+            // About one event per two bytes at most, as in the manifests' budget.
+            max_events: MAX_EVENTS.max(limit / 2),
+            max_total_scalar_bytes: limit,
         },
         alias_limits: serde_saphyr::alias_limits! {
             max_total_replayed_events: 100_000,
@@ -159,6 +182,18 @@ pub fn parse_typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, YamlError> {
     }
     let text = std::str::from_utf8(bytes).map_err(|_| YamlError::NotUtf8)?;
     serde_saphyr::from_str_with_options(text, options())
+        .map_err(|e| YamlError::Parse(one_line(&e.to_string())))
+}
+
+/// Parses one of gitfleet's own status documents, with limits that fit what
+/// gitfleet writes (see [`status_limit`]).
+pub fn parse_status<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, YamlError> {
+    let limit = status_limit();
+    if bytes.len() > limit {
+        return Err(YamlError::TooLarge { size: bytes.len(), limit });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| YamlError::NotUtf8)?;
+    serde_saphyr::from_str_with_options(text, options_for(limit))
         .map_err(|e| YamlError::Parse(one_line(&e.to_string())))
 }
 

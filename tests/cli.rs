@@ -330,3 +330,71 @@ fn run_starts_from_the_saved_index_and_rebuilds_a_bad_one() {
         assert_eq!(std::fs::read_to_string(&saved).unwrap(), after_two, "rebuilt and saved again");
     }
 }
+
+/// gitfleet reads back what it wrote: a status document it cannot read (here
+/// over a lowered size limit, as a run over ~6,000 clusters was over the 4 MiB
+/// budget) stops what depends on it with a clear error and is never replaced
+/// by a fresh start; `get` fails naming the file instead of showing empty columns.
+#[test]
+fn own_status_it_cannot_read_is_an_error_not_a_fresh_start() {
+    let f = Fleet::example();
+    f.write(
+        "strategies/example-strategy.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: example-strategy\nspec:\n  stages:\n  - name: all\n    labelSelector: {}\n",
+    );
+    f.commit_all("one stage");
+    let state = f.state_dir();
+    let run = |limit: Option<usize>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gitfleet"));
+        cmd.args(["run", "--repo", f.origin_str(), "--state-dir", state.to_str().unwrap(), "--once"]);
+        if let Some(limit) = limit {
+            cmd.env("GITFLEET_TEST_STATUS_LIMIT", limit.to_string());
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    const RUN: &str = "status/clusterstagedupdateruns/example-run.yaml";
+    let written = f.origin_file(RUN).unwrap();
+    assert!(written.contains("reason: UpdateRunSucceeded"), "{written}");
+    let cluster_file = state.join("clusters/member1/_cluster/namespace/test-namespace.yaml");
+    let applied = std::fs::metadata(&cluster_file).unwrap().modified().unwrap();
+    let commits = f.log().len();
+
+    let limit = written.len() - 1;
+    let out = run(Some(limit));
+    let text = stderr(&out);
+    assert!(
+        text.contains(&format!("{RUN}: gitfleet cannot read its own status (file is"))
+            && text.contains("what depends on it is left as it is"),
+        "{text}"
+    );
+    assert_eq!(f.origin_file(RUN).unwrap(), written, "the run's document is not replaced");
+    assert_eq!(
+        std::fs::metadata(&cluster_file).unwrap().modified().unwrap(),
+        applied,
+        "no cluster updated again"
+    );
+    let new: Vec<_> = f.log().into_iter().take(f.log().len() - commits).collect();
+    for (sha, _, _) in &new {
+        assert!(!f.changed_files(sha).iter().any(|p| p == RUN), "{RUN} rewritten by {sha}");
+    }
+
+    let get = std::process::Command::new(env!("CARGO_BIN_EXE_gitfleet"))
+        .args(["get", "csur", "--repo", f.origin_str()])
+        .env("GITFLEET_TEST_STATUS_LIMIT", limit.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(get.status.code(), Some(2), "{}", stdout(&get));
+    assert!(
+        stderr(&get).contains(&format!("{RUN}: gitfleet cannot read its own status")),
+        "{}",
+        stderr(&get)
+    );
+    let get = gitfleet(&["get", "csur", "--repo", f.origin_str()]);
+    assert!(
+        stdout(&get).lines().any(|l| l.starts_with("example-run") && l.contains("True")),
+        "{}",
+        stdout(&get)
+    );
+}

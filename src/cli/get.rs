@@ -120,6 +120,16 @@ pub fn get(args: GetArgs) -> Result<u8, CliError> {
     let now = crate::time::Time::now();
     let ctx =
         Ctx { source: &source, state: &state, indexer: &indexer, now, full: args.output != Output::Table };
+    // A status document gitfleet cannot read is an error, never a row with empty columns.
+    let folder = match kind {
+        Kind::Placements => Some("clusterresourceplacements"),
+        Kind::Runs => Some("clusterstagedupdateruns"),
+        Kind::ApprovalRequests => Some("clusterapprovalrequests"),
+        _ => None,
+    };
+    if let Some(folder) = folder {
+        ctx.check_status(folder)?;
+    }
     let mut items = match kind {
         Kind::MemberClusters => ctx.member_clusters(),
         Kind::Placements => ctx.placements(),
@@ -203,7 +213,7 @@ impl Ctx<'_> {
         object["metadata"]["creationTimestamp"] = json!(created.to_string());
         if let Some(file) = status_file
             && let Some(bytes) = self.state.status_file(&self.source.repo, &file)
-            && let Ok(doc) = crate::yaml::parse_typed::<Value>(&bytes)
+            && let Ok(doc) = crate::yaml::parse_status::<Value>(&bytes)
             && let Some(status) = doc.get("status")
         {
             object["status"] = status.clone();
@@ -325,8 +335,26 @@ impl Ctx<'_> {
         crate::status::read_status_folder(repo, &tree, &self.state.status_root, folder)
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|(_, bytes)| crate::yaml::parse_typed::<Value>(&bytes).ok())
+            .filter_map(|(_, bytes)| crate::yaml::parse_status::<Value>(&bytes).ok())
             .collect()
+    }
+
+    /// Fails naming the first document of a status sub-folder that does not parse.
+    fn check_status(&self, folder: &str) -> Result<(), CliError> {
+        let Some(commit) = self.state.status_commit else { return Ok(()) };
+        let repo = &self.source.repo;
+        let tree = repo.find_commit(commit).and_then(|c| c.tree()).map_err(CliError::env)?;
+        let root = &self.state.status_root;
+        for (file, bytes) in
+            crate::status::read_status_folder(repo, &tree, root, folder).map_err(CliError::env)?
+        {
+            if let Err(e) = crate::yaml::parse_status::<Value>(&bytes) {
+                return Err(CliError::env(format!(
+                    "{root}/{folder}/{file}: gitfleet cannot read its own status: {e}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn approval_requests(&self) -> Vec<Item> {

@@ -67,12 +67,15 @@ impl<T: serde::de::DeserializeOwned + serde::Serialize + Clone + PartialEq> Docu
         let tree = repo.find_commit(commit)?.tree()?;
         for (file, bytes) in read_status_folder(repo, &tree, status_root, folder)? {
             let Some(name) = file.strip_suffix(".yaml") else { continue };
-            match crate::yaml::parse_typed::<T>(&bytes) {
+            match crate::yaml::parse_status::<T>(&bytes) {
                 Ok(doc) => {
                     docs.before.insert(name.to_string(), doc);
                 }
                 Err(e) => {
-                    tracing::warn!("{status_root}/{folder}/{file}: does not parse: {e}");
+                    // Never a fresh start: what depends on it waits, and the file is not overwritten.
+                    tracing::error!(
+                        "{status_root}/{folder}/{file}: gitfleet cannot read its own status ({e}); what depends on it is left as it is"
+                    );
                     docs.broken.insert(name.to_string(), e.to_string());
                 }
             }
@@ -84,7 +87,8 @@ impl<T: serde::de::DeserializeOwned + serde::Serialize + Clone + PartialEq> Docu
     /// Adds the files of documents that changed to `out`.
     pub fn changes(&self, out: &mut StatusChanges) {
         for (name, doc) in &self.now {
-            if self.before.get(name) != Some(doc) {
+            // A document gitfleet cannot read is never replaced by a fresh one.
+            if self.before.get(name) != Some(doc) && !self.broken.contains_key(name) {
                 out.writes
                     .insert(format!("{}/{name}.yaml", self.folder), crate::yaml::to_string(doc).into_bytes());
             }
