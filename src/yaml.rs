@@ -77,6 +77,8 @@ fn options_for(limit: usize) -> serde_saphyr::Options {
             max_aliases: MAX_ALIASES,
             // About one event per two bytes at most, as in the manifests' budget.
             max_events: MAX_EVENTS.max(limit / 2),
+            // serde-saphyr's default for manifests; status grows with the fleet.
+            max_nodes: if limit > MAX_FILE_BYTES { limit / 8 } else { 250_000 },
             max_total_scalar_bytes: limit,
         },
         alias_limits: serde_saphyr::alias_limits! {
