@@ -141,7 +141,7 @@ impl Demo {
     fn reconcile(&mut self) -> Result<Option<crate::time::Time>, CliError> {
         let outcome = self.reconciler.pass(now()).map_err(env)?;
         if outcome.commit.is_some() {
-            println!("[gitfleet] {}", outcome.message);
+            println!("[gitfleet] {}", outcome.message.lines().next().unwrap_or_default());
         }
         Ok(outcome.wake.time())
     }

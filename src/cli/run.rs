@@ -382,7 +382,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     if args.once {
         let outcome = reconciler.pass(now()).map_err(CliError::env)?;
         if let Some(c) = outcome.commit {
-            tracing::info!(commit = %c, "{}", outcome.message);
+            tracing::info!(commit = %c, "{}", outcome.message.lines().next().unwrap_or_default());
         }
         return Ok(0);
     }
@@ -407,7 +407,7 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
                 }
                 (failures, last_failure) = (0, None);
                 if let Some(c) = outcome.commit {
-                    tracing::info!(commit = %c, "{}", outcome.message);
+                    tracing::info!(commit = %c, "{}", outcome.message.lines().next().unwrap_or_default());
                 }
                 if let Some(t) = &telemetry {
                     t.pass_done(started.elapsed(), outcome.commit.is_some(), &outcome.summary);

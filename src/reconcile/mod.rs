@@ -348,33 +348,110 @@ fn index_source(repo: &str, branch: &str, root: Option<&str>) -> String {
     format!("{repo} branch {branch} folder {}", root.unwrap_or("/"))
 }
 
-/// One-line commit message for a pass.
+/// The longest subject line of a status commit, about a hundred characters
+/// (the rest goes to the body; the walkthrough's longest subject is 102).
+const SUBJECT_CHARS: usize = 110;
+/// Cluster names a commit body lists per run before counting the rest.
+const BODY_NAMES: usize = 30;
+
+/// A number with thousands separators: 9,900.
+fn count(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// "r updated a, b, c", or for more clusters "r updated 9,900 clusters (c00100 ... c09999)"
+/// followed by a body line listing the first ones and the count of the rest.
+pub(super) fn updated_note(run: &str, clusters: &[String]) -> String {
+    if clusters.len() <= 3 {
+        return format!("{run} updated {}", clusters.join(", "));
+    }
+    let first = &clusters[0];
+    let last = &clusters[clusters.len() - 1];
+    let shown: Vec<&str> = clusters.iter().take(BODY_NAMES).map(String::as_str).collect();
+    let rest = clusters.len().saturating_sub(BODY_NAMES);
+    let more = if rest > 0 { format!(" and {} more", count(rest)) } else { String::new() };
+    format!(
+        "{run} updated {} clusters ({first} ... {last})\n{run} updated {}{more}",
+        count(clusters.len()),
+        shown.join(", ")
+    )
+}
+
+/// The commit message of a pass: a subject line of at most about
+/// [`SUBJECT_CHARS`] characters, then the details in the body.
 fn summary(new: &[String], notes: &[String]) -> String {
     let mut parts: Vec<String> = Vec::new();
+    let mut body: Vec<String> = Vec::new();
     if !new.is_empty() {
         let shown: Vec<&str> = new.iter().take(3).map(String::as_str).collect();
-        let more = if new.len() > 3 { format!(" and {} more", new.len() - 3) } else { String::new() };
+        let more = if new.len() > 3 { format!(" and {} more", count(new.len() - 3)) } else { String::new() };
         parts.push(format!("record {}{more}", shown.join(", ")));
     }
-    parts.extend(notes.iter().take(4).cloned());
+    for note in notes {
+        let mut lines = note.lines();
+        parts.extend(lines.next().map(str::to_string));
+        body.extend(lines.map(str::to_string));
+    }
     if parts.is_empty() {
         parts.push("update status".into());
     }
-    format!("gitfleet: {}", parts.join("; "))
+    let mut subject = String::from("gitfleet: ");
+    for (i, part) in parts.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "; " };
+        if i > 0 && subject.len() + sep.len() + part.len() > SUBJECT_CHARS {
+            subject.push_str(&format!("; and {} more", parts.len() - i));
+            body.splice(0..0, parts[i..].iter().cloned());
+            break;
+        }
+        subject.push_str(sep);
+        subject.push_str(part);
+    }
+    if body.is_empty() { subject } else { format!("{subject}\n\n{}", body.join("\n")) }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::summary;
+    use super::{SUBJECT_CHARS, summary, updated_note};
 
     #[test]
-    fn summary_names_three_snapshots_and_four_notes() {
+    fn summary_names_three_snapshots_and_notes_up_to_about_a_hundred_characters() {
         let new: Vec<String> = (0..5).map(|i| format!("p-{i}-snapshot")).collect();
         let notes: Vec<String> = (0..6).map(|i| format!("note {i}")).collect();
         assert_eq!(
             summary(&new, &notes),
-            "gitfleet: record p-0-snapshot, p-1-snapshot, p-2-snapshot and 2 more; note 0; note 1; note 2; note 3"
+            "gitfleet: record p-0-snapshot, p-1-snapshot, p-2-snapshot and 2 more; note 0; note 1; note 2; note 3; note 4; and 1 more\n\nnote 5"
         );
         assert_eq!(summary(&[], &[]), "gitfleet: update status");
+    }
+
+    #[test]
+    fn ten_thousand_clusters_make_a_readable_message() {
+        let clusters: Vec<String> = (0..9_900).map(|i| format!("c{:05}", i + 100)).collect();
+        let message =
+            summary(&["app-1-snapshot".into()], &[updated_note("r", &clusters), "r succeeded".into()]);
+        let mut lines = message.lines();
+        let subject = lines.next().unwrap();
+        assert_eq!(
+            subject,
+            "gitfleet: record app-1-snapshot; r updated 9,900 clusters (c00100 ... c09999); r succeeded"
+        );
+        assert!(subject.len() <= SUBJECT_CHARS);
+        let body: Vec<&str> = lines.collect();
+        assert_eq!(body[0], "");
+        assert!(
+            body[1].starts_with("r updated c00100, c00101,") && body[1].ends_with("c00129 and 9,870 more"),
+            "{}",
+            body[1]
+        );
+        assert!(message.len() < 1_000);
+        assert_eq!(updated_note("r", &["a".into(), "b".into()]), "r updated a, b");
     }
 }

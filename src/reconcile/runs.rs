@@ -136,7 +136,7 @@ impl Pass<'_> {
         };
         self.runs.now.insert(run.name.clone(), RunDocument::new(header, status));
         if !done.updated.is_empty() {
-            self.notes.push(format!("{} updated {}", run.name, done.updated.join(", ")));
+            self.notes.push(super::updated_note(&run.name, &done.updated));
         }
         self.notes.append(&mut done.gates);
         if let Some(outcome) = outcome {
