@@ -7,8 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
-use ssh_key::known_hosts::{Entry, HostPatterns, Marker};
-use ssh_key::{HashAlg, PublicKey};
+use ssh_key::known_hosts::HostPatterns;
 
 /// How host keys are checked.
 #[derive(Debug, Clone)]
@@ -37,7 +36,7 @@ impl HostKeys {
     pub fn file(path: &Path) -> Result<HostKeys, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("--ssh-known-hosts {}: {e}", path.display()))?;
-        let entries = parse(&text, path)?;
+        let entries = parse(&text, path, true)?;
         if entries.is_empty() {
             return Err(format!("--ssh-known-hosts {}: no host key in it", path.display()));
         }
@@ -45,19 +44,17 @@ impl HostKeys {
     }
 
     /// Checks the key `offered` (the SSH wire encoding of a public key) for
-    /// `host` on `port` (None: the default port 22).
+    /// `host` on `port` (None: the default port 22). Every file and line is
+    /// read first: a `@revoked` line wins over any line that vouches for the key.
     pub fn check(&self, host: &str, port: Option<u16>, offered: &[u8]) -> Result<(), String> {
         let HostKeys::KnownHosts { files, explicit } = self else { return Ok(()) };
         let name = match port {
             Some(p) if p != 22 => format!("[{host}]:{p}"),
             _ => host.to_string(),
         };
-        let offered_key = PublicKey::from_bytes(offered)
-            .map_err(|e| format!("SSH host {name} offered a key gitfleet cannot read: {e}"))?;
-        let fingerprint = offered_key.fingerprint(HashAlg::Sha256);
-        let algorithm = offered_key.algorithm();
-        let mut read = Vec::new();
-        let mut known = Vec::new();
+        let offered_print = fingerprint(offered);
+        let algorithm = algorithm(offered).unwrap_or_else(|| "unknown key type".into());
+        let (mut read, mut known, mut vouched) = (Vec::new(), Vec::new(), false);
         for file in files {
             let text = match std::fs::read_to_string(file) {
                 Ok(t) => t,
@@ -65,40 +62,43 @@ impl HostKeys {
                 Err(e) => return Err(format!("known hosts {}: {e}", file.display())),
             };
             read.push(file.display().to_string());
-            for entry in parse(&text, file)? {
-                if !matches(entry.host_patterns(), &name) {
+            for line in parse(&text, file, *explicit)? {
+                if !matches(&line.hosts, &name) {
                     continue;
                 }
-                let same = entry.public_key().key_data() == offered_key.key_data();
-                match entry.marker() {
-                    Some(Marker::Revoked) if same => {
+                let same = line.key == offered;
+                match line.marker {
+                    Mark::Revoked if same => {
                         return Err(format!(
-                            "SSH host key of {name} is revoked in {}: {fingerprint} ({algorithm})",
+                            "SSH host key of {name} is revoked in {}: {offered_print} ({algorithm})",
                             file.display()
                         ));
                     }
-                    // Host certificates are not supported: such lines do not vouch for a key.
-                    Some(_) => {}
-                    None if same => return Ok(()),
-                    None => known.push(entry.public_key().fingerprint(HashAlg::Sha256).to_string()),
+                    // Host certificates are not supported: such lines vouch for no key.
+                    Mark::Revoked | Mark::CertAuthority => {}
+                    Mark::None if same => vouched = true,
+                    Mark::None => known.push(fingerprint(&line.key)),
                 }
             }
         }
+        if vouched {
+            return Ok(());
+        }
         if read.is_empty() {
             return Err(format!(
-                "SSH host key of {name} cannot be checked: no known_hosts file (offered {fingerprint}, {algorithm}); \
+                "SSH host key of {name} cannot be checked: no known_hosts file (offered {offered_print}, {algorithm}); \
                  give one with --ssh-known-hosts FILE (after checking that fingerprint: ssh-keyscan{} {host})",
                 port.filter(|p| *p != 22).map_or(String::new(), |p| format!(" -p {p}"))
             ));
         }
         if known.is_empty() {
             return Err(format!(
-                "SSH host key of {name} is unknown: offered {fingerprint} ({algorithm}), not in {}",
+                "SSH host key of {name} is unknown: offered {offered_print} ({algorithm}), not in {}",
                 read.join(", ")
             ));
         }
         Err(format!(
-            "SSH host key of {name} changed: offered {fingerprint} ({algorithm}), {} has {}; \
+            "SSH host key of {name} changed: offered {offered_print} ({algorithm}), {} has {}; \
              if the server's key was changed on purpose, update the file",
             read.join(", "),
             known.join(", ")
@@ -106,20 +106,79 @@ impl HostKeys {
     }
 }
 
-/// The entries of a known_hosts file; a line that does not parse is an error
-/// naming the file and line (a typo must not silently drop a host).
-fn parse(text: &str, file: &Path) -> Result<Vec<Entry>, String> {
-    let mut entries = Vec::new();
+/// `SHA256:<base64>` of a key's wire encoding, as `ssh-keygen -l` prints it.
+fn fingerprint(blob: &[u8]) -> String {
+    use base64ct::Encoding;
+    use sha2::Digest;
+    format!("SHA256:{}", base64ct::Base64Unpadded::encode_string(&sha2::Sha256::digest(blob)))
+}
+
+/// The algorithm named at the start of a key's wire encoding.
+fn algorithm(blob: &[u8]) -> Option<String> {
+    let len = u32::from_be_bytes(blob.get(..4)?.try_into().ok()?) as usize;
+    let name = blob.get(4..4 + len)?;
+    String::from_utf8(name.to_vec()).ok()
+}
+
+/// A known_hosts line's marker.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mark {
+    None,
+    Revoked,
+    CertAuthority,
+}
+
+/// One known_hosts line: marker, host patterns and the key's wire encoding
+/// (compared as bytes: any key type, RSA and ECDSA included).
+struct Line {
+    marker: Mark,
+    hosts: HostPatterns,
+    key: Vec<u8>,
+}
+
+fn parse_line(line: &str) -> Result<Line, String> {
+    let mut words = line.split_whitespace();
+    let mut first = words.next().ok_or("empty line")?;
+    let marker = match first {
+        "@revoked" => Mark::Revoked,
+        "@cert-authority" => Mark::CertAuthority,
+        m if m.starts_with('@') => return Err(format!("unknown marker {m}")),
+        _ => Mark::None,
+    };
+    if marker != Mark::None {
+        first = words.next().ok_or("no host patterns")?;
+    }
+    let hosts: HostPatterns = first.parse().map_err(|e| format!("host patterns: {e}"))?;
+    let kind = words.next().ok_or("no key type")?;
+    let encoded = words.next().ok_or("no key")?;
+    use base64ct::Encoding;
+    let key = base64ct::Base64::decode_vec(encoded).map_err(|_| "the key is not base64".to_string())?;
+    if algorithm(&key).as_deref() != Some(kind) {
+        return Err(format!("the key is not a {kind} key"));
+    }
+    Ok(Line { marker, hosts, key })
+}
+
+/// The lines of a known_hosts file. A line that does not parse is an error
+/// naming the file and line in a file given with `--ssh-known-hosts` (a typo
+/// must not silently drop a host); in the default files it is skipped with a
+/// warning, as `ssh` does.
+fn parse(text: &str, file: &Path, strict: bool) -> Result<Vec<Line>, String> {
+    let mut lines = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let entry: Entry =
-            line.parse().map_err(|e| format!("{}:{}: not a known_hosts line: {e}", file.display(), n + 1))?;
-        entries.push(entry);
+        match parse_line(line) {
+            Ok(l) => lines.push(l),
+            Err(e) if strict => {
+                return Err(format!("{}:{}: not a known_hosts line: {e}", file.display(), n + 1));
+            }
+            Err(e) => tracing::warn!("{}:{}: skipped, not a known_hosts line: {e}", file.display(), n + 1),
+        }
     }
-    Ok(entries)
+    Ok(lines)
 }
 
 /// Whether `name` (`host` or `[host]:port`) is one of the patterns: a hashed
@@ -129,7 +188,7 @@ fn matches(patterns: &HostPatterns, name: &str) -> bool {
     match patterns {
         HostPatterns::HashedName { salt, hash } => {
             let Ok(mut mac) = Hmac::<sha1::Sha1>::new_from_slice(salt) else { return false };
-            mac.update(name.as_bytes());
+            mac.update(name.to_ascii_lowercase().as_bytes());
             mac.verify_slice(hash).is_ok()
         }
         HostPatterns::Patterns(list) => {
@@ -185,7 +244,8 @@ mod tests {
     const OTHER: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIDDUdBI0Ir5XB7WG9mtYlVz5L3L2Ma2fd74ga3pui7Q";
 
     fn blob(key: &str) -> Vec<u8> {
-        PublicKey::from_openssh(key).unwrap().to_bytes().unwrap()
+        use base64ct::Encoding;
+        base64ct::Base64::decode_vec(key.split_whitespace().nth(1).unwrap()).unwrap()
     }
 
     fn with(text: &str) -> (tempfile::TempDir, HostKeys) {
@@ -241,6 +301,23 @@ mod tests {
     }
 
     #[test]
+    fn a_revocation_wins_wherever_it_is() {
+        let (_d, keys) = with(&format!("git.example.com {KEY}\n@revoked * {KEY}\n"));
+        assert!(keys.check("git.example.com", None, &blob(KEY)).unwrap_err().contains("is revoked"));
+    }
+
+    #[test]
+    fn ecdsa_and_rsa_lines_as_ssh_keyscan_prints_them() {
+        // Keys of these types are compared as bytes: no need to decode them.
+        const ECDSA: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOmxkZMy7opKgwFB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg=";
+        let (_d, keys) = with(&format!("github.com {ECDSA}\ngithub.com {KEY}\n"));
+        assert_eq!(keys.check("github.com", None, &blob(ECDSA)), Ok(()));
+        assert_eq!(keys.check("GitHub.com", None, &blob(KEY)), Ok(()));
+        let e = keys.check("github.com", None, &blob(OTHER)).unwrap_err();
+        assert!(e.contains("(ssh-ed25519)") && e.contains("changed"), "{e}");
+    }
+
+    #[test]
     fn no_file_fails_clearly_and_bad_lines_are_errors() {
         let keys =
             HostKeys::KnownHosts { files: vec![PathBuf::from("/nonexistent/known_hosts")], explicit: false };
@@ -253,6 +330,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("kh");
         std::fs::write(&file, "git.example.com ssh-ed25519 not-base64!\n").unwrap();
+        // (in a default file it would be skipped with a warning)
         let e = HostKeys::file(&file).unwrap_err();
         assert!(e.contains("kh:1: not a known_hosts line"), "{e}");
     }

@@ -154,6 +154,16 @@ impl FleetState {
         self.trusted.map(Trusted::commit)
     }
 
+    /// The size limit of status documents: gitfleet's own verified status is
+    /// read back whatever its size; status believed without checking gets the
+    /// manifests' limit.
+    pub fn status_limit(&self) -> usize {
+        match self.trusted {
+            Some(Trusted::Own(_) | Trusted::Recorded(_)) => crate::yaml::status_limit(),
+            _ => crate::yaml::status_limit().min(crate::yaml::MAX_FILE_BYTES),
+        }
+    }
+
     /// Reads one status file (path relative to the status folder) as believed.
     pub fn status_file(&self, repo: &Repository, path: &str) -> Option<Vec<u8>> {
         let commit = repo.find_commit(self.trusted_status()?).ok()?;

@@ -187,10 +187,10 @@ pub fn parse_typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, YamlError> {
         .map_err(|e| YamlError::Parse(one_line(&e.to_string())))
 }
 
-/// Parses one of gitfleet's own status documents, with limits that fit what
-/// gitfleet writes (see [`status_limit`]).
-pub fn parse_status<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, YamlError> {
-    let limit = status_limit();
+/// Parses one of gitfleet's own status documents of at most `limit` bytes:
+/// [`status_limit`] for status gitfleet verified as its own, the manifests'
+/// [`MAX_FILE_BYTES`] for status it believes without checking.
+pub fn parse_status<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, YamlError> {
     if bytes.len() > limit {
         return Err(YamlError::TooLarge { size: bytes.len(), limit });
     }

@@ -104,6 +104,13 @@ fn ssh_server() -> Option<(Server, u16)> {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     keygen(&d.join("host_key"));
+    // An ECDSA host key too, as most servers have (ssh-keyscan lists both).
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ecdsa", "-N", "", "-f"])
+        .arg(d.join("host_key_ecdsa"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
     keygen(&d.join("client"));
     std::fs::copy(d.join("client.pub"), d.join("authorized_keys")).unwrap();
     let repo = served_repo(d);
@@ -113,7 +120,7 @@ fn ssh_server() -> Option<(Server, u16)> {
     std::fs::write(
         d.join("sshd_config"),
         format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {0}/host_key\nAuthorizedKeysFile {0}/authorized_keys\n\
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {0}/host_key\nHostKey {0}/host_key_ecdsa\nAuthorizedKeysFile {0}/authorized_keys\n\
              PidFile {0}/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nAllowUsers {user}\n",
             d.display()
@@ -254,6 +261,20 @@ fn ssh_checks_the_host_key_and_the_client_key() {
     let out = run_once(&s.url, &d.join("s1"), &["--ssh-key", key_arg, "--ssh-known-hosts", known_arg], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(last_author(&s.repo), "gitfleet");
+
+    // What `ssh-keyscan` prints (ECDSA and ed25519 lines), as the README says to get it.
+    let scanned = Command::new("ssh-keyscan").args(["-p", &port.to_string(), "127.0.0.1"]).output().unwrap();
+    let scanned_text = String::from_utf8(scanned.stdout).unwrap();
+    assert!(scanned_text.contains("ecdsa-sha2-nistp256"), "{scanned_text}");
+    let keyscan = d.join("known_hosts_keyscan");
+    std::fs::write(&keyscan, &scanned_text).unwrap();
+    let out = run_once(
+        &s.url,
+        &d.join("s0"),
+        &["--ssh-key", key_arg, "--ssh-known-hosts", keyscan.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     // Hashed entries, as `ssh-keygen -H` writes them.
     let hashed = d.join("known_hosts_hashed");
@@ -457,6 +478,7 @@ fn the_servers_refusals_are_reported_in_its_own_words() {
     let _ = daemon.kill();
     let _ = daemon.wait();
     let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains(TOKEN), "the token is in the daemon's log");
     let refusals: Vec<&str> = text.lines().filter(|l| l.contains("push rejected by the server")).collect();
     assert_eq!(refusals.len(), 1, "logged once for three refused passes:\n{text}");
     assert!(
@@ -621,15 +643,21 @@ fn faults_on_the_way_over_https() {
     proxy.set(Mode::Pass);
     let out = run_once(&url, &scratch, &https, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let (down, up) = proxy.bytes();
+    let (_, up) = proxy.bytes();
+    // The same again has nothing to push: what the fetch alone moves.
+    proxy.set(Mode::Pass);
+    let out = run_once(&url, &scratch, &https, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (fetch_down, fetch_up) = proxy.bytes();
     git(&s.repo, &["update-ref", "refs/heads/main", "main~1"]);
     assert_eq!(status_commits(&s.repo), 0);
 
-    proxy.set(Mode::CutDown(down / 2));
+    proxy.set(Mode::CutDown(fetch_down / 2));
     let out = run_once(&url, &state, &https, &[]);
     assert_eq!(out.status.code(), Some(2), "cut mid-fetch: {}", stderr(&out));
     assert!(stderr(&out).contains(&format!("main from {url}")), "{}", stderr(&out));
-    proxy.set(Mode::CutUp(up - 200));
+    // Half-way through what the push adds.
+    proxy.set(Mode::CutUp(fetch_up + (up - fetch_up) / 2));
     let out = run_once(&url, &state, &https, &[]);
     assert_eq!(out.status.code(), Some(2), "cut mid-push: {}", stderr(&out));
     assert!(stderr(&out).contains(&format!("push status to {url}")), "{}", stderr(&out));
@@ -692,13 +720,17 @@ fn faults_on_the_way_over_ssh() {
     proxy.set(Mode::Pass);
     let out = run_once(&url, &d.join("scratch"), &ssh, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let (down, up) = proxy.bytes();
+    let (_, up) = proxy.bytes();
+    proxy.set(Mode::Pass);
+    let out = run_once(&url, &d.join("scratch"), &ssh, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (fetch_down, fetch_up) = proxy.bytes();
     git(&s.repo, &["update-ref", "refs/heads/main", "main~1"]);
-    proxy.set(Mode::CutDown(down / 2));
+    proxy.set(Mode::CutDown(fetch_down / 2));
     let out = run_once(&url, &state, &ssh, &[]);
     assert_eq!(out.status.code(), Some(2), "cut mid-fetch: {}", stderr(&out));
     assert!(stderr(&out).contains(&format!("fetch main from {url}")), "{}", stderr(&out));
-    proxy.set(Mode::CutUp(up - 200));
+    proxy.set(Mode::CutUp(fetch_up + (up - fetch_up) / 2));
     let out = run_once(&url, &state, &ssh, &[]);
     assert_eq!(out.status.code(), Some(2), "cut mid-push: {}", stderr(&out));
     assert!(stderr(&out).contains(&format!("push status to {url}")), "{}", stderr(&out));

@@ -213,7 +213,7 @@ impl Ctx<'_> {
         object["metadata"]["creationTimestamp"] = json!(created.to_string());
         if let Some(file) = status_file
             && let Some(bytes) = self.state.status_file(&self.source.repo, &file)
-            && let Ok(doc) = crate::yaml::parse_status::<Value>(&bytes)
+            && let Ok(doc) = crate::yaml::parse_status::<Value>(&bytes, crate::yaml::status_limit())
             && let Some(status) = doc.get("status")
         {
             object["status"] = status.clone();
@@ -335,7 +335,9 @@ impl Ctx<'_> {
         crate::status::read_status_folder(repo, &tree, &self.state.status_root, folder)
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|(_, bytes)| crate::yaml::parse_status::<Value>(&bytes).ok())
+            .filter_map(|(_, bytes)| {
+                crate::yaml::parse_status::<Value>(&bytes, crate::yaml::status_limit()).ok()
+            })
             .collect()
     }
 
@@ -348,7 +350,7 @@ impl Ctx<'_> {
         for (file, bytes) in
             crate::status::read_status_folder(repo, &tree, root, folder).map_err(CliError::env)?
         {
-            if let Err(e) = crate::yaml::parse_status::<Value>(&bytes) {
+            if let Err(e) = crate::yaml::parse_status::<Value>(&bytes, crate::yaml::status_limit()) {
                 return Err(CliError::env(format!(
                     "{root}/{folder}/{file}: gitfleet cannot read its own status: {e}"
                 )));

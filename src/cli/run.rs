@@ -54,7 +54,7 @@ pub struct RunArgs {
     pub git_ca_file: Option<PathBuf>,
     /// Seconds a Git server may take to connect or to answer before gitfleet
     /// gives up on the fetch or push (the next pass tries again).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub git_timeout: u64,
     /// OpenSSH known_hosts file the SSH host key must be in (hashed entries
     /// included); default: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts.
@@ -332,7 +332,8 @@ fn until(at: Time) -> Duration {
 /// to a watched repository still wakes the loop at once).
 fn retry_after(poll: Duration, failures: u32) -> Duration {
     let factor = 1u32 << failures.saturating_sub(1).min(10);
-    (poll * factor).min(Duration::from_secs(600)).max(poll.min(Duration::from_secs(600)))
+    let cap = Duration::from_secs(600);
+    poll.checked_mul(factor).unwrap_or(cap).min(cap).max(poll.min(cap))
 }
 
 /// The current time.

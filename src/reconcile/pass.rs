@@ -122,7 +122,7 @@ impl<'p> Pass<'p> {
         let Outside { repo, indexer, backend, retries, signers } = outside;
         let status = fs.trusted_status();
         let placements: Documents<PlacementDocument> =
-            Documents::read(repo, status, &fs.status_root, PLACEMENTS)?;
+            Documents::read(repo, status, &fs.status_root, PLACEMENTS, fs.status_limit())?;
         let facts = fs
             .fleet
             .placements
@@ -136,8 +136,8 @@ impl<'p> Pass<'p> {
             retries,
             fs,
             now,
-            runs: Documents::read(repo, status, &fs.status_root, RUNS)?,
-            requests: Documents::read(repo, status, &fs.status_root, REQUESTS)?,
+            runs: Documents::read(repo, status, &fs.status_root, RUNS, fs.status_limit())?,
+            requests: Documents::read(repo, status, &fs.status_root, REQUESTS, fs.status_limit())?,
             placements,
             approved: BTreeSet::new(),
             facts,

@@ -55,19 +55,21 @@ impl<T: serde::de::DeserializeOwned + serde::Serialize + Clone + PartialEq> Docu
         self.before.get(name)
     }
 
-    /// Reads every document of `folder` in the status commit (if any).
+    /// Reads every document of `folder` in the status commit (if any), each
+    /// of at most `limit` bytes.
     pub fn read(
         repo: &Repository,
         status_commit: Option<git2::Oid>,
         status_root: &str,
         folder: &'static str,
+        limit: usize,
     ) -> Result<Documents<T>, git2::Error> {
         let mut docs = Documents::empty(folder);
         let Some(commit) = status_commit else { return Ok(docs) };
         let tree = repo.find_commit(commit)?.tree()?;
         for (file, bytes) in read_status_folder(repo, &tree, status_root, folder)? {
             let Some(name) = file.strip_suffix(".yaml") else { continue };
-            match crate::yaml::parse_status::<T>(&bytes) {
+            match crate::yaml::parse_status::<T>(&bytes, limit) {
                 Ok(doc) => {
                     docs.before.insert(name.to_string(), doc);
                 }

@@ -339,8 +339,9 @@ impl StateRepo {
             Err(e) if is_rejection(&e) => return Ok(Some(e.message().to_string())),
             Err(e) => return Err(err(self.creds.explain(e))),
         }
-        if let Some(refusal) = report.refusal() {
-            if is_race(&refusal) {
+        if let (Some(status), Some(refusal)) = (report.status(), report.refusal()) {
+            // Classified by the reference's status, not by what a hook printed.
+            if is_race(&status) {
                 return Ok(Some(refusal));
             }
             return Err(StatusError::Refused {
@@ -428,6 +429,15 @@ fn remote_url(remote: &str) -> String {
     }
 }
 
+/// `https://host[:port]` of an https URL; `None` for anything else (the token
+/// is sent over https only).
+fn origin(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("https://")?;
+    let authority = rest.split('/').next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    Some(format!("https://{}", host.to_ascii_lowercase()))
+}
+
 /// The port of an `ssh://` URL, when it names one (`git@host:path` has none).
 fn ssh_port(url: &str) -> Option<u16> {
     let rest = ["ssh://", "git+ssh://", "ssh+git://"].iter().find_map(|s| url.strip_prefix(s))?;
@@ -451,6 +461,7 @@ pub(crate) fn callbacks<'a>(
 ) -> RemoteCallbacks<'a> {
     let mut cb = RemoteCallbacks::new();
     let mut tried = (0, 0, false);
+    let remote_url = crate::source::redacted(url);
     cb.credentials(move |url, username, allowed| {
         let user = username.unwrap_or("git");
         if allowed.contains(CredentialType::SSH_KEY) {
@@ -469,6 +480,15 @@ pub(crate) fn callbacks<'a>(
         }
         if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
             tried.1 += 1;
+            // The token goes to the configured server over https only: not to
+            // a host a redirect names, not over http, not as an SSH password.
+            if creds.token.is_some() && origin(url) != origin(&remote_url) {
+                return Err(git2::Error::from_str(&format!(
+                    "authentication refused: the token is for {}, not for {}",
+                    origin(&remote_url).unwrap_or_default(),
+                    origin(url).unwrap_or_else(|| "this URL".into())
+                )));
+            }
             if let Some(token) = &creds.token {
                 if tried.1 > 1 {
                     return Err(git2::Error::from_str(
@@ -520,7 +540,10 @@ pub(crate) fn callbacks<'a>(
         });
         // What the server's hooks print ("remote: ..." lines).
         cb.sideband_progress(move |data| {
-            report.remote.borrow_mut().push_str(&String::from_utf8_lossy(data));
+            let mut said = report.remote.borrow_mut();
+            if said.len() < REMOTE_SAID_BYTES {
+                said.push_str(&String::from_utf8_lossy(data));
+            }
             true
         });
     }
@@ -535,17 +558,27 @@ pub(crate) struct PushReport {
     remote: std::cell::RefCell<String>,
 }
 
+/// What is kept of the server's messages (a hook may print a lot).
+const REMOTE_SAID_BYTES: usize = 4096;
+
 impl PushReport {
-    /// The refusal with the server's own words, if it refused.
+    /// The reference's status, when the server refused the update.
+    fn status(&self) -> Option<String> {
+        self.status.borrow().clone()
+    }
+
+    /// The refusal with the server's own words (its progress lines left out,
+    /// at most a few lines), if it refused.
     fn refusal(&self) -> Option<String> {
-        let status = self.status.borrow().clone()?;
+        let status = self.status()?;
         let said: Vec<String> = self
             .remote
             .borrow()
             .split(['\n', '\r'])
             .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
+            .filter(|l| !l.is_empty() && !l.contains('%'))
+            .take(10)
+            .map(|l| l.chars().take(300).collect())
             .collect();
         Some(if said.is_empty() { status } else { format!("{status}: {}", said.join("; ")) })
     }
@@ -563,7 +596,9 @@ fn is_timeout(e: &git2::Error) -> bool {
 /// Whether a refused reference update is a lost race (someone pushed first),
 /// which a new commit on the new tip fixes, rather than a refusal by a rule.
 fn is_race(status: &str) -> bool {
-    ["non-fast-forward", "fetch first", "stale info"].iter().any(|s| status.contains(s))
+    ["non-fast-forward", "fetch first", "stale info", "failed to update ref", "cannot lock ref"]
+        .iter()
+        .any(|s| status.contains(s))
 }
 
 #[cfg(test)]
@@ -583,6 +618,17 @@ mod tests {
             report.refusal().unwrap(),
             "pre-receive hook declined: GH006: Protected branch update failed.; second line"
         );
+    }
+
+    #[test]
+    fn the_token_goes_to_the_configured_https_server_only() {
+        assert_eq!(
+            origin("https://bot@Git.Example.com:8443/fleet.git"),
+            Some("https://git.example.com:8443".into())
+        );
+        assert_eq!(origin("http://git.example.com/fleet.git"), None);
+        assert_eq!(origin("ssh://git@git.example.com/fleet.git"), None);
+        assert_ne!(origin("https://evil.example.com/x"), origin("https://git.example.com/fleet.git"));
     }
 
     #[test]
