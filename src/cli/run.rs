@@ -40,7 +40,7 @@ pub struct RunArgs {
     pub ssh_key: Option<PathBuf>,
     /// Token for https URLs (default: Git credential helpers).
     #[arg(long, env = "GITFLEET_GIT_TOKEN", hide_env_values = true)]
-    pub git_token: Option<String>,
+    pub git_token: Option<crate::status::publish::Token>,
     /// Read the token for https URLs from this file (a mounted Secret).
     #[arg(long, conflicts_with = "git_token")]
     pub git_token_file: Option<PathBuf>,
@@ -183,7 +183,7 @@ fn credentials(args: &RunArgs) -> Result<Credentials, CliError> {
             if token.is_empty() {
                 return Err(CliError::env(format!("--git-token-file {}: the file is empty", path.display())));
             }
-            Some(token)
+            Some(crate::status::publish::Token::new(token))
         }
         None => args.git_token.clone(),
     };

@@ -33,13 +33,43 @@ impl Default for Identity {
     }
 }
 
+/// A token for https: shown nowhere (its `Debug` hides it), handed to the
+/// credential callback only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(token: impl Into<String>) -> Token {
+        Token(token.into())
+    }
+
+    /// The token itself, for the server.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<hidden>)")
+    }
+}
+
+impl std::str::FromStr for Token {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Token, Self::Err> {
+        Ok(Token(s.to_string()))
+    }
+}
+
 /// Credentials for remote URLs; local paths need none.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     /// A private key file for ssh URLs (otherwise ssh-agent is asked).
     pub ssh_key: Option<PathBuf>,
     /// A token for https URLs (otherwise Git's credential helpers are asked).
-    pub token: Option<String>,
+    pub token: Option<Token>,
     /// The user name for the token (default `x-access-token`).
     pub user: Option<String>,
     /// How SSH host keys are checked (default: the user's known_hosts files).
@@ -52,7 +82,8 @@ pub struct Credentials {
 impl Credentials {
     /// The user and token that were written in a repository URL, if any.
     pub fn from_url(userpass: Option<(String, String)>) -> Credentials {
-        let (user, token) = userpass.map_or((None, None), |(u, t)| ((!u.is_empty()).then_some(u), Some(t)));
+        let (user, token) =
+            userpass.map_or((None, None), |(u, t)| ((!u.is_empty()).then_some(u), Some(Token(t))));
         Credentials { ssh_key: None, token, user, ..Credentials::default() }
     }
 
@@ -140,7 +171,7 @@ impl StateRepo {
         // kept out of the clone's config and of every message.
         let (clean, userpass) = crate::source::split_credentials(remote);
         if let Some((user, token)) = userpass {
-            creds.token.get_or_insert(token);
+            creds.token.get_or_insert(Token(token));
             if !user.is_empty() {
                 creds.user.get_or_insert(user);
             }
@@ -496,7 +527,7 @@ pub(crate) fn callbacks<'a>(
                     ));
                 }
                 let user = username.or(creds.user.as_deref()).unwrap_or("x-access-token");
-                return Cred::userpass_plaintext(user, token);
+                return Cred::userpass_plaintext(user, token.expose());
             }
             if tried.1 > 1 {
                 return Err(git2::Error::from_str(
@@ -618,6 +649,13 @@ mod tests {
             report.refusal().unwrap(),
             "pre-receive hook declined: GH006: Protected branch update failed.; second line"
         );
+    }
+
+    #[test]
+    fn a_token_is_never_printed() {
+        let creds = Credentials { token: Some(Token::new("s3cret")), ..Credentials::default() };
+        assert!(!format!("{creds:?}").contains("s3cret"));
+        assert_eq!(creds.token.unwrap().expose(), "s3cret");
     }
 
     #[test]
