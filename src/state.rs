@@ -1,8 +1,6 @@
 //! What gitfleet knows at a tip of the tracked branch: the fleet objects, the
 //! snapshot index over history, and the status recorded so far.
 
-use std::path::Path;
-
 use git2::{Oid, Repository};
 
 use std::sync::Arc;
@@ -162,13 +160,6 @@ impl FleetState {
             Some(Trusted::Own(_) | Trusted::Recorded(_)) => crate::yaml::status_limit(),
             _ => crate::yaml::status_limit().min(crate::yaml::MAX_FILE_BYTES),
         }
-    }
-
-    /// Reads one status file (path relative to the status folder) as believed.
-    pub fn status_file(&self, repo: &Repository, path: &str) -> Option<Vec<u8>> {
-        let commit = repo.find_commit(self.trusted_status()?).ok()?;
-        let entry = commit.tree().ok()?.get_path(Path::new(&format!("{}/{path}", self.status_root))).ok()?;
-        repo.find_blob(entry.id()).ok().map(|b| b.content().to_vec())
     }
 
     /// The latest snapshot index of a placement.

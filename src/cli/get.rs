@@ -1,5 +1,7 @@
 //! `gitfleet get KIND [NAME]`: kubectl-style views of the tracked branch.
 
+use std::collections::BTreeMap;
+
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
@@ -118,18 +120,26 @@ pub fn get(args: GetArgs) -> Result<u8, CliError> {
         FleetState::load(&source.repo, tip, args.path.as_deref(), &mut indexer, status_branch_tip, None)
             .map_err(CliError::env)?;
     let now = crate::time::Time::now();
-    let ctx =
-        Ctx { source: &source, state: &state, indexer: &indexer, now, full: args.output != Output::Table };
-    // A status document gitfleet cannot read is an error, never a row with empty columns.
+    // The kind's status documents, read and parsed once; one gitfleet cannot
+    // read is an error, never a row with empty columns.
     let folder = match kind {
         Kind::Placements => Some("clusterresourceplacements"),
         Kind::Runs => Some("clusterstagedupdateruns"),
         Kind::ApprovalRequests => Some("clusterapprovalrequests"),
         _ => None,
     };
-    if let Some(folder) = folder {
-        ctx.check_status(folder)?;
-    }
+    let status = match folder {
+        Some(folder) => read_status(&source, &state, folder)?,
+        None => BTreeMap::new(),
+    };
+    let ctx = Ctx {
+        source: &source,
+        state: &state,
+        indexer: &indexer,
+        now,
+        full: args.output != Output::Table,
+        status,
+    };
     let mut items = match kind {
         Kind::MemberClusters => ctx.member_clusters(),
         Kind::Placements => ctx.placements(),
@@ -178,6 +188,31 @@ struct Ctx<'a> {
     now: crate::time::Time,
     /// Whether full objects are printed (yaml/json): only then is heavier work done.
     full: bool,
+    /// The status documents of the kind shown, by file name.
+    status: BTreeMap<String, Value>,
+}
+
+/// Every document of a status sub-folder, by file name; fails naming the
+/// first one that does not parse.
+fn read_status(
+    source: &Source,
+    state: &FleetState,
+    folder: &str,
+) -> Result<BTreeMap<String, Value>, CliError> {
+    let Some(commit) = state.status_commit else { return Ok(BTreeMap::new()) };
+    let repo = &source.repo;
+    let tree = repo.find_commit(commit).and_then(|c| c.tree()).map_err(CliError::env)?;
+    let root = &state.status_root;
+    let mut docs = BTreeMap::new();
+    for (file, bytes) in
+        crate::status::read_status_folder(repo, &tree, root, folder).map_err(CliError::env)?
+    {
+        let doc = crate::yaml::parse_status::<Value>(&bytes, crate::yaml::status_limit()).map_err(|e| {
+            CliError::env(format!("{root}/{folder}/{file}: gitfleet cannot read its own status: {e}"))
+        })?;
+        docs.insert(file, doc);
+    }
+    Ok(docs)
 }
 
 /// `status` and `type` of a condition in `object.status.conditions`.
@@ -198,7 +233,7 @@ fn condition(object: &Value, type_: &str) -> (String, String) {
 impl Ctx<'_> {
     /// The object as written, with `metadata.generation` and `creationTimestamp`
     /// from history, and `status` from its status file when gitfleet wrote one.
-    fn object(&self, kind: &str, name: &str, status_file: Option<String>) -> (Value, crate::time::Time, u64) {
+    fn object(&self, kind: &str, name: &str) -> (Value, crate::time::Time, u64) {
         let mut object = self
             .state
             .fleet
@@ -211,11 +246,7 @@ impl Ctx<'_> {
         let generation = history.map_or(1, |h| h.generation);
         object["metadata"]["generation"] = json!(generation);
         object["metadata"]["creationTimestamp"] = json!(created.to_string());
-        if let Some(file) = status_file
-            && let Some(bytes) = self.state.status_file(&self.source.repo, &file)
-            && let Ok(doc) = crate::yaml::parse_status::<Value>(&bytes, crate::yaml::status_limit())
-            && let Some(status) = doc.get("status")
-        {
+        if let Some(status) = self.status.get(&format!("{name}.yaml")).and_then(|doc| doc.get("status")) {
             object["status"] = status.clone();
         }
         (object, created, generation)
@@ -227,7 +258,7 @@ impl Ctx<'_> {
             .clusters
             .values()
             .map(|c| {
-                let (object, created, _) = self.object("MemberCluster", &c.name, None);
+                let (object, created, _) = self.object("MemberCluster", &c.name);
                 let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 let labels = if labels.is_empty() { "<none>".to_string() } else { labels.join(",") };
                 Item {
@@ -245,9 +276,7 @@ impl Ctx<'_> {
             .placements
             .values()
             .map(|p| {
-                let file = format!("clusterresourceplacements/{}.yaml", p.name);
-                let (object, created, generation) =
-                    self.object("ClusterResourcePlacement", &p.name, Some(file));
+                let (object, created, generation) = self.object("ClusterResourcePlacement", &p.name);
                 let (scheduled, scheduled_gen) = condition(&object, "ClusterResourcePlacementScheduled");
                 let (available, available_gen) = condition(&object, "ClusterResourcePlacementAvailable");
                 let row = vec![
@@ -270,7 +299,7 @@ impl Ctx<'_> {
             .strategies
             .values()
             .map(|s| {
-                let (object, created, _) = self.object("ClusterStagedUpdateStrategy", &s.name, None);
+                let (object, created, _) = self.object("ClusterStagedUpdateStrategy", &s.name);
                 Item {
                     name: s.name.clone(),
                     row: vec![s.name.clone(), age(self.now.seconds_since(created))],
@@ -287,13 +316,12 @@ impl Ctx<'_> {
             .runs
             .values()
             .map(|r| {
-                let file = format!("clusterstagedupdateruns/{}.yaml", r.name);
-                let (object, created, _) = self.object("ClusterStagedUpdateRun", &r.name, Some(file));
+                let (object, created, _) = self.object("ClusterStagedUpdateRun", &r.name);
                 self.run_item(&r.name, object, created)
             })
             .collect();
         // Automatic runs exist in status only.
-        for object in self.status_documents("clusterstagedupdateruns") {
+        for object in self.status_documents() {
             let name =
                 object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
             if self.state.fleet.runs.contains_key(&name) {
@@ -327,40 +355,13 @@ impl Ctx<'_> {
         Item { name: name.to_string(), row, object }
     }
 
-    /// Every document of a status sub-folder.
-    fn status_documents(&self, folder: &str) -> Vec<Value> {
-        let Some(commit) = self.state.status_commit else { return Vec::new() };
-        let repo = &self.source.repo;
-        let Ok(tree) = repo.find_commit(commit).and_then(|c| c.tree()) else { return Vec::new() };
-        crate::status::read_status_folder(repo, &tree, &self.state.status_root, folder)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|(_, bytes)| {
-                crate::yaml::parse_status::<Value>(&bytes, crate::yaml::status_limit()).ok()
-            })
-            .collect()
-    }
-
-    /// Fails naming the first document of a status sub-folder that does not parse.
-    fn check_status(&self, folder: &str) -> Result<(), CliError> {
-        let Some(commit) = self.state.status_commit else { return Ok(()) };
-        let repo = &self.source.repo;
-        let tree = repo.find_commit(commit).and_then(|c| c.tree()).map_err(CliError::env)?;
-        let root = &self.state.status_root;
-        for (file, bytes) in
-            crate::status::read_status_folder(repo, &tree, root, folder).map_err(CliError::env)?
-        {
-            if let Err(e) = crate::yaml::parse_status::<Value>(&bytes, crate::yaml::status_limit()) {
-                return Err(CliError::env(format!(
-                    "{root}/{folder}/{file}: gitfleet cannot read its own status: {e}"
-                )));
-            }
-        }
-        Ok(())
+    /// The status documents of the kind shown.
+    fn status_documents(&self) -> Vec<Value> {
+        self.status.values().cloned().collect()
     }
 
     fn approval_requests(&self) -> Vec<Item> {
-        self.status_documents("clusterapprovalrequests")
+        self.status_documents()
             .into_iter()
             .map(|object| {
                 let name =
