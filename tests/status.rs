@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Fleet, git, test_namespace};
+use common::{Fleet, git, gitfleet, stderr, stdout, test_namespace};
 use gitfleet::cli::{RunArgs, now, reconciler};
 use gitfleet::reconcile::{PassOutcome, Reconciler};
 use gitfleet::status::{Credentials, Identity, StateRepo, StatusChanges};
@@ -223,4 +223,176 @@ fn non_bare_local_repository() {
         git(&f.work, &["ls-tree", "-r", "--name-only", "fleet-status"])
             .contains("example-placement-0-snapshot.yaml")
     );
+}
+
+fn member(name: &str, stage: &str) -> String {
+    format!(
+        "apiVersion: cluster.kubernetes-fleet.io/v1beta1\nkind: MemberCluster\nmetadata:\n  name: {name}\n  labels:\n    stage: {stage}\n"
+    )
+}
+
+fn run_once(f: &Fleet) -> std::process::Output {
+    run_once_in(f, &f.state_dir())
+}
+
+fn run_once_in(f: &Fleet, state: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gitfleet"))
+        .args(["run", "--repo", f.origin_str(), "--state-dir", state.to_str().unwrap(), "--once"])
+        .output()
+        .unwrap()
+}
+
+/// Files under a folder of origin's main.
+fn origin_files(f: &Fleet, folder: &str) -> Vec<String> {
+    git(&f.origin, &["ls-tree", "-r", "--name-only", "main", folder]).lines().map(str::to_string).collect()
+}
+
+/// A fleet over 100 clusters keeps a summary per placement and run plus one
+/// small file per cluster (a `ClusterResourceBinding` per placement and
+/// cluster); `get -o yaml` shows them whole; a pass that changes k clusters
+/// touches about k files; a missing cluster file stops what depends on it.
+#[test]
+fn a_large_fleet_keeps_one_small_status_file_per_cluster() {
+    let f = Fleet::new();
+    for i in 0..150 {
+        f.write(
+            &format!("clusters/c{i:03}.yaml"),
+            &member(&format!("c{i:03}"), if i < 50 { "a" } else { "b" }),
+        );
+    }
+    f.write("resources/app.yaml", &test_namespace("one"));
+    f.write(
+        "placements/app.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: app\nspec:\n  resourceSelectors:\n  - {group: \"\", version: v1, kind: Namespace, name: test-namespace}\n  strategy:\n    type: External\n",
+    );
+    f.write(
+        "strategies/two.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: two\nspec:\n  stages:\n  - name: a\n    maxConcurrency: 100%\n    labelSelector: {matchLabels: {stage: a}}\n  - name: b\n    maxConcurrency: 100%\n    labelSelector: {matchLabels: {stage: b}}\n",
+    );
+    let run = |name: &str| {
+        format!(
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateRun\nmetadata:\n  name: {name}\nspec:\n  placementName: app\n  stagedRolloutStrategyName: two\n"
+        )
+    };
+    f.write("runs/r1.yaml", &run("r1"));
+    f.commit_all("150 clusters");
+    let out = run_once(&f);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    const CRP: &str = "status/clusterresourceplacements/app.yaml";
+    let summary = f.origin_file(CRP).unwrap();
+    assert!(
+        !summary.contains("placementStatuses: [") || summary.contains("placementStatuses: []"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("gitfleet.dev/cluster-files: '150'")
+            || summary.contains("gitfleet.dev/cluster-files: \"150\""),
+        "{summary}"
+    );
+    assert!(summary.contains("reason: ApplySucceeded"), "{summary}");
+    let bindings = origin_files(&f, "status/clusterresourcebindings/app");
+    assert_eq!(bindings.len(), 150);
+    let binding = f.origin_file("status/clusterresourcebindings/app/app-c007.yaml").unwrap();
+    for line in [
+        "kind: ClusterResourceBinding",
+        "name: app-c007",
+        "kubernetes-fleet.io/parent-CRP: app",
+        "resourceSnapshotName: app-0-snapshot",
+        "targetCluster: c007",
+        "type: ResourceApplied",
+    ] {
+        assert!(binding.contains(line), "{line} in {binding}");
+    }
+    let run_doc = f.origin_file("status/clusterstagedupdateruns/r1.yaml").unwrap();
+    assert!(run_doc.contains("reason: UpdateRunSucceeded"), "{run_doc}");
+    assert!(!run_doc.contains("clusterName"), "{run_doc}");
+    assert_eq!(origin_files(&f, "status/clusterstagedupdateruns/r1").len(), 150);
+    let entry = f.origin_file("status/clusterstagedupdateruns/r1/c120.yaml").unwrap();
+    assert!(entry.contains("stageName: b") && entry.contains("type: Succeeded"), "{entry}");
+    for path in origin_files(&f, "status") {
+        let size = f.origin_file(&path).unwrap().len();
+        assert!(size < 64 * 1024, "{path}: {size} bytes");
+    }
+
+    // Shown whole.
+    let get = gitfleet(&["get", "crp", "app", "--repo", f.origin_str(), "-o", "json"]);
+    assert_eq!(get.status.code(), Some(0), "{}", stderr(&get));
+    let crp: serde_json::Value = serde_json::from_str(&stdout(&get)).unwrap();
+    let statuses = crp["status"]["placementStatuses"].as_array().unwrap();
+    assert_eq!(statuses.len(), 150);
+    assert_eq!(statuses[7]["clusterName"], "c007");
+    assert_eq!(statuses[7]["observedResourceIndex"], "0");
+    assert!(crp["metadata"].get("annotations").is_none_or(|a| a.get("gitfleet.dev/cluster-files").is_none()));
+    let get = gitfleet(&["get", "csur", "r1", "--repo", f.origin_str(), "-o", "json"]);
+    let csur: serde_json::Value = serde_json::from_str(&stdout(&get)).unwrap();
+    let stages = csur["status"]["stagesStatus"].as_array().unwrap();
+    assert_eq!(stages[0]["clusters"].as_array().unwrap().len(), 50);
+    assert_eq!(stages[1]["clusters"].as_array().unwrap().len(), 100);
+    assert_eq!(stages[1]["clusters"][0]["clusterName"], "c050");
+
+    // Nothing to do: no commit.
+    let commits = f.log().len();
+    let out = run_once(&f);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(f.log().len(), commits, "{}", stderr(&out));
+
+    // Three more clusters: the summary and their three bindings, nothing else.
+    f.pull();
+    for i in 150..153 {
+        f.write(&format!("clusters/c{i:03}.yaml"), &member(&format!("c{i:03}"), "b"));
+    }
+    f.commit_all("three more");
+    let out = run_once(&f);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (sha, author, _) = f.log()[0].clone();
+    assert_eq!(author, "gitfleet");
+    let mut files = f.changed_files(&sha);
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "status/clusterresourcebindings/app/app-c150.yaml",
+            "status/clusterresourcebindings/app/app-c151.yaml",
+            "status/clusterresourcebindings/app/app-c152.yaml",
+            CRP,
+        ]
+    );
+
+    // A cluster file gone, read by a gitfleet that has no record of its own
+    // commits (a new state folder): the placement and its runs wait, nothing
+    // is applied or rewritten. (The first one puts the file back.)
+    f.pull();
+    f.remove("status/clusterresourcebindings/app/app-c009.yaml");
+    f.write("resources/app.yaml", &test_namespace("two"));
+    f.write("runs/r2.yaml", &run("r2"));
+    f.commit_all("a binding removed, a new run");
+    let fresh = f.state_dir().with_file_name("fresh-state");
+    let applied = fresh.join("clusters/c000/_cluster/namespace/test-namespace.yaml");
+    let out = run_once_in(&f, &fresh);
+    let log = stderr(&out);
+    assert!(
+        log.contains(&format!("{CRP}: gitfleet cannot read its own status (its cluster files under status/clusterresourcebindings/app/ do not fit: it names 153 cluster files, 152 were found)")),
+        "{log}"
+    );
+    assert!(log.contains("run r2 waits: the status of its placement app cannot be read"), "{log}");
+    assert!(!applied.exists(), "no cluster updated");
+    assert!(f.origin_file("status/clusterstagedupdateruns/r2.yaml").is_none());
+    let get = gitfleet(&["get", "crp", "--repo", f.origin_str()]);
+    assert_eq!(get.status.code(), Some(2));
+    assert!(
+        stderr(&get).contains(&format!("{CRP}: gitfleet cannot read its own status")),
+        "{}",
+        stderr(&get)
+    );
+
+    // The gitfleet that wrote it puts the file back, and r2 goes on.
+    let out = run_once(&f);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(f.origin_file("status/clusterresourcebindings/app/app-c009.yaml").is_some());
+    assert!(
+        f.origin_file("status/clusterstagedupdateruns/r2.yaml").is_some_and(|d| d.contains("stageName: a"))
+    );
+    let get = gitfleet(&["get", "crp", "--repo", f.origin_str()]);
+    assert_eq!(get.status.code(), Some(0), "{}", stderr(&get));
 }

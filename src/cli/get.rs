@@ -12,6 +12,9 @@ use crate::snapshot::select::selected_manifests;
 use crate::source::Source;
 use crate::state::FleetState;
 use crate::status::RecordedSnapshot;
+use crate::status::approval::ApprovalRequest;
+use crate::status::placement::PlacementDocument;
+use crate::status::run::RunDocument;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
@@ -122,15 +125,12 @@ pub fn get(args: GetArgs) -> Result<u8, CliError> {
     let now = crate::time::Time::now();
     // The kind's status documents, read and parsed once; one gitfleet cannot
     // read is an error, never a row with empty columns.
-    let folder = match kind {
-        Kind::Placements => Some("clusterresourceplacements"),
-        Kind::Runs => Some("clusterstagedupdateruns"),
-        Kind::ApprovalRequests => Some("clusterapprovalrequests"),
-        _ => None,
-    };
-    let status = match folder {
-        Some(folder) => read_status(&source, &state, folder)?,
-        None => BTreeMap::new(),
+    use crate::status::{PLACEMENTS, REQUESTS, RUNS};
+    let status = match kind {
+        Kind::Placements => read_status::<PlacementDocument>(&source, &state, PLACEMENTS)?,
+        Kind::Runs => read_status::<RunDocument>(&source, &state, RUNS)?,
+        Kind::ApprovalRequests => read_status::<ApprovalRequest>(&source, &state, REQUESTS)?,
+        _ => BTreeMap::new(),
     };
     let ctx = Ctx {
         source: &source,
@@ -192,27 +192,35 @@ struct Ctx<'a> {
     status: BTreeMap<String, Value>,
 }
 
-/// Every document of a status sub-folder, by file name; fails naming the
-/// first one that does not parse.
-fn read_status(
+/// Every document of a status sub-folder, whole (with its cluster files), by
+/// file name; fails naming the first one that cannot be read.
+fn read_status<T: crate::status::Stored>(
     source: &Source,
     state: &FleetState,
-    folder: &str,
+    folder: &'static str,
 ) -> Result<BTreeMap<String, Value>, CliError> {
-    let Some(commit) = state.status_commit else { return Ok(BTreeMap::new()) };
-    let repo = &source.repo;
-    let tree = repo.find_commit(commit).and_then(|c| c.tree()).map_err(CliError::env)?;
     let root = &state.status_root;
-    let mut docs = BTreeMap::new();
-    for (file, bytes) in
-        crate::status::read_status_folder(repo, &tree, root, folder).map_err(CliError::env)?
-    {
-        let doc = crate::yaml::parse_status::<Value>(&bytes, crate::yaml::status_limit()).map_err(|e| {
-            CliError::env(format!("{root}/{folder}/{file}: gitfleet cannot read its own status: {e}"))
-        })?;
-        docs.insert(file, doc);
+    let docs = crate::status::Documents::<T>::read(
+        &source.repo,
+        state.status_commit,
+        root,
+        folder,
+        crate::yaml::status_limit(),
+    )
+    .map_err(CliError::env)?;
+    if let Some((name, e)) = docs.broken.iter().next() {
+        return Err(CliError::env(format!(
+            "{root}/{folder}/{name}.yaml: gitfleet cannot read its own status: {e}"
+        )));
     }
-    Ok(docs)
+    docs.now
+        .into_iter()
+        .map(|(name, doc)| {
+            let value = serde_json::to_value(&doc)
+                .map_err(|e| CliError::env(format!("{root}/{folder}/{name}.yaml: {e}")))?;
+            Ok((format!("{name}.yaml"), value))
+        })
+        .collect()
 }
 
 /// `status` and `type` of a condition in `object.status.conditions`.

@@ -333,11 +333,25 @@ impl Reconciler {
         for w in &fs.snapshots.warnings {
             tracing::warn!("{w}");
         }
+        let mut new = Vec::new();
         for (name, cluster) in &fs.fleet.clusters {
             self.backend.declare(cluster);
             if self.announced.insert(name.clone()) {
-                tracing::info!(cluster = %name, backend = self.backend.kind(), "member cluster");
+                new.push(name.as_str());
             }
+        }
+        // One line per new cluster, or one line for many.
+        match new.as_slice() {
+            few if few.len() <= 20 => few.iter().for_each(
+                |name| tracing::info!(cluster = %name, backend = self.backend.kind(), "member cluster"),
+            ),
+            many => tracing::info!(
+                count = many.len(),
+                backend = self.backend.kind(),
+                "member clusters {} ... {}",
+                many[0],
+                many[many.len() - 1]
+            ),
         }
         Ok(fs)
     }

@@ -161,15 +161,19 @@ impl<'p> Pass<'p> {
             self.advance_run(entry, &ordered);
         }
         let fs = self.fs;
-        for p in fs.fleet.placements.values() {
+        // A placement whose status gitfleet cannot read is left as it is: its
+        // clusters' state is unknown, so nothing is applied, checked or rewritten.
+        let readable: Vec<&Placement> =
+            fs.fleet.placements.values().filter(|p| !self.placement_unreadable(&p.name)).collect();
+        for p in &readable {
             if let RolloutType::RollingUpdate { max_unavailable } = p.rollout {
                 self.rolling_update(p, max_unavailable);
             }
         }
-        for p in fs.fleet.placements.values() {
+        for p in &readable {
             self.check_clusters(p);
         }
-        for p in fs.fleet.placements.values() {
+        for p in &readable {
             self.placement_document(p);
         }
         // Status someone else wrote is put back as gitfleet had it; what this
@@ -291,6 +295,12 @@ impl<'p> Pass<'p> {
         let commits = if by.is_empty() { String::new() } else { format!(" ({})", by.join(", ")) };
         self.notes.push(format!("restore {what} changed outside gitfleet{commits}"));
         Ok(foreign)
+    }
+
+    /// Whether the placement's status document (or one of its cluster files)
+    /// cannot be read; reported when it was read.
+    pub(super) fn placement_unreadable(&self, placement: &str) -> bool {
+        self.placements.broken.contains_key(placement)
     }
 
     /// The manifests of one snapshot, read from its commit once per pass.

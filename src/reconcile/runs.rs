@@ -33,6 +33,10 @@ impl Pass<'_> {
         if self.runs.broken.contains_key(&run.name) {
             return None; // reported when it was read
         }
+        if self.placement_unreadable(&run.placement) {
+            tracing::error!(run = %run.name, "run {} waits: the status of its placement {} cannot be read", run.name, run.placement);
+            return None;
+        }
         Some(self.runs.now.get(&run.name).map(|d| d.status.clone()).unwrap_or_default())
     }
 

@@ -14,6 +14,7 @@ pub mod publish;
 pub mod run;
 pub mod sign;
 pub mod snapshots;
+pub mod stored;
 pub mod trust;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +24,7 @@ use git2::{ObjectType, Repository, Tree};
 
 pub use publish::{Credentials, Identity, StateRepo, StatusError};
 pub use snapshots::RecordedSnapshot;
+pub use stored::Stored;
 
 /// `apiVersion` of every document gitfleet writes.
 pub const API_VERSION: &str = "placement.kubernetes-fleet.io/v1beta1";
@@ -32,22 +34,32 @@ pub const REQUESTS: &str = "clusterapprovalrequests";
 pub const PLACEMENTS: &str = "clusterresourceplacements";
 
 /// The documents of one status sub-folder for one pass: as read at its start,
-/// and as they are now. Missing fields read as empty; a file that still does
-/// not parse (not YAML, a time that is not a time) is reported and kept apart
-/// in `broken`: runs leave such a file as it is, placements build theirs anew.
+/// and as they are now, always whole (see [`stored`] for how a large one is
+/// kept in files). Missing fields read as empty; a document that does not
+/// parse (not YAML, a time that is not a time, a cluster file missing) is
+/// reported and kept apart in `broken`: what depends on it waits, and its
+/// files are never overwritten.
 #[derive(Debug, Clone)]
-pub struct Documents<T> {
+pub struct Documents<T: Stored> {
     folder: &'static str,
     before: BTreeMap<String, T>,
     pub now: BTreeMap<String, T>,
     /// File name (without `.yaml`) -> why it does not parse.
     pub broken: BTreeMap<String, String>,
+    /// The files as read: the document's own file, and its cluster files.
+    files: BTreeMap<String, (T, BTreeMap<String, T::Part>)>,
 }
 
-impl<T: serde::de::DeserializeOwned + serde::Serialize + Clone + PartialEq> Documents<T> {
+impl<T: Stored> Documents<T> {
     /// No documents yet.
     pub fn empty(folder: &'static str) -> Documents<T> {
-        Documents { folder, before: BTreeMap::new(), now: BTreeMap::new(), broken: BTreeMap::new() }
+        Documents {
+            folder,
+            before: BTreeMap::new(),
+            now: BTreeMap::new(),
+            broken: BTreeMap::new(),
+            files: BTreeMap::new(),
+        }
     }
 
     /// A document as it was in the status commit the pass started from.
@@ -55,8 +67,8 @@ impl<T: serde::de::DeserializeOwned + serde::Serialize + Clone + PartialEq> Docu
         self.before.get(name)
     }
 
-    /// Reads every document of `folder` in the status commit (if any), each
-    /// of at most `limit` bytes.
+    /// Reads every document of `folder` in the status commit (if any), with
+    /// its cluster files, each file of at most `limit` bytes.
     pub fn read(
         repo: &Repository,
         status_commit: Option<git2::Oid>,
@@ -69,16 +81,17 @@ impl<T: serde::de::DeserializeOwned + serde::Serialize + Clone + PartialEq> Docu
         let tree = repo.find_commit(commit)?.tree()?;
         for (file, bytes) in read_status_folder(repo, &tree, status_root, folder)? {
             let Some(name) = file.strip_suffix(".yaml") else { continue };
-            match crate::yaml::parse_status::<T>(&bytes, limit) {
-                Ok(doc) => {
+            match read_one::<T>(repo, &tree, status_root, name, &bytes, limit)? {
+                Ok((doc, main, parts)) => {
                     docs.before.insert(name.to_string(), doc);
+                    docs.files.insert(name.to_string(), (main, parts));
                 }
                 Err(e) => {
                     // Never a fresh start: what depends on it waits, and the file is not overwritten.
                     tracing::error!(
                         "{status_root}/{folder}/{file}: gitfleet cannot read its own status ({e}); what depends on it is left as it is"
                     );
-                    docs.broken.insert(name.to_string(), e.to_string());
+                    docs.broken.insert(name.to_string(), e);
                 }
             }
         }
@@ -86,16 +99,72 @@ impl<T: serde::de::DeserializeOwned + serde::Serialize + Clone + PartialEq> Docu
         Ok(docs)
     }
 
-    /// Adds the files of documents that changed to `out`.
+    /// Adds the files of documents that changed to `out`: the document's own
+    /// file if it changed, and the cluster files that changed, appeared or went.
     pub fn changes(&self, out: &mut StatusChanges) {
         for (name, doc) in &self.now {
             // A document gitfleet cannot read is never replaced by a fresh one.
-            if self.before.get(name) != Some(doc) && !self.broken.contains_key(name) {
-                out.writes
-                    .insert(format!("{}/{name}.yaml", self.folder), crate::yaml::to_string(doc).into_bytes());
+            if self.before.get(name) == Some(doc) || self.broken.contains_key(name) {
+                continue;
+            }
+            let (main, parts) = doc.split();
+            let read = self.files.get(name);
+            if read.map(|(m, _)| m) != Some(main.as_ref()) {
+                out.writes.insert(
+                    format!("{}/{name}.yaml", self.folder),
+                    crate::yaml::to_string(&main).into_bytes(),
+                );
+            }
+            let Some(parts_folder) = T::parts_folder() else { continue };
+            let empty = BTreeMap::new();
+            let read_parts = read.map_or(&empty, |(_, p)| p);
+            for (stem, part) in &parts {
+                if read_parts.get(stem) != Some(part) {
+                    out.writes.insert(
+                        format!("{parts_folder}/{name}/{stem}.yaml"),
+                        crate::yaml::to_string(part).into_bytes(),
+                    );
+                }
+            }
+            for stem in read_parts.keys().filter(|s| !parts.contains_key(*s)) {
+                out.deletes.insert(format!("{parts_folder}/{name}/{stem}.yaml"));
             }
         }
     }
+}
+
+/// What reading one document found: the whole document, its own file and its
+/// cluster files as read.
+type ReadDocument<T> = (T, T, BTreeMap<String, <T as Stored>::Part>);
+
+/// Reads one document and its cluster files; `Err` inside: why it cannot be read.
+fn read_one<T: Stored>(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    status_root: &str,
+    name: &str,
+    bytes: &[u8],
+    limit: usize,
+) -> Result<Result<ReadDocument<T>, String>, git2::Error> {
+    let main = match crate::yaml::parse_status::<T>(bytes, limit) {
+        Ok(doc) => doc,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let Some(folder) = T::parts_folder() else { return Ok(Ok((main.clone(), main, BTreeMap::new()))) };
+    let mut parts = BTreeMap::new();
+    for (stem, bytes) in stored::read_parts(repo, tree, status_root, folder, name)? {
+        match crate::yaml::parse_status::<T::Part>(&bytes, limit) {
+            Ok(part) => {
+                parts.insert(stem, part);
+            }
+            Err(e) => return Ok(Err(format!("{status_root}/{folder}/{name}/{stem}.yaml: {e}"))),
+        }
+    }
+    let mut doc = main.clone();
+    if let Err(e) = doc.join(parts.iter().map(|(s, p)| (s.clone(), p.clone())).collect()) {
+        return Ok(Err(format!("its cluster files under {status_root}/{folder}/{name}/ do not fit: {e}")));
+    }
+    Ok(Ok((doc, main, parts)))
 }
 
 /// Changes to the status folder, paths relative to it.

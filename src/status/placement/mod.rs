@@ -137,6 +137,8 @@ pub struct PlacementStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PlacementMetadata {
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
     pub generation: i64,
     pub name: String,
 }
@@ -234,7 +236,7 @@ pub fn document(input: PlacementInput<'_>) -> PlacementDocument {
     let doc = PlacementDocument {
         api_version: super::API_VERSION.into(),
         kind: "ClusterResourcePlacement".into(),
-        metadata: PlacementMetadata { generation, name: input.placement.name.clone() },
+        metadata: PlacementMetadata { generation, name: input.placement.name.clone(), ..Default::default() },
         status: PlacementStatus {
             conditions: conds,
             observed_resource_index: input.latest_index.map(|i| i.to_string()),

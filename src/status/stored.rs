@@ -1,0 +1,502 @@
+//! How status documents are kept in files. A document that holds many
+//! clusters is kept as a summary file plus one small file per cluster, so no
+//! file grows with the fleet and a pass that changes k clusters writes about k
+//! files:
+//!
+//! - a placement's `placementStatuses` go to one `ClusterResourceBinding`
+//!   each (KubeFleet's own per-cluster object, named `<placement>-<cluster>`),
+//!   under `clusterresourcebindings/<placement>/`;
+//! - a run's per-stage cluster entries (KubeFleet's `ClusterUpdatingStatus`,
+//!   with the stage and position they belong to) go to
+//!   `clusterstagedupdateruns/<run>/<cluster>.yaml`.
+//!
+//! The summary file says how many cluster files belong to it
+//! ([`CLUSTER_FILES`]), so a missing or unreadable one is an error, never a
+//! cluster silently forgotten. In memory (and in `gitfleet get -o yaml`) a
+//! document is always whole.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::approval::ApprovalRequest;
+use super::conditions::Condition;
+use super::placement::PlacementDocument;
+use super::placement::cluster::{ClusterPlacementStatus, DiffedObject, FailedPlacement};
+use super::run::{ClusterStatus, DELETE_STAGE, RunDocument, StageStatus};
+
+/// Annotation of a summary document: how many cluster files belong to it.
+pub const CLUSTER_FILES: &str = "gitfleet.dev/cluster-files";
+/// Folder of the placements' `ClusterResourceBinding` files.
+pub const BINDINGS: &str = "clusterresourcebindings";
+/// Label naming a binding's placement, as KubeFleet sets it.
+pub const PARENT_CRP: &str = "kubernetes-fleet.io/parent-CRP";
+/// A document with more clusters than this is split.
+pub const SPLIT_OVER_CLUSTERS: usize = 100;
+/// A document whose whole file would be larger than this is split.
+pub const SPLIT_OVER_BYTES: usize = 1024 * 1024;
+
+/// A status document as kept in files.
+pub trait Stored: Serialize + DeserializeOwned + Clone + PartialEq {
+    /// One cluster's file.
+    type Part: Serialize + DeserializeOwned + Clone + PartialEq;
+
+    /// The folder (relative to the status root) that holds a sub-folder of
+    /// cluster files per document, if documents of this kind are ever split.
+    fn parts_folder() -> Option<&'static str> {
+        None
+    }
+
+    /// The summary to write and its cluster files by file stem; no files when
+    /// the document is kept whole.
+    fn split(&self) -> (Cow<'_, Self>, BTreeMap<String, Self::Part>) {
+        (Cow::Borrowed(self), BTreeMap::new())
+    }
+
+    /// Puts the cluster files read back into the summary.
+    fn join(&mut self, _parts: Vec<(String, Self::Part)>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Stored for ApprovalRequest {
+    type Part = ();
+}
+
+/// Checks the summary's count of cluster files against the files read, and
+/// removes the annotation.
+fn take_count(annotations: &mut BTreeMap<String, String>, found: usize) -> Result<(), String> {
+    let expected = match annotations.remove(CLUSTER_FILES) {
+        Some(n) => {
+            n.parse::<usize>().map_err(|_| format!("annotation {CLUSTER_FILES}: {n:?} is not a count"))?
+        }
+        None => 0,
+    };
+    if expected != found {
+        return Err(format!("it names {expected} cluster files, {found} were found"));
+    }
+    Ok(())
+}
+
+fn too_big<T: Serialize>(doc: &T) -> bool {
+    crate::yaml::to_string(doc).len() > SPLIT_OVER_BYTES
+}
+
+// ---- placements ----
+
+/// `ClusterResourceBinding`: one placement on one cluster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Binding {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: BindingMetadata,
+    pub spec: BindingSpec,
+    pub status: BindingStatus,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BindingMetadata {
+    pub labels: BTreeMap<String, String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BindingSpec {
+    pub cluster_decision: ClusterDecision,
+    /// `<placement>-<index>-snapshot`, empty until the cluster holds one.
+    pub resource_snapshot_name: String,
+    pub scheduling_policy_snapshot_name: String,
+    pub state: String,
+    pub target_cluster: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ClusterDecision {
+    pub cluster_name: String,
+    pub reason: String,
+    pub selected: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BindingStatus {
+    pub conditions: Vec<Condition>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diffed_placements: Vec<DiffedObject>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drifted_placements: Vec<DiffedObject>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_placements: Vec<FailedPlacement>,
+}
+
+impl Binding {
+    fn of(placement: &str, s: &ClusterPlacementStatus) -> Binding {
+        Binding {
+            api_version: super::API_VERSION.into(),
+            kind: "ClusterResourceBinding".into(),
+            metadata: BindingMetadata {
+                labels: BTreeMap::from([(PARENT_CRP.to_string(), placement.to_string())]),
+                name: format!("{placement}-{}", s.cluster_name),
+            },
+            spec: BindingSpec {
+                cluster_decision: ClusterDecision {
+                    cluster_name: s.cluster_name.clone(),
+                    reason: "picked by scheduling policy".into(),
+                    selected: true,
+                },
+                resource_snapshot_name: s
+                    .observed_resource_index
+                    .as_ref()
+                    .map(|i| format!("{placement}-{i}-snapshot"))
+                    .unwrap_or_default(),
+                scheduling_policy_snapshot_name: String::new(),
+                state: "Bound".into(),
+                target_cluster: s.cluster_name.clone(),
+            },
+            status: BindingStatus {
+                conditions: s.conditions.clone(),
+                diffed_placements: s.diffed_placements.clone(),
+                drifted_placements: s.drifted_placements.clone(),
+                failed_placements: s.failed_placements.clone(),
+            },
+        }
+    }
+
+    fn into_status(self, placement: &str) -> Result<ClusterPlacementStatus, String> {
+        let index = match self.spec.resource_snapshot_name.as_str() {
+            "" => None,
+            name => {
+                let index = name
+                    .strip_prefix(placement)
+                    .and_then(|r| r.strip_prefix('-'))
+                    .and_then(|r| r.strip_suffix("-snapshot"))
+                    .filter(|i| i.parse::<u32>().is_ok());
+                Some(
+                    index
+                        .ok_or_else(|| {
+                            format!(
+                                "{}: resourceSnapshotName {name:?} is not one of {placement}'s snapshots",
+                                self.metadata.name
+                            )
+                        })?
+                        .to_string(),
+                )
+            }
+        };
+        Ok(ClusterPlacementStatus {
+            cluster_name: self.spec.target_cluster,
+            conditions: self.status.conditions,
+            diffed_placements: self.status.diffed_placements,
+            drifted_placements: self.status.drifted_placements,
+            failed_placements: self.status.failed_placements,
+            observed_resource_index: index,
+        })
+    }
+}
+
+impl Stored for PlacementDocument {
+    type Part = Binding;
+
+    fn parts_folder() -> Option<&'static str> {
+        Some(BINDINGS)
+    }
+
+    fn split(&self) -> (Cow<'_, Self>, BTreeMap<String, Binding>) {
+        let statuses = &self.status.placement_statuses;
+        if statuses.len() <= SPLIT_OVER_CLUSTERS && !too_big(self) {
+            return (Cow::Borrowed(self), BTreeMap::new());
+        }
+        let name = &self.metadata.name;
+        let parts: BTreeMap<String, Binding> =
+            statuses.iter().map(|s| (format!("{name}-{}", s.cluster_name), Binding::of(name, s))).collect();
+        if parts.len() != statuses.len() {
+            return (Cow::Borrowed(self), BTreeMap::new()); // a cluster twice: kept whole
+        }
+        let mut summary = self.clone();
+        summary.status.placement_statuses.clear();
+        summary.metadata.annotations.insert(CLUSTER_FILES.into(), parts.len().to_string());
+        (Cow::Owned(summary), parts)
+    }
+
+    fn join(&mut self, parts: Vec<(String, Binding)>) -> Result<(), String> {
+        take_count(&mut self.metadata.annotations, parts.len())?;
+        let name = self.metadata.name.clone();
+        for (file, b) in parts {
+            if b.metadata.labels.get(PARENT_CRP) != Some(&name) || b.metadata.name != file {
+                return Err(format!("{file}: not a binding of placement {name}"));
+            }
+            self.status.placement_statuses.push(b.into_status(&name)?);
+        }
+        // Statuses are kept in cluster order, as scheduling lists them.
+        self.status.placement_statuses.sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
+        Ok(())
+    }
+}
+
+// ---- runs ----
+
+/// One cluster of a run: its entry in a stage's `clusters`, the stage it
+/// belongs to and its position there.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RunCluster {
+    pub cluster_name: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    pub position: usize,
+    pub stage_name: String,
+}
+
+fn stages_mut(doc: &mut RunDocument) -> impl Iterator<Item = &mut StageStatus> {
+    doc.status.stages_status.iter_mut().chain(doc.status.deletion_stage_status.as_mut())
+}
+
+impl Stored for RunDocument {
+    type Part = RunCluster;
+
+    fn parts_folder() -> Option<&'static str> {
+        Some(super::RUNS)
+    }
+
+    fn split(&self) -> (Cow<'_, Self>, BTreeMap<String, RunCluster>) {
+        let stages = self.status.stages_status.iter().chain(self.status.deletion_stage_status.as_ref());
+        let mut parts = BTreeMap::new();
+        let mut count = 0;
+        for stage in stages {
+            for (position, c) in stage.clusters.iter().enumerate() {
+                count += 1;
+                let part = RunCluster {
+                    cluster_name: c.cluster_name.clone(),
+                    conditions: c.conditions.clone(),
+                    position,
+                    stage_name: stage.stage_name.clone(),
+                };
+                parts.insert(c.cluster_name.clone(), part);
+            }
+        }
+        if (count <= SPLIT_OVER_CLUSTERS && !too_big(self)) || parts.len() != count {
+            return (Cow::Borrowed(self), BTreeMap::new()); // small, or a cluster twice: kept whole
+        }
+        let mut summary = self.clone();
+        stages_mut(&mut summary).for_each(|s| s.clusters.clear());
+        summary.metadata.annotations.insert(CLUSTER_FILES.into(), parts.len().to_string());
+        (Cow::Owned(summary), parts)
+    }
+
+    fn join(&mut self, parts: Vec<(String, RunCluster)>) -> Result<(), String> {
+        take_count(&mut self.metadata.annotations, parts.len())?;
+        let mut by_stage: BTreeMap<String, Vec<RunCluster>> = BTreeMap::new();
+        for (file, part) in parts {
+            if part.cluster_name != file {
+                return Err(format!("{file}.yaml holds cluster {:?}", part.cluster_name));
+            }
+            by_stage.entry(part.stage_name.clone()).or_default().push(part);
+        }
+        for stage in stages_mut(self) {
+            let Some(mut clusters) = by_stage.remove(&stage.stage_name) else { continue };
+            clusters.sort_by_key(|c| c.position);
+            stage.clusters.extend(
+                clusters
+                    .into_iter()
+                    .map(|c| ClusterStatus { cluster_name: c.cluster_name, conditions: c.conditions }),
+            );
+        }
+        match by_stage.keys().next() {
+            Some(stage) if stage == DELETE_STAGE => {
+                Err("cluster files name the deletion stage, which the run does not have".into())
+            }
+            Some(stage) => Err(format!("cluster files name stage {stage:?}, which the run does not have")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Reads the cluster files of one document: `(file stem, bytes)`.
+pub(super) fn read_parts(
+    repo: &git2::Repository,
+    tree: &git2::Tree<'_>,
+    status_root: &str,
+    folder: &str,
+    name: &str,
+) -> Result<Vec<(String, Vec<u8>)>, git2::Error> {
+    let files = super::read_status_folder(repo, tree, status_root, &format!("{folder}/{name}"))?;
+    Ok(files
+        .into_iter()
+        .filter_map(|(file, bytes)| Some((file.strip_suffix(".yaml")?.to_string(), bytes)))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::conditions::Conditions;
+    use crate::status::placement::PlacementMetadata;
+    use crate::status::{Documents, StatusChanges};
+    use crate::time::Time;
+
+    fn conditions(applied: bool) -> Vec<Condition> {
+        let mut c = Vec::new();
+        c.set_condition("Applied", applied, "Applied", "applied", Time::from_second(1_700_000_000), 1);
+        c
+    }
+
+    fn placement(clusters: usize) -> PlacementDocument {
+        let mut doc = PlacementDocument {
+            api_version: crate::status::API_VERSION.into(),
+            kind: "ClusterResourcePlacement".into(),
+            metadata: PlacementMetadata { generation: 1, name: "app".into(), ..Default::default() },
+            ..Default::default()
+        };
+        doc.status.conditions = conditions(true);
+        doc.status.placement_statuses = (0..clusters)
+            .map(|i| ClusterPlacementStatus {
+                cluster_name: format!("c{i:05}"),
+                conditions: conditions(true),
+                observed_resource_index: (i % 2 == 0).then(|| "3".to_string()),
+                ..Default::default()
+            })
+            .collect();
+        doc
+    }
+
+    fn run(per_stage: usize) -> RunDocument {
+        let mut doc = RunDocument { kind: "ClusterStagedUpdateRun".into(), ..Default::default() };
+        doc.metadata.name = "r".into();
+        doc.metadata.annotations.insert("gitfleet.dev/sequence".into(), "4".into());
+        let stage = |name: &str, first: usize, n: usize| StageStatus {
+            stage_name: name.into(),
+            // Not in name order: the order a sortingLabelKey gave is kept.
+            clusters: (first..first + n)
+                .rev()
+                .map(|i| ClusterStatus {
+                    cluster_name: format!("c{i:05}"),
+                    conditions: conditions(i % 3 == 0),
+                })
+                .collect(),
+            conditions: conditions(true),
+            ..Default::default()
+        };
+        doc.status.stages_status =
+            vec![stage("canary", 0, per_stage), stage("prod", per_stage, per_stage), stage("empty", 0, 0)];
+        doc.status.deletion_stage_status = Some(stage(DELETE_STAGE, 2 * per_stage, 3));
+        doc
+    }
+
+    #[test]
+    fn a_small_document_is_kept_whole() {
+        let doc = placement(SPLIT_OVER_CLUSTERS);
+        let (main, parts) = doc.split();
+        assert!(parts.is_empty());
+        assert_eq!(main.as_ref(), &doc);
+        let doc = run(40);
+        assert!(doc.split().1.is_empty());
+    }
+
+    #[test]
+    fn a_large_placement_is_a_summary_and_one_binding_per_cluster() {
+        let doc = placement(150);
+        let (main, parts) = doc.split();
+        assert_eq!(parts.len(), 150);
+        assert!(main.status.placement_statuses.is_empty());
+        assert_eq!(main.status.conditions, doc.status.conditions);
+        assert_eq!(main.metadata.annotations[CLUSTER_FILES], "150");
+        let b = &parts["app-c00002"];
+        assert_eq!(b.kind, "ClusterResourceBinding");
+        assert_eq!(b.metadata.name, "app-c00002");
+        assert_eq!(b.metadata.labels[PARENT_CRP], "app");
+        assert_eq!(b.spec.target_cluster, "c00002");
+        assert_eq!(b.spec.resource_snapshot_name, "app-3-snapshot");
+        assert_eq!(b.spec.state, "Bound");
+        assert_eq!(parts["app-c00001"].spec.resource_snapshot_name, "");
+        // Each file small, whatever the fleet.
+        assert!(crate::yaml::to_string(b).len() < 1024);
+        assert!(crate::yaml::to_string(&main).len() < 2048);
+
+        let mut back = main.into_owned();
+        back.join(parts.into_iter().rev().collect()).unwrap();
+        assert_eq!(back, doc);
+    }
+
+    #[test]
+    fn a_large_run_keeps_stages_order_and_the_deletion_stage() {
+        let doc = run(80);
+        let (main, parts) = doc.split();
+        assert_eq!(parts.len(), 163);
+        assert!(main.status.stages_status.iter().all(|s| s.clusters.is_empty()));
+        assert!(main.status.deletion_stage_status.as_ref().unwrap().clusters.is_empty());
+        assert_eq!(main.metadata.annotations[CLUSTER_FILES], "163");
+        assert_eq!(parts["c00161"].stage_name, DELETE_STAGE);
+        let mut back = main.into_owned();
+        back.join(parts.into_iter().collect()).unwrap();
+        assert_eq!(back, doc);
+    }
+
+    #[test]
+    fn a_missing_or_foreign_cluster_file_is_an_error() {
+        let doc = placement(150);
+        let (main, mut parts) = doc.split();
+        parts.remove("app-c00007");
+        let err = main.clone().into_owned().join(parts.clone().into_iter().collect()).unwrap_err();
+        assert_eq!(err, "it names 150 cluster files, 149 were found");
+        let mut other = parts["app-c00008"].clone();
+        other.metadata.labels.insert(PARENT_CRP.into(), "web".into());
+        parts.insert("app-c00007".into(), other);
+        let err = main.into_owned().join(parts.into_iter().collect()).unwrap_err();
+        assert_eq!(err, "app-c00007: not a binding of placement app");
+
+        let doc = run(80);
+        let (main, mut parts) = doc.split();
+        parts.get_mut("c00003").unwrap().stage_name = "gone".into();
+        let err = main.into_owned().join(parts.into_iter().collect()).unwrap_err();
+        assert_eq!(err, "cluster files name stage \"gone\", which the run does not have");
+    }
+
+    /// What a pass writes grows with what changed, not with the fleet.
+    #[test]
+    fn a_change_to_k_clusters_writes_k_files() {
+        let doc = placement(1000);
+        let (main, parts) = doc.split();
+        let mut docs: Documents<PlacementDocument> = Documents::empty(crate::status::PLACEMENTS);
+        docs.before.insert("app".into(), doc.clone());
+        docs.files.insert("app".into(), (main.into_owned(), parts));
+        docs.now = docs.before.clone();
+        let mut out = StatusChanges::default();
+        docs.changes(&mut out);
+        assert!(out.is_empty());
+
+        let now = docs.now.get_mut("app").unwrap();
+        for i in [3, 500, 999] {
+            now.status.placement_statuses[i].observed_resource_index = Some("4".into());
+        }
+        now.status.placement_statuses.remove(10);
+        docs.changes(&mut out);
+        let written: Vec<&str> = out.writes.keys().map(String::as_str).collect();
+        assert_eq!(
+            written,
+            [
+                "clusterresourcebindings/app/app-c00003.yaml",
+                "clusterresourcebindings/app/app-c00500.yaml",
+                "clusterresourcebindings/app/app-c00999.yaml",
+                "clusterresourceplacements/app.yaml",
+            ]
+        );
+        let summary: PlacementDocument =
+            crate::yaml::parse_status(&out.writes["clusterresourceplacements/app.yaml"], 1 << 20).unwrap();
+        assert_eq!(summary.metadata.annotations[CLUSTER_FILES], "999");
+        assert_eq!(out.deletes.iter().collect::<Vec<_>>(), ["clusterresourcebindings/app/app-c00010.yaml"]);
+
+        // Back under the threshold: one whole file, every binding removed.
+        let mut docs2 = docs.clone();
+        docs2.now.get_mut("app").unwrap().status.placement_statuses.truncate(5);
+        let mut out = StatusChanges::default();
+        docs2.changes(&mut out);
+        assert_eq!(out.writes.keys().collect::<Vec<_>>(), ["clusterresourceplacements/app.yaml"]);
+        assert_eq!(out.deletes.len(), 1000);
+    }
+}
