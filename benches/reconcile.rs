@@ -179,10 +179,28 @@ fn fleet_run(clusters: usize) -> (Duration, usize, u64, Duration) {
     let again = r.pass(gitfleet::cli::now()).unwrap();
     let noop = start.elapsed();
     assert!(again.commit.is_none(), "a pass with nothing to do commits nothing: {}", again.message);
+    // For profiling: more passes with nothing to do.
+    let extra: usize = std::env::var("GITFLEET_BENCH_NOOPS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    for _ in 0..extra {
+        let start = Instant::now();
+        r.pass(gitfleet::cli::now()).unwrap();
+        eprintln!("pass with nothing to do: {:.0} ms", start.elapsed().as_secs_f64() * 1000.0);
+    }
     (elapsed, written, peak, noop)
 }
 
 fn main() {
+    if std::env::var("GITFLEET_BENCH_ONLY").is_ok_and(|v| v == "big") {
+        // For profiling: the large fleet alone.
+        let (elapsed, _, peak, noop) = fleet_run(BIG);
+        println!(
+            "run {:.2} s, peak {} MiB, nothing to do {:.0} ms",
+            elapsed.as_secs_f64(),
+            peak / 1024,
+            noop.as_secs_f64() * 1000.0
+        );
+        return;
+    }
     let (median, max) = push_to_first_write();
     let (elapsed, written, peak, noop) = fleet_run(CLUSTERS);
     assert_eq!(written, CLUSTERS);

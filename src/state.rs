@@ -6,7 +6,7 @@ use git2::{Oid, Repository};
 use std::sync::Arc;
 
 use crate::repo::model::{Manifest, SnapshotTarget, UpdateRun};
-use crate::repo::{Fleet, Loaded, RepoError, load_tree, load_tree_with};
+use crate::repo::{Fleet, Loaded, RepoError, load_tree, load_tree_cached};
 use crate::snapshot::select::selected_manifests;
 use crate::snapshot::{Indexer, ResolveError};
 use crate::status::StatusError;
@@ -97,7 +97,8 @@ impl FleetState {
         indexer.sync(repo, tip).map_err(git)?;
         // A gitfleet.yaml that does not parse must not move status elsewhere or
         // drop the approvers: the last good settings stay in force.
-        let mut loaded = load_tree_with(repo, &tree, root, Some(indexer.settings()))?;
+        let settings = indexer.settings().clone();
+        let mut loaded = load_tree_cached(repo, &tree, root, Some(&settings), &mut indexer.parsed)?;
         let fleet = fleet_keeping_last_good(repo, &loaded, indexer).map_err(git)?;
         loaded.settings = indexer.settings().clone();
         let status_root = status_root(root, &loaded.settings.status_path);

@@ -310,6 +310,10 @@ fn a_large_fleet_keeps_one_small_status_file_per_cluster() {
     assert_eq!(origin_files(&f, "status/clusterstagedupdateruns/r1").len(), 150);
     let entry = f.origin_file("status/clusterstagedupdateruns/r1/c120.yaml").unwrap();
     assert!(entry.contains("stageName: b") && entry.contains("type: Succeeded"), "{entry}");
+    // Written as one pack, not a loose object file per status file.
+    let counts = git(&f.state_dir().join("repo.git"), &["count-objects", "-v"]);
+    let loose: usize = counts.lines().find_map(|l| l.strip_prefix("count: ")).unwrap().parse().unwrap();
+    assert!(loose < 20, "{counts}");
     for path in origin_files(&f, "status") {
         let size = f.origin_file(&path).unwrap().len();
         assert!(size < 64 * 1024, "{path}: {size} bytes");

@@ -206,6 +206,7 @@ fn read_status<T: crate::status::Stored>(
         root,
         folder,
         crate::yaml::status_limit(),
+        &mut Default::default(),
     )
     .map_err(CliError::env)?;
     if let Some((name, e)) = docs.broken.iter().next() {

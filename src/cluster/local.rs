@@ -2,7 +2,9 @@
 //! object, at `<cluster>/<namespace or _cluster>/<kind>[.<group>]/<name>.yaml`.
 //! Create, update and prune behave as on a cluster; objects are available at once.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -20,12 +22,75 @@ const CLUSTER_SCOPE: &str = "_cluster";
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     root: PathBuf,
+    /// Objects read before, with the file's identity and times when read: a
+    /// drift check reads only files that changed since (as a watch cache would).
+    read: Arc<Mutex<HashMap<PathBuf, (Stamp, Value)>>>,
+}
+
+/// What tells a file changed: its inode, size and change times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
 }
 
 impl LocalStore {
     /// Clusters live under `root` (`<state-dir>/clusters`).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalStore { root: root.into() }
+        LocalStore { root: root.into(), read: Default::default() }
+    }
+
+    /// The object in a file, parsed (again only when the file changed).
+    fn read_object(&self, cluster: &str, path: &Path) -> Result<Option<Value>, BackendError> {
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.read.lock().unwrap_or_else(|e| e.into_inner()).remove(path);
+                return Ok(None);
+            }
+            Err(e) => return Err(Self::io(cluster, path)(e)),
+        };
+        let stamp = Stamp::of(&meta);
+        if let Some((seen, value)) = self.read.lock().unwrap_or_else(|e| e.into_inner()).get(path)
+            && *seen == stamp
+        {
+            return Ok(Some(value.clone()));
+        }
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Self::io(cluster, path)(e)),
+        };
+        match crate::yaml::parse_typed::<Value>(&bytes) {
+            Ok(value) => {
+                // The stamp from before the read: a change during it shows next time.
+                self.read
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(path.to_path_buf(), (stamp, value.clone()));
+                Ok(Some(value))
+            }
+            Err(e) => {
+                tracing::warn!(cluster, file = %path.display(), "stored object does not parse, taken as missing: {e}");
+                Ok(None)
+            }
+        }
     }
 
     /// The file of one object on one cluster.
@@ -239,20 +304,48 @@ impl Backend for LocalStore {
     /// and write it again.
     fn get(&self, cluster: &str, key: &ObjectKey) -> Result<Option<Value>, BackendError> {
         let path = self.path_of(cluster, key);
-        match std::fs::read(&path) {
-            Ok(bytes) => match crate::yaml::parse_typed::<Value>(&bytes) {
-                Ok(value) if holds(&value, key) => Ok(Some(value)),
-                Ok(_) => {
-                    tracing::warn!(cluster, file = %path.display(), "stored file does not hold {key}, taken as missing");
-                    Ok(None)
-                }
-                Err(e) => {
-                    tracing::warn!(cluster, file = %path.display(), "stored object does not parse, taken as missing: {e}");
-                    Ok(None)
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Self::io(cluster, &path)(e)),
+        match self.read_object(cluster, &path)? {
+            Some(value) if holds(&value, key) => Ok(Some(value)),
+            Some(_) => {
+                tracing::warn!(cluster, file = %path.display(), "stored file does not hold {key}, taken as missing");
+                Ok(None)
+            }
+            None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file changed behind gitfleet's back is read again, even at the same
+    /// size and within the same second; one removed reads as missing.
+    #[test]
+    fn an_edited_file_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let key = ObjectKey {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: Some("app".into()),
+            name: "cm".into(),
+        };
+        let path = store.path_of("m1", &key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let cm = |v: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: app\ndata:\n  v: \"{v}\"\n"
+            )
+        };
+        std::fs::write(&path, cm("1")).unwrap();
+        assert_eq!(store.get("m1", &key).unwrap().unwrap()["data"]["v"], "1");
+        assert_eq!(store.get("m1", &key).unwrap().unwrap()["data"]["v"], "1");
+        std::fs::write(&path, cm("2")).unwrap();
+        assert_eq!(store.get("m1", &key).unwrap().unwrap()["data"]["v"], "2");
+        std::fs::remove_file(&path).unwrap();
+        assert!(store.get("m1", &key).unwrap().is_none());
+        std::fs::write(&path, cm("3")).unwrap();
+        assert_eq!(store.get("m1", &key).unwrap().unwrap()["data"]["v"], "3");
     }
 }

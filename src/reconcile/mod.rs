@@ -131,6 +131,10 @@ pub struct Reconciler {
     saved_index: Option<(PathBuf, Option<Oid>)>,
     /// How long the last fetch took (taken by the metrics).
     last_fetch: Option<std::time::Duration>,
+    /// Status files parsed in the previous pass.
+    status_cache: crate::status::StatusCaches,
+    /// Snapshot contents read by earlier passes.
+    contents: pass::ContentCache,
 }
 
 /// Builds a [`Reconciler`]: the clone and the backend are required, the rest
@@ -210,6 +214,8 @@ impl ReconcilerBuilder {
             indexer,
             saved_index: self.saved_index.map(|p| (p, saved_tip)),
             last_fetch: None,
+            status_cache: Default::default(),
+            contents: Default::default(),
             state: self.state,
             backend: self.backend,
             repo_location: self.repo_location,
@@ -261,6 +267,8 @@ impl Reconciler {
             backend: self.backend.as_ref(),
             retries: &mut self.retries,
             signers: self.signers.as_ref(),
+            cache: &mut self.status_cache,
+            contents: &mut self.contents,
         };
         let result = pass::Pass::start(outside, &fs, now)?.run()?;
         let new_snapshots: Vec<String> = fs

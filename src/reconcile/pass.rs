@@ -3,7 +3,7 @@
 //! clusters hold, when to wake up, what to say in the commit message), and the
 //! order in which it is worked through.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use git2::Repository;
@@ -69,8 +69,9 @@ fn run_state(status: &RunStatus) -> &'static str {
     }
 }
 
-/// Snapshot contents read in this pass: (placement, index) -> manifests.
-type ContentCache = HashMap<(String, u32), Arc<Vec<Arc<Manifest>>>>;
+/// Snapshot contents read by the previous and this pass: (placement, index,
+/// commit) -> manifests. A snapshot never changes, so a pass reads only new ones.
+pub(crate) type ContentCache = HashMap<(String, u32, String), Arc<Vec<Arc<Manifest>>>>;
 
 /// One pass. Borrows what outlives it from the reconciler; owns the rest.
 pub(crate) struct Pass<'p> {
@@ -87,7 +88,7 @@ pub(crate) struct Pass<'p> {
     pub(super) approved: BTreeSet<String>,
     /// What each placement's clusters hold, as far as this pass knows.
     pub(super) facts: BTreeMap<String, PlacementFacts>,
-    cache: ContentCache,
+    cache: &'p mut ContentCache,
     pub(super) wake: Wake,
     /// What the status commit's message says.
     pub(super) notes: Vec<String>,
@@ -110,6 +111,10 @@ pub(super) struct Outside<'p> {
     pub backend: &'p dyn Backend,
     pub retries: &'p mut Retries,
     pub signers: Option<&'p Signers>,
+    /// Status files parsed in the previous pass.
+    pub cache: &'p mut crate::status::StatusCaches,
+    /// Snapshot contents read by earlier passes.
+    pub contents: &'p mut ContentCache,
 }
 
 impl<'p> Pass<'p> {
@@ -119,10 +124,18 @@ impl<'p> Pass<'p> {
         fs: &'p FleetState,
         now: Time,
     ) -> Result<Pass<'p>, git2::Error> {
-        let Outside { repo, indexer, backend, retries, signers } = outside;
+        let Outside { repo, indexer, backend, retries, signers, cache, contents } = outside;
+        // Snapshots gone from history (pruned, or history rewritten) are dropped.
+        contents.retain(|(placement, index, commit), _| {
+            fs.snapshots
+                .all
+                .iter()
+                .any(|s| s.placement == *placement && s.index == *index && s.commit == *commit)
+        });
         let status = fs.trusted_status();
+        let (root, limit) = (&fs.status_root, fs.status_limit());
         let placements: Documents<PlacementDocument> =
-            Documents::read(repo, status, &fs.status_root, PLACEMENTS, fs.status_limit())?;
+            Documents::read(repo, status, root, PLACEMENTS, limit, &mut cache.placements)?;
         let facts = fs
             .fleet
             .placements
@@ -136,12 +149,12 @@ impl<'p> Pass<'p> {
             retries,
             fs,
             now,
-            runs: Documents::read(repo, status, &fs.status_root, RUNS, fs.status_limit())?,
-            requests: Documents::read(repo, status, &fs.status_root, REQUESTS, fs.status_limit())?,
+            runs: Documents::read(repo, status, root, RUNS, limit, &mut cache.runs)?,
+            requests: Documents::read(repo, status, root, REQUESTS, limit, &mut cache.requests)?,
             placements,
             approved: BTreeSet::new(),
             facts,
-            cache: ContentCache::new(),
+            cache: contents,
             wake: Wake::NEVER,
             notes: Vec::new(),
             signers,
@@ -233,16 +246,22 @@ impl<'p> Pass<'p> {
                 run_conditions.push((name.clone(), c.type_.clone(), c.status.clone()));
             }
             let before = self.runs.before(name);
+            if before == Some(doc) {
+                continue; // nothing new in this run
+            }
+            // (stage, cluster) whose update had ended before this pass.
+            let done_before: HashSet<(&str, &str)> = before
+                .map(|b| b.status.stages_status.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .flat_map(|s| s.clusters.iter().map(move |c| (s, c)))
+                .filter(|(_, c)| update_took(&c.conditions).is_some())
+                .map(|(s, c)| (s.stage_name.as_str(), c.cluster_name.as_str()))
+                .collect();
             for stage in &doc.status.stages_status {
                 for cluster in &stage.clusters {
                     let Some(took) = update_took(&cluster.conditions) else { continue };
-                    let done_before = before
-                        .and_then(|b| {
-                            b.status.stages_status.iter().find(|s| s.stage_name == stage.stage_name)
-                        })
-                        .and_then(|s| s.clusters.iter().find(|c| c.cluster_name == cluster.cluster_name))
-                        .is_some_and(|c| update_took(&c.conditions).is_some());
-                    if !done_before {
+                    if !done_before.contains(&(stage.stage_name.as_str(), cluster.cluster_name.as_str())) {
                         cluster_updates.push((name.clone(), stage.stage_name.clone(), took));
                     }
                 }
@@ -309,7 +328,15 @@ impl<'p> Pass<'p> {
         placement: &str,
         index: u32,
     ) -> Result<Arc<Vec<Arc<Manifest>>>, ContentError> {
-        let key = (placement.to_string(), index);
+        let commit = self
+            .fs
+            .snapshots
+            .all
+            .iter()
+            .find(|s| s.placement == placement && s.index == index)
+            .map(|s| s.commit.clone())
+            .unwrap_or_default();
+        let key = (placement.to_string(), index, commit);
         if let Some(c) = self.cache.get(&key) {
             return Ok(c.clone());
         }

@@ -95,6 +95,12 @@ pub fn load_tree(repo: &Repository, tree: &Tree<'_>, root: Option<&str>) -> Resu
     load_tree_with(repo, tree, root, None)
 }
 
+/// Files parsed by the previous load, by path, blob and area: a load parses
+/// only the files that changed since (a fleet of 10,000 MemberCluster files
+/// is read again on every pass).
+#[derive(Debug, Default)]
+pub struct ParsedFiles(std::collections::HashMap<(String, git2::Oid, Area), Arc<ParsedFile>>);
+
 /// Like [`load_tree`]; when the tree's `gitfleet.yaml` does not parse, files are
 /// selected with `fallback` settings (the last good ones) instead of the defaults.
 pub fn load_tree_with(
@@ -103,6 +109,19 @@ pub fn load_tree_with(
     root: Option<&str>,
     fallback: Option<&Settings>,
 ) -> Result<Loaded, RepoError> {
+    load_tree_cached(repo, tree, root, fallback, &mut ParsedFiles::default())
+}
+
+/// Like [`load_tree_with`], taking unchanged files from `cache` (which then
+/// holds this load's files).
+pub fn load_tree_cached(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    root: Option<&str>,
+    fallback: Option<&Settings>,
+    cache: &mut ParsedFiles,
+) -> Result<Loaded, RepoError> {
+    let mut old = std::mem::take(&mut cache.0);
     let git_err = |what: &str| {
         let what = what.to_string();
         move |source| RepoError::Git { what, source }
@@ -136,8 +155,16 @@ pub fn load_tree_with(
             continue;
         }
         let area = settings.classify(&path).expect("collect_tree keeps classified paths");
-        let blob = repo.find_blob(id).map_err(git_err(&path))?;
-        loaded.files.insert(path.clone(), Arc::new(parse_blob(&path, blob.content(), area)));
+        let key = (path.clone(), id, area);
+        let parsed = match old.remove(&key) {
+            Some(parsed) => parsed,
+            None => {
+                let blob = repo.find_blob(id).map_err(git_err(&path))?;
+                Arc::new(parse_blob(&path, blob.content(), area))
+            }
+        };
+        cache.0.insert(key, parsed.clone());
+        loaded.files.insert(path, parsed);
     }
     loaded.settings = settings;
     Ok(loaded)

@@ -65,7 +65,7 @@ fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Which part of the repository a file belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Area {
     /// Hub resources and gitfleet kinds.
     Manifests,

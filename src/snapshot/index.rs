@@ -139,6 +139,8 @@ struct Changes {
 /// The snapshot index of every placement over the first-parent history.
 #[derive(Debug)]
 pub struct Indexer {
+    /// The tip's files as the last [`crate::state::FleetState::load`] parsed them.
+    pub parsed: crate::repo::ParsedFiles,
     root: Option<String>,
     settings: Settings,
     settings_blob: Option<Oid>,
@@ -190,6 +192,7 @@ impl Indexer {
             commits: 0,
             blocked: Vec::new(),
             rewritten: false,
+            parsed: Default::default(),
         }
     }
 

@@ -68,20 +68,24 @@ impl<T: Stored> Documents<T> {
     }
 
     /// Reads every document of `folder` in the status commit (if any), with
-    /// its cluster files, each file of at most `limit` bytes.
+    /// its cluster files, each file of at most `limit` bytes. Files parsed
+    /// in the previous read (same blob) are taken from `cache`, which then
+    /// holds this read's files.
     pub fn read(
         repo: &Repository,
         status_commit: Option<git2::Oid>,
         status_root: &str,
         folder: &'static str,
         limit: usize,
+        cache: &mut ParseCache<T>,
     ) -> Result<Documents<T>, git2::Error> {
         let mut docs = Documents::empty(folder);
+        let mut reader = Reader { repo, limit, old: std::mem::take(cache), new: cache };
         let Some(commit) = status_commit else { return Ok(docs) };
         let tree = repo.find_commit(commit)?.tree()?;
-        for (file, bytes) in read_status_folder(repo, &tree, status_root, folder)? {
+        for (file, id) in status_folder_entries(repo, &tree, status_root, folder)? {
             let Some(name) = file.strip_suffix(".yaml") else { continue };
-            match read_one::<T>(repo, &tree, status_root, name, &bytes, limit)? {
+            match read_one::<T>(&mut reader, &tree, status_root, name, id)? {
                 Ok((doc, main, parts)) => {
                     docs.before.insert(name.to_string(), doc);
                     docs.files.insert(name.to_string(), (main, parts));
@@ -137,27 +141,84 @@ impl<T: Stored> Documents<T> {
 /// cluster files as read.
 type ReadDocument<T> = (T, T, BTreeMap<String, <T as Stored>::Part>);
 
+/// Status files parsed by the previous read, by blob: a pass parses only the
+/// files that changed since (at 10,000 clusters, a few instead of 20,000).
+#[derive(Debug)]
+pub struct ParseCache<T: Stored> {
+    /// Blob -> (its size, the document as parsed).
+    main: std::collections::HashMap<git2::Oid, (usize, T)>,
+    parts: std::collections::HashMap<git2::Oid, (usize, T::Part)>,
+}
+
+impl<T: Stored> Default for ParseCache<T> {
+    fn default() -> Self {
+        ParseCache { main: Default::default(), parts: Default::default() }
+    }
+}
+
+/// Parses blobs, from the previous read's cache where it can.
+struct Reader<'a, 'r, T: Stored> {
+    repo: &'r Repository,
+    limit: usize,
+    old: ParseCache<T>,
+    new: &'a mut ParseCache<T>,
+}
+
+impl<T: Stored> Reader<'_, '_, T> {
+    fn parse<U: serde::de::DeserializeOwned + Clone>(
+        repo: &Repository,
+        limit: usize,
+        id: git2::Oid,
+        old: &mut std::collections::HashMap<git2::Oid, (usize, U)>,
+        new: &mut std::collections::HashMap<git2::Oid, (usize, U)>,
+    ) -> Result<Result<U, String>, git2::Error> {
+        if let Some((size, doc)) = old.remove(&id).or_else(|| new.get(&id).cloned()) {
+            if size > limit {
+                return Ok(Err(crate::yaml::YamlError::TooLarge { size, limit }.to_string()));
+            }
+            new.insert(id, (size, doc.clone()));
+            return Ok(Ok(doc));
+        }
+        let blob = repo.find_blob(id)?;
+        Ok(match crate::yaml::parse_status::<U>(blob.content(), limit) {
+            Ok(doc) => {
+                new.insert(id, (blob.size(), doc.clone()));
+                Ok(doc)
+            }
+            Err(e) => Err(e.to_string()),
+        })
+    }
+
+    fn main(&mut self, id: git2::Oid) -> Result<Result<T, String>, git2::Error> {
+        Self::parse(self.repo, self.limit, id, &mut self.old.main, &mut self.new.main)
+    }
+
+    fn part(&mut self, id: git2::Oid) -> Result<Result<T::Part, String>, git2::Error> {
+        Self::parse(self.repo, self.limit, id, &mut self.old.parts, &mut self.new.parts)
+    }
+}
+
 /// Reads one document and its cluster files; `Err` inside: why it cannot be read.
 fn read_one<T: Stored>(
-    repo: &Repository,
+    reader: &mut Reader<'_, '_, T>,
     tree: &Tree<'_>,
     status_root: &str,
     name: &str,
-    bytes: &[u8],
-    limit: usize,
+    id: git2::Oid,
 ) -> Result<Result<ReadDocument<T>, String>, git2::Error> {
-    let main = match crate::yaml::parse_status::<T>(bytes, limit) {
+    let main = match reader.main(id)? {
         Ok(doc) => doc,
-        Err(e) => return Ok(Err(e.to_string())),
+        Err(e) => return Ok(Err(e)),
     };
     let Some(folder) = T::parts_folder() else { return Ok(Ok((main.clone(), main, BTreeMap::new()))) };
     let mut parts = BTreeMap::new();
-    for (stem, bytes) in stored::read_parts(repo, tree, status_root, folder, name)? {
-        match crate::yaml::parse_status::<T::Part>(&bytes, limit) {
+    for (file, id) in status_folder_entries(reader.repo, tree, status_root, &format!("{folder}/{name}"))? {
+        let Some(stem) = file.strip_suffix(".yaml") else { continue };
+        match reader.part(id)? {
             Ok(part) => {
-                parts.insert(stem, part);
+                parts.insert(stem.to_string(), part);
             }
-            Err(e) => return Ok(Err(format!("{status_root}/{folder}/{name}/{stem}.yaml: {e}"))),
+            Err(e) => return Ok(Err(format!("{status_root}/{folder}/{name}/{file}: {e}"))),
         }
     }
     let mut doc = main.clone();
@@ -165,6 +226,14 @@ fn read_one<T: Stored>(
         return Ok(Err(format!("its cluster files under {status_root}/{folder}/{name}/ do not fit: {e}")));
     }
     Ok(Ok((doc, main, parts)))
+}
+
+/// The parse caches of a reconciler, one per kind of document it reads.
+#[derive(Debug, Default)]
+pub struct StatusCaches {
+    pub placements: ParseCache<placement::PlacementDocument>,
+    pub runs: ParseCache<run::RunDocument>,
+    pub requests: ParseCache<approval::ApprovalRequest>,
 }
 
 /// Changes to the status folder, paths relative to it.
@@ -186,6 +255,27 @@ pub fn status_root(root: Option<&str>, status_path: &str) -> String {
         Some(r) => format!("{r}/{status_path}"),
         None => status_path.to_string(),
     }
+}
+
+/// The files of one status sub-folder: `(file name, blob)`.
+fn status_folder_entries(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    status_root: &str,
+    folder: &str,
+) -> Result<Vec<(String, git2::Oid)>, git2::Error> {
+    let Ok(entry) = tree.get_path(Path::new(&format!("{status_root}/{folder}"))) else {
+        return Ok(Vec::new());
+    };
+    if entry.kind() != Some(ObjectType::Tree) {
+        return Ok(Vec::new());
+    }
+    let sub = repo.find_tree(entry.id())?;
+    Ok(sub
+        .iter()
+        .filter(|e| e.kind() == Some(ObjectType::Blob) && e.filemode() != 0o120000)
+        .map(|e| (e.name().unwrap_or_default().to_string(), e.id()))
+        .collect())
 }
 
 /// Reads every file of one status sub-folder: `(file name, content)`.

@@ -285,6 +285,9 @@ impl StateRepo {
         })
     }
 
+    /// Builds the status commit. A large one (a run over thousands of
+    /// clusters) is written as one pack file rather than a loose object file
+    /// per status file.
     fn build_commit(
         &self,
         base: Option<Oid>,
@@ -293,7 +296,35 @@ impl StateRepo {
         message: &str,
         identity: &Identity,
     ) -> Result<Option<Oid>, StatusError> {
-        let repo = &self.repo;
+        if changes.writes.len() <= PACK_OVER_FILES {
+            return self.build_commit_in(&self.repo, base, status_root, changes, message, identity);
+        }
+        // A handle of its own, so the in-memory backend goes with it.
+        let repo = Repository::open(self.repo.path()).map_err(StatusError::Commit)?;
+        let odb = repo.odb().map_err(StatusError::Commit)?;
+        let mempack = odb.add_new_mempack_backend(1000).map_err(StatusError::Commit)?;
+        let Some(commit) = self.build_commit_in(&repo, base, status_root, changes, message, identity)? else {
+            return Ok(None);
+        };
+        let mut pack = git2::Buf::new();
+        mempack.dump(&repo, &mut pack).map_err(StatusError::Commit)?;
+        let mut writer = odb.packwriter().map_err(StatusError::Commit)?;
+        std::io::Write::write_all(&mut writer, &pack)
+            .map_err(|e| StatusError::Commit(git2::Error::from_str(&format!("writing a pack: {e}"))))?;
+        writer.commit().map_err(StatusError::Commit)?;
+        mempack.reset().map_err(StatusError::Commit)?;
+        Ok(Some(commit))
+    }
+
+    fn build_commit_in(
+        &self,
+        repo: &Repository,
+        base: Option<Oid>,
+        status_root: &str,
+        changes: &StatusChanges,
+        message: &str,
+        identity: &Identity,
+    ) -> Result<Option<Oid>, StatusError> {
         let parent = base.map(|b| repo.find_commit(b)).transpose().map_err(StatusError::Commit)?;
         let tree = match &parent {
             Some(p) => p.tree().map_err(StatusError::Commit)?,
@@ -440,6 +471,9 @@ impl StateRepo {
         }
     }
 }
+
+/// A status commit writing more files than this is written as one pack.
+const PACK_OVER_FILES: usize = 100;
 
 fn is_rejection(e: &git2::Error) -> bool {
     e.code() == git2::ErrorCode::NotFastForward

@@ -317,21 +317,6 @@ impl Stored for RunDocument {
     }
 }
 
-/// Reads the cluster files of one document: `(file stem, bytes)`.
-pub(super) fn read_parts(
-    repo: &git2::Repository,
-    tree: &git2::Tree<'_>,
-    status_root: &str,
-    folder: &str,
-    name: &str,
-) -> Result<Vec<(String, Vec<u8>)>, git2::Error> {
-    let files = super::read_status_folder(repo, tree, status_root, &format!("{folder}/{name}"))?;
-    Ok(files
-        .into_iter()
-        .filter_map(|(file, bytes)| Some((file.strip_suffix(".yaml")?.to_string(), bytes)))
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -217,9 +217,11 @@ pub fn document(input: PlacementInput<'_>) -> PlacementDocument {
     }
     let mut statuses = Vec::new();
     let mut outcomes: Vec<(&str, ClusterOutcome)> = Vec::new();
+    let previous_by_cluster: std::collections::HashMap<&str, &ClusterPlacementStatus> = previous_status
+        .map(|s| s.placement_statuses.iter().map(|c| (c.cluster_name.as_str(), c)).collect())
+        .unwrap_or_default();
     for cluster in &input.schedule.clusters {
-        let previous =
-            previous_status.and_then(|s| s.placement_statuses.iter().find(|s| s.cluster_name == *cluster));
+        let previous = previous_by_cluster.get(cluster.as_str()).copied();
         let (status, outcome) = cluster::cluster_status(&cluster::ClusterInput {
             cluster,
             apply: input.placement.apply.type_,
