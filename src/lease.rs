@@ -141,7 +141,7 @@ fn show(d: Duration) -> String {
     format!("{}ms", d.as_millis())
 }
 
-async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, ElectionError> {
+pub(crate) async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, ElectionError> {
     let err = |e: &dyn std::fmt::Display| ElectionError::Cluster(e.to_string());
     let config = match kubeconfig {
         Some(path) => {

@@ -57,6 +57,7 @@ pub mod reconcile;
 pub mod hostkeys;
 
 pub mod lease;
+pub mod shard;
 
 pub mod serve;
 

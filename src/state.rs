@@ -208,6 +208,19 @@ impl FleetState {
     }
 
     /// The manifests a placement's snapshot holds, read from the snapshot's commit.
+    /// The placement a run rolls out: from its manifest, or for a run gitfleet
+    /// made itself, from its status document.
+    pub fn run_placement<'a>(
+        &'a self,
+        run: &str,
+        runs: &'a crate::status::Documents<crate::status::run::RunDocument>,
+    ) -> Option<&'a str> {
+        match self.fleet.runs.get(run) {
+            Some(r) => Some(r.placement.as_str()),
+            None => runs.now.get(run).and_then(|d| d.placement_name()),
+        }
+    }
+
     pub fn snapshot_manifests(
         &self,
         repo: &Repository,

@@ -398,3 +398,29 @@ fn own_status_it_cannot_read_is_an_error_not_a_fresh_start() {
         stdout(&get)
     );
 }
+
+/// `--shards` asks for what it needs, in one line each.
+#[test]
+fn shards_need_leader_election_a_signing_key_and_a_running_process() {
+    let f = Fleet::example();
+    let state = f.state_dir();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--repo", f.origin_str(), "--state-dir", state.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        gitfleet(&args)
+    };
+    let out = run(&["--shards", "3"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--leader-elect"), "{}", stderr(&out));
+    let out = run(&["--leader-elect", "--leader-elect-resource-namespace", "ns", "--shards", "3"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--shards needs --signing-key"), "{}", stderr(&out));
+    let out = run(&["--leader-elect", "--leader-elect-resource-namespace", "ns", "--shards", "3", "--once"]);
+    assert!(
+        stderr(&out).contains("--shards is for replicas that keep running, not --once"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["--leader-elect", "--leader-elect-resource-namespace", "ns", "--shards", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

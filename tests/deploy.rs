@@ -273,6 +273,43 @@ fn the_chart_lints_and_renders_with_defaults_and_every_option() {
         "leaderElection.enabled=false",
     ]);
     assert!(stderr(&out).contains("replicaCount > 1 needs leaderElection.enabled"), "{}", stderr(&out));
+    let out = helm(&[
+        "template",
+        "gitfleet",
+        chart,
+        "--set",
+        "repo.url=x",
+        "--set",
+        "image.repository=r",
+        "--set",
+        "shards=3",
+    ]);
+    assert!(stderr(&out).contains("shards > 1 needs signing.key"), "{}", stderr(&out));
+
+    // Sharding: the flag, and Leases of any name (one per shard and replica).
+    let mut with_shards = DEFAULTS.to_vec();
+    with_shards.extend([
+        "--set",
+        "shards=3",
+        "--set",
+        "replicaCount=3",
+        "--set",
+        "signing.key.secretName=sign",
+    ]);
+    let sharded = render(&with_shards);
+    let args = container_args(&sharded);
+    assert!(
+        args.contains(&"--shards=3".to_string()) && args.contains(&"--leader-elect".to_string()),
+        "{args:?}"
+    );
+    let role = sharded.iter().find(|o| o["kind"] == "Role").unwrap();
+    assert_eq!(
+        role["rules"][0]["verbs"],
+        json!(["get", "list", "watch", "create", "update", "patch", "delete"])
+    );
+    assert!(role["rules"][0].get("resourceNames").is_none(), "{role}");
+    assert_eq!(workload(&sharded)["spec"]["replicas"], 3);
+    assert!(!container_args(&render(DEFAULTS)).iter().any(|a| a.starts_with("--shards")));
 
     let defaults = render(DEFAULTS);
     assert_eq!(
@@ -764,5 +801,170 @@ fn the_leader_stops_when_its_lease_server_goes_away() {
     for line in times.lines().filter(|l| l.starts_with("replica-a ")) {
         let at: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
         assert!(at <= stopped_at + 3 + 1, "a status commit {} s after the stop: {times}", at - stopped_at);
+    }
+}
+
+/// A `gitfleet run --shards 3` replica: short leases on `hub`, signed status
+/// commits authored by `name`, clusters in the shared `clusters` folder.
+fn start_shard_replica(f: &Fleet, h: &Harness, name: &str, lease_name: &str, key: &Path) -> Replica {
+    let clusters = f.dir.path().join("clusters");
+    let state = f.dir.path().join(name);
+    std::fs::create_dir_all(&state).unwrap();
+    std::os::unix::fs::symlink(&clusters, state.join("clusters")).unwrap();
+    let lease = f.dir.path().join(format!("{name}-lease.kubeconfig"));
+    h.kubeconfig_of("hub", &lease);
+    let log = f.dir.path().join(format!("{name}.log"));
+    let child = Command::new(env!("CARGO_BIN_EXE_gitfleet"))
+        .args(["run", "--repo", f.origin_str(), "--poll-interval", "1", "--author-name", name])
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--signing-key")
+        .arg(key)
+        .args(["--shards", "3", "--leader-elect", "--leader-elect-resource-namespace", NAMESPACE])
+        .args(["--leader-elect-resource-name", lease_name])
+        .args(["--leader-elect-lease-duration", "4s", "--leader-elect-renew-deadline", "3s"])
+        .args(["--leader-elect-retry-period", "1s"])
+        .arg("--lease-kubeconfig")
+        .arg(&lease)
+        .env("POD_NAME", name)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    Replica { child, log }
+}
+
+/// Three replicas, three shards, thirty placements: each placement is
+/// reconciled by the one replica holding its shard; after `kill -9` of one
+/// replica the others take its shard within the lease duration and finish its
+/// runs without opening a gate again.
+#[test]
+fn three_replicas_share_thirty_placements_over_three_shards() {
+    let Some(h) = harness() else { return };
+    let f = Fleet::new();
+    for (name, env) in [("member1", "canary"), ("member2", "prod")] {
+        f.write(
+            &format!("clusters/{name}.yaml"),
+            &format!("apiVersion: cluster.kubernetes-fleet.io/v1beta1\nkind: MemberCluster\nmetadata:\n  name: {name}\n  labels:\n    environment: {env}\n"),
+        );
+    }
+    f.commit_all("two clusters");
+    std::fs::create_dir_all(f.dir.path().join("clusters")).unwrap();
+    let key = f.dir.path().join("signing-key");
+    let out =
+        Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key).output().unwrap();
+    assert!(out.status.success());
+    let lease_name = format!(
+        "shards-{}",
+        f.dir.path().file_name().unwrap().to_str().unwrap().to_lowercase().replace(['.', '_'], "-")
+    );
+    let mut replicas: Vec<(&str, Replica)> = ["replica-a", "replica-b", "replica-c"]
+        .into_iter()
+        .map(|name| (name, start_shard_replica(&f, h, name, &lease_name, &key)))
+        .collect();
+    let holder = |shard: u32| {
+        lease_holder(h, "hub", &format!("{lease_name}-shard-{shard}"))
+            .and_then(|id| id.split_once('_').map(|(pod, _)| pod.to_string()))
+            .filter(|pod| !pod.is_empty())
+    };
+    let logs = |replicas: &[(&str, Replica)]| {
+        replicas.iter().map(|(n, r)| format!("--- {n}\n{}", r.log())).collect::<Vec<_>>().join("\n")
+    };
+    // One shard each: the fair share of three replicas.
+    until(
+        Duration::from_secs(60),
+        || {
+            let holders: std::collections::BTreeSet<Option<String>> = (0..3).map(holder).collect();
+            holders.len() == 3 && holders.iter().all(Option::is_some)
+        },
+        || logs(&replicas),
+    );
+    let owner: Vec<String> = (0..3).map(|s| holder(s).unwrap()).collect();
+
+    // Thirty placements, each with a run whose canary stage waits for approval.
+    f.pull();
+    f.write(
+        "strategies/two.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: two\nspec:\n  stages:\n  - name: canary\n    labelSelector: {matchLabels: {environment: canary}}\n    afterStageTasks:\n    - type: Approval\n  - name: prod\n    labelSelector: {matchLabels: {environment: prod}}\n",
+    );
+    for i in 0..30 {
+        f.write(
+            &format!("resources/ns{i:02}.yaml"),
+            &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns{i:02}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: ns{i:02}\ndata:\n  v: \"1\"\n"),
+        );
+        f.write(
+            &format!("placements/p{i:02}.yaml"),
+            &format!("apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: p{i:02}\nspec:\n  resourceSelectors:\n  - {{group: \"\", version: v1, kind: Namespace, name: ns{i:02}}}\n  strategy:\n    type: External\n"),
+        );
+        f.write(
+            &format!("runs/r{i:02}.yaml"),
+            &format!("apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateRun\nmetadata:\n  name: r{i:02}\nspec:\n  placementName: p{i:02}\n  stagedRolloutStrategyName: two\n"),
+        );
+    }
+    f.commit_all("thirty placements");
+    let request = |i: usize| format!("status/clusterapprovalrequests/r{i:02}-canary.yaml");
+    let run = |i: usize| format!("status/clusterstagedupdateruns/r{i:02}.yaml");
+    until(
+        Duration::from_secs(120),
+        || (0..30).all(|i| f.origin_file(&request(i)).is_some()),
+        || logs(&replicas),
+    );
+
+    // Each placement's status was written by the replica holding its shard, and by no other.
+    let authors_of = |path: &str| -> Vec<String> {
+        let out = git(&f.origin, &["log", "--format=%an", "main", "--", path]);
+        let mut a: Vec<String> = out.lines().map(str::to_string).collect();
+        a.dedup();
+        a
+    };
+    for i in 0..30 {
+        let shard = gitfleet::shard::shard_of(&format!("p{i:02}"), 3);
+        let expected = &owner[shard as usize];
+        for path in [run(i), request(i), format!("status/clusterresourceplacements/p{i:02}.yaml")] {
+            assert_eq!(authors_of(&path), std::slice::from_ref(expected), "{path} (shard {shard})");
+        }
+        let canary = f.dir.path().join(format!("clusters/member1/_cluster/namespace/ns{i:02}.yaml"));
+        let prod = f.dir.path().join(format!("clusters/member2/_cluster/namespace/ns{i:02}.yaml"));
+        assert!(canary.exists() && !prod.exists(), "p{i:02}: canary updated, prod waits");
+    }
+    let per_shard: Vec<usize> = (0..3)
+        .map(|s| (0..30).filter(|i| gitfleet::shard::shard_of(&format!("p{i:02}"), 3) == s).count())
+        .collect();
+    assert!(per_shard.iter().all(|&n| n > 0), "{per_shard:?}");
+
+    // kill -9 the holder of shard 0; approve every gate.
+    let victim = owner[0].clone();
+    let index = replicas.iter().position(|(n, _)| *n == victim).unwrap();
+    let (_, mut killed) = replicas.remove(index);
+    killed.signal("-KILL");
+    let _ = killed.exit_code(Duration::from_secs(5));
+    f.pull();
+    for i in 0..30 {
+        let name = format!("r{i:02}-canary");
+        f.write(
+            &format!("approvals/{name}.yaml"),
+            &gitfleet::cli::approval_yaml(&name, "testPassed", "lgtm"),
+        );
+    }
+    f.commit_all("approve every canary");
+    until(
+        Duration::from_secs(120),
+        || (0..30).all(|i| f.origin_file(&run(i)).is_some_and(|s| s.contains("reason: UpdateRunSucceeded"))),
+        || logs(&replicas),
+    );
+    let successor = holder(0).expect("shard 0 taken over");
+    assert_ne!(successor, victim);
+    for i in (0..30).filter(|i| gitfleet::shard::shard_of(&format!("p{i:02}"), 3) == 0) {
+        // Opened once, by the replica that died; finished by its successor.
+        let added = git(&f.origin, &["log", "--format=%an", "--diff-filter=A", "main", "--", &request(i)]);
+        assert_eq!(added.lines().collect::<Vec<_>>(), [victim.as_str()], "r{i:02}");
+        assert_eq!(authors_of(&run(i)).first(), Some(&successor), "r{i:02}");
+        let prod = f.dir.path().join(format!("clusters/member2/_cluster/namespace/ns{i:02}.yaml"));
+        assert!(prod.exists(), "r{i:02}: prod updated by the successor");
+        let doc = f.origin_file(&run(i)).unwrap();
+        assert_eq!(doc.matches("approvalRequestName:").count(), 1, "{doc}");
+    }
+    for (name, r) in &mut replicas {
+        assert_eq!(r.exit_code(Duration::ZERO), None, "{name} keeps running");
     }
 }

@@ -1,5 +1,6 @@
 //! `gitfleet run`: fetch, index, record snapshots under status/, push.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,6 +108,13 @@ pub struct RunArgs {
     /// Reach the Lease's cluster through this kubeconfig (default: in-cluster).
     #[arg(long, requires = "leader_elect")]
     pub lease_kubeconfig: Option<PathBuf>,
+    /// Split the placements into N shards, one Lease each
+    /// (`<lease name>-shard-0` ...): every replica reconciles the placements of
+    /// the shards it holds, at most its fair share while others are alive.
+    /// Needs --leader-elect (the Leases' settings) and --signing-key (replicas
+    /// know each other's status commits by gitfleet's signature).
+    #[arg(long, requires = "leader_elect", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub shards: Option<u32>,
     /// Name of the status commits' author.
     #[arg(long, default_value = "gitfleet")]
     pub author_name: String,
@@ -160,6 +168,7 @@ impl RunArgs {
             leader_elect_lease_duration: Duration::from_secs(15),
             leader_elect_renew_deadline: Duration::from_secs(10),
             leader_elect_retry_period: Duration::from_secs(2),
+            shards: None,
             lease_kubeconfig: None,
             author_name: "gitfleet".into(),
             author_email: "gitfleet@localhost".into(),
@@ -342,7 +351,27 @@ pub fn now() -> Time {
 }
 
 pub fn run(args: RunArgs) -> Result<u8, CliError> {
-    let election = election(&args)?;
+    let mut election = election(&args)?;
+    let sharding = match (args.shards, election.take()) {
+        (None, e) => {
+            election = e;
+            None
+        }
+        (Some(_), _) if args.once => {
+            return Err(CliError::user("--shards is for replicas that keep running, not --once"));
+        }
+        (Some(_), _) if args.signing_key.is_none() => {
+            return Err(CliError::user(
+                "--shards needs --signing-key: the replicas know each other's status commits by gitfleet's signature",
+            ));
+        }
+        (Some(shards), Some(election)) => {
+            let sharding = crate::shard::Sharding { election, shards };
+            sharding.validate().map_err(CliError::env)?;
+            Some(sharding)
+        }
+        (Some(_), None) => return Err(CliError::user("--shards needs --leader-elect")),
+    };
     let telemetry = match &args.listen {
         Some(addr) => {
             let telemetry = Arc::new(Telemetry::new());
@@ -374,11 +403,31 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
             Some(leadership)
         }
     };
-    if let Some(t) = &telemetry {
+    let shards = match sharding {
+        None => None,
+        Some(sharding) => {
+            let shards = sharding.start().map_err(CliError::env)?;
+            if let Some(t) = &telemetry {
+                t.set_ready();
+            }
+            Some(shards)
+        }
+    };
+    if let (Some(t), None) = (&telemetry, &shards) {
         // Without leader election, this process is the one that reconciles.
         t.set_leader(true);
     }
-    let fence = leadership.clone().map(|l| Arc::new(move || l.fence()) as crate::cluster::Fence);
+    let fence = match (&leadership, &shards) {
+        (Some(l), _) => {
+            let l = l.clone();
+            Some(Arc::new(move || l.fence()) as crate::cluster::Fence)
+        }
+        (None, Some(s)) => {
+            let s = s.clone();
+            Some(Arc::new(move || s.fence()) as crate::cluster::Fence)
+        }
+        (None, None) => None,
+    };
     let mut reconciler = fenced_reconciler(&args, fence)?;
     if args.once {
         let outcome = reconciler.pass(now()).map_err(CliError::env)?;
@@ -396,6 +445,24 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
     // Consecutive failed passes, and the last failure logged.
     let (mut failures, mut last_failure): (u32, Option<String>) = (0, None);
     loop {
+        // With shards: give up the surplus, then work on what is held.
+        let owned = shards.as_ref().map(|s| {
+            let filter = s.between_passes();
+            if let Some(t) = &telemetry {
+                t.set_leader(!filter.owned.is_empty());
+            }
+            reconciler.set_shards(Some(filter.clone()));
+            filter.owned
+        });
+        if owned.as_ref().is_some_and(BTreeSet::is_empty) {
+            // Nothing held (yet): look again after a retry period.
+            let signal = waker.wait(args.leader_elect_retry_period);
+            if signal == crate::watch::Signal::Shutdown {
+                tracing::info!("shutting down");
+                return Ok(0);
+            }
+            continue;
+        }
         let started = std::time::Instant::now();
         let result = reconciler.pass(now());
         if let (Some(t), Some(took)) = (&telemetry, reconciler.take_fetch_duration()) {
@@ -437,13 +504,20 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         let poll = Duration::from_secs(args.poll_interval.max(1));
         let timeout = wake.time().map_or(retry_after(poll, failures), |w| until(w).min(poll));
         // The leader looks at its lease at least once a retry period, even when idle.
-        let slice = leadership.as_ref().map_or(timeout, |_| args.leader_elect_retry_period);
+        let slice =
+            if leadership.is_some() || shards.is_some() { args.leader_elect_retry_period } else { timeout };
         let until = std::time::Instant::now() + timeout;
         loop {
             let left = until.saturating_duration_since(std::time::Instant::now());
             let signal = waker.wait(left.min(slice));
             if let Some(leadership) = &leadership {
                 leadership.fence();
+            }
+            // Shards taken or to give up: a pass at once.
+            if let (Some(s), Some(owned)) = (&shards, &owned)
+                && s.held() != *owned
+            {
+                break;
             }
             match signal {
                 crate::watch::Signal::Shutdown => {

@@ -65,13 +65,14 @@ pub fn accept_pending(
     fs: &FleetState,
     signers: Option<&Signers>,
     requests: &mut Documents<ApprovalRequest>,
+    owned: &dyn Fn(&str, &Documents<ApprovalRequest>) -> bool,
     now: Time,
 ) -> Result<Vec<String>, git2::Error> {
     let pending: Vec<&str> = fs
         .fleet
         .approvals
         .keys()
-        .filter(|n| requests.now.get(*n).is_some_and(|d| !d.is_accepted()))
+        .filter(|n| requests.now.get(*n).is_some_and(|d| !d.is_accepted()) && owned(n, requests))
         .map(String::as_str)
         .collect();
     if pending.is_empty() {

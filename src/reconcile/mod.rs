@@ -135,6 +135,8 @@ pub struct Reconciler {
     status_cache: crate::status::StatusCaches,
     /// Snapshot contents read by earlier passes.
     contents: pass::ContentCache,
+    /// With `--shards`: the placements the next pass works on.
+    shard: Option<crate::shard::ShardFilter>,
 }
 
 /// Builds a [`Reconciler`]: the clone and the backend are required, the rest
@@ -216,6 +218,7 @@ impl ReconcilerBuilder {
             last_fetch: None,
             status_cache: Default::default(),
             contents: Default::default(),
+            shard: None,
             state: self.state,
             backend: self.backend,
             repo_location: self.repo_location,
@@ -231,6 +234,12 @@ impl ReconcilerBuilder {
 }
 
 impl Reconciler {
+    /// With `--shards`: the next passes work only on the placements of these
+    /// shards (and write only their status).
+    pub fn set_shards(&mut self, shard: Option<crate::shard::ShardFilter>) {
+        self.shard = shard;
+    }
+
     /// A builder for a reconciler of `repo_location` (as given by the user,
     /// for messages), cloned in `state`, applying through `backend`.
     pub fn builder(
@@ -269,6 +278,7 @@ impl Reconciler {
             signers: self.signers.as_ref(),
             cache: &mut self.status_cache,
             contents: &mut self.contents,
+            shard: self.shard.as_ref(),
         };
         let result = pass::Pass::start(outside, &fs, now)?.run()?;
         let new_snapshots: Vec<String> = fs

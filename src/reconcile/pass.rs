@@ -94,6 +94,8 @@ pub(crate) struct Pass<'p> {
     pub(super) notes: Vec<String>,
     /// Who may sign approvals (`--allowed-signers`), if approvals are verified.
     pub(super) signers: Option<&'p Signers>,
+    /// With `--shards`: the placements this pass works on.
+    shard: Option<&'p crate::shard::ShardFilter>,
 }
 
 /// What a pass leaves to commit.
@@ -115,6 +117,8 @@ pub(super) struct Outside<'p> {
     pub cache: &'p mut crate::status::StatusCaches,
     /// Snapshot contents read by earlier passes.
     pub contents: &'p mut ContentCache,
+    /// With `--shards`: the placements this pass works on.
+    pub shard: Option<&'p crate::shard::ShardFilter>,
 }
 
 impl<'p> Pass<'p> {
@@ -124,7 +128,7 @@ impl<'p> Pass<'p> {
         fs: &'p FleetState,
         now: Time,
     ) -> Result<Pass<'p>, git2::Error> {
-        let Outside { repo, indexer, backend, retries, signers, cache, contents } = outside;
+        let Outside { repo, indexer, backend, retries, signers, cache, contents, shard } = outside;
         // Snapshots gone from history (pruned, or history rewritten) are dropped.
         contents.retain(|(placement, index, commit), _| {
             fs.snapshots
@@ -158,6 +162,7 @@ impl<'p> Pass<'p> {
             wake: Wake::NEVER,
             notes: Vec::new(),
             signers,
+            shard,
         })
     }
 
@@ -165,19 +170,38 @@ impl<'p> Pass<'p> {
     /// updates, drift and difference checks, then the placement documents.
     pub(super) fn run(mut self) -> Result<PassResult, git2::Error> {
         let foreign = self.foreign_changes()?;
-        let notes =
-            approvals::accept_pending(self.repo, self.fs, self.signers, &mut self.requests, self.now)?;
+        let shard = self.shard;
+        let owned_request =
+            |name: &str, requests: &Documents<ApprovalRequest>, runs: &Documents<RunDocument>| {
+                let run =
+                    requests.now.get(name).map(|r| r.spec.parent_stage_rollout.as_str()).unwrap_or_default();
+                shard.is_none_or(|s| self.fs.run_placement(run, runs).is_some_and(|p| s.owns(p)))
+            };
+        let notes = approvals::accept_pending(
+            self.repo,
+            self.fs,
+            self.signers,
+            &mut self.requests,
+            &|name, requests| owned_request(name, requests, &self.runs),
+            self.now,
+        )?;
         self.notes.extend(notes);
         self.approved = approvals::accepted(&self.requests);
         let ordered = auto_runs::ordered_runs(self.fs, self.indexer, &self.runs.now);
         for entry in &ordered {
-            self.advance_run(entry, &ordered);
+            if self.owns(&entry.run.placement) {
+                self.advance_run(entry, &ordered);
+            }
         }
         let fs = self.fs;
         // A placement whose status gitfleet cannot read is left as it is: its
         // clusters' state is unknown, so nothing is applied, checked or rewritten.
-        let readable: Vec<&Placement> =
-            fs.fleet.placements.values().filter(|p| !self.placement_unreadable(&p.name)).collect();
+        let readable: Vec<&Placement> = fs
+            .fleet
+            .placements
+            .values()
+            .filter(|p| self.owns(&p.name) && !self.placement_unreadable(&p.name))
+            .collect();
         for p in &readable {
             if let RolloutType::RollingUpdate { max_unavailable } = p.rollout {
                 self.rolling_update(p, max_unavailable);
@@ -190,9 +214,10 @@ impl<'p> Pass<'p> {
             self.placement_document(p);
         }
         // Status someone else wrote is put back as gitfleet had it; what this
-        // pass writes comes on top.
+        // pass writes comes on top. With shards, each replica writes only the
+        // files of its own placements.
         let mut changes = StatusChanges::default();
-        for f in foreign {
+        for f in foreign.into_iter().filter(|f| self.writes_path(&f.path)) {
             match f.content {
                 Some(content) => {
                     changes.writes.insert(f.path, content);
@@ -202,10 +227,10 @@ impl<'p> Pass<'p> {
                 }
             }
         }
-        for (path, content) in &fs.snapshots.writes {
+        for (path, content) in fs.snapshots.writes.iter().filter(|(p, _)| self.writes_path(p)) {
             changes.writes.insert(path.clone(), content.as_bytes().to_vec());
         }
-        for path in &fs.snapshots.deletes {
+        for path in fs.snapshots.deletes.iter().filter(|p| self.writes_path(p)) {
             changes.writes.remove(path);
             changes.deletes.insert(path.clone());
         }
@@ -314,6 +339,42 @@ impl<'p> Pass<'p> {
         let commits = if by.is_empty() { String::new() } else { format!(" ({})", by.join(", ")) };
         self.notes.push(format!("restore {what} changed outside gitfleet{commits}"));
         Ok(foreign)
+    }
+
+    /// Whether this pass works on the placement (always, without `--shards`).
+    pub(super) fn owns(&self, placement: &str) -> bool {
+        self.shard.is_none_or(|s| s.owns(placement))
+    }
+
+    /// Whether this pass may write the status file at `path` (relative to the
+    /// status folder): with `--shards`, only files of its own placements, and
+    /// files of no placement when it holds shard 0.
+    fn writes_path(&self, path: &str) -> bool {
+        let Some(shard) = self.shard else { return true };
+        match self.placement_of_path(path) {
+            Some(placement) => shard.owns(&placement),
+            None => shard.owns_unplaced(),
+        }
+    }
+
+    /// The placement a status file belongs to, if it belongs to one.
+    fn placement_of_path(&self, path: &str) -> Option<String> {
+        let (folder, rest) = path.split_once('/')?;
+        let first = rest.split('/').next()?;
+        let stem = first.strip_suffix(".yaml").unwrap_or(first);
+        match folder {
+            crate::status::PLACEMENTS | crate::status::stored::BINDINGS => Some(stem.to_string()),
+            crate::status::snapshots::FOLDER => {
+                let (placement, index) = stem.strip_suffix("-snapshot")?.rsplit_once('-')?;
+                index.parse::<u32>().ok().map(|_| placement.to_string())
+            }
+            RUNS => self.fs.run_placement(stem, &self.runs).map(str::to_string),
+            REQUESTS => {
+                let run = self.requests.now.get(stem)?.spec.parent_stage_rollout.as_str();
+                self.fs.run_placement(run, &self.runs).map(str::to_string)
+            }
+            _ => None,
+        }
     }
 
     /// Whether the placement's status document (or one of its cluster files)

@@ -89,6 +89,19 @@ impl OwnCommits {
         if !self.verifies() {
             return Ok(Trusted::Unverified(tip));
         }
+        // With a signing key, the newest commit signed by it is gitfleet's,
+        // whichever replica made it (`--shards`).
+        if let Some(key) = &self.key {
+            let mut walk = repo.revwalk()?;
+            walk.push(tip)?;
+            walk.simplify_first_parent()?;
+            for commit in walk.take(SEARCH_LIMIT) {
+                let commit = commit?;
+                if super::sign::signed_by(repo, commit, key) || self.ids.contains(&commit) {
+                    return Ok(Trusted::Own(commit));
+                }
+            }
+        }
         if let Some(newest) = self.newest.filter(|c| repo.find_commit(*c).is_ok()) {
             let reachable = newest == tip || repo.graph_descendant_of(tip, newest)?;
             return Ok(if reachable { Trusted::Own(newest) } else { Trusted::Recorded(newest) });

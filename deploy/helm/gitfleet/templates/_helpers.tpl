@@ -83,6 +83,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - {{ printf "--leader-elect-lease-duration=%v" .Values.leaderElection.leaseDuration | quote }}
 - {{ printf "--leader-elect-renew-deadline=%v" .Values.leaderElection.renewDeadline | quote }}
 - {{ printf "--leader-elect-retry-period=%v" .Values.leaderElection.retryPeriod | quote }}
+{{- if gt (int .Values.shards) 1 }}
+- {{ printf "--shards=%d" (int .Values.shards) | quote }}
+{{- end }}
 {{- end }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
