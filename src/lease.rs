@@ -92,6 +92,8 @@ impl Election {
             stopped: AtomicBool::new(false),
             renewed: Mutex::new(None),
             renew_deadline: self.renew_deadline,
+            stop: tokio::sync::Notify::new(),
+            released: AtomicBool::new(false),
         });
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -165,6 +167,10 @@ struct Shared {
     /// When the last renewal seen held by this process was made.
     renewed: Mutex<Option<Instant>>,
     renew_deadline: Duration,
+    /// Asks the election thread to release the Lease and stop.
+    stop: tokio::sync::Notify,
+    /// The Lease was released.
+    released: AtomicBool,
 }
 
 /// This process's part in the election.
@@ -196,6 +202,26 @@ impl Leadership {
             )),
             None => Err("the Lease was never renewed".into()),
         }
+    }
+
+    /// On shutdown (between passes): releases the Lease, so that a standby
+    /// takes over at once instead of after the lease duration. Waits at most
+    /// `within`.
+    pub fn release(&self, within: Duration) {
+        self.shared.leader.store(false, Ordering::Release);
+        self.shared.stop.notify_one();
+        let start = Instant::now();
+        while !self.shared.released.load(Ordering::Acquire) && !self.shared.stopped.load(Ordering::Acquire) {
+            if start.elapsed() > within {
+                tracing::warn!(
+                    "the Lease was not released within {:.1} s; it runs out by itself",
+                    within.as_secs_f64()
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        tracing::info!("released the Lease");
     }
 
     /// Called before every write: returns while this process leads; otherwise
@@ -232,12 +258,19 @@ async fn elect(election: Election, client: kube::Client, shared: Arc<Shared>) {
             }
         }
     };
-    let (mut changes, _task) = manager.watch().await;
+    let (mut changes, task) = manager.watch().await;
     let leases: Api<Lease> = Api::namespaced(client, &election.namespace);
     let mut tick = tokio::time::interval(election.retry_period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = shared.stop.notified() => {
+                // A watch whose receiver is gone releases the Lease and ends.
+                drop(changes);
+                let _ = tokio::time::timeout(election.renew_deadline, task).await;
+                shared.released.store(true, Ordering::Release);
+                return;
+            }
             changed = changes.changed() => {
                 if changed.is_err() {
                     tracing::error!("leader election stopped");

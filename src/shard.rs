@@ -107,6 +107,8 @@ impl Sharding {
                 alive: 1,
             }),
             current: Mutex::new(BTreeSet::new()),
+            stop: tokio::sync::Notify::new(),
+            released: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             renew_deadline: self.election.renew_deadline,
         });
@@ -140,14 +142,25 @@ struct ShardState {
 
 struct State {
     shards: Vec<ShardState>,
-    /// Shard -> the receiver of its contender; dropping it releases the Lease.
-    contenders: BTreeMap<u32, watch::Receiver<bool>>,
+    /// Shard -> the receiver of its contender (dropping it releases the
+    /// Lease) and its task.
+    contenders: BTreeMap<u32, Contender>,
     /// Replicas alive at the last look, this one included.
     alive: usize,
 }
 
+/// A kube-lease-manager watch on one Lease.
+type Contender = (
+    watch::Receiver<bool>,
+    tokio::task::JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>,
+);
+
 struct Shared {
     state: Mutex<State>,
+    /// Asks the sharding thread to release every Lease and stop.
+    stop: tokio::sync::Notify,
+    /// Every Lease was released (or the time for it ran out).
+    released: AtomicBool,
     /// The shards the current pass works on.
     current: Mutex<BTreeSet<u32>>,
     stopped: AtomicBool,
@@ -225,6 +238,26 @@ impl Shards {
         }
     }
 
+    /// On shutdown: releases this replica's shards and its member Lease, so
+    /// that the others take them at once instead of after the lease duration.
+    /// Waits at most `within`.
+    pub fn release(&self, within: Duration) {
+        *self.shared.current.lock().unwrap_or_else(|e| e.into_inner()) = BTreeSet::new();
+        self.shared.stop.notify_one();
+        let start = Instant::now();
+        while !self.shared.released.load(Ordering::Acquire) && !self.shared.stopped.load(Ordering::Acquire) {
+            if start.elapsed() > within {
+                tracing::warn!(
+                    "shards not released within {:.1} s; they run out by themselves",
+                    within.as_secs_f64()
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        tracing::info!("released this replica's shards");
+    }
+
     /// Replicas alive at the last look, this one included.
     pub fn alive(&self) -> usize {
         self.state().alive
@@ -255,13 +288,12 @@ async fn take_part(config: Sharding, client: kube::Client, shared: Arc<Shared>) 
                 .with_grace(grace)
                 .build()
                 .await?;
-            let (rx, _task) = manager.watch().await;
-            Ok::<_, kube_lease_manager::LeaseManagerError>(rx)
+            Ok::<Contender, kube_lease_manager::LeaseManagerError>(manager.watch().await)
         }
     };
     // This replica's presence, held until the process ends.
     let member = config.member_lease();
-    let _presence = loop {
+    let presence = loop {
         match contend(member.clone()).await {
             Ok(rx) => break rx,
             Err(err) => {
@@ -276,7 +308,24 @@ async fn take_part(config: Sharding, client: kube::Client, shared: Arc<Shared>) 
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let prefix = config.member_prefix();
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shared.stop.notified() => {
+                let mut all: Vec<Contender> = {
+                    let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+                    state.shards.iter_mut().for_each(|s| *s = ShardState::default());
+                    std::mem::take(&mut state.contenders).into_values().collect()
+                };
+                all.push(presence);
+                // A watch whose receiver is gone releases its Lease and ends.
+                let tasks: Vec<_> = all.into_iter().map(|(rx, task)| { drop(rx); task }).collect();
+                for task in tasks {
+                    let _ = tokio::time::timeout(e.renew_deadline, task).await;
+                }
+                shared.released.store(true, Ordering::Release);
+                return;
+            }
+        }
         let list = match leases.list(&ListParams::default()).await {
             Ok(list) => list,
             Err(err) => {
@@ -302,7 +351,7 @@ async fn take_part(config: Sharding, client: kube::Client, shared: Arc<Shared>) 
             for i in 0..config.shards {
                 let lease = by_name.get(config.shard_lease(i).as_str()).copied();
                 let holder = lease.and_then(|l| live_holder(l, now));
-                let leads = state.contenders.get(&i).is_some_and(|rx| *rx.borrow());
+                let leads = state.contenders.get(&i).is_some_and(|(rx, _)| *rx.borrow());
                 let s = &mut state.shards[i as usize];
                 s.leading = leads && holder == Some(e.identity.as_str());
                 if s.leading
@@ -356,9 +405,9 @@ async fn take_part(config: Sharding, client: kube::Client, shared: Arc<Shared>) 
         }
         for i in to_start {
             match contend(config.shard_lease(i)).await {
-                Ok(rx) => {
+                Ok(contender) => {
                     tracing::info!(shard = i, "contending for a free shard");
-                    shared.state.lock().unwrap_or_else(|e| e.into_inner()).contenders.insert(i, rx);
+                    shared.state.lock().unwrap_or_else(|e| e.into_inner()).contenders.insert(i, contender);
                 }
                 Err(err) => tracing::warn!(shard = i, "cannot contend for the shard: {err}"),
             }

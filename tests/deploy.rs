@@ -746,6 +746,16 @@ fn one_replica_writes_and_the_other_takes_over_after_kill_9() {
     assert!(s < c && c < p && s.is_some(), "{run}");
     assert_eq!(b.exit_code(Duration::ZERO), None, "the new leader keeps running");
     let _ = a.exit_code(Duration::from_secs(1));
+
+    // SIGTERM: the leader releases the Lease on the way out.
+    b.signal("-TERM");
+    assert_eq!(b.exit_code(Duration::from_secs(10)), Some(0), "{}", b.log());
+    assert!(b.log().contains("released the Lease"), "{}", b.log());
+    let name = format!(
+        "lease-{}",
+        f.dir.path().file_name().unwrap().to_str().unwrap().to_lowercase().replace(['.', '_'], "-")
+    );
+    assert_eq!(lease_holder(h, "hub", &name).as_deref(), Some(""), "no holder after the release");
 }
 
 #[test]
@@ -967,4 +977,28 @@ fn three_replicas_share_thirty_placements_over_three_shards() {
     for (name, r) in &mut replicas {
         assert_eq!(r.exit_code(Duration::ZERO), None, "{name} keeps running");
     }
+
+    // SIGTERM: the replica releases its Leases on the way out, and the last
+    // one holds every shard.
+    let (stopping, mut r) = replicas.remove(0);
+    let (last, _) = &replicas[0];
+    r.signal("-TERM");
+    assert_eq!(r.exit_code(Duration::from_secs(10)), Some(0), "{}", r.log());
+    assert!(r.log().contains("released this replica's shards"), "{}", r.log());
+    let out = kubectl(h, "hub", &["-n", NAMESPACE, "get", "leases", "-o", "json"], "");
+    let leases: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let member = leases["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| {
+            l["metadata"]["name"].as_str().unwrap().starts_with(&format!("{lease_name}-member-{stopping}-"))
+        })
+        .expect("the member Lease");
+    assert!(member["spec"].get("holderIdentity").is_none_or(Value::is_null), "{member}");
+    until(
+        Duration::from_secs(10),
+        || (0..3).all(|s| holder(s).as_deref() == Some(*last)),
+        || logs(&replicas),
+    );
 }

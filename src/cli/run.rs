@@ -459,6 +459,9 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
             let signal = waker.wait(args.leader_elect_retry_period);
             if signal == crate::watch::Signal::Shutdown {
                 tracing::info!("shutting down");
+                if let Some(s) = &shards {
+                    s.release(args.leader_elect_renew_deadline);
+                }
                 return Ok(0);
             }
             continue;
@@ -522,6 +525,13 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
             match signal {
                 crate::watch::Signal::Shutdown => {
                     tracing::info!("shutting down");
+                    // Between passes: the Lease or the shards go to the others at once.
+                    if let Some(s) = &shards {
+                        s.release(args.leader_elect_renew_deadline);
+                    }
+                    if let Some(l) = &leadership {
+                        l.release(args.leader_elect_renew_deadline);
+                    }
                     return Ok(0);
                 }
                 crate::watch::Signal::Changed => break,
