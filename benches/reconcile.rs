@@ -143,7 +143,7 @@ fn push_to_first_write(clusters: usize) -> (Duration, Duration) {
     }
     let mut child = Command::new(env!("CARGO_BIN_EXE_gitfleet"))
         .args(["run", "--repo", origin.to_str().unwrap(), "--state-dir", state.to_str().unwrap()])
-        .stderr(Stdio::null())
+        .stderr(if std::env::var("GITFLEET_BENCH_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
         .spawn()
         .unwrap();
     let file = state.join("clusters/member00000/web/configmap/settings.yaml");
@@ -334,6 +334,11 @@ fn main() {
         return;
     }
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    if std::env::var("GITFLEET_BENCH_ONLY").is_ok_and(|v| v == "push-big") {
+        let (median, max) = push_to_first_write(BIG);
+        println!("push to first write at {BIG}: median {:.0} ms, max {:.0} ms", ms(median), ms(max));
+        return;
+    }
     // Smallest first: peak memory (VmHWM) is the process's so far.
     let (median, max) = push_to_first_write(1);
     let small = fleet_run(CLUSTERS);

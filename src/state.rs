@@ -94,12 +94,21 @@ impl FleetState {
         let git = |source| StateError::Git { commit: tip.to_string(), source };
         let commit = repo.find_commit(tip).map_err(git)?;
         let tree = commit.tree().map_err(git)?;
+        let t0 = std::time::Instant::now();
         indexer.sync(repo, tip).map_err(git)?;
+        let t_sync = t0.elapsed();
         // A gitfleet.yaml that does not parse must not move status elsewhere or
         // drop the approvers: the last good settings stay in force.
         let settings = indexer.settings().clone();
         let mut loaded = load_tree_cached(repo, &tree, root, Some(&settings), &mut indexer.parsed)?;
+        let t_tree = t0.elapsed();
         let fleet = fleet_keeping_last_good(repo, &loaded, indexer).map_err(git)?;
+        tracing::debug!(
+            index_ms = t_sync.as_secs_f64() * 1000.0,
+            files_ms = (t_tree - t_sync).as_secs_f64() * 1000.0,
+            fleet_ms = (t0.elapsed() - t_tree).as_secs_f64() * 1000.0,
+            "fleet loaded"
+        );
         loaded.settings = indexer.settings().clone();
         let status_root = status_root(root, &loaded.settings.status_path);
         let status_commit = match &loaded.settings.status_branch {

@@ -475,3 +475,39 @@ fn a_damaged_file_is_repaired_and_a_name_too_long_fails_alone() {
         .collect();
     assert!(leftovers.is_empty(), "no temporary files left: {leftovers:?}");
 }
+
+/// A cluster a placement no longer schedules loses the placement's objects,
+/// in a running reconciler (which asks only the clusters that may hold them)
+/// and after a restart (which asks every cluster once); another cluster's
+/// objects and other placements' objects stay.
+#[test]
+fn an_unscheduled_cluster_is_cleaned_up_in_a_running_reconciler_and_after_a_restart() {
+    let f = Fleet::example();
+    let fixed =
+        |names: &str| format!("  policy:\n    placementType: PickFixed\n    clusterNames: [{names}]\n");
+    f.write("resources/roll.yaml", &namespace_with_cm("roll", "v1"));
+    f.write("placements/roll.yaml", &rolling_placement("roll", "roll", "", &fixed("member1, member2")));
+    f.commit_all("roll on member1 and member2");
+    let state = f.state_dir();
+    let has = |m: &str| state.join(format!("clusters/{m}/roll/configmap/cm.yaml")).exists();
+    let mut r = reconciler(&RunArgs::once(f.origin_str(), state.clone())).unwrap();
+    r.pass(now()).unwrap();
+    assert!(has("member1") && has("member2") && !has("member3"));
+
+    f.pull();
+    f.write("placements/roll.yaml", &rolling_placement("roll", "roll", "", &fixed("member1, member3")));
+    f.commit_all("member2 out, member3 in");
+    r.pass(now()).unwrap();
+    assert!(has("member1") && !has("member2") && has("member3"), "cleaned in the same process");
+    let other = state.join("clusters/member2/_cluster/namespace/test-namespace.yaml");
+    assert!(other.exists(), "another placement's objects stay");
+
+    // A restart: the first pass asks every cluster.
+    f.pull();
+    f.write("placements/roll.yaml", &rolling_placement("roll", "roll", "", &fixed("member3")));
+    f.commit_all("member1 out");
+    drop(r);
+    let mut r = reconciler(&RunArgs::once(f.origin_str(), state.clone())).unwrap();
+    r.pass(now()).unwrap();
+    assert!(!has("member1") && !has("member2") && has("member3"), "cleaned after a restart");
+}

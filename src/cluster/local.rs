@@ -120,8 +120,7 @@ impl LocalStore {
             return Ok(out);
         }
         for file in walk(&dir).map_err(Self::io(cluster, &dir))? {
-            let bytes = std::fs::read(&file).map_err(Self::io(cluster, &file))?;
-            let Ok(value) = crate::yaml::parse_typed::<Value>(&bytes) else { continue };
+            let Some(value) = self.read_object(cluster, &file)? else { continue };
             let api_version = value["apiVersion"].as_str().unwrap_or_default();
             let key = ObjectKey {
                 group: group_of(api_version).to_string(),

@@ -143,6 +143,9 @@ impl Pass<'_> {
         match self.backend.sync(cluster, placement, &[], &SyncOptions::default()) {
             Ok(r) if r.failed.is_empty() => {
                 self.retries.reached(cluster);
+                if let Some(holders) = self.holders.get_mut(placement) {
+                    holders.remove(cluster);
+                }
                 Observation::Succeeded
             }
             Ok(r) => Observation::Failed(r.failed[0].message.clone()),
@@ -188,6 +191,9 @@ impl Pass<'_> {
                 return self.waiting_unreachable(&p.name, cluster, &r);
             }
         };
+        if let Some(holders) = self.holders.get_mut(&p.name) {
+            holders.insert(cluster.to_string());
+        }
         let result = self.backend.sync(cluster, &p.name, &desired, &options).map(|mut r| {
             r.failed.extend(refused);
             r

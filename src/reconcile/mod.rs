@@ -137,6 +137,8 @@ pub struct Reconciler {
     contents: pass::ContentCache,
     /// With `--shards`: the placements the next pass works on.
     shard: Option<crate::shard::ShardFilter>,
+    /// Placement -> clusters that may hold its objects.
+    holders: pass::Holders,
 }
 
 /// Builds a [`Reconciler`]: the clone and the backend are required, the rest
@@ -219,6 +221,7 @@ impl ReconcilerBuilder {
             status_cache: Default::default(),
             contents: Default::default(),
             shard: None,
+            holders: Default::default(),
             state: self.state,
             backend: self.backend,
             repo_location: self.repo_location,
@@ -268,7 +271,9 @@ impl Reconciler {
     /// One pass at time `now`.
     pub fn pass(&mut self, now: impl Into<Time>) -> Result<PassOutcome, ReconcileError> {
         let now = now.into();
+        let t0 = std::time::Instant::now();
         let fs = self.load()?;
+        let t_load = t0.elapsed();
         let repo = self.state.repo();
         let outside = pass::Outside {
             repo,
@@ -279,8 +284,18 @@ impl Reconciler {
             cache: &mut self.status_cache,
             contents: &mut self.contents,
             shard: self.shard.as_ref(),
+            holders: &mut self.holders,
         };
-        let result = pass::Pass::start(outside, &fs, now)?.run()?;
+        let started = pass::Pass::start(outside, &fs, now)?;
+        let t_start = t0.elapsed();
+        let result = started.run()?;
+        tracing::debug!(
+            load_ms = t_load.as_secs_f64() * 1000.0,
+            fetch_ms = self.last_fetch.map(|f| f.as_secs_f64() * 1000.0),
+            read_status_ms = (t_start - t_load).as_secs_f64() * 1000.0,
+            work_ms = (t0.elapsed() - t_start).as_secs_f64() * 1000.0,
+            "pass phases"
+        );
         let new_snapshots: Vec<String> = fs
             .snapshots
             .all

@@ -96,6 +96,8 @@ pub(crate) struct Pass<'p> {
     pub(super) signers: Option<&'p Signers>,
     /// With `--shards`: the placements this pass works on.
     shard: Option<&'p crate::shard::ShardFilter>,
+    /// Placement -> clusters that may hold its objects.
+    pub(super) holders: &'p mut Holders,
 }
 
 /// What a pass leaves to commit.
@@ -119,7 +121,12 @@ pub(super) struct Outside<'p> {
     pub contents: &'p mut ContentCache,
     /// With `--shards`: the placements this pass works on.
     pub shard: Option<&'p crate::shard::ShardFilter>,
+    /// Placement -> clusters that may hold its objects (see `cleanup_clusters`).
+    pub holders: &'p mut Holders,
 }
+
+/// Placement -> clusters that may hold its objects.
+pub(crate) type Holders = HashMap<String, HashSet<String>>;
 
 impl<'p> Pass<'p> {
     /// Reads the status documents gitfleet believes.
@@ -128,7 +135,7 @@ impl<'p> Pass<'p> {
         fs: &'p FleetState,
         now: Time,
     ) -> Result<Pass<'p>, git2::Error> {
-        let Outside { repo, indexer, backend, retries, signers, cache, contents, shard } = outside;
+        let Outside { repo, indexer, backend, retries, signers, cache, contents, shard, holders } = outside;
         // Snapshots gone from history (pruned, or history rewritten) are dropped.
         contents.retain(|(placement, index, commit), _| {
             fs.snapshots
@@ -163,6 +170,7 @@ impl<'p> Pass<'p> {
             notes: Vec::new(),
             signers,
             shard,
+            holders,
         })
     }
 

@@ -2,7 +2,7 @@
 //! module does what it asks (update or clean up a cluster, write an approval
 //! request) and records the run document and the pass's notes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::engine::{self, Action, Observation, RunInput};
 use crate::repo::model::{Placement, UpdateRun};
@@ -149,14 +149,37 @@ impl Pass<'_> {
     }
 
     /// Clusters that hold this placement's resources but are no longer scheduled.
-    pub(super) fn cleanup_clusters(&self, placement: &str, scheduled: &[String]) -> Vec<String> {
-        self.backend
-            .known_clusters()
-            .into_iter()
-            .filter(|c| !scheduled.contains(c))
-            .filter(|c| {
-                self.backend.placements_on(c).map(|ps| ps.iter().any(|p| p == placement)).unwrap_or(false)
-            })
-            .collect()
+    ///
+    /// The first time in a process every cluster the backend knows is asked;
+    /// after that only the clusters that may hold the placement (found then,
+    /// or updated since, or not reachable when asked): at 10,000 clusters a
+    /// pass does not list every cluster's objects again.
+    pub(super) fn cleanup_clusters(&mut self, placement: &str, scheduled: &[String]) -> Vec<String> {
+        let backend = self.backend;
+        let holds = |c: &str| backend.placements_on(c).map(|ps| ps.iter().any(|p| p == placement));
+        if !self.holders.contains_key(placement) {
+            let found: HashSet<String> =
+                backend.known_clusters().into_iter().filter(|c| holds(c).unwrap_or(true)).collect();
+            self.holders.insert(placement.to_string(), found);
+        }
+        let scheduled: HashSet<&String> = scheduled.iter().collect();
+        let candidates = self.holders.get_mut(placement).expect("inserted above");
+        let mut out = Vec::new();
+        candidates.retain(|c| {
+            if scheduled.contains(c) {
+                return true;
+            }
+            match holds(c) {
+                Ok(true) => {
+                    out.push(c.clone());
+                    true
+                }
+                Ok(false) => false,
+                // Not reachable now: asked again next time.
+                Err(_) => true,
+            }
+        });
+        out.sort();
+        out
     }
 }
