@@ -400,3 +400,61 @@ fn a_large_fleet_keeps_one_small_status_file_per_cluster() {
     let get = gitfleet(&["get", "crp", "--repo", f.origin_str()]);
     assert_eq!(get.status.code(), Some(0), "{}", stderr(&get));
 }
+
+/// The real size: 10,000 clusters in three stages. Every status file stays
+/// under 1.5 MiB, `get` shows the finished run, and the next pass neither
+/// starts it again nor commits anything. Run it with
+/// `cargo test --release --test status -- --ignored`.
+#[test]
+#[ignore = "10,000 clusters: cargo test --release --test status -- --ignored"]
+fn ten_thousand_clusters_read_back_what_they_wrote() {
+    const N: usize = 10_000;
+    let f = Fleet::new();
+    for i in 0..N {
+        let stage = ["a", "b", "c"][i * 3 / N];
+        f.write(&format!("clusters/c{i:05}.yaml"), &member(&format!("c{i:05}"), stage));
+    }
+    f.write("resources/app.yaml", &test_namespace("one"));
+    f.write(
+        "placements/app.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: app\nspec:\n  resourceSelectors:\n  - {group: \"\", version: v1, kind: Namespace, name: test-namespace}\n  strategy:\n    type: External\n",
+    );
+    let stages: String = ["a", "b", "c"]
+        .iter()
+        .map(|s| format!("  - name: {s}\n    maxConcurrency: 100%\n    labelSelector: {{matchLabels: {{stage: {s}}}}}\n"))
+        .collect();
+    f.write(
+        "strategies/three.yaml",
+        &format!("apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: three\nspec:\n  stages:\n{stages}"),
+    );
+    f.write(
+        "runs/r.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateRun\nmetadata:\n  name: r\nspec:\n  placementName: app\n  stagedRolloutStrategyName: three\n",
+    );
+    f.commit_all("10,000 clusters");
+    let out = run_once(&f);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (subject, body) = {
+        let text = git(&f.origin, &["log", "-1", "--format=%s%n%b", "main"]);
+        let (s, b) = text.split_once('\n').unwrap_or((&text, ""));
+        (s.to_string(), b.to_string())
+    };
+    assert!(subject.len() <= 110, "{subject}");
+    assert!(body.len() < 4096, "{} bytes of body", body.len());
+    let sizes = git(&f.origin, &["ls-tree", "-r", "-l", "main", "status/"]);
+    let largest =
+        sizes.lines().filter_map(|l| l.split_whitespace().nth(3)?.parse::<usize>().ok()).max().unwrap();
+    assert!(largest < 1536 * 1024, "largest status file: {largest} bytes");
+    assert_eq!(origin_files(&f, "status/clusterresourcebindings/app").len(), N);
+
+    let get = gitfleet(&["get", "csur", "--repo", f.origin_str()]);
+    assert_eq!(get.status.code(), Some(0), "{}", stderr(&get));
+    let row = stdout(&get).lines().find(|l| l.starts_with("r ")).unwrap().to_string();
+    assert_eq!(row.matches("True").count(), 2, "INITIALIZED and SUCCEEDED: {row}");
+
+    let commits = f.log().len();
+    let out = run_once(&f);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(f.log().len(), commits, "nothing started again: {}", stderr(&out));
+    assert!(!stderr(&out).contains("updating cluster"), "no cluster updated again");
+}
