@@ -458,3 +458,99 @@ fn ten_thousand_clusters_read_back_what_they_wrote() {
     assert_eq!(f.log().len(), commits, "nothing started again: {}", stderr(&out));
     assert!(!stderr(&out).contains("updating cluster"), "no cluster updated again");
 }
+
+/// Replicas with one signing key (`--shards`) build on each other's status
+/// commits when they touch other files; a status change by anyone else, or
+/// to the same file, still makes the pass start over.
+#[test]
+fn a_replica_builds_on_another_replicas_signed_commit_to_other_files() {
+    use gitfleet::status::sign::{CommitSigner, SigningKey};
+    let f = Fleet::example();
+    let key = f.dir.path().join("signing-key");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let replica = |name: &str| {
+        let dir = f.dir.path().join(name);
+        let mut st = StateRepo::open(&dir, f.origin_str(), Credentials::default()).unwrap();
+        st.sign_with(CommitSigner::Ssh(Box::new(SigningKey::read(&key).unwrap())));
+        st
+    };
+    let (a, b) = (replica("a"), replica("b"));
+    let write = |path: &str, text: &str| {
+        let mut c = StatusChanges::default();
+        c.writes.insert(path.into(), text.as_bytes().to_vec());
+        c
+    };
+    let base = a.fetch("main").unwrap();
+    let b_base = b.fetch("main").unwrap();
+    // B pushes first, to another file; A's push is rebuilt on it.
+    b.publish(
+        "main",
+        b_base,
+        "status",
+        &write("clusterresourceplacements/q.yaml", "b: 1\n"),
+        "b",
+        &Identity::default(),
+    )
+    .unwrap()
+    .unwrap();
+    let pushed = a
+        .publish(
+            "main",
+            base,
+            "status",
+            &write("clusterresourceplacements/p.yaml", "a: 1\n"),
+            "a",
+            &Identity::default(),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.log()[0].0, pushed.to_string());
+    assert_eq!(f.origin_file("status/clusterresourceplacements/q.yaml").unwrap(), "b: 1\n");
+    assert_eq!(f.origin_file("status/clusterresourceplacements/p.yaml").unwrap(), "a: 1\n");
+
+    // The same file: A starts over.
+    let base = a.fetch("main").unwrap();
+    let b_base = b.fetch("main").unwrap();
+    b.publish(
+        "main",
+        b_base,
+        "status",
+        &write("clusterresourceplacements/p.yaml", "b: 2\n"),
+        "b",
+        &Identity::default(),
+    )
+    .unwrap();
+    let err = a
+        .publish(
+            "main",
+            base,
+            "status",
+            &write("clusterresourceplacements/p.yaml", "a: 2\n"),
+            "a",
+            &Identity::default(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("changed while gitfleet was committing to it"), "{err}");
+
+    // Someone else's status change: A starts over too.
+    let base = a.fetch("main").unwrap();
+    f.pull();
+    f.write("status/clusterresourceplacements/q.yaml", "mallory: 1\n");
+    f.commit_all("edit status");
+    let err = a
+        .publish(
+            "main",
+            base,
+            "status",
+            &write("clusterresourceplacements/p.yaml", "a: 3\n"),
+            "a",
+            &Identity::default(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("changed while gitfleet was committing to it"), "{err}");
+}

@@ -349,3 +349,43 @@ fn a_token_in_the_repository_url_is_never_shown_or_stored() {
     assert!(!config.contains("s3cr3t"), "{config}");
     assert!(config.contains("https://fleet-bot@127.0.0.1:9/fleet.git"), "{config}");
 }
+
+/// With a signing key, a branch moved back to an older signed status commit
+/// (and built on) is not believed: gitfleet goes by its own last commit and
+/// puts back the status it had, instead of opening the gate anew.
+#[test]
+fn a_branch_moved_back_to_an_older_signed_status_is_not_believed() {
+    let f = Fleet::example();
+    f.remove("runs/example-run.yaml");
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    f.commit_all("value2, no run yet");
+    let key = f.dir.path().join("signing-key");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut args = RunArgs::once(f.origin_str(), f.state_dir());
+    args.signing_key = Some(key);
+    let mut r = reconciler(&args).unwrap();
+    to_the_gate(&f, &mut r);
+    let request = file(&f, "main", REQUEST);
+    // The first status commit (snapshots only, signed), before the run existed.
+    let first = git(&f.origin, &["log", "--reverse", "--author=gitfleet", "--format=%H", "main"])
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+
+    // Mallory moves main back to it and adds the run again on top.
+    git(&f.work, &["fetch", "-q", "origin"]);
+    git(&f.work, &["reset", "-q", "--hard", &first]);
+    f.write("runs/example-run.yaml", &run_file("example-run"));
+    commit_as_mallory(&f.work, "run example-run");
+    git(&f.work, &["push", "-q", "--force", "origin", "HEAD:main"]);
+    assert!(!git(&f.origin, &["ls-tree", "-r", "--name-only", "main"]).contains(REQUEST));
+
+    r.pass(T0 + 120).unwrap();
+    assert_eq!(file(&f, "main", REQUEST), request, "the request gitfleet had, put back, not a new one");
+}

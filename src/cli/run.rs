@@ -516,8 +516,9 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
             if let Some(leadership) = &leadership {
                 leadership.fence();
             }
-            // Shards taken or to give up: a pass at once.
-            if let (Some(s), Some(owned)) = (&shards, &owned)
+            // Shards taken or to give up: a pass at once (a shutdown first).
+            if signal != crate::watch::Signal::Shutdown
+                && let (Some(s), Some(owned)) = (&shards, &owned)
                 && s.held() != *owned
             {
                 break;

@@ -27,6 +27,9 @@ pub struct LocalStore {
     read: Arc<Mutex<HashMap<PathBuf, (Stamp, Value)>>>,
 }
 
+/// A file changed less than this long ago is read again next time.
+const RACY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// What tells a file changed: its inode, size and change times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stamp {
@@ -79,11 +82,18 @@ impl LocalStore {
         };
         match crate::yaml::parse_typed::<Value>(&bytes) {
             Ok(value) => {
-                // The stamp from before the read: a change during it shows next time.
-                self.read
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(path.to_path_buf(), (stamp, value.clone()));
+                // The stamp from before the read: a change during it shows
+                // next time. A file changed within the last moment is not
+                // kept (as Git's racy index entries): a second change in the
+                // same timestamp tick, at the same size, would go unseen.
+                let settled =
+                    meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age > RACY);
+                if settled {
+                    self.read
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(path.to_path_buf(), (stamp, value.clone()));
+                }
                 Ok(Some(value))
             }
             Err(e) => {

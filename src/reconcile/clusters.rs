@@ -134,6 +134,14 @@ impl Pass<'_> {
         Observation::Pending(message)
     }
 
+    /// Notes, before objects of a placement are applied to a cluster, that the
+    /// cluster may hold them (see `cleanup_clusters`).
+    fn may_hold(&mut self, placement: &str, cluster: &str) {
+        if let Some(holders) = self.holders.get_mut(placement) {
+            holders.insert(cluster.to_string());
+        }
+    }
+
     /// Removes a placement's objects from a cluster it no longer schedules.
     pub(super) fn cleanup_cluster(&mut self, cluster: &str, placement: &str) -> Observation {
         if let Some(r) = self.backing_off(cluster) {
@@ -191,9 +199,7 @@ impl Pass<'_> {
                 return self.waiting_unreachable(&p.name, cluster, &r);
             }
         };
-        if let Some(holders) = self.holders.get_mut(&p.name) {
-            holders.insert(cluster.to_string());
-        }
+        self.may_hold(&p.name, cluster);
         let result = self.backend.sync(cluster, &p.name, &desired, &options).map(|mut r| {
             r.failed.extend(refused);
             r
@@ -413,6 +419,7 @@ impl Pass<'_> {
     ) -> bool {
         let mut options = SyncOptions::take_over(p.apply.when_to_take_over);
         options.leave = desired.iter().map(|o| &o.key).filter(|k| !deleted.contains(k)).cloned().collect();
+        self.may_hold(&p.name, cluster);
         match self.backend.sync(cluster, &p.name, desired, &options) {
             Ok(r) if r.failed.is_empty() => true,
             Ok(r) => {

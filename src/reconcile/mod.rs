@@ -240,6 +240,10 @@ impl Reconciler {
     /// With `--shards`: the next passes work only on the placements of these
     /// shards (and write only their status).
     pub fn set_shards(&mut self, shard: Option<crate::shard::ShardFilter>) {
+        if self.shard != shard {
+            // Another replica may have placed objects meanwhile: ask every cluster again.
+            self.holders.clear();
+        }
         self.shard = shard;
     }
 

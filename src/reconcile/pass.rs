@@ -221,11 +221,12 @@ impl<'p> Pass<'p> {
         for p in &readable {
             self.placement_document(p);
         }
-        // Status someone else wrote is put back as gitfleet had it; what this
-        // pass writes comes on top. With shards, each replica writes only the
-        // files of its own placements.
+        // Status someone else wrote is put back as gitfleet had it, by every
+        // replica (its commit would otherwise carry the change as its own);
+        // what this pass writes comes on top. With shards, each replica
+        // writes only the files of its own placements.
         let mut changes = StatusChanges::default();
-        for f in foreign.into_iter().filter(|f| self.writes_path(&f.path)) {
+        for f in foreign {
             match f.content {
                 Some(content) => {
                     changes.writes.insert(f.path, content);

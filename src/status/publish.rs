@@ -250,7 +250,7 @@ impl StateRepo {
             let tree = self.repo.find_commit(commit?).ok()?.tree().ok()?;
             tree.get_path(Path::new(status_root)).ok().map(|e| e.id())
         };
-        let ours = folder(base);
+        let mut ours = folder(base);
         let mut base = base;
         let mut delay = FIRST_BACKOFF;
         let mut last = String::new();
@@ -265,14 +265,20 @@ impl StateRepo {
                     last = reason;
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_secs(5));
+                    let previous = base;
                     base = self.fetch(branch)?;
                     if folder(base) != ours {
-                        // Someone changed the folder meanwhile: what this commit
-                        // holds was decided on a folder that is gone.
-                        return Err(StatusError::ChangedMeanwhile {
-                            branch: branch.into(),
-                            folder: status_root.into(),
-                        });
+                        // Another replica's signed commits that touch none of
+                        // these files (`--shards`) are built on; anything else
+                        // means what this commit holds was decided on a folder
+                        // that is gone.
+                        if !self.only_ours_elsewhere(previous, base, status_root, changes) {
+                            return Err(StatusError::ChangedMeanwhile {
+                                branch: branch.into(),
+                                folder: status_root.into(),
+                            });
+                        }
+                        ours = folder(base);
                     }
                 }
             }
@@ -365,6 +371,55 @@ impl StateRepo {
         let text = std::str::from_utf8(&buffer).map_err(|e| StatusError::Sign(e.to_string()))?;
         let signature = key.sign(&buffer).map_err(|e| StatusError::Sign(e.to_string()))?;
         repo.commit_signed(text, &signature, None).map(Some).map_err(StatusError::Commit)
+    }
+
+    /// Whether every commit from `from` to `to` that changed the status folder
+    /// was signed with gitfleet's own key, and none of them touched a file of
+    /// `changes`.
+    fn only_ours_elsewhere(
+        &self,
+        from: Option<Oid>,
+        to: Option<Oid>,
+        status_root: &str,
+        changes: &StatusChanges,
+    ) -> bool {
+        let (Some(CommitSigner::Ssh(key)), Some(from), Some(to)) = (&self.signing_key, from, to) else {
+            return false;
+        };
+        let repo = &self.repo;
+        let check = || -> Result<bool, git2::Error> {
+            if !repo.graph_descendant_of(to, from)? {
+                return Ok(false);
+            }
+            let public = key.public_key();
+            let mut walk = repo.revwalk()?;
+            walk.push(to)?;
+            walk.hide(from)?;
+            for commit in walk {
+                let commit = repo.find_commit(commit?)?;
+                let tree = commit.tree()?;
+                for parent in commit.parents() {
+                    let diff = repo.diff_tree_to_tree(Some(&parent.tree()?), Some(&tree), None)?;
+                    for delta in diff.deltas() {
+                        let Some(path) = delta.new_file().path().or(delta.old_file().path()) else {
+                            continue;
+                        };
+                        let Some(path) = path.to_str().and_then(|p| p.strip_prefix(status_root)) else {
+                            continue;
+                        };
+                        let Some(path) = path.strip_prefix('/') else { continue };
+                        if !super::sign::signed_by(repo, commit.id(), public)
+                            || changes.writes.contains_key(path)
+                            || changes.deletes.contains(path)
+                        {
+                            return Ok(false);
+                        }
+                    }
+                }
+            }
+            Ok(true)
+        };
+        check().unwrap_or(false)
     }
 
     /// Signs every commit from now on.

@@ -89,8 +89,11 @@ impl OwnCommits {
         if !self.verifies() {
             return Ok(Trusted::Unverified(tip));
         }
+        let newest = self.newest.filter(|c| repo.find_commit(*c).is_ok());
         // With a signing key, the newest commit signed by it is gitfleet's,
-        // whichever replica made it (`--shards`).
+        // whichever replica made it (`--shards`), as long as it comes after
+        // this process's own last commit: a branch moved back to an older
+        // signed commit is not believed.
         if let Some(key) = &self.key {
             let mut walk = repo.revwalk()?;
             walk.push(tip)?;
@@ -98,11 +101,18 @@ impl OwnCommits {
             for commit in walk.take(SEARCH_LIMIT) {
                 let commit = commit?;
                 if super::sign::signed_by(repo, commit, key) || self.ids.contains(&commit) {
-                    return Ok(Trusted::Own(commit));
+                    let follows = match newest {
+                        None => true,
+                        Some(n) => n == commit || repo.graph_descendant_of(commit, n)?,
+                    };
+                    if follows {
+                        return Ok(Trusted::Own(commit));
+                    }
+                    break;
                 }
             }
         }
-        if let Some(newest) = self.newest.filter(|c| repo.find_commit(*c).is_ok()) {
+        if let Some(newest) = newest {
             let reachable = newest == tip || repo.graph_descendant_of(tip, newest)?;
             return Ok(if reachable { Trusted::Own(newest) } else { Trusted::Recorded(newest) });
         }
