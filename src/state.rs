@@ -6,7 +6,7 @@ use git2::{Oid, Repository};
 use std::sync::Arc;
 
 use crate::repo::model::{Manifest, SnapshotTarget, UpdateRun};
-use crate::repo::{Fleet, Loaded, RepoError, load_tree, load_tree_cached};
+use crate::repo::{Fleet, Loaded, RepoError, load_tree_cached};
 use crate::snapshot::select::selected_manifests;
 use crate::snapshot::{Indexer, ResolveError};
 use crate::status::StatusError;
@@ -235,6 +235,7 @@ impl FleetState {
         repo: &Repository,
         placement: &str,
         index: u32,
+        parsed: &crate::repo::ParsedFiles,
     ) -> Result<Vec<Arc<Manifest>>, ContentError> {
         let snap = self
             .snapshots
@@ -245,7 +246,9 @@ impl FleetState {
         let git = |source| ContentError::Git { snapshot: snap.name(), commit: snap.commit.clone(), source };
         let commit = Oid::from_str(&snap.commit).and_then(|c| repo.find_commit(c)).map_err(git)?;
         let tree = commit.tree().map_err(git)?;
-        let loaded = load_tree(repo, &tree, self.root.as_deref())?;
+        // Files the tip shares with the snapshot's commit are not parsed again.
+        let mut cache = parsed.clone();
+        let loaded = load_tree_cached(repo, &tree, self.root.as_deref(), None, &mut cache)?;
         Ok(selected_manifests(&loaded.fleet(), placement))
     }
 }

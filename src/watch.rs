@@ -11,8 +11,9 @@ use notify_debouncer_mini::{Debouncer, new_debouncer};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-/// Quiet time after the last ref change before a pass starts.
-const DEBOUNCE: Duration = Duration::from_millis(100);
+/// Quiet time after the last ref change before a pass starts (a push moves
+/// its refs last, each in one rename).
+const DEBOUNCE: Duration = Duration::from_millis(20);
 
 /// Why the reconciler woke up between passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

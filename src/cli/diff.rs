@@ -62,7 +62,7 @@ pub fn diff(args: DiffArgs) -> Result<u8, CliError> {
         .snapshot_at(repo, &p.name, at)
         .ok_or_else(|| CliError::env(format!("placement {} has no resource snapshot at {}", p.name, at)))?;
     let snapshot = format!("{}-{index}", p.name);
-    let manifests = fs.snapshot_manifests(repo, &p.name, index).map_err(CliError::env)?;
+    let manifests = fs.snapshot_manifests(repo, &p.name, index, &indexer.parsed).map_err(CliError::env)?;
 
     let clusters: Vec<String> = match &args.cluster {
         Some(c) if fs.fleet.clusters.contains_key(c) => vec![c.clone()],

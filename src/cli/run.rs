@@ -535,6 +535,14 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
                     }
                     return Ok(0);
                 }
+                // gitfleet's own status push moved the branch to where the
+                // last pass left it: nothing new to reconcile.
+                crate::watch::Signal::Changed
+                    if local.as_deref().is_some_and(|dir| {
+                        let tip = git2::Repository::open(dir)
+                            .and_then(|r| r.refname_to_id(&format!("refs/heads/{}", args.branch)));
+                        tip.ok().is_some_and(|t| Some(t) == reconciler.settled_tip())
+                    }) => {}
                 crate::watch::Signal::Changed => break,
                 crate::watch::Signal::Timeout if left <= slice => break,
                 crate::watch::Signal::Timeout => {}

@@ -139,6 +139,9 @@ pub struct Reconciler {
     shard: Option<crate::shard::ShardFilter>,
     /// Placement -> clusters that may hold its objects.
     holders: pass::Holders,
+    /// The tracked branch's tip as the last pass left it (its own status
+    /// commit, when it pushed one there).
+    settled_tip: Option<Oid>,
 }
 
 /// Builds a [`Reconciler`]: the clone and the backend are required, the rest
@@ -222,6 +225,7 @@ impl ReconcilerBuilder {
             contents: Default::default(),
             shard: None,
             holders: Default::default(),
+            settled_tip: None,
             state: self.state,
             backend: self.backend,
             repo_location: self.repo_location,
@@ -267,6 +271,30 @@ impl Reconciler {
         }
     }
 
+    /// Saves the snapshot index when the pass moved it (after the pass's
+    /// work: it only speeds up a restart).
+    fn save_index(&mut self) {
+        if let Some((path, saved)) = &mut self.saved_index
+            && *saved != self.indexer.tip()
+        {
+            let source = index_source(&self.repo_location, &self.branch, self.root.as_deref());
+            let started = std::time::Instant::now();
+            let saved_now = self.indexer.save(path, &source);
+            tracing::debug!(ms = started.elapsed().as_secs_f64() * 1000.0, "snapshot index saved");
+            match saved_now {
+                Ok(()) => *saved = self.indexer.tip(),
+                // The next pass tries again; a restart without it only costs time.
+                Err(e) => tracing::warn!("cannot save the snapshot index to {}: {e}", path.display()),
+            }
+        }
+    }
+
+    /// The tracked branch's tip as the last pass left it: a change of the
+    /// watched repository that leaves it there (gitfleet's own push) needs no pass.
+    pub fn settled_tip(&self) -> Option<Oid> {
+        self.settled_tip
+    }
+
     /// How long the last pass's fetch took, once.
     pub fn take_fetch_duration(&mut self) -> Option<std::time::Duration> {
         self.last_fetch.take()
@@ -274,7 +302,12 @@ impl Reconciler {
 
     /// One pass at time `now`.
     pub fn pass(&mut self, now: impl Into<Time>) -> Result<PassOutcome, ReconcileError> {
-        let now = now.into();
+        let outcome = self.pass_inner(now.into());
+        self.save_index();
+        outcome
+    }
+
+    fn pass_inner(&mut self, now: Time) -> Result<PassOutcome, ReconcileError> {
         let t0 = std::time::Instant::now();
         let fs = self.load()?;
         let t_load = t0.elapsed();
@@ -307,6 +340,7 @@ impl Reconciler {
             .filter(|s| !fs.recorded.iter().any(|r| r.placement == s.placement && r.index == s.index))
             .map(|s| s.name())
             .collect();
+        self.settled_tip = Some(fs.tip);
         if result.changes.is_empty() {
             // Believed once (nothing to verify by yet): from now on the status is checked against it.
             if let (Some(Trusted::Unverified(c)), Some(own)) = (fs.trusted, self.own.as_mut()) {
@@ -326,6 +360,9 @@ impl Reconciler {
         )?;
         if let (Some(c), Some(own)) = (commit, self.own.as_mut()) {
             own.record(c).map_err(ReconcileError::Record)?;
+        }
+        if status_branch == self.branch && commit.is_some() {
+            self.settled_tip = commit;
         }
         Ok(PassOutcome { commit, message, new_snapshots, wake: result.wake, summary: result.summary })
     }
@@ -351,16 +388,6 @@ impl Reconciler {
             |b| state.fetch(b),
             own,
         )?;
-        if let Some((path, saved)) = &mut self.saved_index
-            && *saved != self.indexer.tip()
-        {
-            let source = index_source(&self.repo_location, &self.branch, self.root.as_deref());
-            match self.indexer.save(path, &source) {
-                Ok(()) => *saved = self.indexer.tip(),
-                // The next pass tries again; a restart without it only costs time.
-                Err(e) => tracing::warn!("cannot save the snapshot index to {}: {e}", path.display()),
-            }
-        }
         // After a rebuild (rewritten history) the list starts over.
         for b in self.indexer.blocked.get(blocked_before..).unwrap_or_default() {
             for issue in &b.issues {

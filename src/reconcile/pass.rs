@@ -410,7 +410,8 @@ impl<'p> Pass<'p> {
         if let Some(c) = self.cache.get(&key) {
             return Ok(c.clone());
         }
-        let manifests = Arc::new(self.fs.snapshot_manifests(self.repo, placement, index)?);
+        let manifests =
+            Arc::new(self.fs.snapshot_manifests(self.repo, placement, index, &self.indexer.parsed)?);
         self.cache.insert(key, manifests.clone());
         Ok(manifests)
     }

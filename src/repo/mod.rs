@@ -98,7 +98,7 @@ pub fn load_tree(repo: &Repository, tree: &Tree<'_>, root: Option<&str>) -> Resu
 /// Files parsed by the previous load, by path, blob and area: a load parses
 /// only the files that changed since (a fleet of 10,000 MemberCluster files
 /// is read again on every pass).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ParsedFiles(std::collections::HashMap<(String, git2::Oid, Area), Arc<ParsedFile>>);
 
 /// Like [`load_tree`]; when the tree's `gitfleet.yaml` does not parse, files are
