@@ -10,9 +10,10 @@
 //! a new backend (new client, discovery). gitfleet's times include its
 //! takeover check (a GET per object) and the prune inventory.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod support;
+
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gitfleet::cluster::kube::KubeBackend;
@@ -115,24 +116,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` lists benchmarks; nothing to list here
     }
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kube-apiserver");
-    let out = Command::new("bash").arg(here.join("kubectl.sh")).arg("--print-path").output().unwrap();
-    assert!(out.status.success(), "build kubectl: {}", String::from_utf8_lossy(&out.stderr));
-    let kubectl_bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let kubectl_bin = support::kubectl_bin();
     let tmp = tempfile::tempdir().unwrap();
     let kubeconfig = tmp.path().join("kubeconfig.yaml");
-    let mut harness = Command::new("bash")
-        .arg(here.join("start.sh"))
-        .args(["--members", CLUSTER, "--control", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let ready =
-        BufReader::new(harness.stdout.take().unwrap()).lines().map_while(Result::ok).any(|l| l == "ready");
-    assert!(ready, "the kube-apiserver harness did not start");
+    let mut harness = support::start_harness(&[CLUSTER], &kubeconfig);
     let cache = tmp.path().join("kubectl-cache");
 
     // Warm kubectl's discovery cache once (its later runs read it from disk).

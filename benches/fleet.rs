@@ -11,10 +11,13 @@
 //! same 50 files (another namespace) to each context in turn, a new process
 //! per cluster as a CI loop would, its discovery cache warmed once before.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod support;
+
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use support::{git, write};
 
 const MEMBERS: usize = 20;
 const OBJECTS: usize = 50;
@@ -42,27 +45,6 @@ fn write_objects(dir: &Path, ns: &str) {
     for (i, text) in files.iter().enumerate() {
         std::fs::write(dir.join(format!("{i:03}.yaml")), text).unwrap();
     }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Dev")
-        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
-        .env("GIT_COMMITTER_NAME", "Dev")
-        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success(), "git {args:?}");
-}
-
-fn write(dir: &Path, path: &str, content: &str) {
-    let p = dir.join(path);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, content).unwrap();
 }
 
 /// Resident memory of a process and all its descendants, in KiB.
@@ -106,37 +88,20 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` lists benchmarks; nothing to list here
     }
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kube-apiserver");
-    let out = Command::new("bash").arg(here.join("kubectl.sh")).arg("--print-path").output().unwrap();
-    assert!(out.status.success(), "build kubectl: {}", String::from_utf8_lossy(&out.stderr));
-    let kubectl_bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let kubectl_bin = support::kubectl_bin();
     let tmp = tempfile::tempdir().unwrap();
     let kubeconfig = tmp.path().join("kubeconfig.yaml");
     let names: Vec<String> = (1..=MEMBERS).map(member).collect();
 
     let start = Instant::now();
-    let mut harness = Command::new("bash")
-        .arg(here.join("start.sh"))
-        .args(["--members", &names.join(","), "--control", "--timeout", "5m", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let ready =
-        BufReader::new(harness.stdout.take().unwrap()).lines().map_while(Result::ok).any(|l| l == "ready");
-    assert!(ready, "the kube-apiserver harness did not start");
+    let mut harness =
+        support::start_harness(&names.iter().map(String::as_str).collect::<Vec<_>>(), &kubeconfig);
     let started = start.elapsed();
     let idle_rss = tree_rss_kib(harness.id());
 
     // The fleet repository: 20 MemberClusters (named after the contexts),
     // the placement, a two-stage strategy and a run.
-    let origin = tmp.path().join("origin.git");
-    let work = tmp.path().join("work");
-    git(tmp.path(), &["init", "-q", "--bare", "-b", "main", origin.to_str().unwrap()]);
-    git(tmp.path(), &["clone", "-q", origin.to_str().unwrap(), work.to_str().unwrap()]);
-    git(&work, &["checkout", "-q", "-b", "main"]);
+    let (origin, work) = support::setup(tmp.path());
     for (i, name) in names.iter().enumerate() {
         let stage = if i < 4 { "canary" } else { "rest" };
         write(

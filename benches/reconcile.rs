@@ -12,29 +12,18 @@
 //! 3. Ten clusters join a RollingUpdate placement of 10,000: the pass that
 //!    updates them, the files its status commit touched and the bytes it added.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use support::{git, setup, write};
 
 const PUSHES: usize = 21;
 const CLUSTERS: usize = 1000;
 /// The large fleet.
 const BIG: usize = 10_000;
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Dev")
-        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
-        .env("GIT_COMMITTER_NAME", "Dev")
-        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success(), "git {args:?}");
-}
 
 /// `git push` of the work clone's main; false when the remote refused it.
 fn pushed(dir: &Path) -> bool {
@@ -46,12 +35,6 @@ fn pushed(dir: &Path) -> bool {
         .status()
         .unwrap()
         .success()
-}
-
-fn write(dir: &Path, path: &str, content: &str) {
-    let p = dir.join(path);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, content).unwrap();
 }
 
 fn cluster(name: &str, stage: &str) -> String {
@@ -70,15 +53,6 @@ fn placement(strategy: &str) -> String {
     format!(
         "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: app\nspec:\n  resourceSelectors:\n  - {{group: \"\", version: v1, kind: Namespace, name: app}}\n  strategy:\n    type: {strategy}\n"
     )
-}
-
-fn setup(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let origin = dir.join("origin.git");
-    let work = dir.join("work");
-    git(dir, &["init", "-q", "--bare", "-b", "main", origin.to_str().unwrap()]);
-    git(dir, &["clone", "-q", origin.to_str().unwrap(), work.to_str().unwrap()]);
-    git(&work, &["checkout", "-q", "-b", "main"]);
-    (origin, work)
 }
 
 fn web(value: usize) -> String {

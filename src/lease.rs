@@ -84,6 +84,15 @@ impl Election {
         self.retry_period.as_secs() + u64::from(self.retry_period.subsec_nanos() > 0)
     }
 
+    /// The lease duration and kube-lease-manager's grace in whole seconds: the
+    /// holder renews `grace` seconds before the lease runs out, that is once
+    /// a retry period (in whole seconds), like Kubernetes' leader election.
+    pub(crate) fn lease_seconds(&self) -> (u64, u64) {
+        // Validated: a whole number of seconds, at least 2, renewed more often.
+        let duration = self.lease_duration.as_secs();
+        (duration, duration.saturating_sub(self.renew_every()).clamp(1, duration - 1))
+    }
+
     /// Starts taking part on a thread of its own.
     pub fn start(self) -> Result<Leadership, ElectionError> {
         self.validate()?;
@@ -210,18 +219,14 @@ impl Leadership {
     pub fn release(&self, within: Duration) {
         self.shared.leader.store(false, Ordering::Release);
         self.shared.stop.notify_one();
-        let start = Instant::now();
-        while !self.shared.released.load(Ordering::Acquire) && !self.shared.stopped.load(Ordering::Acquire) {
-            if start.elapsed() > within {
-                tracing::warn!(
-                    "the Lease was not released within {:.1} s; it runs out by itself",
-                    within.as_secs_f64()
-                );
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if await_release(&self.shared.released, &self.shared.stopped, within) {
+            tracing::info!("released the Lease");
+        } else {
+            tracing::warn!(
+                "the Lease was not released within {:.1} s; it runs out by itself",
+                within.as_secs_f64()
+            );
         }
-        tracing::info!("released the Lease");
     }
 
     /// Called before every write: returns while this process leads; otherwise
@@ -234,14 +239,23 @@ impl Leadership {
     }
 }
 
+/// Waits until the election thread says it released its Leases (`released`)
+/// or ended (`stopped`), at most `within`; false when the time ran out.
+pub(crate) fn await_release(released: &AtomicBool, stopped: &AtomicBool, within: Duration) -> bool {
+    let start = Instant::now();
+    while !released.load(Ordering::Acquire) && !stopped.load(Ordering::Acquire) {
+        if start.elapsed() > within {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
 /// Runs the election until the process ends: kube-lease-manager's watch, and
 /// the Lease read every retry period to see the renewals.
 async fn elect(election: Election, client: kube::Client, shared: Arc<Shared>) {
-    // Validated: a whole number of seconds, at least 2, renewed more often.
-    let duration = election.lease_duration.as_secs();
-    // kube-lease-manager renews `grace` seconds before the lease runs out:
-    // once a retry period (in whole seconds), like Kubernetes' leader election.
-    let grace = duration.saturating_sub(election.renew_every()).clamp(1, duration - 1);
+    let (duration, grace) = election.lease_seconds();
     let manager = loop {
         let built = LeaseManagerBuilder::new(client.clone(), &election.name)
             .with_namespace(&election.namespace)

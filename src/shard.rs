@@ -244,18 +244,14 @@ impl Shards {
     pub fn release(&self, within: Duration) {
         *self.shared.current.lock().unwrap_or_else(|e| e.into_inner()) = BTreeSet::new();
         self.shared.stop.notify_one();
-        let start = Instant::now();
-        while !self.shared.released.load(Ordering::Acquire) && !self.shared.stopped.load(Ordering::Acquire) {
-            if start.elapsed() > within {
-                tracing::warn!(
-                    "shards not released within {:.1} s; they run out by themselves",
-                    within.as_secs_f64()
-                );
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if crate::lease::await_release(&self.shared.released, &self.shared.stopped, within) {
+            tracing::info!("released this replica's shards");
+        } else {
+            tracing::warn!(
+                "shards not released within {:.1} s; they run out by themselves",
+                within.as_secs_f64()
+            );
         }
-        tracing::info!("released this replica's shards");
     }
 
     /// Replicas alive at the last look, this one included.
@@ -275,9 +271,7 @@ fn live_holder(lease: &Lease, now: jiff::Timestamp) -> Option<&str> {
 
 async fn take_part(config: Sharding, client: kube::Client, shared: Arc<Shared>) {
     let e = &config.election;
-    let duration = e.lease_duration.as_secs();
-    let renew_every = e.retry_period.as_secs() + u64::from(e.retry_period.subsec_nanos() > 0);
-    let grace = duration.saturating_sub(renew_every).clamp(1, duration - 1);
+    let (duration, grace) = e.lease_seconds();
     let contend = |name: String| {
         let client = client.clone();
         async move {

@@ -606,6 +606,23 @@ struct Replica {
 
 impl Replica {
     fn start(f: &Fleet, h: &Harness, name: &str, lease_on: &str, clusters: &Path) -> Replica {
+        let durations = ["--leader-elect-lease-duration", "6s", "--leader-elect-renew-deadline", "3s"];
+        let retry = ["--leader-elect-retry-period", "500ms"];
+        let extra: Vec<&str> = durations.into_iter().chain(retry).collect();
+        Replica::spawn(f, h, name, lease_on, clusters, &lease_name(f, "lease"), &extra)
+    }
+
+    /// `gitfleet run --leader-elect` on the Lease `lease_name` (its cluster:
+    /// `lease_on`), with `extra` arguments.
+    fn spawn(
+        f: &Fleet,
+        h: &Harness,
+        name: &str,
+        lease_on: &str,
+        clusters: &Path,
+        lease_name: &str,
+        extra: &[&str],
+    ) -> Replica {
         let state = f.dir.path().join(name);
         std::fs::create_dir_all(&state).unwrap();
         std::os::unix::fs::symlink(clusters, state.join("clusters")).unwrap();
@@ -617,22 +634,8 @@ impl Replica {
             .arg("--state-dir")
             .arg(&state)
             .args(["--leader-elect", "--leader-elect-resource-namespace", NAMESPACE])
-            .args([
-                "--leader-elect-resource-name",
-                &format!(
-                    "lease-{}",
-                    f.dir
-                        .path()
-                        .file_name()
-                        .unwrap()
-                        .to_str()
-                        .unwrap()
-                        .to_lowercase()
-                        .replace(['.', '_'], "-")
-                ),
-            ])
-            .args(["--leader-elect-lease-duration", "6s", "--leader-elect-renew-deadline", "3s"])
-            .args(["--leader-elect-retry-period", "500ms"])
+            .args(["--leader-elect-resource-name", lease_name])
+            .args(extra)
             .arg("--lease-kubeconfig")
             .arg(&lease)
             .env("POD_NAME", name)
@@ -670,6 +673,12 @@ impl Drop for Replica {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A Lease name of this test's own (tests share the harness).
+fn lease_name(f: &Fleet, prefix: &str) -> String {
+    let dir = f.dir.path().file_name().unwrap().to_str().unwrap().to_lowercase();
+    format!("{prefix}-{}", dir.replace(['.', '_'], "-"))
 }
 
 /// Waits until `what` holds, or fails after `within` with `context`.
@@ -751,11 +760,11 @@ fn one_replica_writes_and_the_other_takes_over_after_kill_9() {
     b.signal("-TERM");
     assert_eq!(b.exit_code(Duration::from_secs(10)), Some(0), "{}", b.log());
     assert!(b.log().contains("released the Lease"), "{}", b.log());
-    let name = format!(
-        "lease-{}",
-        f.dir.path().file_name().unwrap().to_str().unwrap().to_lowercase().replace(['.', '_'], "-")
+    assert_eq!(
+        lease_holder(h, "hub", &lease_name(&f, "lease")).as_deref(),
+        Some(""),
+        "no holder after the release"
     );
-    assert_eq!(lease_holder(h, "hub", &name).as_deref(), Some(""), "no holder after the release");
 }
 
 #[test]
@@ -817,31 +826,11 @@ fn the_leader_stops_when_its_lease_server_goes_away() {
 /// A `gitfleet run --shards 3` replica: short leases on `hub`, signed status
 /// commits authored by `name`, clusters in the shared `clusters` folder.
 fn start_shard_replica(f: &Fleet, h: &Harness, name: &str, lease_name: &str, key: &Path) -> Replica {
-    let clusters = f.dir.path().join("clusters");
-    let state = f.dir.path().join(name);
-    std::fs::create_dir_all(&state).unwrap();
-    std::os::unix::fs::symlink(&clusters, state.join("clusters")).unwrap();
-    let lease = f.dir.path().join(format!("{name}-lease.kubeconfig"));
-    h.kubeconfig_of("hub", &lease);
-    let log = f.dir.path().join(format!("{name}.log"));
-    let child = Command::new(env!("CARGO_BIN_EXE_gitfleet"))
-        .args(["run", "--repo", f.origin_str(), "--poll-interval", "1", "--author-name", name])
-        .arg("--state-dir")
-        .arg(&state)
-        .arg("--signing-key")
-        .arg(key)
-        .args(["--shards", "3", "--leader-elect", "--leader-elect-resource-namespace", NAMESPACE])
-        .args(["--leader-elect-resource-name", lease_name])
-        .args(["--leader-elect-lease-duration", "4s", "--leader-elect-renew-deadline", "3s"])
-        .args(["--leader-elect-retry-period", "1s"])
-        .arg("--lease-kubeconfig")
-        .arg(&lease)
-        .env("POD_NAME", name)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    Replica { child, log }
+    let durations = ["--leader-elect-lease-duration", "4s", "--leader-elect-renew-deadline", "3s"];
+    let mut extra =
+        vec!["--signing-key", key.to_str().unwrap(), "--shards", "3", "--leader-elect-retry-period", "1s"];
+    extra.extend(durations);
+    Replica::spawn(f, h, name, "hub", &f.dir.path().join("clusters"), lease_name, &extra)
 }
 
 /// Three replicas, three shards, thirty placements: each placement is
@@ -860,14 +849,8 @@ fn three_replicas_share_thirty_placements_over_three_shards() {
     }
     f.commit_all("two clusters");
     std::fs::create_dir_all(f.dir.path().join("clusters")).unwrap();
-    let key = f.dir.path().join("signing-key");
-    let out =
-        Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key).output().unwrap();
-    assert!(out.status.success());
-    let lease_name = format!(
-        "shards-{}",
-        f.dir.path().file_name().unwrap().to_str().unwrap().to_lowercase().replace(['.', '_'], "-")
-    );
+    let key = common::keygen(f.dir.path(), "signing-key");
+    let lease_name = lease_name(&f, "shards");
     let mut replicas: Vec<(&str, Replica)> = ["replica-a", "replica-b", "replica-c"]
         .into_iter()
         .map(|name| (name, start_shard_replica(&f, h, name, &lease_name, &key)))

@@ -9,25 +9,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{Fleet, git, gitfleet, stderr, test_namespace};
+use common::{Fleet, git, gitfleet, keygen, stderr, test_namespace};
 use gitfleet::cli::{RunArgs, reconciler};
 use gitfleet::reconcile::Reconciler;
 
 const T0: i64 = 1_900_000_000;
 const REQUEST: &str = "status/clusterapprovalrequests/example-run-canary.yaml";
 const RUN_STATUS: &str = "status/clusterstagedupdateruns/example-run.yaml";
-
-/// A new ed25519 key pair; returns the private key's path.
-fn keygen(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&path)
-        .output()
-        .expect("ssh-keygen runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    path
-}
 
 /// `principal ssh-ed25519 AAAA...` for an allowed-signers file.
 fn allowed(principal: &str, key: &Path) -> String {

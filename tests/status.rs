@@ -466,13 +466,7 @@ fn ten_thousand_clusters_read_back_what_they_wrote() {
 fn a_replica_builds_on_another_replicas_signed_commit_to_other_files() {
     use gitfleet::status::sign::{CommitSigner, SigningKey};
     let f = Fleet::example();
-    let key = f.dir.path().join("signing-key");
-    let out = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let key = common::keygen(f.dir.path(), "signing-key");
     let replica = |name: &str| {
         let dir = f.dir.path().join(name);
         let mut st = StateRepo::open(&dir, f.origin_str(), Credentials::default()).unwrap();
@@ -480,35 +474,17 @@ fn a_replica_builds_on_another_replicas_signed_commit_to_other_files() {
         st
     };
     let (a, b) = (replica("a"), replica("b"));
-    let write = |path: &str, text: &str| {
+    // One status file written on top of `base`, as replica `st` does.
+    let publish = |st: &StateRepo, base, path: &str, text: &str| {
         let mut c = StatusChanges::default();
-        c.writes.insert(path.into(), text.as_bytes().to_vec());
-        c
+        c.writes.insert(format!("clusterresourceplacements/{path}"), text.as_bytes().to_vec());
+        st.publish("main", base, "status", &c, "replica", &Identity::default())
     };
     let base = a.fetch("main").unwrap();
     let b_base = b.fetch("main").unwrap();
     // B pushes first, to another file; A's push is rebuilt on it.
-    b.publish(
-        "main",
-        b_base,
-        "status",
-        &write("clusterresourceplacements/q.yaml", "b: 1\n"),
-        "b",
-        &Identity::default(),
-    )
-    .unwrap()
-    .unwrap();
-    let pushed = a
-        .publish(
-            "main",
-            base,
-            "status",
-            &write("clusterresourceplacements/p.yaml", "a: 1\n"),
-            "a",
-            &Identity::default(),
-        )
-        .unwrap()
-        .unwrap();
+    publish(&b, b_base, "q.yaml", "b: 1\n").unwrap().unwrap();
+    let pushed = publish(&a, base, "p.yaml", "a: 1\n").unwrap().unwrap();
     assert_eq!(f.log()[0].0, pushed.to_string());
     assert_eq!(f.origin_file("status/clusterresourceplacements/q.yaml").unwrap(), "b: 1\n");
     assert_eq!(f.origin_file("status/clusterresourceplacements/p.yaml").unwrap(), "a: 1\n");
@@ -516,25 +492,8 @@ fn a_replica_builds_on_another_replicas_signed_commit_to_other_files() {
     // The same file: A starts over.
     let base = a.fetch("main").unwrap();
     let b_base = b.fetch("main").unwrap();
-    b.publish(
-        "main",
-        b_base,
-        "status",
-        &write("clusterresourceplacements/p.yaml", "b: 2\n"),
-        "b",
-        &Identity::default(),
-    )
-    .unwrap();
-    let err = a
-        .publish(
-            "main",
-            base,
-            "status",
-            &write("clusterresourceplacements/p.yaml", "a: 2\n"),
-            "a",
-            &Identity::default(),
-        )
-        .unwrap_err();
+    publish(&b, b_base, "p.yaml", "b: 2\n").unwrap();
+    let err = publish(&a, base, "p.yaml", "a: 2\n").unwrap_err();
     assert!(err.to_string().contains("changed while gitfleet was committing to it"), "{err}");
 
     // Someone else's status change: A starts over too.
@@ -542,15 +501,6 @@ fn a_replica_builds_on_another_replicas_signed_commit_to_other_files() {
     f.pull();
     f.write("status/clusterresourceplacements/q.yaml", "mallory: 1\n");
     f.commit_all("edit status");
-    let err = a
-        .publish(
-            "main",
-            base,
-            "status",
-            &write("clusterresourceplacements/p.yaml", "a: 3\n"),
-            "a",
-            &Identity::default(),
-        )
-        .unwrap_err();
+    let err = publish(&a, base, "p.yaml", "a: 3\n").unwrap_err();
     assert!(err.to_string().contains("changed while gitfleet was committing to it"), "{err}");
 }

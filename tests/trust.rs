@@ -359,13 +359,7 @@ fn a_branch_moved_back_to_an_older_signed_status_is_not_believed() {
     f.remove("runs/example-run.yaml");
     f.write("resources/test-namespace.yaml", &test_namespace("value2"));
     f.commit_all("value2, no run yet");
-    let key = f.dir.path().join("signing-key");
-    let out = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let key = common::keygen(f.dir.path(), "signing-key");
     let mut args = RunArgs::once(f.origin_str(), f.state_dir());
     args.signing_key = Some(key);
     let mut r = reconciler(&args).unwrap();

@@ -222,7 +222,7 @@ fn read_one<T: Stored>(
         }
     }
     let mut doc = main.clone();
-    if let Err(e) = doc.join(parts.iter().map(|(s, p)| (s.clone(), p.clone())).collect()) {
+    if let Err(e) = doc.join(&parts) {
         return Ok(Err(format!("its cluster files under {status_root}/{folder}/{name}/ do not fit: {e}")));
     }
     Ok(Ok((doc, main, parts)))
@@ -285,21 +285,10 @@ pub fn read_status_folder(
     status_root: &str,
     folder: &str,
 ) -> Result<Vec<(String, Vec<u8>)>, git2::Error> {
-    let Ok(entry) = tree.get_path(Path::new(&format!("{status_root}/{folder}"))) else {
-        return Ok(Vec::new());
-    };
-    if entry.kind() != Some(ObjectType::Tree) {
-        return Ok(Vec::new());
-    }
-    let sub = repo.find_tree(entry.id())?;
-    let mut out = Vec::new();
-    for e in sub.iter() {
-        if e.kind() == Some(ObjectType::Blob) && e.filemode() != 0o120000 {
-            let name = e.name().unwrap_or_default().to_string();
-            out.push((name, repo.find_blob(e.id())?.content().to_vec()));
-        }
-    }
-    Ok(out)
+    status_folder_entries(repo, tree, status_root, folder)?
+        .into_iter()
+        .map(|(name, id)| Ok((name, repo.find_blob(id)?.content().to_vec())))
+        .collect()
 }
 
 /// The snapshots recorded in a tree's status folder.

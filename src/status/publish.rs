@@ -391,33 +391,14 @@ impl StateRepo {
             if !repo.graph_descendant_of(to, from)? {
                 return Ok(false);
             }
-            let public = key.public_key();
-            let mut walk = repo.revwalk()?;
-            walk.push(to)?;
-            walk.hide(from)?;
-            for commit in walk {
-                let commit = repo.find_commit(commit?)?;
-                let tree = commit.tree()?;
-                for parent in commit.parents() {
-                    let diff = repo.diff_tree_to_tree(Some(&parent.tree()?), Some(&tree), None)?;
-                    for delta in diff.deltas() {
-                        let Some(path) = delta.new_file().path().or(delta.old_file().path()) else {
-                            continue;
-                        };
-                        let Some(path) = path.to_str().and_then(|p| p.strip_prefix(status_root)) else {
-                            continue;
-                        };
-                        let Some(path) = path.strip_prefix('/') else { continue };
-                        if !super::sign::signed_by(repo, commit.id(), public)
-                            || changes.writes.contains_key(path)
-                            || changes.deletes.contains(path)
-                        {
-                            return Ok(false);
-                        }
-                    }
-                }
-            }
-            Ok(true)
+            let signed = super::trust::status_commits(repo, from, to, status_root)?
+                .into_iter()
+                .all(|c| super::sign::signed_by(repo, c, key.public_key()));
+            let touched = super::trust::foreign_changes(repo, from, to, status_root)?;
+            Ok(signed
+                && !touched
+                    .iter()
+                    .any(|f| changes.writes.contains_key(&f.path) || changes.deletes.contains(&f.path)))
         };
         check().unwrap_or(false)
     }

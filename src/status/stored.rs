@@ -55,8 +55,8 @@ pub trait Stored: Serialize + DeserializeOwned + Clone + PartialEq {
         (Cow::Borrowed(self), BTreeMap::new())
     }
 
-    /// Puts the cluster files read back into the summary.
-    fn join(&mut self, _parts: Vec<(String, Self::Part)>) -> Result<(), String> {
+    /// Puts the cluster files read back (by file stem) into the summary.
+    fn join(&mut self, _parts: &BTreeMap<String, Self::Part>) -> Result<(), String> {
         Ok(())
     }
 }
@@ -168,7 +168,7 @@ impl Binding {
         }
     }
 
-    fn into_status(self, placement: &str) -> Result<ClusterPlacementStatus, String> {
+    fn to_status(&self, placement: &str) -> Result<ClusterPlacementStatus, String> {
         let index = match self.spec.resource_snapshot_name.as_str() {
             "" => None,
             name => {
@@ -190,11 +190,11 @@ impl Binding {
             }
         };
         Ok(ClusterPlacementStatus {
-            cluster_name: self.spec.target_cluster,
-            conditions: self.status.conditions,
-            diffed_placements: self.status.diffed_placements,
-            drifted_placements: self.status.drifted_placements,
-            failed_placements: self.status.failed_placements,
+            cluster_name: self.spec.target_cluster.clone(),
+            conditions: self.status.conditions.clone(),
+            diffed_placements: self.status.diffed_placements.clone(),
+            drifted_placements: self.status.drifted_placements.clone(),
+            failed_placements: self.status.failed_placements.clone(),
             observed_resource_index: index,
         })
     }
@@ -224,14 +224,14 @@ impl Stored for PlacementDocument {
         (Cow::Owned(summary), parts)
     }
 
-    fn join(&mut self, parts: Vec<(String, Binding)>) -> Result<(), String> {
+    fn join(&mut self, parts: &BTreeMap<String, Binding>) -> Result<(), String> {
         take_count(&mut self.metadata.annotations, parts.len())?;
         let name = self.metadata.name.clone();
         for (file, b) in parts {
-            if b.metadata.labels.get(PARENT_CRP) != Some(&name) || b.metadata.name != file {
+            if b.metadata.labels.get(PARENT_CRP) != Some(&name) || b.metadata.name != *file {
                 return Err(format!("{file}: not a binding of placement {name}"));
             }
-            self.status.placement_statuses.push(b.into_status(&name)?);
+            self.status.placement_statuses.push(b.to_status(&name)?);
         }
         // Statuses are kept in cluster order, as scheduling lists them.
         self.status.placement_statuses.sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
@@ -265,23 +265,27 @@ impl Stored for RunDocument {
     }
 
     fn split(&self) -> (Cow<'_, Self>, BTreeMap<String, RunCluster>) {
-        let stages = self.status.stages_status.iter().chain(self.status.deletion_stage_status.as_ref());
-        let mut parts = BTreeMap::new();
-        let mut count = 0;
-        for stage in stages {
-            for (position, c) in stage.clusters.iter().enumerate() {
-                count += 1;
+        let stages = || self.status.stages_status.iter().chain(self.status.deletion_stage_status.as_ref());
+        let count: usize = stages().map(|s| s.clusters.len()).sum();
+        if count <= SPLIT_OVER_CLUSTERS && !too_big(self) {
+            return (Cow::Borrowed(self), BTreeMap::new());
+        }
+        let parts: BTreeMap<String, RunCluster> = stages()
+            .flat_map(|stage| {
+                stage.clusters.iter().enumerate().map(move |(position, c)| (stage, position, c))
+            })
+            .map(|(stage, position, c)| {
                 let part = RunCluster {
                     cluster_name: c.cluster_name.clone(),
                     conditions: c.conditions.clone(),
                     position,
                     stage_name: stage.stage_name.clone(),
                 };
-                parts.insert(c.cluster_name.clone(), part);
-            }
-        }
-        if (count <= SPLIT_OVER_CLUSTERS && !too_big(self)) || parts.len() != count {
-            return (Cow::Borrowed(self), BTreeMap::new()); // small, or a cluster twice: kept whole
+                (c.cluster_name.clone(), part)
+            })
+            .collect();
+        if parts.len() != count {
+            return (Cow::Borrowed(self), BTreeMap::new()); // a cluster twice: kept whole
         }
         let mut summary = self.clone();
         stages_mut(&mut summary).for_each(|s| s.clusters.clear());
@@ -289,26 +293,25 @@ impl Stored for RunDocument {
         (Cow::Owned(summary), parts)
     }
 
-    fn join(&mut self, parts: Vec<(String, RunCluster)>) -> Result<(), String> {
+    fn join(&mut self, parts: &BTreeMap<String, RunCluster>) -> Result<(), String> {
         take_count(&mut self.metadata.annotations, parts.len())?;
-        let mut by_stage: BTreeMap<String, Vec<RunCluster>> = BTreeMap::new();
+        let mut by_stage: BTreeMap<&str, Vec<&RunCluster>> = BTreeMap::new();
         for (file, part) in parts {
-            if part.cluster_name != file {
+            if part.cluster_name != *file {
                 return Err(format!("{file}.yaml holds cluster {:?}", part.cluster_name));
             }
-            by_stage.entry(part.stage_name.clone()).or_default().push(part);
+            by_stage.entry(part.stage_name.as_str()).or_default().push(part);
         }
         for stage in stages_mut(self) {
-            let Some(mut clusters) = by_stage.remove(&stage.stage_name) else { continue };
+            let Some(mut clusters) = by_stage.remove(stage.stage_name.as_str()) else { continue };
             clusters.sort_by_key(|c| c.position);
-            stage.clusters.extend(
-                clusters
-                    .into_iter()
-                    .map(|c| ClusterStatus { cluster_name: c.cluster_name, conditions: c.conditions }),
-            );
+            stage.clusters.extend(clusters.into_iter().map(|c| ClusterStatus {
+                cluster_name: c.cluster_name.clone(),
+                conditions: c.conditions.clone(),
+            }));
         }
         match by_stage.keys().next() {
-            Some(stage) if stage == DELETE_STAGE => {
+            Some(stage) if *stage == DELETE_STAGE => {
                 Err("cluster files name the deletion stage, which the run does not have".into())
             }
             Some(stage) => Err(format!("cluster files name stage {stage:?}, which the run does not have")),
@@ -404,7 +407,7 @@ mod tests {
         assert!(crate::yaml::to_string(&main).len() < 2048);
 
         let mut back = main.into_owned();
-        back.join(parts.into_iter().rev().collect()).unwrap();
+        back.join(&parts).unwrap();
         assert_eq!(back, doc);
     }
 
@@ -418,7 +421,7 @@ mod tests {
         assert_eq!(main.metadata.annotations[CLUSTER_FILES], "163");
         assert_eq!(parts["c00161"].stage_name, DELETE_STAGE);
         let mut back = main.into_owned();
-        back.join(parts.into_iter().collect()).unwrap();
+        back.join(&parts).unwrap();
         assert_eq!(back, doc);
     }
 
@@ -427,18 +430,18 @@ mod tests {
         let doc = placement(150);
         let (main, mut parts) = doc.split();
         parts.remove("app-c00007");
-        let err = main.clone().into_owned().join(parts.clone().into_iter().collect()).unwrap_err();
+        let err = main.clone().into_owned().join(&parts).unwrap_err();
         assert_eq!(err, "it names 150 cluster files, 149 were found");
         let mut other = parts["app-c00008"].clone();
         other.metadata.labels.insert(PARENT_CRP.into(), "web".into());
         parts.insert("app-c00007".into(), other);
-        let err = main.into_owned().join(parts.into_iter().collect()).unwrap_err();
+        let err = main.into_owned().join(&parts).unwrap_err();
         assert_eq!(err, "app-c00007: not a binding of placement app");
 
         let doc = run(80);
         let (main, mut parts) = doc.split();
         parts.get_mut("c00003").unwrap().stage_name = "gone".into();
-        let err = main.into_owned().join(parts.into_iter().collect()).unwrap_err();
+        let err = main.into_owned().join(&parts).unwrap_err();
         assert_eq!(err, "cluster files name stage \"gone\", which the run does not have");
     }
 

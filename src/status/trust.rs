@@ -187,13 +187,31 @@ pub fn foreign_commits(
     tip: Oid,
     status_root: &str,
 ) -> Result<Vec<(String, String)>, git2::Error> {
+    let mut out = Vec::new();
+    for id in status_commits(repo, trusted, tip, status_root)?.into_iter().take(MAX_NAMED) {
+        let commit = repo.find_commit(id)?;
+        let author = commit.author();
+        let who = format!("{} <{}>", author.name().unwrap_or("?"), author.email().unwrap_or("?"));
+        out.push((id.to_string()[..10].to_string(), who));
+    }
+    Ok(out)
+}
+
+/// The first-parent commits after `from` up to `to`, newest first, that
+/// changed the status folder (a merge that brings a change counts).
+pub fn status_commits(
+    repo: &Repository,
+    from: Oid,
+    to: Oid,
+    status_root: &str,
+) -> Result<Vec<Oid>, git2::Error> {
     let mut walk = repo.revwalk()?;
-    walk.push(tip)?;
+    walk.push(to)?;
     walk.simplify_first_parent()?;
     let mut out = Vec::new();
     for id in walk.take(SEARCH_LIMIT) {
         let id = id?;
-        if id == trusted || out.len() == MAX_NAMED {
+        if id == from {
             break;
         }
         let commit = repo.find_commit(id)?;
@@ -203,9 +221,7 @@ pub fn foreign_commits(
             None => None,
         };
         if mine != parent {
-            let author = commit.author();
-            let who = format!("{} <{}>", author.name().unwrap_or("?"), author.email().unwrap_or("?"));
-            out.push((id.to_string()[..10].to_string(), who));
+            out.push(id);
         }
     }
     Ok(out)
