@@ -6,7 +6,7 @@ use git2::{Oid, Repository};
 use std::sync::Arc;
 
 use crate::repo::model::{Manifest, SnapshotTarget, UpdateRun};
-use crate::repo::{Fleet, Loaded, RepoError, load_tree_cached};
+use crate::repo::{Fleet, Loaded, ParsedFile, RepoError, load_tree_cached, load_tree_shared};
 use crate::snapshot::select::selected_manifests;
 use crate::snapshot::{Indexer, ResolveError};
 use crate::status::StatusError;
@@ -57,6 +57,17 @@ fn fleet_keeping_last_good(
     fleet.issues.sort();
     fleet.issues.dedup();
     Ok(fleet)
+}
+
+/// The manifests a placement selects from a commit's files. Only files with
+/// placements or hub resources count (not, say, 10,000 MemberCluster files).
+fn select<'a>(files: impl Iterator<Item = &'a Arc<ParsedFile>>, placement: &str) -> Vec<Arc<Manifest>> {
+    use crate::repo::model::FleetObject;
+    let wanted = |f: &&Arc<ParsedFile>| {
+        f.objects.iter().any(|o| matches!(o, FleetObject::Placement(_) | FleetObject::Hub(_)))
+    };
+    let fleet = Fleet::build(files.filter(wanted).map(|f| f.as_ref()));
+    selected_manifests(&fleet, placement)
 }
 
 /// The fleet at one commit with its history-derived facts.
@@ -243,12 +254,15 @@ impl FleetState {
             .iter()
             .find(|s| s.placement == placement && s.index == index)
             .ok_or_else(|| ContentError::NoSnapshot { placement: placement.to_string(), index })?;
+        // A snapshot of the tip (the usual case after a push) is the tip's files as read.
+        if snap.commit == self.tip.to_string() && !self.loaded.settings_broken {
+            return Ok(select(self.loaded.files.values(), placement));
+        }
         let git = |source| ContentError::Git { snapshot: snap.name(), commit: snap.commit.clone(), source };
         let commit = Oid::from_str(&snap.commit).and_then(|c| repo.find_commit(c)).map_err(git)?;
         let tree = commit.tree().map_err(git)?;
         // Files the tip shares with the snapshot's commit are not parsed again.
-        let mut cache = parsed.clone();
-        let loaded = load_tree_cached(repo, &tree, self.root.as_deref(), None, &mut cache)?;
-        Ok(selected_manifests(&loaded.fleet(), placement))
+        let loaded = load_tree_shared(repo, &tree, self.root.as_deref(), parsed)?;
+        Ok(select(loaded.files.values(), placement))
     }
 }

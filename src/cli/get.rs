@@ -217,7 +217,7 @@ fn read_status<T: crate::status::Stored>(
     docs.now
         .into_iter()
         .map(|(name, doc)| {
-            let value = serde_json::to_value(&doc)
+            let value = serde_json::to_value(doc.as_ref())
                 .map_err(|e| CliError::env(format!("{root}/{folder}/{name}.yaml: {e}")))?;
             Ok((format!("{name}.yaml"), value))
         })

@@ -92,7 +92,7 @@ pub fn accept_pending(
     let mut notes = Vec::new();
     for (name, (approval_path, request_path)) in pending.iter().zip(&paths) {
         let approval = &fs.fleet.approvals[*name];
-        let (Some(brought), Some(request)) = (found.get(approval_path), requests.now.get_mut(*name)) else {
+        let (Some(brought), Some(request)) = (found.get(approval_path), requests.get_mut(name)) else {
             continue;
         };
         if !approval.approved {

@@ -44,7 +44,7 @@ fn auto_run(name: &str, placement: &str, strategy: &str, index: u32, status_root
 pub fn ordered_runs(
     fs: &FleetState,
     indexer: &Indexer,
-    docs: &BTreeMap<String, RunDocument>,
+    docs: &BTreeMap<String, Arc<RunDocument>>,
 ) -> Vec<OrderedRun> {
     let mut runs: Vec<OrderedRun> = fs
         .fleet
@@ -97,7 +97,7 @@ pub fn ordered_runs(
             .iter()
             .filter(|r| !r.auto && r.run.placement == p.name)
             .map(|r| r.sequence)
-            .chain(recorded.filter_map(RunDocument::sequence))
+            .chain(recorded.filter_map(|d| d.sequence()))
             .max();
         if committed.is_some_and(|c| c >= computed.sequence) {
             continue; // a person's run is newer than this snapshot

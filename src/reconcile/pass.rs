@@ -151,7 +151,7 @@ impl<'p> Pass<'p> {
             .fleet
             .placements
             .keys()
-            .map(|name| (name.clone(), PlacementFacts::from_status(placements.now.get(name))))
+            .map(|name| (name.clone(), PlacementFacts::from_status(placements.get(name))))
             .collect();
         Ok(Pass {
             repo,
@@ -177,6 +177,8 @@ impl<'p> Pass<'p> {
     /// Works through the pass: approvals, runs in creation order, rolling
     /// updates, drift and difference checks, then the placement documents.
     pub(super) fn run(mut self) -> Result<PassResult, git2::Error> {
+        let t0 = std::time::Instant::now();
+        let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
         let foreign = self.foreign_changes()?;
         let shard = self.shard;
         let owned_request =
@@ -195,6 +197,7 @@ impl<'p> Pass<'p> {
         )?;
         self.notes.extend(notes);
         self.approved = approvals::accepted(&self.requests);
+        let approvals_ms = ms(t0);
         let ordered = auto_runs::ordered_runs(self.fs, self.indexer, &self.runs.now);
         for entry in &ordered {
             if self.owns(&entry.run.placement) {
@@ -210,17 +213,28 @@ impl<'p> Pass<'p> {
             .values()
             .filter(|p| self.owns(&p.name) && !self.placement_unreadable(&p.name))
             .collect();
+        let runs_ms = ms(t0);
         for p in &readable {
             if let RolloutType::RollingUpdate { max_unavailable } = p.rollout {
                 self.rolling_update(p, max_unavailable);
             }
         }
+        let rolling_ms = ms(t0);
         for p in &readable {
             self.check_clusters(p);
         }
+        let checks_ms = ms(t0);
         for p in &readable {
             self.placement_document(p);
         }
+        tracing::debug!(
+            approvals_ms,
+            runs_ms,
+            rolling_ms,
+            checks_ms,
+            documents_ms = ms(t0),
+            "pass work (ms since its start)"
+        );
         // Status someone else wrote is put back as gitfleet had it, by every
         // replica (its commit would otherwise carry the change as its own);
         // what this pass writes comes on top. With shards, each replica
@@ -475,11 +489,11 @@ impl<'p> Pass<'p> {
             schedule: &schedule(p, &fs.fleet.clusters),
             latest_index: fs.latest_index(&p.name),
             selected,
-            previous: self.placements.now.get(&p.name),
+            previous: self.placements.get(&p.name),
             facts: self.facts.get(&p.name).unwrap_or(&empty),
             blocking: &blocking,
             now: self.now,
         });
-        self.placements.now.insert(p.name.clone(), doc);
+        self.placements.insert(p.name.clone(), doc);
     }
 }

@@ -122,6 +122,39 @@ pub fn load_tree_cached(
     cache: &mut ParsedFiles,
 ) -> Result<Loaded, RepoError> {
     let mut old = std::mem::take(&mut cache.0);
+    load_tree_from(
+        repo,
+        tree,
+        root,
+        fallback,
+        |key| old.remove(key),
+        |key, parsed| {
+            cache.0.insert(key, parsed);
+        },
+    )
+}
+
+/// Like [`load_tree_cached`], taking the files `parsed` holds and parsing
+/// the others, without keeping them.
+pub fn load_tree_shared(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    root: Option<&str>,
+    parsed: &ParsedFiles,
+) -> Result<Loaded, RepoError> {
+    load_tree_from(repo, tree, root, None, |key| parsed.0.get(key).cloned(), |_, _| {})
+}
+
+/// Reads the fleet files of a tree, asking `known` for files parsed before
+/// and handing every file to `keep`.
+fn load_tree_from(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    root: Option<&str>,
+    fallback: Option<&Settings>,
+    mut known: impl FnMut(&(String, git2::Oid, Area)) -> Option<Arc<ParsedFile>>,
+    mut keep: impl FnMut((String, git2::Oid, Area), Arc<ParsedFile>),
+) -> Result<Loaded, RepoError> {
     let git_err = |what: &str| {
         let what = what.to_string();
         move |source| RepoError::Git { what, source }
@@ -156,14 +189,14 @@ pub fn load_tree_cached(
         }
         let area = settings.classify(&path).expect("collect_tree keeps classified paths");
         let key = (path.clone(), id, area);
-        let parsed = match old.remove(&key) {
+        let parsed = match known(&key) {
             Some(parsed) => parsed,
             None => {
                 let blob = repo.find_blob(id).map_err(git_err(&path))?;
                 Arc::new(parse_blob(&path, blob.content(), area))
             }
         };
-        cache.0.insert(key, parsed.clone());
+        keep(key, parsed.clone());
         loaded.files.insert(path, parsed);
     }
     loaded.settings = settings;

@@ -17,8 +17,9 @@ pub mod snapshots;
 pub mod stored;
 pub mod trust;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use git2::{ObjectType, Repository, Tree};
 
@@ -39,15 +40,52 @@ pub const PLACEMENTS: &str = "clusterresourceplacements";
 /// parse (not YAML, a time that is not a time, a cluster file missing) is
 /// reported and kept apart in `broken`: what depends on it waits, and its
 /// files are never overwritten.
+///
+/// Documents are shared, not copied: `now` starts as the documents read, and
+/// a pass replaces (or copies on write, [`Arc::make_mut`]) the ones it changes.
 #[derive(Debug, Clone)]
 pub struct Documents<T: Stored> {
     folder: &'static str,
-    before: BTreeMap<String, T>,
-    pub now: BTreeMap<String, T>,
+    before: BTreeMap<String, Arc<T>>,
+    pub now: BTreeMap<String, Arc<T>>,
     /// File name (without `.yaml`) -> why it does not parse.
     pub broken: BTreeMap<String, String>,
     /// The files as read: the document's own file, and its cluster files.
-    files: BTreeMap<String, (T, BTreeMap<String, T::Part>)>,
+    files: BTreeMap<String, Arc<ReadDocument<T>>>,
+}
+
+/// One document as read from its files.
+#[derive(Debug)]
+pub struct ReadDocument<T: Stored> {
+    /// The document's own file and the tree of its cluster files.
+    main_id: git2::Oid,
+    main_size: usize,
+    parts_tree: Option<git2::Oid>,
+    /// The size of the largest of its files.
+    largest: usize,
+    whole: Arc<T>,
+    main: T,
+    parts: BTreeMap<String, T::Part>,
+    /// Cluster file -> (blob, size).
+    part_ids: BTreeMap<String, (git2::Oid, usize)>,
+}
+
+impl<T: Stored> ReadDocument<T> {
+    /// A document as if read from the files it would be written to.
+    #[cfg(test)]
+    fn of(doc: &T) -> ReadDocument<T> {
+        let (main, parts) = doc.split();
+        ReadDocument {
+            main_id: git2::Oid::ZERO_SHA1,
+            main_size: 0,
+            parts_tree: None,
+            largest: 0,
+            whole: Arc::new(doc.clone()),
+            main: main.into_owned(),
+            parts,
+            part_ids: BTreeMap::new(),
+        }
+    }
 }
 
 impl<T: Stored> Documents<T> {
@@ -64,13 +102,28 @@ impl<T: Stored> Documents<T> {
 
     /// A document as it was in the status commit the pass started from.
     pub fn before(&self, name: &str) -> Option<&T> {
-        self.before.get(name)
+        self.before.get(name).map(Arc::as_ref)
+    }
+
+    /// A document as it is now.
+    pub fn get(&self, name: &str) -> Option<&T> {
+        self.now.get(name).map(Arc::as_ref)
+    }
+
+    /// A document to change in place (copied first if it is shared).
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut T> {
+        self.now.get_mut(name).map(Arc::make_mut)
+    }
+
+    /// Sets a document.
+    pub fn insert(&mut self, name: String, doc: T) {
+        self.now.insert(name, Arc::new(doc));
     }
 
     /// Reads every document of `folder` in the status commit (if any), with
-    /// its cluster files, each file of at most `limit` bytes. Files parsed
-    /// in the previous read (same blob) are taken from `cache`, which then
-    /// holds this read's files.
+    /// its cluster files, each file of at most `limit` bytes. A document none
+    /// of whose files changed since the previous read (`cache`) is taken as
+    /// it was; of one that changed, only the files that changed are parsed.
     pub fn read(
         repo: &Repository,
         status_commit: Option<git2::Oid>,
@@ -80,15 +133,27 @@ impl<T: Stored> Documents<T> {
         cache: &mut ParseCache<T>,
     ) -> Result<Documents<T>, git2::Error> {
         let mut docs = Documents::empty(folder);
-        let mut reader = Reader { repo, limit, old: std::mem::take(cache), new: cache };
+        let old = std::mem::take(&mut cache.docs);
         let Some(commit) = status_commit else { return Ok(docs) };
         let tree = repo.find_commit(commit)?.tree()?;
         for (file, id) in status_folder_entries(repo, &tree, status_root, folder)? {
             let Some(name) = file.strip_suffix(".yaml") else { continue };
-            match read_one::<T>(&mut reader, &tree, status_root, name, id)? {
-                Ok((doc, main, parts)) => {
-                    docs.before.insert(name.to_string(), doc);
-                    docs.files.insert(name.to_string(), (main, parts));
+            let parts_tree = match T::parts_folder() {
+                Some(f) => tree_id(&tree, &format!("{status_root}/{f}/{name}")),
+                None => None,
+            };
+            let previous = old.get(name);
+            let read = match previous {
+                Some(p) if p.main_id == id && p.parts_tree == parts_tree && p.largest <= limit => {
+                    Ok(p.clone())
+                }
+                _ => read_one::<T>(repo, status_root, name, (id, parts_tree), limit, previous)?.map(Arc::new),
+            };
+            match read {
+                Ok(read) => {
+                    docs.before.insert(name.to_string(), read.whole.clone());
+                    cache.docs.insert(name.to_string(), read.clone());
+                    docs.files.insert(name.to_string(), read);
                 }
                 Err(e) => {
                     // Never a fresh start: what depends on it waits, and the file is not overwritten.
@@ -108,124 +173,142 @@ impl<T: Stored> Documents<T> {
     pub fn changes(&self, out: &mut StatusChanges) {
         for (name, doc) in &self.now {
             // A document gitfleet cannot read is never replaced by a fresh one.
-            if self.before.get(name) == Some(doc) || self.broken.contains_key(name) {
+            let unchanged =
+                self.before.get(name).is_some_and(|b| Arc::ptr_eq(b, doc) || b.as_ref() == doc.as_ref());
+            if unchanged || self.broken.contains_key(name) {
                 continue;
             }
-            let (main, parts) = doc.split();
-            let read = self.files.get(name);
-            if read.map(|(m, _)| m) != Some(main.as_ref()) {
+            self.changes_of(name, doc, out);
+        }
+    }
+
+    /// Adds the files of one document that differ from the files read.
+    fn changes_of(&self, name: &str, doc: &T, out: &mut StatusChanges) {
+        let (main, parts) = doc.split();
+        let read = self.files.get(name);
+        if read.map(|r| &r.main) != Some(main.as_ref()) {
+            out.writes
+                .insert(format!("{}/{name}.yaml", self.folder), crate::yaml::to_string(&main).into_bytes());
+        }
+        let Some(parts_folder) = T::parts_folder() else { return };
+        let empty = BTreeMap::new();
+        let read_parts = read.map_or(&empty, |r| &r.parts);
+        for (stem, part) in &parts {
+            if read_parts.get(stem) != Some(part) {
                 out.writes.insert(
-                    format!("{}/{name}.yaml", self.folder),
-                    crate::yaml::to_string(&main).into_bytes(),
+                    format!("{parts_folder}/{name}/{stem}.yaml"),
+                    crate::yaml::to_string(part).into_bytes(),
                 );
             }
-            let Some(parts_folder) = T::parts_folder() else { continue };
-            let empty = BTreeMap::new();
-            let read_parts = read.map_or(&empty, |(_, p)| p);
-            for (stem, part) in &parts {
-                if read_parts.get(stem) != Some(part) {
-                    out.writes.insert(
-                        format!("{parts_folder}/{name}/{stem}.yaml"),
-                        crate::yaml::to_string(part).into_bytes(),
-                    );
-                }
-            }
-            for stem in read_parts.keys().filter(|s| !parts.contains_key(*s)) {
-                out.deletes.insert(format!("{parts_folder}/{name}/{stem}.yaml"));
-            }
         }
+        for stem in read_parts.keys().filter(|s| !parts.contains_key(*s)) {
+            out.deletes.insert(format!("{parts_folder}/{name}/{stem}.yaml"));
+        }
+    }
+
+    /// Documents as if read from their files (for tests of what a pass writes).
+    #[cfg(test)]
+    pub(crate) fn of(folder: &'static str, docs: impl IntoIterator<Item = (String, T)>) -> Documents<T> {
+        let mut out = Documents::empty(folder);
+        for (name, doc) in docs {
+            let read = Arc::new(ReadDocument::of(&doc));
+            out.before.insert(name.clone(), read.whole.clone());
+            out.files.insert(name, read);
+        }
+        out.now = out.before.clone();
+        out
     }
 }
 
-/// What reading one document found: the whole document, its own file and its
-/// cluster files as read.
-type ReadDocument<T> = (T, T, BTreeMap<String, <T as Stored>::Part>);
-
-/// Status files parsed by the previous read, by blob: a pass parses only the
-/// files that changed since (at 10,000 clusters, a few instead of 20,000).
+/// The documents of one status sub-folder as the previous read found them:
+/// a pass parses only the files that changed since (at 10,000 clusters, a
+/// few instead of 20,000, and none when nothing changed).
 #[derive(Debug)]
 pub struct ParseCache<T: Stored> {
-    /// Blob -> (its size, the document as parsed).
-    main: std::collections::HashMap<git2::Oid, (usize, T)>,
-    parts: std::collections::HashMap<git2::Oid, (usize, T::Part)>,
+    docs: HashMap<String, Arc<ReadDocument<T>>>,
 }
 
 impl<T: Stored> Default for ParseCache<T> {
     fn default() -> Self {
-        ParseCache { main: Default::default(), parts: Default::default() }
+        ParseCache { docs: HashMap::new() }
     }
 }
 
-/// Parses blobs, from the previous read's cache where it can.
-struct Reader<'a, 'r, T: Stored> {
-    repo: &'r Repository,
+/// The tree at `path`, if there is one.
+fn tree_id(tree: &Tree<'_>, path: &str) -> Option<git2::Oid> {
+    tree.get_path(Path::new(path)).ok().filter(|e| e.kind() == Some(ObjectType::Tree)).map(|e| e.id())
+}
+
+/// Parses one status file of at most `limit` bytes: `(value, size)`, or why not.
+fn parse_file<U: serde::de::DeserializeOwned>(
+    repo: &Repository,
+    id: git2::Oid,
     limit: usize,
-    old: ParseCache<T>,
-    new: &'a mut ParseCache<T>,
+) -> Result<Result<(U, usize), String>, git2::Error> {
+    let blob = repo.find_blob(id)?;
+    Ok(crate::yaml::parse_status::<U>(blob.content(), limit)
+        .map(|u| (u, blob.size()))
+        .map_err(|e| e.to_string()))
 }
 
-impl<T: Stored> Reader<'_, '_, T> {
-    fn parse<U: serde::de::DeserializeOwned + Clone>(
-        repo: &Repository,
-        limit: usize,
-        id: git2::Oid,
-        old: &mut std::collections::HashMap<git2::Oid, (usize, U)>,
-        new: &mut std::collections::HashMap<git2::Oid, (usize, U)>,
-    ) -> Result<Result<U, String>, git2::Error> {
-        if let Some((size, doc)) = old.remove(&id).or_else(|| new.get(&id).cloned()) {
-            if size > limit {
-                return Ok(Err(crate::yaml::YamlError::TooLarge { size, limit }.to_string()));
-            }
-            new.insert(id, (size, doc.clone()));
-            return Ok(Ok(doc));
-        }
-        let blob = repo.find_blob(id)?;
-        Ok(match crate::yaml::parse_status::<U>(blob.content(), limit) {
-            Ok(doc) => {
-                new.insert(id, (blob.size(), doc.clone()));
-                Ok(doc)
-            }
-            Err(e) => Err(e.to_string()),
-        })
-    }
-
-    fn main(&mut self, id: git2::Oid) -> Result<Result<T, String>, git2::Error> {
-        Self::parse(self.repo, self.limit, id, &mut self.old.main, &mut self.new.main)
-    }
-
-    fn part(&mut self, id: git2::Oid) -> Result<Result<T::Part, String>, git2::Error> {
-        Self::parse(self.repo, self.limit, id, &mut self.old.parts, &mut self.new.parts)
-    }
-}
-
-/// Reads one document and its cluster files; `Err` inside: why it cannot be read.
+/// Reads one document and its cluster files, taking the files that did not
+/// change from its `previous` read; `Err` inside: why it cannot be read.
 fn read_one<T: Stored>(
-    reader: &mut Reader<'_, '_, T>,
-    tree: &Tree<'_>,
+    repo: &Repository,
     status_root: &str,
     name: &str,
-    id: git2::Oid,
+    (main_id, parts_tree): (git2::Oid, Option<git2::Oid>),
+    limit: usize,
+    previous: Option<&Arc<ReadDocument<T>>>,
 ) -> Result<Result<ReadDocument<T>, String>, git2::Error> {
-    let main = match reader.main(id)? {
-        Ok(doc) => doc,
-        Err(e) => return Ok(Err(e)),
+    let (main, main_size) = match previous.filter(|p| p.main_id == main_id && p.main_size <= limit) {
+        Some(p) => (p.main.clone(), p.main_size),
+        None => match parse_file::<T>(repo, main_id, limit)? {
+            Ok(read) => read,
+            Err(e) => return Ok(Err(e)),
+        },
     };
-    let Some(folder) = T::parts_folder() else { return Ok(Ok((main.clone(), main, BTreeMap::new()))) };
     let mut parts = BTreeMap::new();
-    for (file, id) in status_folder_entries(reader.repo, tree, status_root, &format!("{folder}/{name}"))? {
-        let Some(stem) = file.strip_suffix(".yaml") else { continue };
-        match reader.part(id)? {
-            Ok(part) => {
-                parts.insert(stem.to_string(), part);
+    let mut part_ids = BTreeMap::new();
+    if let (Some(folder), Some(tree)) = (T::parts_folder(), parts_tree) {
+        for entry in repo.find_tree(tree)?.iter() {
+            if entry.kind() != Some(ObjectType::Blob) || entry.filemode() == 0o120000 {
+                continue;
             }
-            Err(e) => return Ok(Err(format!("{status_root}/{folder}/{name}/{file}: {e}"))),
+            let file = entry.name().unwrap_or_default();
+            let Some(stem) = file.strip_suffix(".yaml") else { continue };
+            let id = entry.id();
+            let same = previous.and_then(|p| match p.part_ids.get(stem) {
+                Some((was, size)) if *was == id && *size <= limit => Some((p.parts[stem].clone(), *size)),
+                _ => None,
+            });
+            let (part, size) = match same {
+                Some(found) => found,
+                None => match parse_file::<T::Part>(repo, id, limit)? {
+                    Ok(found) => found,
+                    Err(e) => return Ok(Err(format!("{status_root}/{folder}/{name}/{file}: {e}"))),
+                },
+            };
+            part_ids.insert(stem.to_string(), (id, size));
+            parts.insert(stem.to_string(), part);
         }
     }
-    let mut doc = main.clone();
-    if let Err(e) = doc.join(&parts) {
+    let mut whole = main.clone();
+    if let Err(e) = whole.join(&parts) {
+        let folder = T::parts_folder().unwrap_or_default();
         return Ok(Err(format!("its cluster files under {status_root}/{folder}/{name}/ do not fit: {e}")));
     }
-    Ok(Ok((doc, main, parts)))
+    let largest = part_ids.values().map(|(_, size)| *size).fold(main_size, usize::max);
+    Ok(Ok(ReadDocument {
+        main_id,
+        main_size,
+        parts_tree,
+        largest,
+        whole: Arc::new(whole),
+        main,
+        parts,
+        part_ids,
+    }))
 }
 
 /// The parse caches of a reconciler, one per kind of document it reads.

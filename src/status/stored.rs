@@ -39,9 +39,9 @@ pub const SPLIT_OVER_CLUSTERS: usize = 100;
 pub const SPLIT_OVER_BYTES: usize = 1024 * 1024;
 
 /// A status document as kept in files.
-pub trait Stored: Serialize + DeserializeOwned + Clone + PartialEq {
+pub trait Stored: Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug {
     /// One cluster's file.
-    type Part: Serialize + DeserializeOwned + Clone + PartialEq;
+    type Part: Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug;
 
     /// The folder (relative to the status root) that holds a sub-folder of
     /// cluster files per document, if documents of this kind are ever split.
@@ -449,16 +449,13 @@ mod tests {
     #[test]
     fn a_change_to_k_clusters_writes_k_files() {
         let doc = placement(1000);
-        let (main, parts) = doc.split();
-        let mut docs: Documents<PlacementDocument> = Documents::empty(crate::status::PLACEMENTS);
-        docs.before.insert("app".into(), doc.clone());
-        docs.files.insert("app".into(), (main.into_owned(), parts));
-        docs.now = docs.before.clone();
+        let mut docs: Documents<PlacementDocument> =
+            Documents::of(crate::status::PLACEMENTS, [("app".to_string(), doc)]);
         let mut out = StatusChanges::default();
         docs.changes(&mut out);
         assert!(out.is_empty());
 
-        let now = docs.now.get_mut("app").unwrap();
+        let now = docs.get_mut("app").unwrap();
         for i in [3, 500, 999] {
             now.status.placement_statuses[i].observed_resource_index = Some("4".into());
         }
@@ -481,10 +478,85 @@ mod tests {
 
         // Back under the threshold: one whole file, every binding removed.
         let mut docs2 = docs.clone();
-        docs2.now.get_mut("app").unwrap().status.placement_statuses.truncate(5);
+        docs2.get_mut("app").unwrap().status.placement_statuses.truncate(5);
         let mut out = StatusChanges::default();
         docs2.changes(&mut out);
         assert_eq!(out.writes.keys().collect::<Vec<_>>(), ["clusterresourceplacements/app.yaml"]);
         assert_eq!(out.deletes.len(), 1000);
+    }
+
+    /// Commits `files` (path -> content) as the whole tree of a new commit.
+    fn commit(repo: &git2::Repository, files: &BTreeMap<String, Vec<u8>>) -> git2::Oid {
+        let mut update = git2::build::TreeUpdateBuilder::new();
+        for (path, content) in files {
+            let blob = repo.blob(content).unwrap();
+            update.upsert(path.as_str(), blob, git2::FileMode::Blob);
+        }
+        let empty = repo.treebuilder(None).unwrap().write().unwrap();
+        let tree = update.create_updated(repo, &repo.find_tree(empty).unwrap()).unwrap();
+        let sig = git2::Signature::now("t", "t@t").unwrap();
+        repo.commit(None, &sig, &sig, "status", &repo.find_tree(tree).unwrap(), &[]).unwrap()
+    }
+
+    /// The files a placement document is written to, under `status/`.
+    fn files_of(doc: &PlacementDocument) -> BTreeMap<String, Vec<u8>> {
+        let mut out = StatusChanges::default();
+        Documents::<PlacementDocument>::empty(crate::status::PLACEMENTS).changes_of("app", doc, &mut out);
+        out.writes.into_iter().map(|(path, content)| (format!("status/{path}"), content)).collect()
+    }
+
+    /// A document none of whose files changed is taken from the previous
+    /// read; one file changed is read again; missing or oversized files are
+    /// errors whatever was read before.
+    #[test]
+    fn a_read_takes_what_did_not_change_from_the_previous_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init_bare(dir.path()).unwrap();
+        let doc = placement(150);
+        let mut files = files_of(&doc);
+        assert_eq!(files.len(), 151);
+        let c1 = commit(&repo, &files);
+        let mut cache = Default::default();
+        let read = |c, limit, cache: &mut _| {
+            Documents::<PlacementDocument>::read(
+                &repo,
+                Some(c),
+                "status",
+                crate::status::PLACEMENTS,
+                limit,
+                cache,
+            )
+            .unwrap()
+        };
+        let first = read(c1, 1 << 20, &mut cache);
+        assert_eq!(first.get("app"), Some(&doc));
+        let again = read(c1, 1 << 20, &mut cache);
+        assert!(std::sync::Arc::ptr_eq(&first.now["app"], &again.now["app"]), "taken as it was");
+
+        let mut changed = doc.clone();
+        changed.status.placement_statuses[3].observed_resource_index = Some("9".into());
+        let binding = "status/clusterresourcebindings/app/app-c00003.yaml".to_string();
+        files.insert(binding.clone(), files_of(&changed).remove(&binding).unwrap());
+        let c2 = commit(&repo, &files);
+        let second = read(c2, 1 << 20, &mut cache);
+        assert_eq!(second.get("app"), Some(&changed));
+        assert!(second.broken.is_empty());
+
+        files.remove("status/clusterresourcebindings/app/app-c00004.yaml");
+        let c3 = commit(&repo, &files);
+        let third = read(c3, 1 << 20, &mut cache);
+        assert!(third.get("app").is_none());
+        assert_eq!(
+            third.broken["app"],
+            "its cluster files under status/clusterresourcebindings/app/ do not fit: it names 150 cluster files, 149 were found"
+        );
+
+        // Read before under a larger limit: still held to this one.
+        let small = read(c2, 1 << 20, &mut cache);
+        assert!(small.broken.is_empty());
+        let largest = files.values().map(Vec::len).max().unwrap();
+        let small = read(c2, largest - 1, &mut cache);
+        assert!(small.get("app").is_none());
+        assert!(small.broken["app"].contains("file is too large"), "{}", small.broken["app"]);
     }
 }
