@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use ssh_key::known_hosts::HostPatterns;
 
 /// How host keys are checked.

@@ -59,6 +59,9 @@ pub mod hostkeys;
 pub mod lease;
 pub mod shard;
 
+pub mod files;
+pub mod hooks;
+pub mod notify;
 pub mod serve;
 
 pub mod watch;

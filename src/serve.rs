@@ -2,7 +2,8 @@
 //! index are done) and `/metrics` (Prometheus/OpenMetrics text through
 //! prometheus-client), served from a thread of their own so that a slow pass
 //! never delays a probe. Label values are names (runs, placements, clusters),
-//! never free text.
+//! never free text. With `--webhook-secret-file`, also the push webhooks of
+//! [`crate::hooks`] on `/hooks/<provider>`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,9 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -31,6 +35,18 @@ struct Version {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Reason {
     reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    provider: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabels {
+    receiver: String,
+    result: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -96,6 +112,8 @@ pub struct Telemetry {
     run_conditions: Family<RunCondition, Gauge>,
     stage_cluster_update: Family<StageLabels, Histogram, fn() -> Histogram>,
     approval_wait: Histogram,
+    webhook_requests: Family<WebhookLabels, Counter>,
+    notifications: Family<NotificationLabels, Counter>,
 }
 
 /// Seconds from a cluster update's start to its success: from a pass (a local
@@ -128,6 +146,8 @@ impl Telemetry {
             stage_cluster_update: Family::new_with_constructor(update_buckets),
             // 1 s to about 3 days.
             approval_wait: Histogram::new(exponential_buckets(1.0, 4.0, 10)),
+            webhook_requests: Family::default(),
+            notifications: Family::default(),
         };
         let version = Version { version: env!("CARGO_PKG_VERSION").to_string() };
         t.registry.register("gitfleet_build", "gitfleet's version", Info::new(version));
@@ -191,7 +211,29 @@ impl Telemetry {
             "Time from an approval request to its acceptance",
             t.approval_wait.clone(),
         );
+        t.registry.register(
+            "gitfleet_webhook_requests",
+            "Webhook requests, by provider and result (accepted, ignored, unauthorized, bad_request, too_large)",
+            t.webhook_requests.clone(),
+        );
+        t.registry.register(
+            "gitfleet_notifications",
+            "Notifications, by receiver and result (delivered, failed: given up after retries or refused)",
+            t.notifications.clone(),
+        );
         t
+    }
+
+    /// A notification was delivered or given up.
+    pub fn notification(&self, receiver: &str, result: &str) {
+        let labels = NotificationLabels { receiver: receiver.into(), result: result.into() };
+        self.notifications.get_or_create(&labels).inc();
+    }
+
+    /// A webhook request was answered.
+    pub fn webhook(&self, provider: &str, result: &str) {
+        let labels = WebhookLabels { provider: provider.into(), result: result.into() };
+        self.webhook_requests.get_or_create(&labels).inc();
     }
 
     /// A fetch of the tracked branch took this long.
@@ -310,13 +352,18 @@ fn prometheus_text(openmetrics: &str) -> String {
 
 /// Binds `addr` (errors now, not in the thread) and serves the endpoints from
 /// a thread of their own; returns the bound address.
-pub fn spawn(addr: &str, telemetry: Arc<Telemetry>) -> std::io::Result<SocketAddr> {
+pub fn spawn(
+    addr: &str,
+    telemetry: Arc<Telemetry>,
+    hooks: Option<Arc<crate::hooks::Hooks>>,
+) -> std::io::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
     let t = telemetry.clone();
-    let app = Router::new()
+    let hook_telemetry = telemetry.clone();
+    let mut app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/readyz",
@@ -348,6 +395,17 @@ pub fn spawn(addr: &str, telemetry: Arc<Telemetry>) -> std::io::Result<SocketAdd
                 }
             }),
         );
+    // Without a secret there are no webhook endpoints: 404.
+    if let Some(hooks) = hooks {
+        let handler = move |Path(provider): Path<String>,
+                            headers: axum::http::HeaderMap,
+                            body: Result<Bytes, BytesRejection>| {
+            let response = webhook(&hooks, &hook_telemetry, &provider, &headers, body);
+            async move { response }
+        };
+        app = app
+            .route("/hooks/{provider}", post(handler).layer(DefaultBodyLimit::max(crate::hooks::MAX_BODY)));
+    }
     std::thread::Builder::new().name("gitfleet-listen".into()).spawn(move || {
         runtime.block_on(async move {
             match tokio::net::TcpListener::from_std(listener) {
@@ -361,6 +419,40 @@ pub fn spawn(addr: &str, telemetry: Arc<Telemetry>) -> std::io::Result<SocketAdd
         })
     })?;
     Ok(bound)
+}
+
+/// Answers one webhook request, counts and logs it (never its body).
+fn webhook(
+    hooks: &crate::hooks::Hooks,
+    telemetry: &Telemetry,
+    provider: &str,
+    headers: &axum::http::HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> axum::response::Response {
+    use crate::hooks::{Outcome, Provider};
+    let Some(provider) = Provider::from_path(provider) else {
+        return (StatusCode::NOT_FOUND, "no such webhook: use github, gitlab, bitbucket or generic\n")
+            .into_response();
+    };
+    let outcome = match body {
+        Ok(body) => hooks.handle(provider, headers, &body),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Outcome::TooLarge,
+        Err(e) => Outcome::BadRequest(e.body_text()),
+    };
+    telemetry.webhook(provider.name(), outcome.label());
+    let delivery = ["x-github-delivery", "x-gitlab-event-uuid", "x-request-uuid", "x-request-id"]
+        .iter()
+        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+        .unwrap_or_default();
+    let message = outcome.message();
+    let message = message.trim_end();
+    match outcome {
+        Outcome::Accepted | Outcome::Ignored(_) => {
+            tracing::info!(provider = provider.name(), delivery, "webhook: {message}")
+        }
+        _ => tracing::warn!(provider = provider.name(), delivery, "webhook refused: {message}"),
+    }
+    (outcome.status(), outcome.message()).into_response()
 }
 
 #[cfg(test)]

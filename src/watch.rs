@@ -29,6 +29,7 @@ pub enum Signal {
 /// Waits for the next reason to reconcile.
 pub struct Waker {
     rx: Receiver<Signal>,
+    tx: Sender<Signal>,
     _debouncer: Option<Debouncer<RecommendedWatcher>>,
     signals: signal_hook::iterator::Handle,
 }
@@ -72,7 +73,12 @@ impl Waker {
                 Some(d)
             }
         };
-        Ok(Waker { rx, _debouncer: debouncer, signals: handle })
+        Ok(Waker { rx, tx, _debouncer: debouncer, signals: handle })
+    }
+
+    /// A handle that wakes [`Waker::wait`] from another thread (a webhook).
+    pub fn sender(&self) -> Sender<Signal> {
+        self.tx.clone()
     }
 
     /// Blocks until something happens or `timeout` passes. Changes that arrived

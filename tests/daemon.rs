@@ -5,6 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::http::{free_port, http_get, http_get_with, http_post, signature};
 use common::{Fleet, test_namespace};
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -52,26 +53,6 @@ fn reacts_to_pushes_and_stops_on_sigterm() {
         assert!(start.elapsed() < Duration::from_secs(10), "did not stop after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// `GET path` on 127.0.0.1:port: (status code, body), or None while nothing listens.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    http_get_with(port, path, "")
-}
-
-/// `GET path` with extra header lines.
-fn http_get_with(port: u16, path: &str, headers: &str) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(conn, "GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n").ok()?;
-    let mut text = String::new();
-    conn.read_to_string(&mut text).ok()?;
-    let code = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// promtool, built from the Go modules of Prometheus (tests/tools/build.sh);
@@ -124,6 +105,8 @@ fn listen_serves_health_and_metrics_that_follow_the_run() {
         .unwrap();
     wait_for("/healthz", || http_get(port, "/healthz").is_some_and(|(c, _)| c == 200));
     wait_for("/readyz", || http_get(port, "/readyz").is_some_and(|(c, _)| c == 200));
+    // No webhook secret: no webhook endpoints.
+    assert_eq!(http_post(port, "/hooks/github", &[("X-GitHub-Event", "ping")], b"{}").0, 404);
     let metrics = || http_get(port, "/metrics").map(|(_, body)| body).unwrap_or_default();
     let waiting =
         "gitfleet_update_run_info{run=\"example-run\",placement=\"example-placement\",state=\"Waiting\"} 1";
@@ -184,4 +167,194 @@ fn listen_serves_health_and_metrics_that_follow_the_run() {
     });
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// The request each host sends for a push of `branch`: (path, headers, body).
+fn push_event(provider: &str, branch: &str, secret: &str) -> (String, Vec<(String, String)>, Vec<u8>) {
+    let body = match provider {
+        "github" => format!(
+            r#"{{"ref":"refs/heads/{branch}","before":"0000","after":"1111","repository":{{"full_name":"team/fleet"}},"pusher":{{"name":"dev"}}}}"#
+        ),
+        "gitlab" => format!(
+            r#"{{"object_kind":"push","event_name":"push","ref":"refs/heads/{branch}","checkout_sha":"1111","project":{{"path_with_namespace":"team/fleet"}}}}"#
+        ),
+        "bitbucket" => format!(
+            r#"{{"push":{{"changes":[{{"new":{{"type":"branch","name":"{branch}","target":{{"hash":"1111"}}}},"old":{{"type":"branch","name":"{branch}"}}}}]}},"repository":{{"full_name":"team/fleet"}}}}"#
+        ),
+        "bitbucket-dc" => format!(
+            r#"{{"eventKey":"repo:refs_changed","changes":[{{"ref":{{"id":"refs/heads/{branch}","displayId":"{branch}","type":"BRANCH"}},"fromHash":"0000","toHash":"1111","type":"UPDATE"}}]}}"#
+        ),
+        _ => format!(r#"{{"ref":"refs/heads/{branch}"}}"#),
+    }
+    .into_bytes();
+    let sig = signature(secret, &body);
+    let h = |pairs: &[(&str, &str)]| pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let (path, headers) = match provider {
+        "github" => (
+            "/hooks/github",
+            h(&[
+                ("Content-Type", "application/json"),
+                ("User-Agent", "GitHub-Hookshot/044aadd"),
+                ("X-GitHub-Event", "push"),
+                ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+                ("X-Hub-Signature-256", &sig),
+            ]),
+        ),
+        "gitlab" => (
+            "/hooks/gitlab",
+            h(&[
+                ("Content-Type", "application/json"),
+                ("X-Gitlab-Event", "Push Hook"),
+                ("X-Gitlab-Event-UUID", "13792a34-cac6-4fda-95a8-c58e00a3954e"),
+                ("X-Gitlab-Token", secret),
+            ]),
+        ),
+        "bitbucket" => (
+            "/hooks/bitbucket",
+            h(&[
+                ("Content-Type", "application/json"),
+                ("X-Event-Key", "repo:push"),
+                ("X-Hook-UUID", "{8b2c7e1a-0000-4a5e-9a34-1f0c2d3e4f50}"),
+                ("X-Request-UUID", "b6d51c4f-0f6e-4a2e-8d0e-6f3b4f2e9a10"),
+                ("X-Hub-Signature", &sig),
+            ]),
+        ),
+        "bitbucket-dc" => (
+            "/hooks/bitbucket",
+            h(&[
+                ("Content-Type", "application/json; charset=utf-8"),
+                ("X-Event-Key", "repo:refs_changed"),
+                ("X-Request-Id", "2d9e8f5c-1b1a-4b8e-9c55-8d0ef1a7c2b3"),
+                ("X-Hub-Signature", &sig),
+            ]),
+        ),
+        _ => ("/hooks/generic", h(&[("Content-Type", "application/json"), ("X-Signature-256", &sig)])),
+    };
+    (path.to_string(), headers, body)
+}
+
+fn post_event(port: u16, event: &(String, Vec<(String, String)>, Vec<u8>)) -> (u16, String) {
+    let headers: Vec<(&str, &str)> = event.1.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    http_post(port, &event.0, &headers, &event.2)
+}
+
+/// Push webhooks over a URL remote whose poll is an hour away: each host's
+/// push event starts a pass at once; signatures, tokens, branches, sizes and
+/// bodies are checked; a storm of requests neither stops nor blocks the
+/// reconciler; every request is counted and none is logged with its body.
+#[test]
+fn webhooks_start_a_pass_at_once() {
+    let f = Fleet::example();
+    let daemon = common::git_daemon::GitDaemon::serve(f.origin.parent().unwrap());
+    let url = daemon.url("origin.git");
+    let secret = "It's a Secret to Everybody";
+    let secret_file = f.dir.path().join("webhook-secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let log = f.dir.path().join("gitfleet.log");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gitfleet"))
+        .args(["run", "--repo", &url, "--state-dir", f.state_dir().to_str().unwrap()])
+        .args(["--poll-interval", "3600", "--listen", &listen])
+        .arg("--webhook-secret-file")
+        .arg(&secret_file)
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let snapshot = |i: u32| {
+        f.origin_file(&format!("status/clusterresourcesnapshots/example-placement-{i}-snapshot.yaml"))
+    };
+    wait_for("the first pass", || snapshot(0).is_some());
+    let ok = |code: u16, body: &str, want: u16, text: &str| {
+        assert_eq!(code, want, "{body}");
+        assert!(body.contains(text), "{body:?} does not say {text:?}");
+    };
+
+    // Signed, but nothing to do.
+    let ping = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
+    let sig = signature(secret, ping);
+    let (code, body) =
+        http_post(port, "/hooks/github", &[("X-GitHub-Event", "ping"), ("X-Hub-Signature-256", &sig)], ping);
+    ok(code, &body, 200, "ignored: ping");
+    let (code, body) = post_event(port, &push_event("github", "dev", secret));
+    ok(code, &body, 200, "ignored: a push to dev, gitfleet tracks main");
+    // Refused: no signature, a wrong one, a wrong token, a body over 1 MiB, a malformed body.
+    let mut unsigned = push_event("github", "main", secret);
+    unsigned.1.retain(|(name, _)| name != "X-Hub-Signature-256");
+    let (code, body) = post_event(port, &unsigned);
+    ok(code, &body, 401, "no X-Hub-Signature-256 header");
+    let wrong = push_event("generic", "main", "another secret");
+    let (code, body) = post_event(port, &wrong);
+    ok(code, &body, 401, "the signature does not match the body");
+    let wrong = push_event("gitlab", "main", "another secret");
+    let (code, body) = post_event(port, &wrong);
+    ok(code, &body, 401, "wrong X-Gitlab-Token");
+    let big = vec![b' '; 1024 * 1024 + 1];
+    let sig = signature(secret, &big);
+    let (code, body) =
+        http_post(port, "/hooks/bitbucket", &[("X-Event-Key", "repo:push"), ("X-Hub-Signature", &sig)], &big);
+    ok(code, &body, 413, "too large");
+    let broken = b"{\"ref\": ";
+    let sig = signature(secret, broken);
+    let (code, body) = http_post(
+        port,
+        "/hooks/github",
+        &[("X-GitHub-Event", "push"), ("X-Hub-Signature-256", &sig)],
+        broken,
+    );
+    ok(code, &body, 400, "the body is not JSON");
+    let (code, _) = http_post(port, "/hooks/gitea", &[], b"{}");
+    assert_eq!(code, 404);
+    // 200 at once: all answered, none woke a pass (another branch).
+    let storm = push_event("github", "dev", secret);
+    let started = Instant::now();
+    let answers: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..200).map(|_| s.spawn(|| post_event(port, &storm).0)).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(answers.iter().all(|c| *c == 200), "{answers:?}");
+    eprintln!("200 concurrent webhook requests answered in {:?}", started.elapsed());
+    assert!(snapshot(1).is_none(), "nothing pushed, nothing snapshotted");
+
+    // A push to main, announced by each host in turn: a new snapshot each time.
+    for (i, provider) in ["github", "gitlab", "bitbucket", "bitbucket-dc", "generic"].into_iter().enumerate()
+    {
+        let i = i as u32 + 1;
+        f.pull();
+        f.write("resources/test-namespace.yaml", &test_namespace(&format!("{provider}-{i}")));
+        f.commit_all(provider);
+        let (code, body) = post_event(port, &push_event(provider, "main", secret));
+        ok(code, &body, 200, "accepted");
+        // The poll is an hour away: only the webhook explains a pass.
+        wait_for(&format!("snapshot {i} after the {provider} webhook"), || snapshot(i).is_some());
+    }
+
+    let (_, metrics) = http_get(port, "/metrics").unwrap();
+    for line in [
+        "gitfleet_webhook_requests_total{provider=\"github\",result=\"accepted\"} 1",
+        "gitfleet_webhook_requests_total{provider=\"github\",result=\"ignored\"} 202",
+        "gitfleet_webhook_requests_total{provider=\"github\",result=\"unauthorized\"} 1",
+        "gitfleet_webhook_requests_total{provider=\"github\",result=\"bad_request\"} 1",
+        "gitfleet_webhook_requests_total{provider=\"gitlab\",result=\"accepted\"} 1",
+        "gitfleet_webhook_requests_total{provider=\"gitlab\",result=\"unauthorized\"} 1",
+        "gitfleet_webhook_requests_total{provider=\"bitbucket\",result=\"accepted\"} 2",
+        "gitfleet_webhook_requests_total{provider=\"bitbucket\",result=\"too_large\"} 1",
+        "gitfleet_webhook_requests_total{provider=\"generic\",result=\"accepted\"} 1",
+        "gitfleet_webhook_requests_total{provider=\"generic\",result=\"unauthorized\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line:?} not in:\n{metrics}");
+    }
+    if let Some(promtool) = promtool() {
+        let (ok, report) = promtool_check(&promtool, &metrics);
+        assert!(ok, "promtool check metrics:\n{report}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("webhook: accepted: reconciling"), "{log}");
+    assert!(log.contains("72d3162e-cc78-11e3-81ab-4c9367dc0958"), "the delivery id is logged: {log}");
+    assert!(
+        !log.contains("team/fleet") && !log.contains("Keep it logically awesome"),
+        "a body was logged:\n{log}"
+    );
 }

@@ -366,6 +366,8 @@ fn the_chart_lints_and_renders_with_defaults_and_every_option() {
         "--git-username=oauth2",
         "--ssh-known-hosts=/etc/gitfleet/git/known_hosts",
         "--git-ca-file=/etc/gitfleet/git-ca/ca.crt",
+        "--webhook-secret-file=/etc/gitfleet/webhook/secret",
+        "--notify=/etc/gitfleet/notify/notify.yaml",
     ] {
         assert!(args.contains(&arg.to_string()), "{arg} in {args:?}");
     }
@@ -531,7 +533,13 @@ fn the_rendered_arguments_run_the_real_binary() {
     let githttp = built("tests/tools/build.sh", &["githttp"]);
     assert!(Command::new(githttp).arg("-make-certs").arg(dir).status().unwrap().success());
     let ca = dir.join("ca.pem");
-    let files: [(&str, &Path); 7] = [
+    let webhook = dir.join("webhook-secret");
+    std::fs::write(&webhook, "s3cret\n").unwrap();
+    // A receiver that gets the run's events (the run starts in this pass).
+    let sink = common::http::Sink::start(|_, _| 200);
+    let notify = dir.join("notify.yaml");
+    std::fs::write(&notify, format!("receivers:\n- name: ops\n  url: {}\n", sink.url("/events"))).unwrap();
+    let files: [(&str, &Path); 9] = [
         ("/etc/gitfleet/git/known_hosts", &known_hosts),
         ("/etc/gitfleet/git-ca/ca.crt", &ca),
         ("/etc/gitfleet/git/identity", &ssh),
@@ -539,6 +547,8 @@ fn the_rendered_arguments_run_the_real_binary() {
         ("/etc/gitfleet/signing/signing-key", &signing),
         ("/etc/gitfleet/allowed-signers/allowed_signers", &signers),
         ("/etc/gitfleet/gpg-keys/keys.asc", &keys),
+        ("/etc/gitfleet/webhook/secret", &webhook),
+        ("/etc/gitfleet/notify/notify.yaml", &notify),
     ];
     let objects = render(&["-f", &all_on(), "--set", &format!("repo.url={}", f.origin_str())]);
     let state = dir.join("state");
@@ -555,6 +565,10 @@ fn the_rendered_arguments_run_the_real_binary() {
             kubectl(h, m, &["get", "namespace", "test-namespace", "-o", "name"], "").status.success()
         });
     assert!(on_some_member, "the run applied to a member cluster");
+    // `--once` sent the pass's events before it exited.
+    let events: Vec<String> =
+        sink.bodies("/events").iter().map(|e| e["event"].as_str().unwrap().to_string()).collect();
+    assert!(events.contains(&"RunStarted".to_string()), "{events:?}");
 }
 
 // ---- leader election between processes ----

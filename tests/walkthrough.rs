@@ -543,3 +543,151 @@ fn a_newer_auto_run_supersedes_a_waiting_one() {
         "the new run starts with staging"
     );
 }
+
+/// Notifications of the walkthrough: every transition once, in order, with
+/// the same id when sent again; a receiver answering 500 gets the event
+/// again; a restart sends what a status commit recorded but nobody received.
+#[test]
+fn walkthrough_notifies_each_transition_once() {
+    use common::http::Sink;
+    use gitfleet::notify::{Format, Notifier, Receiver};
+    use std::time::Duration;
+
+    // /flaky answers its first request with 500.
+    let sink = Sink::start(|path, n| if path == "/flaky" && n == 0 { 500 } else { 200 });
+    let receiver =
+        |name: &str, path: &str, format: Format, events: &[gitfleet::notify::EventKind]| Receiver {
+            name: name.into(),
+            url: sink.url(path),
+            format,
+            events: events.to_vec(),
+            headers: [("Authorization".to_string(), "Bearer t0ken".to_string())].into(),
+        };
+    let counted: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> = Default::default();
+    let c = counted.clone();
+    let count: gitfleet::notify::deliver::Count =
+        std::sync::Arc::new(move |r: &str, result: &str| c.lock().unwrap().push((r.into(), result.into())));
+    let receivers = vec![
+        receiver("all", "/all", Format::Json, &[]),
+        receiver("flaky", "/flaky", Format::Json, &[gitfleet::notify::EventKind::ApprovalRequested]),
+        receiver("slack", "/slack", Format::Slack, &[gitfleet::notify::EventKind::ApprovalRequested]),
+        receiver("teams", "/teams", Format::Msteams, &[gitfleet::notify::EventKind::RunSucceeded]),
+    ];
+    let (f, mut r) = seed();
+    let mut n = Notifier::start(receivers, f.origin_str(), &f.state_dir(), count.clone()).unwrap();
+    let pass = |r: &mut Reconciler, n: &mut Notifier, t: i64| {
+        let out = r.pass(T0 + t).unwrap();
+        n.observe_pass(r.repo(), &out).unwrap();
+        n.flush(Duration::from_secs(20));
+    };
+    pass(&mut r, &mut n, 0);
+    f.pull();
+    f.write("runs/example-run.yaml", &run_file("example-run", "resourceSnapshotIndex: \"1\""));
+    f.commit_all("run example-run");
+    pass(&mut r, &mut n, 0);
+    pass(&mut r, &mut n, 30);
+    pass(&mut r, &mut n, 60);
+    approve_by_merge(&f, "example-run-canary");
+    pass(&mut r, &mut n, 120);
+    let events = sink.bodies("/all");
+    let seen: Vec<String> = events
+        .iter()
+        .map(|e| {
+            let field = |k: &str| e[k].as_str().unwrap_or("-").to_string();
+            format!("{} {} {} {}", field("event"), field("run"), field("stage"), field("cluster"))
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "RunStarted example-run - -",
+            "StageStarted example-run staging -",
+            "StageSucceeded example-run staging -",
+            "StageStarted example-run canary -",
+            "ApprovalRequested example-run canary -",
+            "ApprovalAccepted example-run canary -",
+            "StageSucceeded example-run canary -",
+            "RunSucceeded example-run - -",
+        ],
+        "{events:#?}"
+    );
+    let ids: std::collections::BTreeSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), events.len(), "one id per transition");
+    let requested = &events[4];
+    assert_eq!(requested["approvalRequest"], "example-run-canary");
+    assert_eq!(
+        requested["approveCommand"],
+        format!("gitfleet approve example-run-canary --repo {}", f.origin_str())
+    );
+    assert_eq!(
+        requested["waiting"],
+        "stage canary of run example-run is done; the end of the run waits for it"
+    );
+    assert_eq!(events[5]["approvedBy"], "dev@example.com");
+    // The flaky receiver got the request twice (500, then 200), with one id.
+    let flaky = sink.bodies("/flaky");
+    assert_eq!(flaky.len(), 2, "{flaky:?}");
+    assert_eq!(flaky[0], flaky[1]);
+    assert_eq!(flaky[0]["id"], requested["id"]);
+    let slack = sink.bodies("/slack");
+    assert_eq!(slack.len(), 1);
+    assert!(
+        slack[0]["text"].as_str().unwrap().starts_with("gitfleet: Approval needed: example-run-canary"),
+        "{slack:?}"
+    );
+    let teams = sink.bodies("/teams");
+    assert_eq!(teams.len(), 1);
+    let card = &teams[0]["attachments"][0];
+    assert_eq!(card["contentType"], "application/vnd.microsoft.card.adaptive");
+    assert_eq!(
+        card["content"]["body"][1]["text"],
+        "Run example-run succeeded: example-placement is rolled out"
+    );
+    assert!(sink.headers("/all").iter().all(|h| h.contains("authorization: Bearer t0ken")));
+    let results = counted.lock().unwrap().clone();
+    assert_eq!(results.iter().filter(|(r, _)| r == "all").count(), 8);
+    assert!(results.iter().all(|(_, result)| result == "delivered"), "{results:?}");
+    drop(n);
+
+    // A rollback run while the only receiver is down: the pass does not wait
+    // for it, and the process stops before anything is delivered.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/", dead.local_addr().unwrap());
+    drop(dead);
+    let down = Receiver {
+        name: "down".into(),
+        url: dead_url,
+        format: Format::Json,
+        events: vec![],
+        headers: [].into(),
+    };
+    let mut n = Notifier::start(vec![down], f.origin_str(), &f.state_dir(), count.clone()).unwrap();
+    f.pull();
+    f.write("runs/example-run-2.yaml", &run_file("example-run-2", "resourceSnapshotIndex: \"0\""));
+    f.commit_all("rollback run");
+    let started = std::time::Instant::now();
+    let out = r.pass(T0 + 200).unwrap();
+    let found = n.observe_pass(r.repo(), &out).unwrap();
+    eprintln!("pass and notifying with a dead receiver: {:?}", started.elapsed());
+    assert_eq!(found, 2, "RunStarted and StageStarted of example-run-2");
+    assert!(n.pending() > 0, "the pass returned before the deliveries ended");
+    drop(n);
+    // A restarted gitfleet sends them from the last status commit whose events all went out.
+    let mut n = Notifier::start(
+        vec![receiver("all", "/all", Format::Json, &[])],
+        f.origin_str(),
+        &f.state_dir(),
+        count,
+    )
+    .unwrap();
+    let out = r.pass(T0 + 200).unwrap();
+    assert!(out.commit.is_none(), "nothing new in this pass");
+    n.observe_pass(r.repo(), &out).unwrap();
+    n.flush(Duration::from_secs(20));
+    let events = sink.bodies("/all");
+    let seen: Vec<String> = events[8..]
+        .iter()
+        .map(|e| format!("{} {}", e["event"].as_str().unwrap(), e["run"].as_str().unwrap()))
+        .collect();
+    assert_eq!(seen, ["RunStarted example-run-2", "StageStarted example-run-2"]);
+}

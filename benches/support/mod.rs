@@ -3,6 +3,11 @@
 //! modules (tests/kube-apiserver). Each benchmark uses part of it.
 #![allow(dead_code)]
 
+#[path = "../../tests/common/git_daemon.rs"]
+pub mod git_daemon;
+#[path = "../../tests/common/http.rs"]
+pub mod http;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -85,6 +85,16 @@ pub struct RunArgs {
     /// Serve /healthz, /readyz and /metrics on this address (e.g. 0.0.0.0:8080).
     #[arg(long)]
     pub listen: Option<String>,
+    /// Also serve push webhooks on the --listen address (/hooks/github,
+    /// /hooks/gitlab, /hooks/bitbucket, /hooks/generic), checked with the
+    /// secret in this file: a push to the tracked branch starts a pass at once.
+    #[arg(long, requires = "listen")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Post events (a run started, a stage needs an approval, a cluster
+    /// failed, ...) to the receivers this YAML file lists (`receivers:` with
+    /// `url`, `format: json | slack | msteams`, `events`, `headers`).
+    #[arg(long)]
+    pub notify: Option<PathBuf>,
     /// Take part in leader election on a coordination.k8s.io/v1 Lease: only
     /// the holder fetches, writes to clusters and pushes status.
     #[arg(long)]
@@ -162,6 +172,8 @@ impl RunArgs {
             allowed_signers: None,
             gpg_keys: None,
             listen: None,
+            webhook_secret_file: None,
+            notify: None,
             leader_elect: false,
             leader_elect_resource_namespace: None,
             leader_elect_resource_name: "gitfleet".into(),
@@ -372,18 +384,52 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         }
         (Some(_), None) => return Err(CliError::user("--shards needs --leader-elect")),
     };
+    let local = crate::watch::git_dir(&args.repo);
+    let waker = crate::watch::Waker::new(local.as_deref()).map_err(CliError::env)?;
+    let hooks = match &args.webhook_secret_file {
+        Some(path) => {
+            let secret = crate::hooks::read_secret(path)
+                .map_err(|e| CliError::user(format!("--webhook-secret-file {e}")))?;
+            let wake = waker.sender();
+            let wake = Arc::new(move || {
+                // Fails only when the waker is gone: the process is stopping.
+                let _ = wake.send(crate::watch::Signal::Changed);
+            });
+            Some(Arc::new(crate::hooks::Hooks::new(secret, &args.branch, wake)))
+        }
+        None => None,
+    };
     let telemetry = match &args.listen {
         Some(addr) => {
             let telemetry = Arc::new(Telemetry::new());
-            let bound = crate::serve::spawn(addr, telemetry.clone())
+            let with_hooks = hooks.is_some();
+            let bound = crate::serve::spawn(addr, telemetry.clone(), hooks)
                 .map_err(|e| CliError::env(format!("--listen {addr}: {e}")))?;
-            tracing::info!(%bound, "serving /healthz, /readyz and /metrics");
+            if with_hooks {
+                tracing::info!(%bound, "serving /healthz, /readyz, /metrics and /hooks/{{github,gitlab,bitbucket,generic}}");
+            } else {
+                tracing::info!(%bound, "serving /healthz, /readyz and /metrics");
+            }
             Some(telemetry)
         }
         None => None,
     };
-    let local = crate::watch::git_dir(&args.repo);
-    let waker = crate::watch::Waker::new(local.as_deref()).map_err(CliError::env)?;
+    let mut notifier = match &args.notify {
+        Some(path) => {
+            let receivers =
+                crate::notify::read_config(path).map_err(|e| CliError::user(format!("--notify {e}")))?;
+            let t = telemetry.clone();
+            let count: crate::notify::deliver::Count = Arc::new(move |receiver: &str, result: &str| {
+                if let Some(t) = &t {
+                    t.notification(receiver, result);
+                }
+            });
+            let notifier = crate::notify::Notifier::start(receivers, &args.repo, &args.state_dir, count)
+                .map_err(|e| CliError::env(format!("--notify: {e}")))?;
+            Some(notifier)
+        }
+        None => None,
+    };
     let leadership = match election {
         None => None,
         Some(election) => {
@@ -434,6 +480,10 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         if let Some(c) = outcome.commit {
             tracing::info!(commit = %c, "{}", outcome.message.lines().next().unwrap_or_default());
         }
+        if let Some(n) = notifier.as_mut() {
+            notify(n, &reconciler, &outcome);
+            n.flush(ONCE_DELIVERY);
+        }
         return Ok(0);
     }
     tracing::info!(
@@ -483,6 +533,9 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
                 if let Some(t) = &telemetry {
                     t.pass_done(started.elapsed(), outcome.commit.is_some(), &outcome.summary);
                     t.set_ready();
+                }
+                if let Some(n) = notifier.as_mut() {
+                    notify(n, &reconciler, &outcome);
                 }
                 outcome.wake
             }
@@ -548,6 +601,21 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
                 crate::watch::Signal::Timeout => {}
             }
         }
+    }
+}
+
+/// How long `run --once` waits for its notifications to go out.
+const ONCE_DELIVERY: Duration = Duration::from_secs(30);
+
+/// Hands the events of a pass's status change to the notifier; a notifier
+/// that cannot read the status says so and never fails the pass.
+fn notify(
+    notifier: &mut crate::notify::Notifier,
+    reconciler: &Reconciler,
+    outcome: &crate::reconcile::PassOutcome,
+) {
+    if let Err(e) = notifier.observe_pass(reconciler.repo(), outcome) {
+        tracing::warn!("notifications: cannot read the status commit: {e}");
     }
 }
 

@@ -163,17 +163,6 @@ fn holds(value: &Value, key: &ObjectKey) -> bool {
         && value.pointer("/metadata/namespace").and_then(Value::as_str) == key.namespace.as_deref()
 }
 
-/// Writes a file so that a reader sees the old content or the new, never half:
-/// a temporary file in the same folder, then a rename.
-fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let folder = path.parent().expect("object paths have a folder");
-    std::fs::create_dir_all(folder)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(folder)?;
-    std::io::Write::write_all(&mut tmp, content)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -251,7 +240,7 @@ impl Backend for LocalStore {
             }
             // One object that cannot be written (a name too long for the file
             // system, say) fails alone; the rest of the sync goes on.
-            match write_atomically(&path, crate::yaml::to_string(&obj.value).as_bytes()) {
+            match crate::files::write_atomically(&path, crate::yaml::to_string(&obj.value).as_bytes()) {
                 Ok(()) => report.applied += 1,
                 Err(e) => report
                     .failed

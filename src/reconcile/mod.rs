@@ -109,6 +109,10 @@ pub struct PassOutcome {
     pub wake: Wake,
     /// The fleet after the pass, for metrics.
     pub summary: PassSummary,
+    /// The status gitfleet believed when the pass started (notifications
+    /// tell what changed from it), and the status folder.
+    pub status_from: Option<Oid>,
+    pub status_root: String,
 }
 
 /// The reconciler: gitfleet's clone, its snapshot index and the cluster backend.
@@ -295,6 +299,11 @@ impl Reconciler {
         self.settled_tip
     }
 
+    /// gitfleet's clone of the fleet repository.
+    pub fn repo(&self) -> &git2::Repository {
+        self.state.repo()
+    }
+
     /// How long the last pass's fetch took, once.
     pub fn take_fetch_duration(&mut self) -> Option<std::time::Duration> {
         self.last_fetch.take()
@@ -346,7 +355,13 @@ impl Reconciler {
             if let (Some(Trusted::Unverified(c)), Some(own)) = (fs.trusted, self.own.as_mut()) {
                 own.record(c).map_err(ReconcileError::Record)?;
             }
-            return Ok(PassOutcome { wake: result.wake, summary: result.summary, ..PassOutcome::default() });
+            return Ok(PassOutcome {
+                wake: result.wake,
+                summary: result.summary,
+                status_from: fs.trusted_status(),
+                status_root: fs.status_root.clone(),
+                ..PassOutcome::default()
+            });
         }
         let message = summary(&new_snapshots, &result.notes);
         let status_branch = fs.loaded.settings.status_branch.clone().unwrap_or_else(|| self.branch.clone());
@@ -364,7 +379,15 @@ impl Reconciler {
         if status_branch == self.branch && commit.is_some() {
             self.settled_tip = commit;
         }
-        Ok(PassOutcome { commit, message, new_snapshots, wake: result.wake, summary: result.summary })
+        Ok(PassOutcome {
+            commit,
+            message,
+            new_snapshots,
+            wake: result.wake,
+            summary: result.summary,
+            status_from: fs.trusted_status(),
+            status_root: fs.status_root.clone(),
+        })
     }
 
     /// Fetches the tracked branch and reads the fleet at its tip, reporting

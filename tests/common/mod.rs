@@ -2,7 +2,9 @@
 //! with the real `git` command line, plus the gitfleet binary.
 #![allow(dead_code)]
 
+pub mod git_daemon;
 pub mod harness;
+pub mod http;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

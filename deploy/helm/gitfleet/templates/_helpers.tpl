@@ -77,6 +77,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .Values.signing.gpgKeys.configMapName }}
 - {{ printf "--gpg-keys=/etc/gitfleet/gpg-keys/%s" .Values.signing.gpgKeys.key | quote }}
 {{- end }}
+{{- if .Values.webhook.secretName }}
+- {{ printf "--webhook-secret-file=/etc/gitfleet/webhook/%s" .Values.webhook.key | quote }}
+{{- end }}
+{{- if .Values.notifications.secretName }}
+- {{ printf "--notify=/etc/gitfleet/notify/%s" .Values.notifications.key | quote }}
+{{- end }}
 {{- if .Values.leaderElection.enabled }}
 - --leader-elect
 - {{ printf "--leader-elect-resource-name=%v" .Values.leaderElection.leaseName | quote }}

@@ -1,0 +1,458 @@
+//! Events from status transitions: what changed between two status commits,
+//! read from the documents gitfleet wrote. The same transition always gives
+//! the same event `id` (a hash of what it is about and when it happened), so a
+//! receiver can drop an event it was sent twice (after a restart, say).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+use crate::status::approval::{APPROVED_BY, ApprovalRequest};
+use crate::status::conditions::{Condition, Conditions, kind, reason};
+use crate::status::placement::PlacementDocument;
+use crate::status::run::{RunDocument, StageStatus};
+use crate::time::Time;
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum EventKind {
+    RunStarted,
+    StageStarted,
+    StageSucceeded,
+    ApprovalRequested,
+    ApprovalAccepted,
+    ClusterFailed,
+    RunWaiting,
+    RunSucceeded,
+    RunFailed,
+    DriftDetected,
+}
+
+impl EventKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::RunStarted => "RunStarted",
+            EventKind::StageStarted => "StageStarted",
+            EventKind::StageSucceeded => "StageSucceeded",
+            EventKind::ApprovalRequested => "ApprovalRequested",
+            EventKind::ApprovalAccepted => "ApprovalAccepted",
+            EventKind::ClusterFailed => "ClusterFailed",
+            EventKind::RunWaiting => "RunWaiting",
+            EventKind::RunSucceeded => "RunSucceeded",
+            EventKind::RunFailed => "RunFailed",
+            EventKind::DriftDetected => "DriftDetected",
+        }
+    }
+}
+
+/// One notification: the JSON format sends it as it is (fields in this order,
+/// empty ones left out).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// The same for the same transition: drop repeats by it.
+    pub id: String,
+    pub event: EventKind,
+    /// When the transition happened (its condition's lastTransitionTime).
+    pub time: Time,
+    /// One readable line.
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The condition's reason and message, as the status file has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// ApprovalRequested, ApprovalAccepted: the ClusterApprovalRequest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_request: Option<String>,
+    /// ApprovalRequested: what waits for the approval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+    /// ApprovalRequested: the command that approves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approve_command: Option<String>,
+    /// ApprovalAccepted: who approved, as gitfleet accepted it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    /// RunWaiting: when the rollout window lets the run go on, if it ever does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<Time>,
+    /// DriftDetected: the drifted objects (`Kind/namespace/name`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<String>,
+    /// The fleet repository and the status commit that recorded the transition.
+    pub repository: String,
+    pub commit: String,
+}
+
+/// The status documents of one commit.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    pub runs: BTreeMap<String, Arc<RunDocument>>,
+    pub requests: BTreeMap<String, Arc<ApprovalRequest>>,
+    pub placements: BTreeMap<String, Arc<PlacementDocument>>,
+}
+
+/// Where the events come from: the repository (as shown to people) and the
+/// status commit.
+pub struct Source<'a> {
+    pub repository: &'a str,
+    pub commit: &'a str,
+}
+
+/// A condition that is `status` now and was not before (absent or otherwise).
+fn became<'a>(
+    before: Option<&Vec<Condition>>,
+    now: &'a [Condition],
+    type_: &str,
+    status: &str,
+) -> Option<&'a Condition> {
+    let c = now.iter().find(|c| c.type_ == type_ && c.status == status)?;
+    let was = before.and_then(|b| b.get_condition(type_)).is_some_and(|b| b.status == status);
+    (!was).then_some(c)
+}
+
+fn id(parts: &[&str]) -> String {
+    let digest = sha2::Sha256::digest(parts.join("\u{0}").as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+impl Source<'_> {
+    fn event(&self, kind: EventKind, time: Time, summary: String, key: &[&str]) -> Event {
+        let time_text = time.to_string();
+        let mut parts = vec![kind.name()];
+        parts.extend_from_slice(key);
+        parts.push(&time_text);
+        Event {
+            id: id(&parts),
+            event: kind,
+            time,
+            summary,
+            run: None,
+            placement: None,
+            stage: None,
+            cluster: None,
+            reason: None,
+            message: None,
+            approval_request: None,
+            waiting: None,
+            approve_command: None,
+            approved_by: None,
+            opens_at: None,
+            objects: Vec::new(),
+            repository: self.repository.to_string(),
+            commit: self.commit.to_string(),
+        }
+    }
+}
+
+/// Every event between two views, in order: per run (in name order) its
+/// start, its stages' transitions, its approvals, a wait, its end; then
+/// the placements' failed and drifted clusters.
+pub fn between(before: &View, now: &View, source: &Source<'_>) -> Vec<Event> {
+    let mut out = Vec::new();
+    for (name, doc) in &now.runs {
+        let old = before.runs.get(name);
+        if old.is_some_and(|o| Arc::ptr_eq(o, doc) || o == doc) {
+            continue;
+        }
+        run_events(name, old.map(Arc::as_ref), doc, now, before, source, &mut out);
+    }
+    for (name, doc) in &now.placements {
+        let old = before.placements.get(name);
+        if old.is_some_and(|o| Arc::ptr_eq(o, doc) || o == doc) {
+            continue;
+        }
+        placement_events(name, old.map(Arc::as_ref), doc, source, &mut out);
+    }
+    out
+}
+
+fn run_events(
+    name: &str,
+    old: Option<&RunDocument>,
+    doc: &RunDocument,
+    now: &View,
+    before: &View,
+    source: &Source<'_>,
+    out: &mut Vec<Event>,
+) {
+    let placement = doc.placement_name().map(str::to_string);
+    let with_run = |mut e: Event| {
+        e.run = Some(name.to_string());
+        e.placement = placement.clone();
+        e
+    };
+    let (old_conds, conds) = (old.map(|o| &o.status.conditions), &doc.status.conditions);
+    if let Some(c) = became(old_conds, conds, kind::INITIALIZED, "True") {
+        let snapshot = doc.status.resource_snapshot_index_used.as_deref().unwrap_or("?");
+        let summary = format!(
+            "Run {name} started: snapshot {snapshot} of {} in {} stage(s)",
+            placement.as_deref().unwrap_or("?"),
+            doc.status.stages_status.len()
+        );
+        out.push(with_run(source.event(EventKind::RunStarted, c.last_transition_time, summary, &[name])));
+    }
+    for stage in &doc.status.stages_status {
+        let old_stage =
+            old.and_then(|o| o.status.stages_status.iter().find(|s| s.stage_name == stage.stage_name));
+        stage_events(name, stage, old_stage, doc, now, before, source, out, &with_run);
+    }
+    if let Some(c) = became(old_conds, conds, kind::PROGRESSING, "False")
+        && c.reason == reason::UPDATE_RUN_WAITING
+        && c.message.contains("rollout window")
+    {
+        let mut e = with_run(source.event(
+            EventKind::RunWaiting,
+            c.last_transition_time,
+            format!("Run {name} waits: {}", c.message.trim_start_matches("The updateRun is waiting for ")),
+            &[name],
+        ));
+        e.opens_at = c.message.rsplit_once(" until ").and_then(|(_, t)| Time::parse(t));
+        e.reason = Some(c.reason.clone());
+        e.message = Some(c.message.clone());
+        out.push(e);
+    }
+    if let Some(c) = became(old_conds, conds, kind::SUCCEEDED, "True") {
+        let summary = format!("Run {name} succeeded: {} is rolled out", placement.as_deref().unwrap_or("?"));
+        out.push(with_run(source.event(EventKind::RunSucceeded, c.last_transition_time, summary, &[name])));
+    }
+    if let Some(c) = became(old_conds, conds, kind::SUCCEEDED, "False")
+        && c.reason != reason::UPDATE_RUN_SUPERSEDED
+    {
+        let mut e = with_run(source.event(
+            EventKind::RunFailed,
+            c.last_transition_time,
+            format!("Run {name} failed: {}", c.message),
+            &[name],
+        ));
+        e.reason = Some(c.reason.clone());
+        e.message = Some(c.message.clone());
+        out.push(e);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stage_events(
+    run: &str,
+    stage: &StageStatus,
+    old: Option<&StageStatus>,
+    doc: &RunDocument,
+    now: &View,
+    before: &View,
+    source: &Source<'_>,
+    out: &mut Vec<Event>,
+    with_run: &dyn Fn(Event) -> Event,
+) {
+    let s = stage.stage_name.as_str();
+    let in_stage = |mut e: Event| {
+        e.stage = Some(s.to_string());
+        with_run(e)
+    };
+    let old_conds = old.map(|o| &o.conditions);
+    // Approvals the stage waits for before it starts.
+    approval_events(
+        run,
+        stage,
+        &stage.before_stage_task_status,
+        true,
+        doc,
+        now,
+        before,
+        source,
+        out,
+        &in_stage,
+    );
+    if let Some(started) = stage.start_time
+        && old.is_none_or(|o| o.start_time.is_none())
+    {
+        let summary = format!("Run {run}: stage {s} started ({} cluster(s))", stage.clusters.len());
+        out.push(in_stage(source.event(EventKind::StageStarted, started, summary, &[run, s])));
+    }
+    for cluster in &stage.clusters {
+        let old_cluster =
+            old.and_then(|o| o.clusters.iter().find(|c| c.cluster_name == cluster.cluster_name));
+        let Some(c) =
+            became(old_cluster.map(|o| &o.conditions), &cluster.conditions, kind::SUCCEEDED, "False")
+        else {
+            continue;
+        };
+        let name = cluster.cluster_name.as_str();
+        let mut e = in_stage(source.event(
+            EventKind::ClusterFailed,
+            c.last_transition_time,
+            format!("Run {run}: cluster {name} failed in stage {s}: {}", c.message),
+            &[run, s, name],
+        ));
+        e.cluster = Some(name.to_string());
+        e.reason = Some(c.reason.clone());
+        e.message = Some(c.message.clone());
+        out.push(e);
+    }
+    // Approvals that hold the stages after this one (accepted before the stage succeeds).
+    approval_events(
+        run,
+        stage,
+        &stage.after_stage_task_status,
+        false,
+        doc,
+        now,
+        before,
+        source,
+        out,
+        &in_stage,
+    );
+    if let Some(c) = became(old_conds, &stage.conditions, kind::SUCCEEDED, "True") {
+        let summary = format!("Run {run}: stage {s} succeeded");
+        out.push(in_stage(source.event(
+            EventKind::StageSucceeded,
+            c.last_transition_time,
+            summary,
+            &[run, s],
+        )));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn approval_events(
+    run: &str,
+    stage: &StageStatus,
+    tasks: &[crate::status::run::TaskStatus],
+    before_stage: bool,
+    doc: &RunDocument,
+    now: &View,
+    before: &View,
+    source: &Source<'_>,
+    out: &mut Vec<Event>,
+    in_stage: &dyn Fn(Event) -> Event,
+) {
+    let s = stage.stage_name.as_str();
+    for request_name in tasks.iter().filter_map(|t| t.approval_request_name.as_deref()) {
+        let Some(request) = now.requests.get(request_name) else { continue };
+        let old = before.requests.get(request_name);
+        if old.is_none() {
+            let waiting = if before_stage {
+                format!("stage {s} of run {run} waits for it before it starts")
+            } else {
+                let stages = &doc.status.stages_status;
+                let next = stages.iter().position(|x| x.stage_name == s).and_then(|i| stages.get(i + 1));
+                match next {
+                    Some(n) => format!("stage {s} of run {run} is done; stage {} waits for it", n.stage_name),
+                    None => format!("stage {s} of run {run} is done; the end of the run waits for it"),
+                }
+            };
+            let command = format!("gitfleet approve {request_name} --repo {}", source.repository);
+            let mut e = in_stage(source.event(
+                EventKind::ApprovalRequested,
+                request.metadata.creation_timestamp,
+                format!("Approval needed: {request_name} ({waiting}); run `{command}`"),
+                &[request_name],
+            ));
+            e.approval_request = Some(request_name.to_string());
+            e.waiting = Some(waiting);
+            e.approve_command = Some(command);
+            out.push(e);
+        }
+        let accepted = |r: &ApprovalRequest| r.is_accepted();
+        if accepted(request) && !old.is_some_and(|o| accepted(o)) {
+            let by = request.metadata.annotations.get(APPROVED_BY).cloned().unwrap_or_default();
+            let time = request
+                .status
+                .as_ref()
+                .and_then(|st| st.conditions.get_condition(kind::APPROVAL_ACCEPTED))
+                .map_or(request.metadata.creation_timestamp, |c| c.last_transition_time);
+            let mut e = in_stage(source.event(
+                EventKind::ApprovalAccepted,
+                time,
+                format!("Approved: {request_name} by {by}"),
+                &[request_name],
+            ));
+            e.approval_request = Some(request_name.to_string());
+            e.approved_by = Some(by);
+            out.push(e);
+        }
+    }
+}
+
+fn placement_events(
+    name: &str,
+    old: Option<&PlacementDocument>,
+    doc: &PlacementDocument,
+    source: &Source<'_>,
+    out: &mut Vec<Event>,
+) {
+    let old_clusters: BTreeMap<&str, _> = old
+        .map(|o| o.status.placement_statuses.iter().map(|c| (c.cluster_name.as_str(), c)).collect())
+        .unwrap_or_default();
+    for cluster in &doc.status.placement_statuses {
+        let c_name = cluster.cluster_name.as_str();
+        let was = old_clusters.get(c_name);
+        if was.is_some_and(|w| *w == cluster) {
+            continue;
+        }
+        // A failed apply, or objects that did not become available.
+        for type_ in [kind::RESOURCE_APPLIED, kind::RESOURCE_AVAILABLE] {
+            let Some(c) = became(was.map(|w| &w.conditions), &cluster.conditions, type_, "False") else {
+                continue;
+            };
+            if c.reason == reason::NOT_AVAILABLE_YET {
+                continue;
+            }
+            let mut e = source.event(
+                EventKind::ClusterFailed,
+                c.last_transition_time,
+                format!("Placement {name}: cluster {c_name} failed: {}", c.message),
+                &[name, c_name, type_],
+            );
+            e.placement = Some(name.to_string());
+            e.cluster = Some(c_name.to_string());
+            e.reason = Some(c.reason.clone());
+            e.message = Some(c.message.clone());
+            out.push(e);
+            break;
+        }
+        if !cluster.drifted_placements.is_empty() && was.is_none_or(|w| w.drifted_placements.is_empty()) {
+            let objects: Vec<String> = cluster
+                .drifted_placements
+                .iter()
+                .map(|d| {
+                    let o = &d.object;
+                    match &o.namespace {
+                        Some(ns) => format!("{}/{ns}/{}", o.kind, o.name),
+                        None => format!("{}/{}", o.kind, o.name),
+                    }
+                })
+                .collect();
+            let time = cluster
+                .drifted_placements
+                .iter()
+                .filter_map(|d| d.first_drifted_observed_time)
+                .min()
+                .unwrap_or(doc.status.conditions.first().map(|c| c.last_transition_time).unwrap_or_default());
+            let mut e = source.event(
+                EventKind::DriftDetected,
+                time,
+                format!(
+                    "Placement {name}: {} object(s) drifted on cluster {c_name}: {}",
+                    objects.len(),
+                    objects.join(", ")
+                ),
+                &[name, c_name],
+            );
+            e.placement = Some(name.to_string());
+            e.cluster = Some(c_name.to_string());
+            e.objects = objects;
+            out.push(e);
+        }
+    }
+}
