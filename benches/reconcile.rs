@@ -95,17 +95,51 @@ fn write_fleet(work: &Path, clusters: usize, strategy_type: &str) {
 /// all of them has finished a staged run first, so every pass reads its
 /// status back and checks every cluster for drift).
 fn push_to_first_write(clusters: usize) -> (Duration, Duration) {
+    push_to_first_write_with(clusters, Rollout::Rolling)
+}
+
+/// How the pushed placement rolls out.
+#[derive(Clone, Copy, PartialEq)]
+enum Rollout {
+    /// RollingUpdate: no run, no events.
+    Rolling,
+    /// A staged run per push (autoRun, one stage, no waits): four events a
+    /// push; with `silent`, `--notify` names a receiver that takes
+    /// connections and never answers (each event waits out its time-outs
+    /// and retries).
+    AutoRun { silent: bool },
+}
+
+fn push_to_first_write_with(clusters: usize, rollout: Rollout) -> (Duration, Duration) {
     let dir = tempfile::tempdir().unwrap();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let notify = dir.path().join("notify.yaml");
+    std::fs::write(
+        &notify,
+        format!("receivers:\n- name: silent\n  url: http://{}/\n", silent.local_addr().unwrap()),
+    )
+    .unwrap();
     let (origin, work) = setup(dir.path());
     if clusters > 1 {
         write_fleet(&work, clusters, "External");
     } else {
         write(&work, "clusters/member00000.yaml", &cluster("member00000", "a"));
     }
+    let strategy = match rollout {
+        Rollout::Rolling => "    type: RollingUpdate\n",
+        Rollout::AutoRun { .. } => "    type: External\n    autoRun:\n      stagedRolloutStrategyName: one\n",
+    };
     write(
         &work,
         "placements/web.yaml",
-        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: web\nspec:\n  resourceSelectors:\n  - {group: \"\", version: v1, kind: Namespace, name: web}\n  policy:\n    placementType: PickFixed\n    clusterNames: [member00000]\n  strategy:\n    type: RollingUpdate\n",
+        &format!(
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: web\nspec:\n  resourceSelectors:\n  - {{group: \"\", version: v1, kind: Namespace, name: web}}\n  policy:\n    placementType: PickFixed\n    clusterNames: [member00000]\n  strategy:\n{strategy}"
+        ),
+    );
+    write(
+        &work,
+        "strategies/one.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: one\nspec:\n  stages:\n  - name: all\n    labelSelector: {}\n",
     );
     write(&work, "resources/web.yaml", &web(0));
     git(&work, &["add", "-A"]);
@@ -117,8 +151,12 @@ fn push_to_first_write(clusters: usize) -> (Duration, Duration) {
         let outcome = gitfleet::cli::reconciler(&args).unwrap().pass(gitfleet::cli::now()).unwrap();
         assert!(outcome.message.contains("all succeeded"), "{}", outcome.message);
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gitfleet"))
-        .args(["run", "--repo", origin.to_str().unwrap(), "--state-dir", state.to_str().unwrap()])
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gitfleet"));
+    command.args(["run", "--repo", origin.to_str().unwrap(), "--state-dir", state.to_str().unwrap()]);
+    if rollout == (Rollout::AutoRun { silent: true }) {
+        command.arg("--notify").arg(&notify);
+    }
+    let mut child = command
         .stderr(if std::env::var("GITFLEET_BENCH_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
         .spawn()
         .unwrap();
@@ -379,6 +417,13 @@ fn main() {
         return;
     }
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    if std::env::var("GITFLEET_BENCH_ONLY").is_ok_and(|v| v == "notify-dead") {
+        let (median, max) = push_to_first_write_with(1, Rollout::AutoRun { silent: false });
+        println!("push to first write, autoRun: median {:.0} ms, max {:.0} ms", ms(median), ms(max));
+        let (median, max) = push_to_first_write_with(1, Rollout::AutoRun { silent: true });
+        println!("the same with a silent receiver: median {:.0} ms, max {:.0} ms", ms(median), ms(max));
+        return;
+    }
     if std::env::var("GITFLEET_BENCH_ONLY").is_ok_and(|v| v == "webhook") {
         let (median, max) = webhook_to_first_write();
         println!(
@@ -396,6 +441,8 @@ fn main() {
     // Smallest first: peak memory (VmHWM) is the process's so far.
     let (median, max) = push_to_first_write(1);
     let (hook_median, hook_max) = webhook_to_first_write();
+    let (auto_median, auto_max) = push_to_first_write_with(1, Rollout::AutoRun { silent: false });
+    let (dead_median, dead_max) = push_to_first_write_with(1, Rollout::AutoRun { silent: true });
     let small = fleet_run(CLUSTERS);
     assert_eq!(small.written, CLUSTERS);
     let big = fleet_run(BIG);
@@ -408,6 +455,16 @@ fn main() {
         "| `git push` to first cluster write, watching reconciler ({PUSHES} pushes) | median {:.0} ms, max {:.0} ms | < 100 ms |",
         ms(median),
         ms(max)
+    );
+    println!(
+        "| the same with a staged run per push (autoRun, one stage; four events a push) | median {:.0} ms, max {:.0} ms | reference |",
+        ms(auto_median),
+        ms(auto_max)
+    );
+    println!(
+        "| the same with `--notify` naming a receiver that never answers (each event waits out 10 s time-outs and 5 retries) | median {:.0} ms, max {:.0} ms | as without |",
+        ms(dead_median),
+        ms(dead_max)
     );
     println!(
         "| push webhook (signed, `/hooks/generic`) to first cluster write, a URL remote (git daemon) polled once an hour ({PUSHES} pushes) | median {:.0} ms, max {:.0} ms | < 150 ms |",
