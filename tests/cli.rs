@@ -424,3 +424,162 @@ fn shards_need_leader_election_a_signing_key_and_a_running_process() {
     let out = run(&["--leader-elect", "--leader-elect-resource-namespace", "ns", "--shards", "0"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+/// `validate --format github` writes GitHub Actions annotations, `--format
+/// json` a machine-readable report; the exit code is the same.
+#[test]
+fn validate_reports_for_ci() {
+    let f = Fleet::example();
+    f.write(
+        "fleet/strategies/bad.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: bad\nspec:\n  stages:\n  - name: Bad_Name, 50%\n",
+    );
+    f.commit_all("bad strategy in a sub-folder");
+    let repo = f.origin_str();
+    let out = gitfleet(&["validate", repo, "--rev", "main", "--path", "fleet", "--format", "github"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    // The path is the repository's; `:` and `,` in properties and `%` are escaped.
+    assert!(
+        text.starts_with("::error file=fleet/strategies/bad.yaml,line=1,title=gitfleet validate::ClusterStagedUpdateStrategy/bad: spec.stages[0].name: \"Bad_Name, 50%25\" must match"),
+        "{text}"
+    );
+    let out = gitfleet(&["validate", repo, "--rev", "main", "--path", "fleet", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["errors"][0]["file"], "fleet/strategies/bad.yaml");
+    assert_eq!(report["errors"][0]["line"], 1);
+    assert_eq!(report["errors"][0]["object"], "ClusterStagedUpdateStrategy/bad");
+    let out = gitfleet(&["validate", &example_dir(), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!((report["ok"].as_bool(), report["errors"].as_array().map(Vec::len)), (Some(true), Some(0)));
+}
+
+/// `preview`: what a pull request changes, per placement, from Git alone.
+#[test]
+fn preview_shows_what_a_pull_request_changes() {
+    let f = Fleet::example();
+    let base = f.commit_all("base");
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    f.write(
+        "resources/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: test-namespace\nstringData:\n  password: hunter2\n",
+    );
+    f.write(
+        "runs/example-run-2.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateRun\nmetadata:\n  name: example-run-2\nspec:\n  placementName: example-placement\n  stagedRolloutStrategyName: example-strategy\n",
+    );
+    let head = f.commit_all("value2, a secret and a run");
+    let out = gitfleet(&["preview", "--repo", f.origin_str(), "--base", &base, "--head", &head]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let md = stdout(&out);
+    for part in [
+        "**1 of 2 placement(s) change.**",
+        "### example-placement: new resource snapshot example-placement-1 (after 0)",
+        "Clusters: member1, member2, member3 (3).",
+        "Rollout: run example-run-2 (strategy example-strategy) is added or changed.",
+        "| staging | member2 |  | wait 1m0s |",
+        "| canary | member3, member1 |  | approval gate |",
+        "| member1 | 1 | 1 | 0 |",
+        "<details><summary>ConfigMap test-namespace/test-cm on member1, member2, member3</summary>",
+        "-  key: value1\n+  key: value2",
+        "+  password: \"***\"",
+        "Unchanged: crp-with-envelope.",
+    ] {
+        assert!(md.contains(part), "{part:?} not in:\n{md}");
+    }
+    assert!(!md.contains("hunter2"), "a Secret's value is never shown");
+    // Cut to fit a comment, with a note.
+    let out = gitfleet(&[
+        "preview",
+        "--repo",
+        f.origin_str(),
+        "--base",
+        &base,
+        "--head",
+        &head,
+        "--max-bytes",
+        "500",
+    ]);
+    let md = stdout(&out);
+    assert!(
+        !md.contains("<details>") && md.contains("Some diffs were left out to stay under 500 bytes"),
+        "{md}"
+    );
+    // Nothing changes: said so.
+    let out = gitfleet(&["preview", "--repo", f.origin_str(), "--base", &head, "--head", &head]);
+    assert!(stdout(&out).contains("**0 of 2 placement(s) change.**"), "{}", stdout(&out));
+    let out = gitfleet(&["preview", "--repo", f.origin_str(), "--base", "no-such-rev", "--head", &head]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// The CI examples in deploy/ci: their validate and preview commands, exactly
+/// as written, against a fleet repository with a pull request.
+#[test]
+fn ci_examples_run_their_commands() {
+    let f = Fleet::example();
+    let base = f.commit_all("base");
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    let head = f.commit_all("value2");
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_gitfleet")).parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |script: &str, env: &[(&str, &str)]| {
+        let out = std::process::Command::new("bash")
+            .args(["-e", "-c", script])
+            .current_dir(&f.work)
+            .env("PATH", &path)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let yaml = |file: &str| -> serde_json::Value {
+        let text =
+            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+        serde_saphyr::from_str(&text).unwrap()
+    };
+
+    // GitHub Actions: the steps with an id, their `run` as written, their env as GitHub would set it.
+    let workflow = yaml("deploy/ci/github-actions.yaml");
+    let steps = workflow["jobs"]["preview"]["steps"].as_array().unwrap();
+    let step = |id: &str| steps.iter().find(|s| s["id"] == id).unwrap();
+    assert_eq!(step("preview")["env"]["BASE"], "${{ github.event.pull_request.base.sha }}");
+    assert_eq!(step("preview")["env"]["HEAD"], "${{ github.event.pull_request.head.sha }}");
+    let runner_temp = tmp.path().to_str().unwrap();
+    let (code, out, err) = run(step("validate")["run"].as_str().unwrap(), &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let env = [("BASE", base.as_str()), ("HEAD", head.as_str()), ("RUNNER_TEMP", runner_temp)];
+    let (code, out, err) = run(step("preview")["run"].as_str().unwrap(), &env);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let md = std::fs::read_to_string(tmp.path().join("preview.md")).unwrap();
+    assert!(md.contains("### example-placement: new resource snapshot"), "{md}");
+    let comment = steps.iter().find(|s| s["name"] == "Comment").unwrap()["run"].as_str().unwrap();
+    assert!(comment.contains("\"$RUNNER_TEMP/preview.md\""), "the comment posts the file the preview wrote");
+
+    // GitLab CI: the job's script lines, as written.
+    let job = &yaml("deploy/ci/gitlab-ci.yaml")["gitfleet"];
+    let env = [("CI_MERGE_REQUEST_DIFF_BASE_SHA", base.as_str()), ("CI_COMMIT_SHA", head.as_str())];
+    for line in job["script"].as_array().unwrap() {
+        let (code, out, err) = run(line.as_str().unwrap(), &env);
+        assert_eq!(code, Some(0), "{line}: {out}{err}");
+    }
+    let md = std::fs::read_to_string(f.work.join("preview.md")).unwrap();
+    assert!(md.contains("### example-placement: new resource snapshot"), "{md}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f.work.join("validate.json")).unwrap()).unwrap();
+    assert_eq!(report["ok"], true);
+    let notes = job["after_script"][0].as_str().unwrap();
+    assert!(notes.contains("body@preview.md"), "the note posts the file the preview wrote");
+
+    // A broken manifest in the pull request: the validate steps fail and say where.
+    f.write("placements/broken.yaml", "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata: {name: broken}\nspec: {policy: {placementType: PickSome}}\n");
+    let (code, out, _) = run(step("validate")["run"].as_str().unwrap(), &[]);
+    assert_eq!(code, Some(1));
+    assert!(out.starts_with("::error file=placements/broken.yaml,line="), "{out}");
+    let (code, out, _) = run(job["script"][0].as_str().unwrap(), &env);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("\"file\": \"placements/broken.yaml\""), "{out}");
+}

@@ -224,6 +224,20 @@ fn drift_is_reported_corrected_or_left_as_it_is() {
     assert_eq!(diff.status.code(), Some(1), "{}", stderr(&diff));
     assert!(stdout(&diff).contains("-  key: edited\n+  key: v1"), "{}", stdout(&diff));
     assert!(stderr(&diff).contains("member1: 1 object(s) differ from always-0"), "{}", stderr(&diff));
+    // The same as Markdown for a pull-request comment, on stdout.
+    let md =
+        gitfleet(&["diff", "always", "--repo", f.origin_str(), "--state-dir", st, "--format", "markdown"]);
+    assert_eq!(md.status.code(), Some(1), "{}", stderr(&md));
+    let md = stdout(&md);
+    for part in [
+        "## gitfleet diff: always against always-0",
+        "- **member1**: 1 object(s) differ",
+        "<details><summary>member1: ConfigMap drift-a/cm differs</summary>",
+        "```diff\n--- live/ConfigMap drift-a/cm",
+        "-  key: edited\n+  key: v1",
+    ] {
+        assert!(md.contains(part), "{part:?} not in:\n{md}");
+    }
 
     let out = r.pass(now()).unwrap();
     says(&out.message, "always corrected drift on member1: ConfigMap drift-a/cm (/data/key)");

@@ -41,6 +41,16 @@ pub struct DiffArgs {
     /// The state folder whose local store holds the clusters (without --kubeconfig).
     #[arg(long, default_value = ".gitfleet")]
     pub state_dir: PathBuf,
+    /// text: unified diffs, per-cluster lines on stderr; markdown: one report on
+    /// stdout for a pull-request comment (a collapsed section per object).
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
 }
 
 pub fn diff(args: DiffArgs) -> Result<u8, CliError> {
@@ -74,18 +84,37 @@ pub fn diff(args: DiffArgs) -> Result<u8, CliError> {
         None => Box::new(LocalStore::new(args.state_dir.join("clusters"))),
     };
     let mut differs = false;
+    let markdown = args.format == DiffFormat::Markdown;
+    if markdown {
+        println!("## gitfleet diff: {} against {snapshot}\n", p.name);
+    }
     for cluster in &clusters {
         backend.declare(&fs.fleet.clusters[cluster]);
         let desired = render_for(&fs.fleet, p, cluster, &manifests, index).map_err(CliError::env)?;
         let diffs = backend.diff(cluster, &desired).map_err(CliError::env)?;
         if diffs.is_empty() {
-            eprintln!("{cluster}: no differences from {}", snapshot);
+            match markdown {
+                true => println!("- **{cluster}**: no differences\n"),
+                false => eprintln!("{cluster}: no differences from {}", snapshot),
+            }
             continue;
         }
         differs = true;
-        eprintln!("{cluster}: {} object(s) differ from {}", diffs.len(), snapshot);
+        if !markdown {
+            eprintln!("{cluster}: {} object(s) differ from {}", diffs.len(), snapshot);
+            for d in diffs {
+                print!("{}", d.unified);
+            }
+            continue;
+        }
+        println!("- **{cluster}**: {} object(s) differ\n", diffs.len());
         for d in diffs {
-            print!("{}", d.unified);
+            let what = if d.on_cluster { "differs" } else { "is missing" };
+            println!(
+                "<details><summary>{cluster}: {} {what}</summary>\n\n```diff\n{}```\n\n</details>\n",
+                d.key,
+                d.unified.replace("```", "`\u{200b}``")
+            );
         }
     }
     Ok(u8::from(differs))

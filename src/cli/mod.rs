@@ -4,6 +4,7 @@ mod approve;
 mod demo;
 mod diff;
 pub(crate) mod get;
+mod preview;
 mod run;
 mod table;
 mod validate;
@@ -44,6 +45,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Unified diff between each cluster and a placement's snapshot; exit 1 if they differ.
     Diff(diff::DiffArgs),
+    /// What a pull request would change on the clusters, per placement (Markdown).
+    Preview(preview::PreviewArgs),
     /// Approve a ClusterApprovalRequest: commit approvals/NAME.yaml as yourself.
     Approve(approve::ApproveArgs),
     /// The staged rollout walkthrough end to end on a scratch repository.
@@ -80,6 +83,7 @@ pub fn execute(cli: Cli) -> Result<u8, CliError> {
         Command::Validate(args) => validate::validate(args),
         Command::Approve(args) => approve::approve(args),
         Command::Diff(args) => diff::diff(args),
+        Command::Preview(args) => preview::preview(args),
         Command::Demo => demo::demo(),
     }
 }

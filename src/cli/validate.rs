@@ -18,11 +18,83 @@ pub struct ValidateArgs {
     /// The tracked sub-folder inside the repository.
     #[arg(long)]
     pub path: Option<String>,
+    /// text (default), github (GitHub Actions annotations, `::error file=F,line=L::message`)
+    /// or json (`{"ok", "files", "errors": [{"file", "line", "object", "message"}]}`).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// How `validate` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Github,
+    Json,
+}
+
+/// A value of a GitHub workflow command: `%`, line breaks (and in
+/// properties `:` and `,`) escaped as the runner expects.
+fn workflow_escape(text: &str, property: bool) -> String {
+    let mut out = text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+    if property {
+        out = out.replace(':', "%3A").replace(',', "%2C");
+    }
+    out
 }
 
 pub fn validate(args: ValidateArgs) -> Result<u8, CliError> {
     let loaded = load(&args)?;
     let fleet = loaded.fleet();
+    // Paths in annotations are relative to the repository, as GitHub shows them.
+    let in_repo =
+        |file: &str| match args.path.as_deref().map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
+            Some(folder) => format!("{folder}/{file}"),
+            None => file.to_string(),
+        };
+    match args.format {
+        Format::Text => {}
+        Format::Github => {
+            for issue in &fleet.issues {
+                let mut props = format!("file={}", workflow_escape(&in_repo(&issue.path), true));
+                if let Some(line) = issue.line {
+                    props.push_str(&format!(",line={line}"));
+                }
+                props.push_str(",title=gitfleet validate");
+                let message = match &issue.object {
+                    Some(object) => format!("{object}: {}", issue.message),
+                    None => issue.message.clone(),
+                };
+                println!("::error {props}::{}", workflow_escape(&message, false));
+            }
+            if fleet.issues.is_empty() {
+                println!("ok: {} files", loaded.files.len());
+                return Ok(0);
+            }
+            println!("{} error(s) in {} files", fleet.issues.len(), loaded.files.len());
+            return Ok(1);
+        }
+        Format::Json => {
+            let errors: Vec<serde_json::Value> = fleet
+                .issues
+                .iter()
+                .map(|i| {
+                    serde_json::json!({
+                        "file": in_repo(&i.path),
+                        "line": i.line,
+                        "object": i.object,
+                        "message": i.message,
+                    })
+                })
+                .collect();
+            let report = serde_json::json!({
+                "ok": errors.is_empty(),
+                "files": loaded.files.len(),
+                "errors": errors,
+            });
+            println!("{}", serde_json::to_string_pretty(&report).map_err(CliError::env)?);
+            return Ok(u8::from(!fleet.issues.is_empty()));
+        }
+    }
     for issue in &fleet.issues {
         println!("error: {issue}");
     }

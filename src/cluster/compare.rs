@@ -105,12 +105,23 @@ pub fn field_diffs(hub: &Value, member: &Value) -> Vec<FieldDiff> {
 
 /// A unified diff from the live object to the snapshot's, as YAML.
 pub fn unified(key: &ObjectKey, live: Option<&Value>, hub: &Value) -> String {
-    let live = live.map(|v| crate::yaml::to_string(&normalise(v))).unwrap_or_default();
-    let want = crate::yaml::to_string(&normalise(hub));
-    similar::TextDiff::from_lines(&live, &want)
+    unified_between(key, live, Some(hub), ("live", "git"))
+}
+
+/// A unified diff between two versions of an object (`None`: not there), as
+/// YAML, the sides named by `labels`.
+pub fn unified_between(
+    key: &ObjectKey,
+    before: Option<&Value>,
+    after: Option<&Value>,
+    labels: (&str, &str),
+) -> String {
+    let text = |v: Option<&Value>| v.map(|v| crate::yaml::to_string(&normalise(v))).unwrap_or_default();
+    let (before, after) = (text(before), text(after));
+    similar::TextDiff::from_lines(&before, &after)
         .unified_diff()
         .context_radius(3)
-        .header(&format!("live/{key}"), &format!("git/{key}"))
+        .header(&format!("{}/{key}", labels.0), &format!("{}/{key}", labels.1))
         .to_string()
 }
 

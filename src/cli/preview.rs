@@ -1,0 +1,350 @@
+//! `gitfleet preview --repo REPO --base REV --head REV`: what merging the head
+//! commit would change on the clusters, compared with the base, per
+//! placement, as Markdown fit for a pull-request comment: a new resource
+//! snapshot or not, the objects added, changed and deleted on each cluster
+//! (their rendered YAML diffed, Secret values masked), the clusters, and the
+//! stages and gates a run would pass through. No cluster is read: both sides
+//! are rendered from Git.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::CliError;
+use crate::cluster::compare::{masked, unified_between};
+use crate::engine::initialize::stage_clusters;
+use crate::reconcile::render_for;
+use crate::render::RenderedObject;
+use crate::repo::Fleet;
+use crate::repo::model::{ObjectKey, Placement, RolloutType, StageTask, Strategy};
+use crate::schedule::schedule;
+use crate::snapshot::Indexer;
+use crate::snapshot::select::selected_manifests;
+use crate::source::Source;
+use crate::state::FleetState;
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// The fleet repository: a local path (a CI checkout) or a URL.
+    #[arg(long, default_value = ".")]
+    pub repo: String,
+    /// The commit the pull request merges into (sha, branch, tag).
+    #[arg(long)]
+    pub base: String,
+    /// The pull request's commit.
+    #[arg(long, default_value = "HEAD")]
+    pub head: String,
+    /// The fleet's sub-folder in the repository.
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Cut the preview at about this many bytes (a GitHub comment holds 65,536).
+    #[arg(long, default_value_t = 60_000)]
+    pub max_bytes: usize,
+}
+
+/// What changes for one cluster: objects by what happens to them.
+#[derive(Default)]
+struct ClusterChanges {
+    added: Vec<String>,
+    changed: Vec<String>,
+    deleted: Vec<String>,
+    /// (object, unified diff).
+    diffs: Vec<(String, String)>,
+}
+
+impl ClusterChanges {
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.deleted.is_empty()
+    }
+}
+
+fn describe(key: &ObjectKey) -> String {
+    let kind = if key.group.is_empty() { key.kind.clone() } else { format!("{}.{}", key.kind, key.group) };
+    match &key.namespace {
+        Some(ns) => format!("{kind} {ns}/{}", key.name),
+        None => format!("{kind} {}", key.name),
+    }
+}
+
+/// The objects a placement puts on a cluster, by key; empty when the
+/// placement does not exist or cannot be rendered there.
+fn rendered(
+    fleet: &Fleet,
+    p: Option<&Placement>,
+    cluster: &str,
+    index: u32,
+) -> Result<BTreeMap<ObjectKey, RenderedObject>, String> {
+    let Some(p) = p else { return Ok(BTreeMap::new()) };
+    if !fleet.clusters.contains_key(cluster)
+        || !schedule(p, &fleet.clusters).clusters.iter().any(|c| c == cluster)
+    {
+        return Ok(BTreeMap::new());
+    }
+    let manifests = selected_manifests(fleet, &p.name);
+    let objects = render_for(fleet, p, cluster, &manifests, index).map_err(|e| e.to_string())?;
+    Ok(objects.into_iter().map(|o| (o.key.clone(), o)).collect())
+}
+
+fn cluster_changes(
+    base: &BTreeMap<ObjectKey, RenderedObject>,
+    head: &BTreeMap<ObjectKey, RenderedObject>,
+) -> ClusterChanges {
+    let mut out = ClusterChanges::default();
+    let keys: BTreeSet<&ObjectKey> = base.keys().chain(head.keys()).collect();
+    for key in keys {
+        let (b, h) = (base.get(key), head.get(key));
+        let name = describe(key);
+        match (b, h) {
+            (Some(b), Some(h)) if b.value == h.value => continue,
+            (None, None) => continue,
+            (Some(_), Some(_)) => out.changed.push(name.clone()),
+            (None, Some(_)) => out.added.push(name.clone()),
+            (Some(_), None) => out.deleted.push(name.clone()),
+        }
+        let empty = serde_json::Value::Null;
+        let head_value = h.map_or(&empty, |h| &h.value);
+        let (head_masked, base_masked) = masked(key, head_value, b.map(|b| &b.value));
+        let diff = unified_between(
+            key,
+            base_masked.as_ref().filter(|_| b.is_some()),
+            h.map(|_| &head_masked),
+            ("base", "head"),
+        );
+        out.diffs.push((name, diff));
+    }
+    out
+}
+
+/// The stages a run of `strategy` would pass through, as a Markdown table.
+fn stages_table(strategy: &Strategy, scheduled: &[String], fleet: &Fleet) -> String {
+    let tasks = |t: &[StageTask]| {
+        t.iter()
+            .map(|t| match t {
+                StageTask::Approval => "approval gate".to_string(),
+                StageTask::TimedWait(d) => format!("wait {}", crate::repo::duration::format(*d)),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let members = match stage_clusters(strategy, scheduled, &fleet.clusters) {
+        Ok(m) => m,
+        Err(e) => return format!("Strategy {} cannot order these clusters: {e}\n", strategy.name),
+    };
+    let mut out = String::from("| stage | clusters | before | after |\n|---|---|---|---|\n");
+    for (stage, clusters) in strategy.stages.iter().zip(members) {
+        let names = if clusters.is_empty() { "(none)".to_string() } else { clusters.join(", ") };
+        let _ = writeln!(
+            out,
+            "| {} | {names} | {} | {} |",
+            stage.name,
+            tasks(&stage.before_tasks),
+            tasks(&stage.after_tasks)
+        );
+    }
+    out
+}
+
+/// How the placement's change would reach its clusters.
+fn rollout(p: &Placement, base: &Fleet, head: &Fleet, scheduled: &[String]) -> String {
+    match &p.rollout {
+        RolloutType::RollingUpdate { max_unavailable } => format!(
+            "Rollout: RollingUpdate, applied to its clusters once merged (maxUnavailable {}).\n",
+            max_unavailable
+        ),
+        RolloutType::External => {
+            let mut out = String::new();
+            let runs: Vec<_> = head
+                .runs
+                .values()
+                .filter(|r| r.placement == p.name)
+                .filter(|r| {
+                    base.raw.get(&("ClusterStagedUpdateRun".into(), None, r.name.clone()))
+                        != head.raw.get(&("ClusterStagedUpdateRun".into(), None, r.name.clone()))
+                })
+                .collect();
+            if let Some(strategy) = &p.auto_run {
+                let _ = writeln!(out, "Rollout: autoRun, a run of strategy {strategy} starts once merged.\n");
+                if let Some(s) = head.strategies.get(strategy) {
+                    out.push_str(&stages_table(s, scheduled, head));
+                }
+            }
+            for r in &runs {
+                let _ =
+                    writeln!(out, "Rollout: run {} (strategy {}) is added or changed.\n", r.name, r.strategy);
+                if let Some(s) = head.strategies.get(&r.strategy) {
+                    out.push_str(&stages_table(s, scheduled, head));
+                }
+            }
+            if out.is_empty() {
+                out.push_str("Rollout: External; nothing changes on a cluster until a ClusterStagedUpdateRun rolls the new snapshot out.\n");
+            }
+            out
+        }
+    }
+}
+
+pub fn preview(args: PreviewArgs) -> Result<u8, CliError> {
+    let source = Source::open(&args.repo, "main").map_err(CliError::env)?;
+    let repo = &source.repo;
+    let base_id = source.resolve(&args.base).map_err(CliError::user)?;
+    let head_id = source.resolve(&args.head).map_err(CliError::user)?;
+    let path = args.path.as_deref();
+    let load = |commit| {
+        FleetState::load(repo, commit, path, &mut Indexer::new(path), |_| Ok(None), None)
+            .map_err(CliError::env)
+    };
+    let (base, head) = (load(base_id)?, load(head_id)?);
+    let short = |id: git2::Oid| id.to_string()[..10].to_string();
+    let mut out = format!("## gitfleet preview: {} → {}\n\n", short(base_id), short(head_id));
+    if !head.fleet.issues.is_empty() {
+        let _ = writeln!(
+            out,
+            "**The head commit has {} error(s)** (`gitfleet validate`):\n",
+            head.fleet.issues.len()
+        );
+        for issue in &head.fleet.issues {
+            let _ = writeln!(out, "- `{issue}`");
+        }
+        out.push('\n');
+    }
+    let names: BTreeSet<&String> = base.fleet.placements.keys().chain(head.fleet.placements.keys()).collect();
+    let mut unchanged = Vec::new();
+    let mut sections = Vec::new();
+    for name in names {
+        let (bp, hp) = (base.fleet.placements.get(name), head.fleet.placements.get(name));
+        let base_index = base.latest_index(name);
+        let key = ("ClusterResourcePlacement".to_string(), None, name.clone());
+        let placement_changed = base.fleet.raw.get(&key) != head.fleet.raw.get(&key);
+        let manifests = |f: &Fleet| -> Vec<(ObjectKey, Arc<serde_json::Value>)> {
+            selected_manifests(f, name).iter().map(|m| (m.key.clone(), m.value.clone())).collect()
+        };
+        let new_snapshot = hp.is_some() && manifests(&base.fleet) != manifests(&head.fleet);
+        let index = match (base_index, new_snapshot) {
+            (Some(i), true) => i + 1,
+            (Some(i), false) => i,
+            (None, _) => 0,
+        };
+        let scheduled = |f: &Fleet, p: Option<&Placement>| {
+            p.map(|p| schedule(p, &f.clusters).clusters).unwrap_or_default()
+        };
+        let (base_clusters, head_clusters) = (scheduled(&base.fleet, bp), scheduled(&head.fleet, hp));
+        let all: BTreeSet<&String> = base_clusters.iter().chain(&head_clusters).collect();
+        let mut per_cluster: Vec<(String, ClusterChanges)> = Vec::new();
+        let mut problems = Vec::new();
+        for cluster in all {
+            let b = rendered(&base.fleet, bp, cluster, index);
+            let h = rendered(&head.fleet, hp, cluster, index);
+            match (b, h) {
+                (Ok(b), Ok(h)) => {
+                    let c = cluster_changes(&b, &h);
+                    if !c.is_empty() {
+                        per_cluster.push((cluster.clone(), c));
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => problems.push(format!("{cluster}: {e}")),
+            }
+        }
+        let rollout_changed = hp.is_some_and(|p| {
+            rollout(p, &base.fleet, &head.fleet, &head_clusters).contains("is added or changed")
+        });
+        if per_cluster.is_empty()
+            && !new_snapshot
+            && !placement_changed
+            && problems.is_empty()
+            && !rollout_changed
+        {
+            unchanged.push(name.as_str());
+            continue;
+        }
+        let mut s = String::new();
+        let title = match (bp, hp) {
+            (None, Some(_)) => "new placement".to_string(),
+            (Some(_), None) => "placement removed: its objects are deleted from its clusters".to_string(),
+            _ if new_snapshot => match base_index {
+                Some(i) => format!("new resource snapshot {name}-{index} (after {i})"),
+                None => format!("new resource snapshot {name}-{index}"),
+            },
+            _ => "no new resource snapshot".to_string(),
+        };
+        let _ = writeln!(s, "### {name}: {title}\n");
+        if placement_changed && bp.is_some() && hp.is_some() {
+            s.push_str("The ClusterResourcePlacement itself changes.\n\n");
+        }
+        let added: Vec<&String> = head_clusters.iter().filter(|c| !base_clusters.contains(c)).collect();
+        let removed: Vec<&String> = base_clusters.iter().filter(|c| !head_clusters.contains(c)).collect();
+        let _ = write!(s, "Clusters: {} ({})", head_clusters.join(", "), head_clusters.len());
+        if !added.is_empty() {
+            let _ =
+                write!(s, "; joining: {}", added.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "));
+        }
+        if !removed.is_empty() {
+            let _ =
+                write!(s, "; leaving: {}", removed.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "));
+        }
+        s.push_str(".\n\n");
+        if let Some(p) = hp {
+            s.push_str(&rollout(p, &base.fleet, &head.fleet, &head_clusters));
+            s.push('\n');
+        }
+        for problem in &problems {
+            let _ = writeln!(s, "- cannot render: `{problem}`");
+        }
+        if !per_cluster.is_empty() {
+            s.push_str("| cluster | added | changed | deleted |\n|---|---|---|---|\n");
+            for (cluster, c) in &per_cluster {
+                let _ = writeln!(
+                    s,
+                    "| {cluster} | {} | {} | {} |",
+                    c.added.len(),
+                    c.changed.len(),
+                    c.deleted.len()
+                );
+            }
+            s.push('\n');
+        }
+        // The same diff on several clusters is shown once.
+        let mut grouped: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        for (cluster, c) in &per_cluster {
+            for (object, diff) in &c.diffs {
+                grouped.entry((object.clone(), diff.clone())).or_default().push(cluster.clone());
+            }
+        }
+        sections.push((s, grouped));
+    }
+    let changed = sections.len();
+    let total = changed + unchanged.len();
+    let _ = writeln!(out, "**{changed} of {total} placement(s) change.**\n");
+    // Summaries first, then the diffs while they fit.
+    let mut cut = false;
+    for (summary, grouped) in sections {
+        out.push_str(&summary);
+        for ((object, diff), clusters) in grouped {
+            let details = format!(
+                "<details><summary>{object} on {}</summary>\n\n```diff\n{}```\n\n</details>\n\n",
+                clusters.join(", "),
+                diff.replace("```", "`\u{200b}``")
+            );
+            if out.len() + details.len() > args.max_bytes {
+                cut = true;
+                continue;
+            }
+            out.push_str(&details);
+        }
+    }
+    if !unchanged.is_empty() {
+        let _ = writeln!(out, "Unchanged: {}.\n", unchanged.join(", "));
+    }
+    if cut {
+        let _ = writeln!(
+            out,
+            "_Some diffs were left out to stay under {} bytes: run `gitfleet preview --base {} --head {}` for all of them._",
+            args.max_bytes,
+            short(base_id),
+            short(head_id)
+        );
+    }
+    print!("{out}");
+    Ok(0)
+}
