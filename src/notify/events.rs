@@ -456,3 +456,133 @@ fn placement_events(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::conditions::Conditions;
+    use crate::status::placement::cluster::{ClusterPlacementStatus, DiffedObject, ObjectRef};
+
+    const T: i64 = 1_900_000_000;
+
+    fn run(conds: &[(&str, bool, &str, &str)], at: i64) -> Arc<RunDocument> {
+        let mut doc = RunDocument::default();
+        doc.metadata.name = "r".into();
+        doc.spec = serde_json::json!({"placementName": "app"});
+        for (type_, status, reason, message) in conds {
+            doc.status.conditions.set_condition(type_, *status, reason, message, Time::from(at), 1);
+        }
+        Arc::new(doc)
+    }
+
+    fn view_with_run(doc: Arc<RunDocument>) -> View {
+        View { runs: [("r".to_string(), doc)].into(), ..View::default() }
+    }
+
+    fn placement(clusters: Vec<ClusterPlacementStatus>) -> View {
+        let mut doc = PlacementDocument::default();
+        doc.status.placement_statuses = clusters;
+        View { placements: [("app".to_string(), Arc::new(doc))].into(), ..View::default() }
+    }
+
+    fn source() -> Source<'static> {
+        Source { repository: "https://git.example.com/fleet.git", commit: "c0ffee" }
+    }
+
+    #[test]
+    fn a_rollout_window_a_failure_and_the_same_id_for_the_same_transition() {
+        let progressing = run(&[(kind::PROGRESSING, true, reason::UPDATE_RUN_PROGRESSING, "")], T);
+        let message = "The updateRun is waiting for rollout window freeze (Deny): cluster c3 may not start until 2030-03-18T06:00:00Z";
+        let waiting = run(&[(kind::PROGRESSING, false, reason::UPDATE_RUN_WAITING, message)], T + 60);
+        let events = between(&view_with_run(progressing.clone()), &view_with_run(waiting.clone()), &source());
+        assert_eq!(events.len(), 1, "{events:?}");
+        let e = &events[0];
+        assert_eq!(e.event, EventKind::RunWaiting);
+        assert_eq!(e.opens_at, Time::parse("2030-03-18T06:00:00Z"));
+        assert_eq!(
+            e.summary,
+            "Run r waits: rollout window freeze (Deny): cluster c3 may not start until 2030-03-18T06:00:00Z"
+        );
+        assert_eq!((e.run.as_deref(), e.placement.as_deref()), (Some("r"), Some("app")));
+        // Read again (a restart): the same id. Nothing new: no event.
+        let again = between(&view_with_run(progressing.clone()), &view_with_run(waiting.clone()), &source());
+        assert_eq!(again[0].id, e.id);
+        assert!(between(&view_with_run(waiting.clone()), &view_with_run(waiting), &source()).is_empty());
+        // Waiting for an approval is not a window: no RunWaiting.
+        let gate = run(
+            &[(
+                kind::PROGRESSING,
+                false,
+                reason::UPDATE_RUN_WAITING,
+                "The updateRun is waiting for after-stage tasks in stage canary to complete",
+            )],
+            T + 60,
+        );
+        assert!(between(&view_with_run(progressing.clone()), &view_with_run(gate), &source()).is_empty());
+
+        let failed =
+            run(&[(kind::SUCCEEDED, false, reason::UPDATE_RUN_FAILED, "cluster c2 failed: boom")], T + 120);
+        let events = between(&view_with_run(progressing), &view_with_run(failed), &source());
+        assert_eq!(events[0].event, EventKind::RunFailed);
+        assert_eq!(events[0].message.as_deref(), Some("cluster c2 failed: boom"));
+        let superseded = run(&[(kind::SUCCEEDED, false, reason::UPDATE_RUN_SUPERSEDED, "r2")], T + 120);
+        assert!(between(&View::default(), &view_with_run(superseded), &source()).is_empty());
+    }
+
+    #[test]
+    fn failed_and_drifted_clusters_of_a_placement() {
+        let mut ok = ClusterPlacementStatus { cluster_name: "c1".into(), ..Default::default() };
+        ok.conditions.set_condition(
+            kind::RESOURCE_APPLIED,
+            true,
+            reason::APPLY_SUCCEEDED,
+            "",
+            Time::from(T),
+            1,
+        );
+        let mut failed = ok.clone();
+        failed.conditions.set_condition(
+            kind::RESOURCE_APPLIED,
+            false,
+            reason::APPLY_FAILED,
+            "Failed to apply manifest: namespaces \"x\" not found",
+            Time::from(T + 10),
+            1,
+        );
+        let events = between(&placement(vec![ok.clone()]), &placement(vec![failed.clone()]), &source());
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event, EventKind::ClusterFailed);
+        assert_eq!(events[0].cluster.as_deref(), Some("c1"));
+        assert_eq!(events[0].reason.as_deref(), Some(reason::APPLY_FAILED));
+        assert_eq!(
+            events[0].summary,
+            "Placement app: cluster c1 failed: Failed to apply manifest: namespaces \"x\" not found"
+        );
+
+        let mut drifted = ok.clone();
+        drifted.drifted_placements.push(DiffedObject {
+            diff: String::new(),
+            envelope: None,
+            first_diffed_observed_time: None,
+            first_drifted_observed_time: Some(Time::from(T + 20)),
+            object: ObjectRef {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+                name: "cm".into(),
+                namespace: Some("app".into()),
+            },
+            object_on_cluster: None,
+            observation_time: Time::from(T + 20),
+            observed_diffs: None,
+            observed_drifts: None,
+            version: "v1".into(),
+        });
+        let events = between(&placement(vec![ok]), &placement(vec![drifted.clone()]), &source());
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event, EventKind::DriftDetected);
+        assert_eq!(events[0].objects, ["ConfigMap/app/cm"]);
+        assert_eq!(events[0].time, Time::from(T + 20));
+        // Still drifted on the next pass: nothing new.
+        assert!(between(&placement(vec![drifted.clone()]), &placement(vec![drifted]), &source()).is_empty());
+    }
+}
