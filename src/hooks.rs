@@ -14,6 +14,12 @@
 //! is followed by one more, however many pushes came meanwhile); anything
 //! else that is signed is answered and ignored. Nothing here waits for the
 //! reconciler.
+//!
+//! With `--webhook-peers`, an accepted push is passed on to the other
+//! replicas (every address the peers' names resolve to, such as a headless
+//! Service's) as a signed generic request marked [`FORWARDED`], which is not
+//! passed on again: whichever replica the Git host reaches, the one that
+//! reconciles (the leader, or every shard holder) wakes.
 
 use std::sync::Arc;
 
@@ -24,6 +30,8 @@ use subtle::ConstantTimeEq;
 
 /// The largest body read; a larger one is refused with 413.
 pub const MAX_BODY: usize = 1024 * 1024;
+/// Header of a push passed on by another replica.
+pub const FORWARDED: &str = "x-gitfleet-forwarded";
 
 /// A Git host whose webhooks gitfleet understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +118,8 @@ pub struct Hooks {
     secret: Vec<u8>,
     branch: String,
     wake: Arc<dyn Fn() + Send + Sync>,
+    /// `HOST:PORT` of the other replicas' listen addresses.
+    peers: Vec<String>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -131,7 +141,36 @@ pub fn read_secret(path: &std::path::Path) -> Result<Vec<u8>, String> {
 
 impl Hooks {
     pub fn new(secret: Vec<u8>, branch: &str, wake: Arc<dyn Fn() + Send + Sync>) -> Hooks {
-        Hooks { secret, branch: branch.to_string(), wake }
+        Hooks { secret, branch: branch.to_string(), wake, peers: Vec::new() }
+    }
+
+    /// Passes accepted pushes on to these `HOST:PORT`s.
+    pub fn with_peers(mut self, peers: Vec<String>) -> Hooks {
+        self.peers = peers;
+        self
+    }
+
+    /// Where an accepted request is passed on to: the peers, unless it was
+    /// passed on itself.
+    pub fn forward_to(&self, headers: &HeaderMap) -> &[String] {
+        if headers.contains_key(FORWARDED) { &[] } else { &self.peers }
+    }
+
+    /// The generic request that tells a peer of a push: (body, `X-Signature-256`).
+    pub fn forwarded_request(&self) -> (Vec<u8>, String) {
+        let body =
+            serde_json::json!({ "ref": format!("refs/heads/{}", self.branch) }).to_string().into_bytes();
+        let signature = self.sign(&body);
+        (body, signature)
+    }
+
+    /// `sha256=<hex>` of the HMAC-SHA256 of `body` under the secret.
+    fn sign(&self, body: &[u8]) -> String {
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.secret).expect("HMAC takes a key of any length");
+        mac.update(body);
+        let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256={hex}")
     }
 
     /// Handles one request to `/hooks/<provider>`; wakes the reconciler for a
@@ -367,12 +406,7 @@ mod tests {
             ("repo:push", deleted, Outcome::Ignored("no branch was pushed".into())),
             ("diagnostics:ping", "{}", Outcome::Ignored("ping".into())),
         ] {
-            let sig = {
-                let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s").unwrap();
-                mac.update(body.as_bytes());
-                let bytes = mac.finalize().into_bytes();
-                format!("sha256={}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
-            };
+            let sig = b.sign(body.as_bytes());
             let got = b.handle(
                 Provider::Bitbucket,
                 &headers(&[("x-hub-signature", &sig), ("x-event-key", key)]),

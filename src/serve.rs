@@ -360,7 +360,7 @@ pub fn spawn(
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let t = telemetry.clone();
     let hook_telemetry = telemetry.clone();
     let mut app = Router::new()
@@ -400,7 +400,11 @@ pub fn spawn(
         let handler = move |Path(provider): Path<String>,
                             headers: axum::http::HeaderMap,
                             body: Result<Bytes, BytesRejection>| {
-            let response = webhook(&hooks, &hook_telemetry, &provider, &headers, body);
+            let (response, forward) = webhook(&hooks, &hook_telemetry, &provider, &headers, body);
+            if !forward.is_empty() {
+                let (body, signature) = hooks.forwarded_request();
+                tokio::spawn(forward_push(forward, body, signature));
+            }
             async move { response }
         };
         app = app
@@ -421,18 +425,19 @@ pub fn spawn(
     Ok(bound)
 }
 
-/// Answers one webhook request, counts and logs it (never its body).
+/// Answers one webhook request, counts and logs it (never its body); the
+/// peers to pass an accepted push on to.
 fn webhook(
     hooks: &crate::hooks::Hooks,
     telemetry: &Telemetry,
     provider: &str,
     headers: &axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> axum::response::Response {
+) -> (axum::response::Response, Vec<String>) {
     use crate::hooks::{Outcome, Provider};
     let Some(provider) = Provider::from_path(provider) else {
-        return (StatusCode::NOT_FOUND, "no such webhook: use github, gitlab, bitbucket or generic\n")
-            .into_response();
+        let answer = (StatusCode::NOT_FOUND, "no such webhook: use github, gitlab, bitbucket or generic\n");
+        return (answer.into_response(), Vec::new());
     };
     let outcome = match body {
         Ok(body) => hooks.handle(provider, headers, &body),
@@ -452,7 +457,42 @@ fn webhook(
         }
         _ => tracing::warn!(provider = provider.name(), delivery, "webhook refused: {message}"),
     }
-    (outcome.status(), outcome.message()).into_response()
+    let forward = match outcome {
+        Outcome::Accepted => hooks.forward_to(headers).to_vec(),
+        _ => Vec::new(),
+    };
+    ((outcome.status(), outcome.message()).into_response(), forward)
+}
+
+/// Tells every address of every peer of a push (a signed generic request
+/// marked as passed on); a peer that does not answer within 5 s is skipped.
+async fn forward_push(peers: Vec<String>, body: Vec<u8>, signature: String) {
+    use http_body_util::Full;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    for peer in peers {
+        let addresses = match tokio::net::lookup_host(&peer).await {
+            Ok(a) => a.collect::<Vec<_>>(),
+            Err(e) => {
+                tracing::warn!(%peer, "webhook: cannot resolve the peer: {e}");
+                continue;
+            }
+        };
+        for address in addresses {
+            let request = axum::http::Request::post(format!("http://{address}/hooks/generic"))
+                .header("content-type", "application/json")
+                .header("x-signature-256", &signature)
+                .header(crate::hooks::FORWARDED, "1")
+                .body(Full::new(Bytes::from(body.clone())));
+            let Ok(request) = request else { continue };
+            match tokio::time::timeout(Duration::from_secs(5), client.request(request)).await {
+                Ok(Ok(r)) => tracing::debug!(%address, status = %r.status(), "webhook passed on to a peer"),
+                Ok(Err(e)) => tracing::warn!(%address, "webhook: cannot pass the push on to a peer: {e}"),
+                Err(_) => tracing::warn!(%address, "webhook: the peer did not answer within 5 s"),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -358,3 +358,66 @@ fn webhooks_start_a_pass_at_once() {
         "a body was logged:\n{log}"
     );
 }
+
+/// With `--webhook-peers`, the replica a Git host reaches passes the push on
+/// to the others (as behind one Service: the one reached may be a standby),
+/// and a push passed on is not passed on again.
+#[test]
+fn a_webhook_reaches_the_other_replicas() {
+    let f = Fleet::example();
+    let daemon = common::git_daemon::GitDaemon::serve(f.origin.parent().unwrap());
+    let url = daemon.url("origin.git");
+    let secret = "shared secret";
+    let secret_file = f.dir.path().join("webhook-secret");
+    std::fs::write(&secret_file, secret).unwrap();
+    let (port_a, port_b) = (free_port(), free_port());
+    let start = |name: &str, port: u16, peer: u16| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gitfleet"))
+            .args(["run", "--repo", &url, "--state-dir", f.dir.path().join(name).to_str().unwrap()])
+            .args(["--poll-interval", "3600", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--webhook-secret-file")
+            .arg(&secret_file)
+            .args(["--webhook-peers", &format!("127.0.0.1:{port},127.0.0.1:{peer}")])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (start("a", port_a, port_b), start("b", port_b, port_a));
+    let passes = |port: u16| -> u64 {
+        let (_, text) = http_get(port, "/metrics").unwrap_or_default();
+        text.lines()
+            .find_map(|l| l.strip_prefix("gitfleet_reconcile_duration_seconds_count "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    wait_for("both replicas' first pass", || passes(port_a) >= 1 && passes(port_b) >= 1);
+    std::thread::sleep(Duration::from_millis(500));
+    let before = passes(port_b);
+    f.pull();
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    f.commit_all("value2");
+    // GitHub reaches replica a only.
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let sig = signature(secret, body);
+    let (code, answer) = http_post(
+        port_a,
+        "/hooks/github",
+        &[("X-GitHub-Event", "push"), ("X-Hub-Signature-256", &sig)],
+        body,
+    );
+    assert_eq!(code, 200, "{answer}");
+    wait_for("replica b to pass after the push", || passes(port_b) > before);
+    let metric = |port: u16, line: &str| http_get(port, "/metrics").is_some_and(|(_, t)| t.contains(line));
+    // a heard GitHub and its own forward; b heard a's forward (and passed it on to nobody).
+    wait_for("the forwards to be counted", || {
+        metric(port_b, "gitfleet_webhook_requests_total{provider=\"generic\",result=\"accepted\"} 1")
+            && metric(port_a, "gitfleet_webhook_requests_total{provider=\"generic\",result=\"accepted\"} 1")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(metric(port_b, "gitfleet_webhook_requests_total{provider=\"generic\",result=\"accepted\"} 1"));
+    assert!(metric(port_a, "gitfleet_webhook_requests_total{provider=\"github\",result=\"accepted\"} 1"));
+    for child in [&mut a, &mut b] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

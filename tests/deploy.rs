@@ -342,10 +342,17 @@ fn the_chart_lints_and_renders_with_defaults_and_every_option() {
             "Role",
             "RoleBinding",
             "Service",
+            "Service",
             "ServiceAccount",
             "ServiceMonitor",
             "StatefulSet"
         ]
+    );
+    // The webhook's peers: every replica's address, ready or not.
+    let peers = every.iter().find(|o| o["metadata"]["name"] == "gitfleet-peers").unwrap();
+    assert_eq!(
+        (&peers["spec"]["clusterIP"], &peers["spec"]["publishNotReadyAddresses"]),
+        (&json!("None"), &json!(true))
     );
     let set = workload(&every);
     assert_eq!(set["spec"]["replicas"], 3);
@@ -367,6 +374,7 @@ fn the_chart_lints_and_renders_with_defaults_and_every_option() {
         "--ssh-known-hosts=/etc/gitfleet/git/known_hosts",
         "--git-ca-file=/etc/gitfleet/git-ca/ca.crt",
         "--webhook-secret-file=/etc/gitfleet/webhook/secret",
+        "--webhook-peers=gitfleet-peers.gitfleet-system.svc:8080",
         "--notify=/etc/gitfleet/notify/notify.yaml",
     ] {
         assert!(args.contains(&arg.to_string()), "{arg} in {args:?}");

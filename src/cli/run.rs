@@ -90,6 +90,11 @@ pub struct RunArgs {
     /// secret in this file: a push to the tracked branch starts a pass at once.
     #[arg(long, requires = "listen")]
     pub webhook_secret_file: Option<PathBuf>,
+    /// Pass accepted pushes on to the other replicas: HOST:PORT of their
+    /// listen addresses (every address a name resolves to, such as a
+    /// headless Service's), comma-separated.
+    #[arg(long, requires = "webhook_secret_file", value_delimiter = ',')]
+    pub webhook_peers: Vec<String>,
     /// Post events (a run started, a stage needs an approval, a cluster
     /// failed, ...) to the receivers this YAML file lists (`receivers:` with
     /// `url`, `format: json | slack | msteams`, `events`, `headers`).
@@ -173,6 +178,7 @@ impl RunArgs {
             gpg_keys: None,
             listen: None,
             webhook_secret_file: None,
+            webhook_peers: Vec::new(),
             notify: None,
             leader_elect: false,
             leader_elect_resource_namespace: None,
@@ -395,7 +401,9 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
                 // Fails only when the waker is gone: the process is stopping.
                 let _ = wake.send(crate::watch::Signal::Changed);
             });
-            Some(Arc::new(crate::hooks::Hooks::new(secret, &args.branch, wake)))
+            let hooks =
+                crate::hooks::Hooks::new(secret, &args.branch, wake).with_peers(args.webhook_peers.clone());
+            Some(Arc::new(hooks))
         }
         None => None,
     };

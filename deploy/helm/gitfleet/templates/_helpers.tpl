@@ -79,6 +79,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- if .Values.webhook.secretName }}
 - {{ printf "--webhook-secret-file=/etc/gitfleet/webhook/%s" .Values.webhook.key | quote }}
+{{- if gt (int .Values.replicaCount) 1 }}
+- {{ printf "--webhook-peers=%s-peers.%s.svc:%v" (include "gitfleet.fullname" .) .Release.Namespace .Values.service.port | quote }}
+{{- end }}
 {{- end }}
 {{- if .Values.notifications.secretName }}
 - {{ printf "--notify=/etc/gitfleet/notify/%s" .Values.notifications.key | quote }}
