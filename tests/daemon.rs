@@ -97,9 +97,20 @@ fn listen_serves_health_and_metrics_that_follow_the_run() {
     f.commit_all("one stage and an approval");
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
+    // Notifications to a receiver answering 200 at /ok and 404 at /gone.
+    let sink = common::http::Sink::start(|path, _| if path == "/ok" { 200 } else { 404 });
+    let notify = f.dir.path().join("notify.yaml");
+    let receivers = format!(
+        "receivers:\n- name: ops\n  url: {}\n  events: [ApprovalRequested]\n- name: gone\n  url: {}\n  events: [RunStarted]\n",
+        sink.url("/ok"),
+        sink.url("/gone")
+    );
+    std::fs::write(&notify, receivers).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gitfleet"))
         .args(["run", "--repo", f.origin_str(), "--state-dir", f.state_dir().to_str().unwrap()])
         .args(["--poll-interval", "3600", "--listen", &listen])
+        .arg("--notify")
+        .arg(&notify)
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -111,6 +122,16 @@ fn listen_serves_health_and_metrics_that_follow_the_run() {
     let waiting =
         "gitfleet_update_run_info{run=\"example-run\",placement=\"example-placement\",state=\"Waiting\"} 1";
     wait_for("the run to wait for its approval in /metrics", || metrics().contains(waiting));
+    // The approval request went to ops; gone refused RunStarted (404: given up at once).
+    wait_for("the notifications in /metrics", || {
+        let text = metrics();
+        text.contains("gitfleet_notifications_total{receiver=\"ops\",result=\"delivered\"} 1")
+            && text.contains("gitfleet_notifications_total{receiver=\"gone\",result=\"failed\"} 1")
+    });
+    let sent = sink.bodies("/ok");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["event"], "ApprovalRequested");
+    assert_eq!(sent[0]["approvalRequest"], "example-run-all");
     let text = metrics();
     for line in [
         "gitfleet_build_info{version=\"",
