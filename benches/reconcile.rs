@@ -326,6 +326,8 @@ struct FleetRun {
     /// Bytes the run's status commit added to origin.
     added: u64,
     largest: (String, u64),
+    /// Repacking the clone after it (as after 50 fetches): time, objects.
+    repack: (Duration, usize),
 }
 
 fn fleet_run(clusters: usize) -> FleetRun {
@@ -366,7 +368,10 @@ fn fleet_run(clusters: usize) -> FleetRun {
         r.pass(gitfleet::cli::now()).unwrap();
         eprintln!("pass with nothing to do: {:.0} ms", start.elapsed().as_secs_f64() * 1000.0);
     }
-    FleetRun { elapsed, written, peak_kib: peak, noop_cold: noop, noop_warm: warm[2], added, largest }
+    let start = Instant::now();
+    let repacked = gitfleet::status::repack::repack(r.repo()).unwrap();
+    let repack = (start.elapsed(), repacked.objects);
+    FleetRun { elapsed, written, peak_kib: peak, noop_cold: noop, noop_warm: warm[2], added, largest, repack }
 }
 
 /// A RollingUpdate placement over `clusters` clusters, then ten clusters
@@ -408,11 +413,13 @@ fn main() {
         // For profiling: the large fleet alone.
         let big = fleet_run(BIG);
         println!(
-            "run {:.2} s, peak {} MiB, nothing to do {:.0} ms then {:.0} ms",
+            "run {:.2} s, peak {} MiB, nothing to do {:.0} ms then {:.0} ms, repack {:.0} ms ({} objects)",
             big.elapsed.as_secs_f64(),
             big.peak_kib / 1024,
             big.noop_cold.as_secs_f64() * 1000.0,
-            big.noop_warm.as_secs_f64() * 1000.0
+            big.noop_warm.as_secs_f64() * 1000.0,
+            big.repack.0.as_secs_f64() * 1000.0,
+            big.repack.1
         );
         return;
     }
@@ -502,6 +509,11 @@ fn main() {
         "| largest status file after it | {} KiB ({}) | < 1.5 MiB |",
         big.largest.1 / 1024,
         big.largest.0
+    );
+    println!(
+        "| repacking the clone after it into one pack (done when it holds over 50 packs or about 6,700 loose objects) | {:.0} ms, {} objects | reference |",
+        ms(big.repack.0),
+        big.repack.1
     );
     println!(
         "| a pass with nothing to do at {BIG} clusters: first after a start, then a running reconciler (median of 5) | {:.0} ms, {:.0} ms | < 500 ms |",

@@ -18,16 +18,25 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use super::{Receiver, payload};
 use crate::notify::events::Event;
 
-/// How long one attempt may take.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Waits between attempts: six attempts within about a minute and a half.
-pub const BACKOFF: [Duration; 5] = [
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-    Duration::from_secs(4),
-    Duration::from_secs(8),
-    Duration::from_secs(16),
-];
+/// How deliveries are tried again.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// How long one attempt may take.
+    pub timeout: Duration,
+    /// Waits between attempts; once they are used up the event is given up.
+    pub backoff: Vec<Duration>,
+}
+
+impl Default for Retry {
+    /// 10 s an attempt; again after 1, 2, 4, 8 and 16 s: six attempts within
+    /// about a minute and a half.
+    fn default() -> Self {
+        Retry {
+            timeout: Duration::from_secs(10),
+            backoff: [1, 2, 4, 8, 16].map(Duration::from_secs).to_vec(),
+        }
+    }
+}
 
 /// Counts a delivery's end by receiver name and result (delivered, failed).
 pub type Count = Arc<dyn Fn(&str, &str) + Send + Sync>;
@@ -47,7 +56,8 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Byte
 
 impl Deliverer {
     /// Starts the notifier's thread with one worker per receiver.
-    pub fn start(receivers: Vec<Receiver>, count: Count) -> std::io::Result<Deliverer> {
+    pub fn start(receivers: Vec<Receiver>, count: Count, retry: Retry) -> std::io::Result<Deliverer> {
+        let retry = Arc::new(retry);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
@@ -77,7 +87,7 @@ impl Deliverer {
             runtime.block_on(async move {
                 let mut tasks = Vec::new();
                 for (r, rx) in workers {
-                    tasks.push(tokio::spawn(work(r, rx, client.clone(), count.clone())));
+                    tasks.push(tokio::spawn(work(r, rx, client.clone(), count.clone(), retry.clone())));
                 }
                 for t in tasks {
                     let _ = t.await;
@@ -101,9 +111,15 @@ impl Deliverer {
     }
 }
 
-async fn work(r: Arc<Receiver>, mut rx: UnboundedReceiver<Job>, client: HttpsClient, count: Count) {
+async fn work(
+    r: Arc<Receiver>,
+    mut rx: UnboundedReceiver<Job>,
+    client: HttpsClient,
+    count: Count,
+    retry: Arc<Retry>,
+) {
     while let Some(job) = rx.recv().await {
-        let result = deliver(&r, &job.event, &client).await;
+        let result = deliver(&r, &job.event, &client, &retry).await;
         match &result {
             Ok(attempts) => {
                 tracing::debug!(receiver = %r.name, event = job.event.event.name(), id = %job.event.id, attempts, "notification delivered");
@@ -120,7 +136,7 @@ async fn work(r: Arc<Receiver>, mut rx: UnboundedReceiver<Job>, client: HttpsCli
 
 /// Sends one event, trying again on 5xx, 408, 429, time-outs and connection
 /// errors; the number of attempts it took, or why it was given up.
-async fn deliver(r: &Receiver, event: &Event, client: &HttpsClient) -> Result<usize, String> {
+async fn deliver(r: &Receiver, event: &Event, client: &HttpsClient, retry: &Retry) -> Result<usize, String> {
     let body = Bytes::from(payload(r.format, event));
     let mut attempt = 0;
     loop {
@@ -130,7 +146,7 @@ async fn deliver(r: &Receiver, event: &Event, client: &HttpsClient) -> Result<us
             request = request.header(name, value);
         }
         let request = request.body(Full::new(body.clone())).map_err(|e| format!("{}: {e}", r.url))?;
-        let why = match tokio::time::timeout(ATTEMPT_TIMEOUT, client.request(request)).await {
+        let why = match tokio::time::timeout(retry.timeout, client.request(request)).await {
             Ok(Ok(response)) => {
                 let status = response.status();
                 if status.is_success() {
@@ -143,14 +159,122 @@ async fn deliver(r: &Receiver, event: &Event, client: &HttpsClient) -> Result<us
                 format!("{} answered {status}", r.url)
             }
             Ok(Err(e)) => format!("{}: {e}", r.url),
-            Err(_) => format!("{}: no answer within {} s", r.url, ATTEMPT_TIMEOUT.as_secs()),
+            Err(_) => format!("{}: no answer within {:?}", r.url, retry.timeout),
         };
-        match BACKOFF.get(attempt - 1) {
+        match retry.backoff.get(attempt - 1) {
             Some(wait) => {
                 tracing::debug!(receiver = %r.name, attempt, "notification not delivered, trying again: {why}");
                 tokio::time::sleep(*wait).await;
             }
             None => return Err(format!("{why} ({attempt} attempts)")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::events::EventKind;
+    use std::io::{Read, Write};
+    use std::sync::Mutex;
+
+    /// A receiver on 127.0.0.1 answering every request with `status`, or
+    /// never (`None`); counts the requests.
+    fn receiver(status: Option<u16>) -> (String, Arc<AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let s = seen.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                s.fetch_add(1, Ordering::SeqCst);
+                match status {
+                    Some(code) => {
+                        let _ = write!(
+                            conn,
+                            "HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        );
+                    }
+                    None => held.push(conn),
+                }
+            }
+        });
+        (url, seen)
+    }
+
+    fn event() -> Arc<Event> {
+        Arc::new(Event {
+            id: "1".into(),
+            event: EventKind::RunFailed,
+            time: crate::time::Time::from(0),
+            summary: "Run r failed".into(),
+            run: Some("r".into()),
+            placement: None,
+            stage: None,
+            cluster: None,
+            reason: None,
+            message: None,
+            approval_request: None,
+            waiting: None,
+            approve_command: None,
+            approved_by: None,
+            opens_at: None,
+            objects: Vec::new(),
+            repository: "r".into(),
+            commit: "c".into(),
+        })
+    }
+
+    /// 5xx and silence are tried again as long as the backoff lasts, then
+    /// given up; 4xx is given up at once.
+    #[test]
+    fn retried_for_a_bounded_time_then_given_up() {
+        let (busy, busy_seen) = receiver(Some(503));
+        let (silent, silent_seen) = receiver(None);
+        let (refusing, refusing_seen) = receiver(Some(400));
+        let results: Arc<Mutex<Vec<(String, String)>>> = Default::default();
+        let r = results.clone();
+        let count: Count =
+            Arc::new(move |name: &str, result: &str| r.lock().unwrap().push((name.into(), result.into())));
+        let to = |name: &str, url: String| Receiver {
+            name: name.into(),
+            url,
+            format: super::super::Format::Json,
+            events: Vec::new(),
+            headers: Default::default(),
+        };
+        let retry =
+            Retry { timeout: Duration::from_millis(300), backoff: vec![Duration::from_millis(20); 2] };
+        let d = Deliverer::start(
+            vec![to("busy", busy), to("silent", silent), to("refusing", refusing)],
+            count,
+            retry,
+        )
+        .unwrap();
+        let batch = Arc::new(AtomicUsize::new(0));
+        d.send(&[event()], &batch);
+        assert_eq!(batch.load(Ordering::SeqCst), 3);
+        let start = std::time::Instant::now();
+        while batch.load(Ordering::SeqCst) > 0 {
+            assert!(start.elapsed() < Duration::from_secs(10), "deliveries did not end");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut results = results.lock().unwrap().clone();
+        results.sort();
+        assert_eq!(
+            results,
+            [
+                ("busy".into(), "failed".into()),
+                ("refusing".into(), "failed".into()),
+                ("silent".into(), "failed".into())
+            ]
+        );
+        assert_eq!(busy_seen.load(Ordering::SeqCst), 3, "three attempts: the first and two retries");
+        assert_eq!(silent_seen.load(Ordering::SeqCst), 3);
+        assert_eq!(refusing_seen.load(Ordering::SeqCst), 1, "a 400 is not tried again");
     }
 }

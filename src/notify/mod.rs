@@ -143,8 +143,19 @@ impl Notifier {
         state_dir: &Path,
         count: deliver::Count,
     ) -> std::io::Result<Notifier> {
+        Notifier::start_with(receivers, repository, state_dir, count, deliver::Retry::default())
+    }
+
+    /// [`Notifier::start`] with other time-outs and waits between attempts.
+    pub fn start_with(
+        receivers: Vec<Receiver>,
+        repository: &str,
+        state_dir: &Path,
+        count: deliver::Count,
+        retry: deliver::Retry,
+    ) -> std::io::Result<Notifier> {
         Ok(Notifier {
-            deliverer: deliver::Deliverer::start(receivers, count)?,
+            deliverer: deliver::Deliverer::start(receivers, count, retry)?,
             repository: crate::source::redacted(repository),
             record: state_dir.join("notified"),
             caches: StatusCaches::default(),

@@ -313,7 +313,27 @@ impl Reconciler {
     pub fn pass(&mut self, now: impl Into<Time>) -> Result<PassOutcome, ReconcileError> {
         let outcome = self.pass_inner(now.into());
         self.save_index();
+        self.maintain_clone();
         outcome
+    }
+
+    /// Repacks the clone when fetches and status commits left too many
+    /// files in it (see [`crate::status::repack`]); after the pass's work.
+    fn maintain_clone(&mut self) {
+        use crate::status::repack::{MAX_LOOSE, MAX_PACKS, repack_if_needed};
+        let started = std::time::Instant::now();
+        match repack_if_needed(self.state.repo(), MAX_PACKS, MAX_LOOSE) {
+            Ok(Some(r)) => tracing::info!(
+                packs = r.packs_before,
+                loose = r.loose_before,
+                objects = r.objects,
+                ms = started.elapsed().as_millis() as u64,
+                "state clone repacked into one pack"
+            ),
+            Ok(None) => {}
+            // Only slower lookups until the next try.
+            Err(e) => tracing::warn!("cannot repack the state clone: {e}"),
+        }
     }
 
     fn pass_inner(&mut self, now: Time) -> Result<PassOutcome, ReconcileError> {

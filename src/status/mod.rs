@@ -11,6 +11,7 @@ pub mod approval;
 pub mod conditions;
 pub mod placement;
 pub mod publish;
+pub mod repack;
 pub mod run;
 pub mod sign;
 pub mod snapshots;
