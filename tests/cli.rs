@@ -477,7 +477,7 @@ fn preview_shows_what_a_pull_request_changes() {
     let md = stdout(&out);
     for part in [
         "**1 of 2 placement(s) change.**",
-        "### example-placement: new resource snapshot example-placement-1 (after 0)",
+        "### example-placement: new resource snapshot (after example-placement-0)",
         "Clusters: member1, member2, member3 (3).",
         "Rollout: run example-run-2 (strategy example-strategy) is added or changed.",
         "| staging | member2 |  | wait 1m0s |",
@@ -506,6 +506,17 @@ fn preview_shows_what_a_pull_request_changes() {
     let md = stdout(&out);
     assert!(
         !md.contains("<details>") && md.contains("Some diffs were left out to stay under 500 bytes"),
+        "{md}"
+    );
+    // Errors of the head commit come first, in a code block whatever they hold.
+    f.write("placements/bad`<b>name.yaml", "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata: {name: bad}\nspec: {policy: {placementType: PickSome}}\n");
+    let broken = f.commit_all("a broken placement");
+    let out = gitfleet(&["preview", "--repo", f.origin_str(), "--base", &base, "--head", &broken]);
+    let md = stdout(&out);
+    assert!(
+        md.contains(
+            "**The head commit has 2 error(s)** (`gitfleet validate`):\n\n```\nplacements/bad`<b>name.yaml:1:"
+        ),
         "{md}"
     );
     // Nothing changes: said so.

@@ -60,6 +60,38 @@ impl ClusterChanges {
     }
 }
 
+/// Text from the repository made safe for Markdown and HTML: no tag, no
+/// table cell break, no code span or emphasis it did not ask for.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '|' | '`' | '*' | '_' | '[' | ']' | '\\' | '@' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// At most `n` names, then how many more.
+fn some_of(names: &[&str], n: usize) -> String {
+    let shown: Vec<String> = names.iter().take(n).map(|s| escape(s)).collect();
+    match names.len().saturating_sub(n) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+/// Clusters named in one list or table of the preview.
+const NAMES_SHOWN: usize = 30;
+
 fn describe(key: &ObjectKey) -> String {
     let kind = if key.group.is_empty() { key.kind.clone() } else { format!("{}.{}", key.kind, key.group) };
     match &key.namespace {
@@ -134,11 +166,12 @@ fn stages_table(strategy: &Strategy, scheduled: &[String], fleet: &Fleet) -> Str
     };
     let mut out = String::from("| stage | clusters | before | after |\n|---|---|---|---|\n");
     for (stage, clusters) in strategy.stages.iter().zip(members) {
-        let names = if clusters.is_empty() { "(none)".to_string() } else { clusters.join(", ") };
+        let names: Vec<&str> = clusters.iter().map(String::as_str).collect();
+        let names = if names.is_empty() { "(none)".to_string() } else { some_of(&names, NAMES_SHOWN) };
         let _ = writeln!(
             out,
             "| {} | {names} | {} | {} |",
-            stage.name,
+            escape(&stage.name),
             tasks(&stage.before_tasks),
             tasks(&stage.after_tasks)
         );
@@ -147,7 +180,7 @@ fn stages_table(strategy: &Strategy, scheduled: &[String], fleet: &Fleet) -> Str
 }
 
 /// How the placement's change would reach its clusters.
-fn rollout(p: &Placement, base: &Fleet, head: &Fleet, scheduled: &[String]) -> String {
+fn rollout(p: &Placement, base: &Fleet, head: &Fleet, scheduled: &[String], new_snapshot: bool) -> String {
     match &p.rollout {
         RolloutType::RollingUpdate { max_unavailable } => format!(
             "Rollout: RollingUpdate, applied to its clusters once merged (maxUnavailable {}).\n",
@@ -164,15 +197,21 @@ fn rollout(p: &Placement, base: &Fleet, head: &Fleet, scheduled: &[String]) -> S
                         != head.raw.get(&("ClusterStagedUpdateRun".into(), None, r.name.clone()))
                 })
                 .collect();
-            if let Some(strategy) = &p.auto_run {
-                let _ = writeln!(out, "Rollout: autoRun, a run of strategy {strategy} starts once merged.\n");
+            if let Some(strategy) = &p.auto_run
+                && new_snapshot
+            {
+                let _ = writeln!(
+                    out,
+                    "Rollout: autoRun, a run of strategy {} starts once merged.\n",
+                    escape(strategy)
+                );
                 if let Some(s) = head.strategies.get(strategy) {
                     out.push_str(&stages_table(s, scheduled, head));
                 }
             }
             for r in &runs {
-                let _ =
-                    writeln!(out, "Rollout: run {} (strategy {}) is added or changed.\n", r.name, r.strategy);
+                let (run, strategy) = (escape(&r.name), escape(&r.strategy));
+                let _ = writeln!(out, "Rollout: run {run} (strategy {strategy}) is added or changed.\n");
                 if let Some(s) = head.strategies.get(&r.strategy) {
                     out.push_str(&stages_table(s, scheduled, head));
                 }
@@ -204,10 +243,14 @@ pub fn preview(args: PreviewArgs) -> Result<u8, CliError> {
             "**The head commit has {} error(s)** (`gitfleet validate`):\n",
             head.fleet.issues.len()
         );
-        for issue in &head.fleet.issues {
-            let _ = writeln!(out, "- `{issue}`");
+        out.push_str("```\n");
+        for issue in head.fleet.issues.iter().take(NAMES_SHOWN) {
+            let _ = writeln!(out, "{}", issue.to_string().replace("```", "`\u{200b}``"));
         }
-        out.push('\n');
+        if head.fleet.issues.len() > NAMES_SHOWN {
+            let _ = writeln!(out, "... and {} more", head.fleet.issues.len() - NAMES_SHOWN);
+        }
+        out.push_str("```\n\n");
     }
     let names: BTreeSet<&String> = base.fleet.placements.keys().chain(head.fleet.placements.keys()).collect();
     let mut unchanged = Vec::new();
@@ -247,7 +290,7 @@ pub fn preview(args: PreviewArgs) -> Result<u8, CliError> {
             }
         }
         let rollout_changed = hp.is_some_and(|p| {
-            rollout(p, &base.fleet, &head.fleet, &head_clusters).contains("is added or changed")
+            rollout(p, &base.fleet, &head.fleet, &head_clusters, new_snapshot).contains("is added or changed")
         });
         if per_cluster.is_empty()
             && !new_snapshot
@@ -263,44 +306,49 @@ pub fn preview(args: PreviewArgs) -> Result<u8, CliError> {
             (None, Some(_)) => "new placement".to_string(),
             (Some(_), None) => "placement removed: its objects are deleted from its clusters".to_string(),
             _ if new_snapshot => match base_index {
-                Some(i) => format!("new resource snapshot {name}-{index} (after {i})"),
-                None => format!("new resource snapshot {name}-{index}"),
+                Some(i) => format!("new resource snapshot (after {}-{i})", escape(name)),
+                None => "new resource snapshot".to_string(),
             },
             _ => "no new resource snapshot".to_string(),
         };
-        let _ = writeln!(s, "### {name}: {title}\n");
+        let _ = writeln!(s, "### {}: {title}\n", escape(name));
         if placement_changed && bp.is_some() && hp.is_some() {
             s.push_str("The ClusterResourcePlacement itself changes.\n\n");
         }
         let added: Vec<&String> = head_clusters.iter().filter(|c| !base_clusters.contains(c)).collect();
         let removed: Vec<&String> = base_clusters.iter().filter(|c| !head_clusters.contains(c)).collect();
-        let _ = write!(s, "Clusters: {} ({})", head_clusters.join(", "), head_clusters.len());
+        let all_head: Vec<&str> = head_clusters.iter().map(String::as_str).collect();
+        let added: Vec<&str> = added.into_iter().map(String::as_str).collect();
+        let removed: Vec<&str> = removed.into_iter().map(String::as_str).collect();
+        let _ = write!(s, "Clusters: {} ({})", some_of(&all_head, NAMES_SHOWN), head_clusters.len());
         if !added.is_empty() {
-            let _ =
-                write!(s, "; joining: {}", added.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "));
+            let _ = write!(s, "; joining: {}", some_of(&added, NAMES_SHOWN));
         }
         if !removed.is_empty() {
-            let _ =
-                write!(s, "; leaving: {}", removed.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "));
+            let _ = write!(s, "; leaving: {}", some_of(&removed, NAMES_SHOWN));
         }
         s.push_str(".\n\n");
         if let Some(p) = hp {
-            s.push_str(&rollout(p, &base.fleet, &head.fleet, &head_clusters));
+            s.push_str(&rollout(p, &base.fleet, &head.fleet, &head_clusters, new_snapshot));
             s.push('\n');
         }
-        for problem in &problems {
-            let _ = writeln!(s, "- cannot render: `{problem}`");
+        for problem in problems.iter().take(NAMES_SHOWN) {
+            let _ = writeln!(s, "- cannot render: {}", escape(problem));
         }
         if !per_cluster.is_empty() {
             s.push_str("| cluster | added | changed | deleted |\n|---|---|---|---|\n");
-            for (cluster, c) in &per_cluster {
+            for (cluster, c) in per_cluster.iter().take(NAMES_SHOWN) {
                 let _ = writeln!(
                     s,
-                    "| {cluster} | {} | {} | {} |",
+                    "| {} | {} | {} | {} |",
+                    escape(cluster),
                     c.added.len(),
                     c.changed.len(),
                     c.deleted.len()
                 );
+            }
+            if per_cluster.len() > NAMES_SHOWN {
+                let _ = writeln!(s, "| ... and {} more clusters | | | |", per_cluster.len() - NAMES_SHOWN);
             }
             s.push('\n');
         }
@@ -321,9 +369,11 @@ pub fn preview(args: PreviewArgs) -> Result<u8, CliError> {
     for (summary, grouped) in sections {
         out.push_str(&summary);
         for ((object, diff), clusters) in grouped {
+            let on: Vec<&str> = clusters.iter().map(String::as_str).collect();
             let details = format!(
-                "<details><summary>{object} on {}</summary>\n\n```diff\n{}```\n\n</details>\n\n",
-                clusters.join(", "),
+                "<details><summary>{} on {}</summary>\n\n```diff\n{}```\n\n</details>\n\n",
+                escape(&object),
+                some_of(&on, NAMES_SHOWN),
                 diff.replace("```", "`\u{200b}``")
             );
             if out.len() + details.len() > args.max_bytes {
@@ -334,7 +384,7 @@ pub fn preview(args: PreviewArgs) -> Result<u8, CliError> {
         }
     }
     if !unchanged.is_empty() {
-        let _ = writeln!(out, "Unchanged: {}.\n", unchanged.join(", "));
+        let _ = writeln!(out, "Unchanged: {}.\n", some_of(&unchanged, NAMES_SHOWN));
     }
     if cut {
         let _ = writeln!(

@@ -510,6 +510,10 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
                 t.set_leader(!filter.owned.is_empty());
             }
             reconciler.set_shards(Some(filter.clone()));
+            if let Some(n) = notifier.as_mut() {
+                let mine = filter.clone();
+                n.only_placements(Some(Box::new(move |p: &str| mine.owns(p))));
+            }
             filter.owned
         });
         if owned.as_ref().is_some_and(BTreeSet::is_empty) {

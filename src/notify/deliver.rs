@@ -118,8 +118,13 @@ async fn work(
     count: Count,
     retry: Arc<Retry>,
 ) {
+    // After an event was given up, the next ones get one attempt each until
+    // one goes through: a dead receiver does not pile up a queue of retries.
+    let once = Retry { timeout: retry.timeout, backoff: Vec::new() };
+    let mut down = false;
     while let Some(job) = rx.recv().await {
-        let result = deliver(&r, &job.event, &client, &retry).await;
+        let result = deliver(&r, &job.event, &client, if down { &once } else { &retry }).await;
+        down = result.is_err();
         match &result {
             Ok(attempts) => {
                 tracing::debug!(receiver = %r.name, event = job.event.event.name(), id = %job.event.id, attempts, "notification delivered");
@@ -276,5 +281,12 @@ mod tests {
         assert_eq!(busy_seen.load(Ordering::SeqCst), 3, "three attempts: the first and two retries");
         assert_eq!(silent_seen.load(Ordering::SeqCst), 3);
         assert_eq!(refusing_seen.load(Ordering::SeqCst), 1, "a 400 is not tried again");
+        // Given up before: the next event gets one attempt until one goes through.
+        d.send(&[event()], &batch);
+        while batch.load(Ordering::SeqCst) > 0 {
+            assert!(start.elapsed() < Duration::from_secs(10), "deliveries did not end");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(busy_seen.load(Ordering::SeqCst), 4);
     }
 }

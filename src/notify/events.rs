@@ -3,7 +3,7 @@
 //! the same event `id` (a hash of what it is about and when it happened), so a
 //! receiver can drop an event it was sent twice (after a restart, say).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -161,19 +161,33 @@ impl Source<'_> {
 /// the placements' failed and drifted clusters.
 pub fn between(before: &View, now: &View, source: &Source<'_>) -> Vec<Event> {
     let mut out = Vec::new();
+    let same = |a: Option<&Arc<ApprovalRequest>>, b: &Arc<ApprovalRequest>| {
+        a.is_some_and(|a| Arc::ptr_eq(a, b) || a == b)
+    };
     for (name, doc) in &now.runs {
         let old = before.runs.get(name);
-        if old.is_some_and(|o| Arc::ptr_eq(o, doc) || o == doc) {
+        // A run whose document and approval requests are as they were has nothing to say.
+        let requests_changed = now
+            .requests
+            .iter()
+            .any(|(r, d)| d.spec.parent_stage_rollout == *name && !same(before.requests.get(r), d));
+        if old.is_some_and(|o| Arc::ptr_eq(o, doc) || o == doc) && !requests_changed {
             continue;
         }
         run_events(name, old.map(Arc::as_ref), doc, now, before, source, &mut out);
     }
+    // A cluster a run reported failed is not reported again by its placement.
+    let failed_in_runs: BTreeSet<(String, String)> = out
+        .iter()
+        .filter(|e| e.event == EventKind::ClusterFailed)
+        .filter_map(|e| Some((e.placement.clone()?, e.cluster.clone()?)))
+        .collect();
     for (name, doc) in &now.placements {
         let old = before.placements.get(name);
         if old.is_some_and(|o| Arc::ptr_eq(o, doc) || o == doc) {
             continue;
         }
-        placement_events(name, old.map(Arc::as_ref), doc, source, &mut out);
+        placement_events(name, old.map(Arc::as_ref), doc, source, &failed_in_runs, &mut out);
     }
     out
 }
@@ -389,6 +403,7 @@ fn placement_events(
     old: Option<&PlacementDocument>,
     doc: &PlacementDocument,
     source: &Source<'_>,
+    failed_in_runs: &BTreeSet<(String, String)>,
     out: &mut Vec<Event>,
 ) {
     let old_clusters: BTreeMap<&str, _> = old
@@ -401,7 +416,8 @@ fn placement_events(
             continue;
         }
         // A failed apply, or objects that did not become available.
-        for type_ in [kind::RESOURCE_APPLIED, kind::RESOURCE_AVAILABLE] {
+        let reported = failed_in_runs.contains(&(name.to_string(), c_name.to_string()));
+        for type_ in [kind::RESOURCE_APPLIED, kind::RESOURCE_AVAILABLE].into_iter().filter(|_| !reported) {
             let Some(c) = became(was.map(|w| &w.conditions), &cluster.conditions, type_, "False") else {
                 continue;
             };
@@ -584,5 +600,72 @@ mod tests {
         assert_eq!(events[0].time, Time::from(T + 20));
         // Still drifted on the next pass: nothing new.
         assert!(between(&placement(vec![drifted.clone()]), &placement(vec![drifted]), &source()).is_empty());
+    }
+
+    /// An approval accepted while its run's document stays as it was is
+    /// still told; a cluster a run reported failed is not reported again by
+    /// its placement.
+    #[test]
+    fn approvals_of_an_unchanged_run_and_one_report_per_failed_cluster() {
+        use crate::status::approval::{Accepted, ApprovalRequest};
+        use crate::status::run::{ClusterStatus, StageStatus, TaskStatus};
+        let mut doc = RunDocument::default();
+        doc.metadata.name = "r".into();
+        doc.spec = serde_json::json!({"placementName": "app"});
+        doc.status.stages_status = vec![StageStatus {
+            stage_name: "canary".into(),
+            after_stage_task_status: vec![TaskStatus {
+                approval_request_name: Some("r-canary".into()),
+                type_: "Approval".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }];
+        let doc = Arc::new(doc);
+        let tip = git2::Oid::from_str("1111111111111111111111111111111111111111").unwrap();
+        let request = ApprovalRequest::new("r-canary", "r", "canary", Time::from(T), tip);
+        let mut accepted = request.clone();
+        let commit = git2::Oid::from_str("2222222222222222222222222222222222222222").unwrap();
+        let by = Accepted { reason: "r", message: "m", by: "lead@example.com", commit };
+        accepted.accept(&by, Time::from(T + 60));
+        let view = |r: &ApprovalRequest| View {
+            runs: [("r".to_string(), doc.clone())].into(),
+            requests: [("r-canary".to_string(), Arc::new(r.clone()))].into(),
+            ..View::default()
+        };
+        let events = between(&view(&request), &view(&accepted), &source());
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].event, EventKind::ApprovalAccepted);
+        assert_eq!(events[0].approved_by.as_deref(), Some("lead@example.com"));
+
+        // c1 fails in the run and in the placement's status: one ClusterFailed, the run's.
+        let mut failed_run = (*doc).clone();
+        let mut c1 = ClusterStatus { cluster_name: "c1".into(), conditions: Vec::new() };
+        c1.conditions.set_condition(
+            kind::SUCCEEDED,
+            false,
+            reason::CLUSTER_UPDATING_FAILED,
+            "boom",
+            Time::from(T),
+            1,
+        );
+        failed_run.status.stages_status[0].clusters.push(c1);
+        let mut status = ClusterPlacementStatus { cluster_name: "c1".into(), ..Default::default() };
+        status.conditions.set_condition(
+            kind::RESOURCE_APPLIED,
+            false,
+            reason::APPLY_FAILED,
+            "boom",
+            Time::from(T),
+            1,
+        );
+        let mut after = placement(vec![status]);
+        after.runs.insert("r".into(), Arc::new(failed_run));
+        let mut before = placement(vec![]);
+        before.runs.insert("r".into(), doc.clone());
+        let events = between(&before, &after, &source());
+        let failed: Vec<_> = events.iter().filter(|e| e.event == EventKind::ClusterFailed).collect();
+        assert_eq!(failed.len(), 1, "{events:?}");
+        assert_eq!(failed[0].stage.as_deref(), Some("canary"));
     }
 }

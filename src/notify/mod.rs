@@ -122,6 +122,9 @@ pub fn payload(format: Format, event: &Event) -> Vec<u8> {
     serde_json::to_vec(&value).unwrap_or_default()
 }
 
+/// Whether this replica holds a placement (with shards).
+pub type Owns = Box<dyn Fn(&str) -> bool + Send>;
+
 /// Turns status commits into events and hands them to the receivers.
 pub struct Notifier {
     deliverer: deliver::Deliverer,
@@ -132,6 +135,8 @@ pub struct Notifier {
     last: Option<(Option<Oid>, View)>,
     /// Status commits whose events are still being delivered, oldest first.
     pending: std::collections::VecDeque<(Oid, Arc<AtomicUsize>)>,
+    /// With shards: the placements whose events this replica sends.
+    owns: Option<Owns>,
 }
 
 impl Notifier {
@@ -161,6 +166,7 @@ impl Notifier {
             caches: StatusCaches::default(),
             last: None,
             pending: Default::default(),
+            owns: None,
         })
     }
 
@@ -199,11 +205,22 @@ impl Notifier {
             self.last = Some((last_commit, last_view));
             return Ok(0);
         }
-        let view = self.view(repo, status_root, Some(to))?;
+        let view = match self.view(repo, status_root, Some(to)) {
+            Ok(v) => v,
+            Err(e) => {
+                // Tried again from the same point next time.
+                self.last = Some((last_commit, last_view));
+                return Err(e);
+            }
+        };
         let commit = to.to_string();
         let source = events::Source { repository: &self.repository, commit: &commit };
+        let owned = |e: &Event| match (&self.owns, &e.placement) {
+            (Some(owns), Some(p)) => owns(p),
+            _ => true,
+        };
         let found: Vec<Arc<Event>> =
-            events::between(&last_view, &view, &source).into_iter().map(Arc::new).collect();
+            events::between(&last_view, &view, &source).into_iter().filter(owned).map(Arc::new).collect();
         for e in &found {
             tracing::info!(event = e.event.name(), id = %e.id, "{}", e.summary);
         }
@@ -226,6 +243,12 @@ impl Notifier {
             Some(now) => self.observe(repo, &outcome.status_root, outcome.status_from, now),
             None => Ok(0),
         }
+    }
+
+    /// With shards: only events of the placements this replica holds are
+    /// sent (every replica reads every status commit).
+    pub fn only_placements(&mut self, owns: Option<Owns>) {
+        self.owns = owns;
     }
 
     /// Deliveries not finished yet.

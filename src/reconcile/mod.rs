@@ -320,9 +320,8 @@ impl Reconciler {
     /// Repacks the clone when fetches and status commits left too many
     /// files in it (see [`crate::status::repack`]); after the pass's work.
     fn maintain_clone(&mut self) {
-        use crate::status::repack::{MAX_LOOSE, MAX_PACKS, repack_if_needed};
         let started = std::time::Instant::now();
-        match repack_if_needed(self.state.repo(), MAX_PACKS, MAX_LOOSE) {
+        match self.state.repack_if_needed() {
             Ok(Some(r)) => tracing::info!(
                 packs = r.packs_before,
                 loose = r.loose_before,

@@ -211,6 +211,17 @@ impl StateRepo {
         &self.repo
     }
 
+    /// Repacks the clone when it holds too many files (see
+    /// [`super::repack`]), then reopens it so that the removed packs are let go.
+    pub fn repack_if_needed(&mut self) -> Result<Option<super::repack::Repacked>, git2::Error> {
+        use super::repack::{MAX_LOOSE, MAX_PACKS, repack_if_needed};
+        let done = repack_if_needed(&self.repo, MAX_PACKS, MAX_LOOSE)?;
+        if done.is_some() {
+            self.repo = Repository::open_bare(self.repo.path())?;
+        }
+        Ok(done)
+    }
+
     /// Fetches `branch` and returns its tip, or `None` when the branch does not exist.
     pub fn fetch(&self, branch: &str) -> Result<Option<Oid>, StatusError> {
         let err = |source| StatusError::Fetch { remote: self.remote.clone(), branch: branch.into(), source };

@@ -2,10 +2,12 @@
 //! adds a pack and every status commit loose objects, so a clone that runs
 //! for months would hold thousands of files that each object lookup goes
 //! through. When there are more than [`MAX_PACKS`] packs or about
-//! [`MAX_LOOSE`] loose objects, everything the refs reach is written into one
-//! new pack and the old packs and loose objects are removed (what no ref
-//! reaches, such as a status commit rebuilt after a lost push race, goes with
-//! them).
+//! [`MAX_LOOSE`] loose objects, every object of the clone is written into one
+//! new pack and the old packs and loose objects are removed. Nothing is
+//! dropped, not even what no ref reaches: a recorded snapshot from before a
+//! history rewrite names a commit only by its id, and must stay readable.
+//! The caller reopens the repository afterwards (an open handle keeps the
+//! removed packs mapped).
 
 use std::path::{Path, PathBuf};
 
@@ -71,22 +73,22 @@ pub fn repack_if_needed(
     repack(repo).map(Some)
 }
 
-/// Writes everything the refs reach into one pack, then removes the other
+/// Writes every object of the clone into one pack, then removes the other
 /// packs and the loose objects. The new pack is complete (written and
 /// indexed) before anything is removed.
 pub fn repack(repo: &Repository) -> Result<Repacked, git2::Error> {
     let old_packs = packs(repo);
     let old_loose = loose(repo, true);
     let packs_before = old_packs.len();
-    let mut walk = repo.revwalk()?;
-    walk.push_glob("*")?;
+    let mut ids = Vec::new();
+    repo.odb()?.foreach(|id| {
+        ids.push(*id);
+        true
+    })?;
     let mut builder = repo.packbuilder()?;
-    builder.insert_walk(&mut walk)?;
-    // Objects only a ref names directly (a tag of a tree or blob) go in too.
-    for reference in repo.references()?.flatten() {
-        if let Some(target) = reference.target() {
-            builder.insert_recursive(target, None)?;
-        }
+    for id in ids {
+        // An object in two packs is inserted once.
+        builder.insert_object(id, None)?;
     }
     let objects = builder.object_count();
     builder.write(&pack_dir(repo), 0o444)?;
@@ -160,6 +162,9 @@ mod tests {
             parent = pushed;
         }
         let repo = state.repo();
+        // A commit no ref reaches (as a recorded snapshot after a history rewrite).
+        let tree = repo.find_commit(parent.unwrap()).unwrap().tree().unwrap();
+        let orphan = repo.commit(None, &sig, &sig, "orphan", &tree, &[]).unwrap();
         assert!(packs(repo).len() >= 12, "a pack per fetch: {}", packs(repo).len());
         assert!(!loose(repo, true).is_empty());
         assert_eq!(repack_if_needed(repo, 50, 6700).unwrap(), None, "under the limits");
@@ -184,6 +189,7 @@ mod tests {
             .unwrap();
         }
         assert!(files > 100, "{files}");
+        assert!(again.find_commit(orphan).is_ok(), "what only an id names stays");
         // And the clone goes on.
         let mut changes = StatusChanges::default();
         changes.writes.insert("clusterresourcesnapshots/after.yaml".into(), b"after: 1\n".to_vec());
