@@ -75,24 +75,6 @@ fn rendered(root: &Path, ns: &str) -> Vec<RenderedObject> {
     objects
 }
 
-fn kubectl(bin: &Path, kubeconfig: &Path, cache: &Path, dir: &Path) -> Duration {
-    let start = Instant::now();
-    let out = Command::new(bin)
-        .args(["apply", "--server-side", "--field-manager", "kubectl-bench", "--context", CLUSTER])
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--cache-dir")
-        .arg(cache)
-        .arg("-f")
-        .arg(dir)
-        .output()
-        .unwrap();
-    let took = start.elapsed();
-    assert!(out.status.success(), "kubectl: {}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), OBJECTS);
-    took
-}
-
 fn gitfleet(kubeconfig: &Path, placement: &str, objects: &[RenderedObject]) -> Duration {
     let start = Instant::now();
     let backend = KubeBackend::new(kubeconfig).unwrap();
@@ -125,7 +107,7 @@ fn main() {
     // Warm kubectl's discovery cache once (its later runs read it from disk).
     let warm = tmp.path().join("warm");
     write_objects(&warm, "bench-warm");
-    kubectl(&kubectl_bin, &kubeconfig, &cache, &warm);
+    support::kubectl_apply(&kubectl_bin, &kubeconfig, &cache, CLUSTER, &warm, OBJECTS);
 
     let (mut k_first, mut k_again, mut g_first, mut g_again) = (vec![], vec![], vec![], vec![]);
     for round in 0..ROUNDS {
@@ -138,13 +120,13 @@ fn main() {
         let objects = rendered(&g_root, &g_ns);
         // Alternate who goes first, so neither profits from a warmer server.
         if round % 2 == 0 {
-            k_first.push(kubectl(&kubectl_bin, &kubeconfig, &cache, &k_dir));
+            k_first.push(support::kubectl_apply(&kubectl_bin, &kubeconfig, &cache, CLUSTER, &k_dir, OBJECTS));
             g_first.push(gitfleet(&kubeconfig, &g_ns, &objects));
         } else {
             g_first.push(gitfleet(&kubeconfig, &g_ns, &objects));
-            k_first.push(kubectl(&kubectl_bin, &kubeconfig, &cache, &k_dir));
+            k_first.push(support::kubectl_apply(&kubectl_bin, &kubeconfig, &cache, CLUSTER, &k_dir, OBJECTS));
         }
-        k_again.push(kubectl(&kubectl_bin, &kubeconfig, &cache, &k_dir));
+        k_again.push(support::kubectl_apply(&kubectl_bin, &kubeconfig, &cache, CLUSTER, &k_dir, OBJECTS));
         g_again.push(gitfleet(&kubeconfig, &g_ns, &objects));
         eprintln!(
             "round {round}: kubectl {} / {}, gitfleet {} / {}",

@@ -66,24 +66,6 @@ fn tree_rss_kib(pid: u32) -> u64 {
     total
 }
 
-fn kubectl(bin: &Path, kubeconfig: &Path, cache: &Path, context: &str, dir: &Path) -> Duration {
-    let start = Instant::now();
-    let out = Command::new(bin)
-        .args(["apply", "--server-side", "--field-manager", "kubectl-bench", "--context", context])
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--cache-dir")
-        .arg(cache)
-        .arg("-f")
-        .arg(dir)
-        .output()
-        .unwrap();
-    let took = start.elapsed();
-    assert!(out.status.success(), "kubectl: {}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), OBJECTS);
-    took
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` lists benchmarks; nothing to list here
@@ -136,7 +118,7 @@ fn main() {
     let cache = tmp.path().join("kubectl-cache");
     let warm = tmp.path().join("warm");
     write_objects(&warm, "bench-warm");
-    kubectl(&kubectl_bin, &kubeconfig, &cache, &names[0], &warm);
+    support::kubectl_apply(&kubectl_bin, &kubeconfig, &cache, &names[0], &warm, OBJECTS);
 
     let mut args = gitfleet::cli::RunArgs::once(origin.display().to_string(), tmp.path().join("state"));
     args.kubeconfig = Some(kubeconfig.clone());
@@ -157,7 +139,7 @@ fn main() {
     write_objects(&k_dir, "bench-kubectl");
     let start = Instant::now();
     for name in &names {
-        kubectl(&kubectl_bin, &kubeconfig, &cache, name, &k_dir);
+        support::kubectl_apply(&kubectl_bin, &kubeconfig, &cache, name, &k_dir, OBJECTS);
     }
     let kubectl_took = start.elapsed();
     let busy_rss = tree_rss_kib(harness.id());

@@ -129,13 +129,7 @@ fn push_to_first_write_with(clusters: usize, rollout: Rollout) -> (Duration, Dur
         Rollout::Rolling => "    type: RollingUpdate\n",
         Rollout::AutoRun { .. } => "    type: External\n    autoRun:\n      stagedRolloutStrategyName: one\n",
     };
-    write(
-        &work,
-        "placements/web.yaml",
-        &format!(
-            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: web\nspec:\n  resourceSelectors:\n  - {{group: \"\", version: v1, kind: Namespace, name: web}}\n  policy:\n    placementType: PickFixed\n    clusterNames: [member00000]\n  strategy:\n{strategy}"
-        ),
-    );
+    write(&work, "placements/web.yaml", &web_placement(strategy));
     write(
         &work,
         "strategies/one.yaml",
@@ -156,20 +150,8 @@ fn push_to_first_write_with(clusters: usize, rollout: Rollout) -> (Duration, Dur
     if rollout == (Rollout::AutoRun { silent: true }) {
         command.arg("--notify").arg(&notify);
     }
-    let mut child = command
-        .stderr(if std::env::var("GITFLEET_BENCH_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
-        .spawn()
-        .unwrap();
-    let file = state.join("clusters/member00000/web/configmap/settings.yaml");
-    let holds =
-        |v: usize| std::fs::read_to_string(&file).is_ok_and(|s| s.contains(&format!("value: \"{v}\"")));
-    let wait = |v: usize| {
-        let start = Instant::now();
-        while !holds(v) {
-            assert!(start.elapsed() < Duration::from_secs(60), "no write for value {v}");
-            std::thread::sleep(Duration::from_micros(500));
-        }
-    };
+    let mut child = command.stderr(bench_log()).spawn().unwrap();
+    let wait = |v: usize| wait_for_value(&state, v);
     wait(0);
     // Let the first passes (status read, drift checks) settle.
     std::thread::sleep(Duration::from_millis(if clusters > 1 { 3000 } else { 300 }));
@@ -193,6 +175,34 @@ fn push_to_first_write_with(clusters: usize, rollout: Rollout) -> (Duration, Dur
     }
     let _ = child.kill();
     let _ = child.wait();
+    median_max(times)
+}
+
+/// The placement `web` on member00000 with the strategy part `strategy`.
+fn web_placement(strategy: &str) -> String {
+    format!(
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: web\nspec:\n  resourceSelectors:\n  - {{group: \"\", version: v1, kind: Namespace, name: web}}\n  policy:\n    placementType: PickFixed\n    clusterNames: [member00000]\n  strategy:\n{strategy}"
+    )
+}
+
+/// Where a benchmark's gitfleet logs: the terminal with GITFLEET_BENCH_LOG.
+fn bench_log() -> Stdio {
+    if std::env::var("GITFLEET_BENCH_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() }
+}
+
+/// Waits until member00000's ConfigMap of `web` holds `value` (a minute at most).
+fn wait_for_value(state: &Path, value: usize) {
+    let file = state.join("clusters/member00000/web/configmap/settings.yaml");
+    let holds = || std::fs::read_to_string(&file).is_ok_and(|s| s.contains(&format!("value: \"{value}\"")));
+    let start = Instant::now();
+    while !holds() {
+        assert!(start.elapsed() < Duration::from_secs(60), "no write for value {value}");
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+/// (median, max) of some times.
+fn median_max(mut times: Vec<Duration>) -> (Duration, Duration) {
     times.sort();
     (times[times.len() / 2], *times.last().unwrap())
 }
@@ -204,11 +214,7 @@ fn webhook_to_first_write() -> (Duration, Duration) {
     let dir = tempfile::tempdir().unwrap();
     let (origin, work) = setup(dir.path());
     write(&work, "clusters/member00000.yaml", &cluster("member00000", "a"));
-    write(
-        &work,
-        "placements/web.yaml",
-        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: web\nspec:\n  resourceSelectors:\n  - {group: \"\", version: v1, kind: Namespace, name: web}\n  strategy:\n    type: RollingUpdate\n",
-    );
+    write(&work, "placements/web.yaml", &web_placement("    type: RollingUpdate\n"));
     write(&work, "resources/web.yaml", &web(0));
     git(&work, &["add", "-A"]);
     git(&work, &["commit", "-q", "-m", "fleet"]);
@@ -223,19 +229,10 @@ fn webhook_to_first_write() -> (Duration, Duration) {
         .args(["--poll-interval", "3600", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--webhook-secret-file")
         .arg(&secret)
-        .stderr(if std::env::var("GITFLEET_BENCH_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
+        .stderr(bench_log())
         .spawn()
         .unwrap();
-    let file = state.join("clusters/member00000/web/configmap/settings.yaml");
-    let holds =
-        |v: usize| std::fs::read_to_string(&file).is_ok_and(|s| s.contains(&format!("value: \"{v}\"")));
-    let wait = |v: usize| {
-        let start = Instant::now();
-        while !holds(v) {
-            assert!(start.elapsed() < Duration::from_secs(60), "no write for value {v}");
-            std::thread::sleep(Duration::from_micros(500));
-        }
-    };
+    let wait = |v: usize| wait_for_value(&state, v);
     wait(0);
     std::thread::sleep(Duration::from_millis(300));
     let body = br#"{"ref":"refs/heads/main"}"#;
@@ -262,8 +259,7 @@ fn webhook_to_first_write() -> (Duration, Duration) {
     }
     let _ = child.kill();
     let _ = child.wait();
-    times.sort();
-    (times[times.len() / 2], *times.last().unwrap())
+    median_max(times)
 }
 
 /// Bytes of objects in a repository (loose and packed), from `git count-objects -v`.

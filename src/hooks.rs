@@ -166,11 +166,15 @@ impl Hooks {
 
     /// `sha256=<hex>` of the HMAC-SHA256 of `body` under the secret.
     fn sign(&self, body: &[u8]) -> String {
-        let mut mac =
-            hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.secret).expect("HMAC takes a key of any length");
-        mac.update(body);
-        let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = self.mac(body).finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
         format!("sha256={hex}")
+    }
+
+    /// The HMAC-SHA256 of `body` under the secret (HMAC takes a key of any length).
+    fn mac(&self, body: &[u8]) -> hmac::Hmac<sha2::Sha256> {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.secret).expect("any key length");
+        mac.update(body);
+        mac
     }
 
     /// Handles one request to `/hooks/<provider>`; wakes the reconciler for a
@@ -207,26 +211,30 @@ impl Hooks {
                 let token = header("x-gitlab-token").ok_or("no X-Gitlab-Token header")?;
                 if bool::from(token.ct_eq(&self.secret)) { Ok(()) } else { Err("wrong X-Gitlab-Token") }
             }
-            Provider::GitHub => self.verify_hmac(header("x-hub-signature-256"), body, "X-Hub-Signature-256"),
-            Provider::Bitbucket => self.verify_hmac(header("x-hub-signature"), body, "X-Hub-Signature"),
-            Provider::Generic => self.verify_hmac(header("x-signature-256"), body, "X-Signature-256"),
+            Provider::GitHub => {
+                self.verify_hmac(header("x-hub-signature-256"), body, "no X-Hub-Signature-256 header")
+            }
+            Provider::Bitbucket => {
+                self.verify_hmac(header("x-hub-signature"), body, "no X-Hub-Signature header")
+            }
+            Provider::Generic => {
+                self.verify_hmac(header("x-signature-256"), body, "no X-Signature-256 header")
+            }
         }
     }
 
     /// Checks `sha256=<hex>` against the HMAC-SHA256 of the body (in constant time).
-    fn verify_hmac(&self, value: Option<&[u8]>, body: &[u8], name: &'static str) -> Result<(), &'static str> {
-        let missing: &'static str = match name {
-            "X-Hub-Signature-256" => "no X-Hub-Signature-256 header",
-            "X-Hub-Signature" => "no X-Hub-Signature header",
-            _ => "no X-Signature-256 header",
-        };
+    /// `missing`: what to answer when the header is not there.
+    fn verify_hmac(
+        &self,
+        value: Option<&[u8]>,
+        body: &[u8],
+        missing: &'static str,
+    ) -> Result<(), &'static str> {
         let value = value.ok_or(missing)?;
         let hex = value.strip_prefix(b"sha256=").ok_or("the signature is not sha256=<hex>")?;
         let signature = decode_hex(hex).ok_or("the signature is not sha256=<hex>")?;
-        let mut mac =
-            hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.secret).map_err(|_| "unusable secret")?;
-        mac.update(body);
-        mac.verify_slice(&signature).map_err(|_| "the signature does not match the body")
+        self.mac(body).verify_slice(&signature).map_err(|_| "the signature does not match the body")
     }
 
     /// The branches a signed request says were pushed.

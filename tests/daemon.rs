@@ -259,18 +259,25 @@ fn post_event(port: u16, event: &(String, Vec<(String, String)>, Vec<u8>)) -> (u
     http_post(port, &event.0, &headers, &event.2)
 }
 
+/// The example fleet served by a git daemon, its URL, and a webhook secret
+/// file holding `secret`.
+fn webhook_fleet(secret: &str) -> (Fleet, common::git_daemon::GitDaemon, String, std::path::PathBuf) {
+    let f = Fleet::example();
+    let daemon = common::git_daemon::GitDaemon::serve(f.origin.parent().unwrap());
+    let url = daemon.url("origin.git");
+    let secret_file = f.dir.path().join("webhook-secret");
+    std::fs::write(&secret_file, secret).unwrap();
+    (f, daemon, url, secret_file)
+}
+
 /// Push webhooks over a URL remote whose poll is an hour away: each host's
 /// push event starts a pass at once; signatures, tokens, branches, sizes and
 /// bodies are checked; a storm of requests neither stops nor blocks the
 /// reconciler; every request is counted and none is logged with its body.
 #[test]
 fn webhooks_start_a_pass_at_once() {
-    let f = Fleet::example();
-    let daemon = common::git_daemon::GitDaemon::serve(f.origin.parent().unwrap());
-    let url = daemon.url("origin.git");
     let secret = "It's a Secret to Everybody";
-    let secret_file = f.dir.path().join("webhook-secret");
-    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let (f, _daemon, url, secret_file) = webhook_fleet(&format!("{secret}\n"));
     let log = f.dir.path().join("gitfleet.log");
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -385,12 +392,8 @@ fn webhooks_start_a_pass_at_once() {
 /// and a push passed on is not passed on again.
 #[test]
 fn a_webhook_reaches_the_other_replicas() {
-    let f = Fleet::example();
-    let daemon = common::git_daemon::GitDaemon::serve(f.origin.parent().unwrap());
-    let url = daemon.url("origin.git");
     let secret = "shared secret";
-    let secret_file = f.dir.path().join("webhook-secret");
-    std::fs::write(&secret_file, secret).unwrap();
+    let (f, _daemon, url, secret_file) = webhook_fleet(secret);
     let (port_a, port_b) = (free_port(), free_port());
     let start = |name: &str, port: u16, peer: u16| {
         std::process::Command::new(env!("CARGO_BIN_EXE_gitfleet"))

@@ -261,30 +261,25 @@ fn the_chart_lints_and_renders_with_defaults_and_every_option() {
     assert!(stderr(&out).contains("repo.url is required: the fleet repository's URL"), "{}", stderr(&out));
     let out = helm(&["template", "gitfleet", chart, "--set", "repo.url=x"]);
     assert!(stderr(&out).contains("image.repository is required"), "{}", stderr(&out));
-    let out = helm(&[
-        "template",
-        "gitfleet",
-        chart,
-        "--set",
-        "repo.url=x",
-        "--set",
-        "image.repository=r",
-        "--set",
-        "leaderElection.enabled=false",
-    ]);
-    assert!(stderr(&out).contains("replicaCount > 1 needs leaderElection.enabled"), "{}", stderr(&out));
-    let out = helm(&[
-        "template",
-        "gitfleet",
-        chart,
-        "--set",
-        "repo.url=x",
-        "--set",
-        "image.repository=r",
-        "--set",
-        "shards=3",
-    ]);
-    assert!(stderr(&out).contains("shards > 1 needs signing.key"), "{}", stderr(&out));
+    // What `helm template` says of the required values and one more.
+    let refusal = |value: &str| {
+        let out = helm(&[
+            "template",
+            "gitfleet",
+            chart,
+            "--set",
+            "repo.url=x",
+            "--set",
+            "image.repository=r",
+            "--set",
+            value,
+        ]);
+        stderr(&out)
+    };
+    let said = refusal("leaderElection.enabled=false");
+    assert!(said.contains("replicaCount > 1 needs leaderElection.enabled"), "{said}");
+    let said = refusal("shards=3");
+    assert!(said.contains("shards > 1 needs signing.key"), "{said}");
 
     // Sharding: the flag, and Leases of any name (one per shard and replica).
     let mut with_shards = DEFAULTS.to_vec();

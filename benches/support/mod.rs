@@ -49,6 +49,34 @@ fn harness_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kube-apiserver")
 }
 
+/// `kubectl apply --server-side` of the files in `dir` to `context`, a new
+/// process as a CI job would run it: its wall time. Asserts that it applied
+/// `objects` objects.
+pub fn kubectl_apply(
+    bin: &Path,
+    kubeconfig: &Path,
+    cache: &Path,
+    context: &str,
+    dir: &Path,
+    objects: usize,
+) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    let out = Command::new(bin)
+        .args(["apply", "--server-side", "--field-manager", "kubectl-bench", "--context", context])
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(cache)
+        .arg("-f")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    assert!(out.status.success(), "kubectl: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), objects);
+    took
+}
+
 /// kubectl, built (once, cached) from Go modules.
 pub fn kubectl_bin() -> PathBuf {
     let out =

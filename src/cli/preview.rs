@@ -18,7 +18,7 @@ use crate::engine::initialize::stage_clusters;
 use crate::reconcile::render_for;
 use crate::render::RenderedObject;
 use crate::repo::Fleet;
-use crate::repo::model::{ObjectKey, Placement, RolloutType, StageTask, Strategy};
+use crate::repo::model::{Manifest, ObjectKey, Placement, RolloutType, StageTask, Strategy, UpdateRun};
 use crate::schedule::schedule;
 use crate::snapshot::Indexer;
 use crate::snapshot::select::selected_manifests;
@@ -100,23 +100,55 @@ fn describe(key: &ObjectKey) -> String {
     }
 }
 
-/// The objects a placement puts on a cluster, by key; empty when the
-/// placement does not exist or cannot be rendered there.
-fn rendered(
-    fleet: &Fleet,
-    p: Option<&Placement>,
-    cluster: &str,
-    index: u32,
-) -> Result<BTreeMap<ObjectKey, RenderedObject>, String> {
-    let Some(p) = p else { return Ok(BTreeMap::new()) };
-    if !fleet.clusters.contains_key(cluster)
-        || !schedule(p, &fleet.clusters).clusters.iter().any(|c| c == cluster)
-    {
-        return Ok(BTreeMap::new());
+/// A placement at one side of the pull request: scheduled and selected once.
+struct Side<'a> {
+    fleet: &'a Fleet,
+    placement: Option<&'a Placement>,
+    /// The clusters it schedules, in scheduling order.
+    scheduled: Vec<String>,
+    manifests: Vec<Arc<Manifest>>,
+}
+
+impl<'a> Side<'a> {
+    fn of(fleet: &'a Fleet, name: &str) -> Side<'a> {
+        let placement = fleet.placements.get(name);
+        Side {
+            fleet,
+            placement,
+            scheduled: placement.map(|p| schedule(p, &fleet.clusters).clusters).unwrap_or_default(),
+            manifests: placement.map(|_| selected_manifests(fleet, name)).unwrap_or_default(),
+        }
     }
-    let manifests = selected_manifests(fleet, &p.name);
-    let objects = render_for(fleet, p, cluster, &manifests, index).map_err(|e| e.to_string())?;
-    Ok(objects.into_iter().map(|o| (o.key.clone(), o)).collect())
+
+    /// The objects the placement puts on `cluster`, by key; empty when it
+    /// does not schedule the cluster.
+    fn rendered(
+        &self,
+        cluster: &str,
+        scheduled: &BTreeSet<&str>,
+        index: u32,
+    ) -> Result<BTreeMap<ObjectKey, RenderedObject>, String> {
+        let Some(p) = self.placement.filter(|_| scheduled.contains(cluster)) else {
+            return Ok(BTreeMap::new());
+        };
+        let objects =
+            render_for(self.fleet, p, cluster, &self.manifests, index).map_err(|e| e.to_string())?;
+        Ok(objects.into_iter().map(|o| (o.key.clone(), o)).collect())
+    }
+
+    /// What the placement selects, for comparing the two sides.
+    fn selection(&self) -> Vec<(&ObjectKey, &serde_json::Value)> {
+        self.manifests.iter().map(|m| (&m.key, m.value.as_ref())).collect()
+    }
+}
+
+/// The runs of a placement the pull request adds or changes.
+fn changed_runs<'a>(p: &Placement, base: &Fleet, head: &'a Fleet) -> Vec<&'a UpdateRun> {
+    let key = |name: &str| ("ClusterStagedUpdateRun".to_string(), None, name.to_string());
+    head.runs
+        .values()
+        .filter(|r| r.placement == p.name && base.raw.get(&key(&r.name)) != head.raw.get(&key(&r.name)))
+        .collect()
 }
 
 fn cluster_changes(
@@ -180,7 +212,13 @@ fn stages_table(strategy: &Strategy, scheduled: &[String], fleet: &Fleet) -> Str
 }
 
 /// How the placement's change would reach its clusters.
-fn rollout(p: &Placement, base: &Fleet, head: &Fleet, scheduled: &[String], new_snapshot: bool) -> String {
+fn rollout(
+    p: &Placement,
+    runs: &[&UpdateRun],
+    head: &Fleet,
+    scheduled: &[String],
+    new_snapshot: bool,
+) -> String {
     match &p.rollout {
         RolloutType::RollingUpdate { max_unavailable } => format!(
             "Rollout: RollingUpdate, applied to its clusters once merged (maxUnavailable {}).\n",
@@ -188,15 +226,6 @@ fn rollout(p: &Placement, base: &Fleet, head: &Fleet, scheduled: &[String], new_
         ),
         RolloutType::External => {
             let mut out = String::new();
-            let runs: Vec<_> = head
-                .runs
-                .values()
-                .filter(|r| r.placement == p.name)
-                .filter(|r| {
-                    base.raw.get(&("ClusterStagedUpdateRun".into(), None, r.name.clone()))
-                        != head.raw.get(&("ClusterStagedUpdateRun".into(), None, r.name.clone()))
-                })
-                .collect();
             if let Some(strategy) = &p.auto_run
                 && new_snapshot
             {
@@ -209,7 +238,7 @@ fn rollout(p: &Placement, base: &Fleet, head: &Fleet, scheduled: &[String], new_
                     out.push_str(&stages_table(s, scheduled, head));
                 }
             }
-            for r in &runs {
+            for r in runs {
                 let (run, strategy) = (escape(&r.name), escape(&r.strategy));
                 let _ = writeln!(out, "Rollout: run {run} (strategy {strategy}) is added or changed.\n");
                 if let Some(s) = head.strategies.get(&r.strategy) {
@@ -230,9 +259,11 @@ pub fn preview(args: PreviewArgs) -> Result<u8, CliError> {
     let base_id = source.resolve(&args.base).map_err(CliError::user)?;
     let head_id = source.resolve(&args.head).map_err(CliError::user)?;
     let path = args.path.as_deref();
-    let load = |commit| {
-        FleetState::load(repo, commit, path, &mut Indexer::new(path), |_| Ok(None), None)
-            .map_err(CliError::env)
+    // One index for both: the head usually descends from the base, so it
+    // reads only the pull request's commits after the base's history.
+    let mut indexer = Indexer::new(path);
+    let mut load = |commit| {
+        FleetState::load(repo, commit, path, &mut indexer, |_| Ok(None), None).map_err(CliError::env)
     };
     let (base, head) = (load(base_id)?, load(head_id)?);
     let short = |id: git2::Oid| id.to_string()[..10].to_string();
@@ -256,47 +287,42 @@ pub fn preview(args: PreviewArgs) -> Result<u8, CliError> {
     let mut unchanged = Vec::new();
     let mut sections = Vec::new();
     for name in names {
-        let (bp, hp) = (base.fleet.placements.get(name), head.fleet.placements.get(name));
+        let (b_side, h_side) = (Side::of(&base.fleet, name), Side::of(&head.fleet, name));
+        let (bp, hp) = (b_side.placement, h_side.placement);
         let base_index = base.latest_index(name);
         let key = ("ClusterResourcePlacement".to_string(), None, name.clone());
         let placement_changed = base.fleet.raw.get(&key) != head.fleet.raw.get(&key);
-        let manifests = |f: &Fleet| -> Vec<(ObjectKey, Arc<serde_json::Value>)> {
-            selected_manifests(f, name).iter().map(|m| (m.key.clone(), m.value.clone())).collect()
-        };
-        let new_snapshot = hp.is_some() && manifests(&base.fleet) != manifests(&head.fleet);
+        let new_snapshot = hp.is_some() && b_side.selection() != h_side.selection();
         let index = match (base_index, new_snapshot) {
             (Some(i), true) => i + 1,
             (Some(i), false) => i,
             (None, _) => 0,
         };
-        let scheduled = |f: &Fleet, p: Option<&Placement>| {
-            p.map(|p| schedule(p, &f.clusters).clusters).unwrap_or_default()
-        };
-        let (base_clusters, head_clusters) = (scheduled(&base.fleet, bp), scheduled(&head.fleet, hp));
-        let all: BTreeSet<&String> = base_clusters.iter().chain(&head_clusters).collect();
+        let (base_clusters, head_clusters) = (&b_side.scheduled, &h_side.scheduled);
+        let in_base: BTreeSet<&str> = base_clusters.iter().map(String::as_str).collect();
+        let in_head: BTreeSet<&str> = head_clusters.iter().map(String::as_str).collect();
+        let all: BTreeSet<&str> = in_base.union(&in_head).copied().collect();
         let mut per_cluster: Vec<(String, ClusterChanges)> = Vec::new();
         let mut problems = Vec::new();
         for cluster in all {
-            let b = rendered(&base.fleet, bp, cluster, index);
-            let h = rendered(&head.fleet, hp, cluster, index);
+            let b = b_side.rendered(cluster, &in_base, index);
+            let h = h_side.rendered(cluster, &in_head, index);
             match (b, h) {
                 (Ok(b), Ok(h)) => {
                     let c = cluster_changes(&b, &h);
                     if !c.is_empty() {
-                        per_cluster.push((cluster.clone(), c));
+                        per_cluster.push((cluster.to_string(), c));
                     }
                 }
                 (Err(e), _) | (_, Err(e)) => problems.push(format!("{cluster}: {e}")),
             }
         }
-        let rollout_changed = hp.is_some_and(|p| {
-            rollout(p, &base.fleet, &head.fleet, &head_clusters, new_snapshot).contains("is added or changed")
-        });
+        let runs = hp.map(|p| changed_runs(p, &base.fleet, &head.fleet)).unwrap_or_default();
         if per_cluster.is_empty()
             && !new_snapshot
             && !placement_changed
             && problems.is_empty()
-            && !rollout_changed
+            && runs.is_empty()
         {
             unchanged.push(name.as_str());
             continue;
@@ -315,8 +341,8 @@ pub fn preview(args: PreviewArgs) -> Result<u8, CliError> {
         if placement_changed && bp.is_some() && hp.is_some() {
             s.push_str("The ClusterResourcePlacement itself changes.\n\n");
         }
-        let added: Vec<&String> = head_clusters.iter().filter(|c| !base_clusters.contains(c)).collect();
-        let removed: Vec<&String> = base_clusters.iter().filter(|c| !head_clusters.contains(c)).collect();
+        let added: Vec<&String> = head_clusters.iter().filter(|c| !in_base.contains(c.as_str())).collect();
+        let removed: Vec<&String> = base_clusters.iter().filter(|c| !in_head.contains(c.as_str())).collect();
         let all_head: Vec<&str> = head_clusters.iter().map(String::as_str).collect();
         let added: Vec<&str> = added.into_iter().map(String::as_str).collect();
         let removed: Vec<&str> = removed.into_iter().map(String::as_str).collect();
@@ -329,7 +355,7 @@ pub fn preview(args: PreviewArgs) -> Result<u8, CliError> {
         }
         s.push_str(".\n\n");
         if let Some(p) = hp {
-            s.push_str(&rollout(p, &base.fleet, &head.fleet, &head_clusters, new_snapshot));
+            s.push_str(&rollout(p, &runs, &head.fleet, head_clusters, new_snapshot));
             s.push('\n');
         }
         for problem in problems.iter().take(NAMES_SHOWN) {

@@ -150,7 +150,8 @@ async fn deliver(r: &Receiver, event: &Event, client: &HttpsClient, retry: &Retr
         for (name, value) in &r.headers {
             request = request.header(name, value);
         }
-        let request = request.body(Full::new(body.clone())).map_err(|e| format!("{}: {e}", r.url))?;
+        let request =
+            request.body(Full::new(body.clone())).map_err(|e| format!("the request cannot be made: {e}"))?;
         let why = match tokio::time::timeout(retry.timeout, client.request(request)).await {
             Ok(Ok(response)) => {
                 let status = response.status();
@@ -159,12 +160,12 @@ async fn deliver(r: &Receiver, event: &Event, client: &HttpsClient, retry: &Retr
                 }
                 let again = status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429;
                 if !again {
-                    return Err(format!("{} answered {status}", r.url));
+                    return Err(format!("answered {status}"));
                 }
-                format!("{} answered {status}", r.url)
+                format!("answered {status}")
             }
-            Ok(Err(e)) => format!("{}: {e}", r.url),
-            Err(_) => format!("{}: no answer within {:?}", r.url, retry.timeout),
+            Ok(Err(e)) => format!("{e}"),
+            Err(_) => format!("no answer within {:?}", retry.timeout),
         };
         match retry.backoff.get(attempt - 1) {
             Some(wait) => {
@@ -212,26 +213,11 @@ mod tests {
     }
 
     fn event() -> Arc<Event> {
-        Arc::new(Event {
-            id: "1".into(),
-            event: EventKind::RunFailed,
-            time: crate::time::Time::from(0),
-            summary: "Run r failed".into(),
-            run: Some("r".into()),
-            placement: None,
-            stage: None,
-            cluster: None,
-            reason: None,
-            message: None,
-            approval_request: None,
-            waiting: None,
-            approve_command: None,
-            approved_by: None,
-            opens_at: None,
-            objects: Vec::new(),
-            repository: "r".into(),
-            commit: "c".into(),
-        })
+        let source = crate::notify::events::Source { repository: "r", commit: "c" };
+        let mut e =
+            source.event(EventKind::RunFailed, crate::time::Time::from(0), "Run r failed".into(), &["r"]);
+        e.run = Some("r".into());
+        Arc::new(e)
     }
 
     /// 5xx and silence are tried again as long as the backoff lasts, then

@@ -128,7 +128,9 @@ fn id(parts: &[&str]) -> String {
 }
 
 impl Source<'_> {
-    fn event(&self, kind: EventKind, time: Time, summary: String, key: &[&str]) -> Event {
+    /// An event about `key` (what it concerns) at `time`, with its id; the
+    /// fields that apply are filled in by the caller.
+    pub(crate) fn event(&self, kind: EventKind, time: Time, summary: String, key: &[&str]) -> Event {
         let time_text = time.to_string();
         let mut parts = vec![kind.name()];
         parts.extend_from_slice(key);
@@ -174,7 +176,16 @@ pub fn between(before: &View, now: &View, source: &Source<'_>) -> Vec<Event> {
         if old.is_some_and(|o| Arc::ptr_eq(o, doc) || o == doc) && !requests_changed {
             continue;
         }
-        run_events(name, old.map(Arc::as_ref), doc, now, before, source, &mut out);
+        let run = RunDiff {
+            name,
+            old: old.map(Arc::as_ref),
+            doc,
+            placement: doc.placement_name(),
+            now,
+            before,
+            source,
+        };
+        run.events(&mut out);
     }
     // A cluster a run reported failed is not reported again by its placement.
     let failed_in_runs: BTreeSet<(String, String)> = out
@@ -192,208 +203,171 @@ pub fn between(before: &View, now: &View, source: &Source<'_>) -> Vec<Event> {
     out
 }
 
-fn run_events(
-    name: &str,
-    old: Option<&RunDocument>,
-    doc: &RunDocument,
-    now: &View,
-    before: &View,
-    source: &Source<'_>,
-    out: &mut Vec<Event>,
-) {
-    let placement = doc.placement_name().map(str::to_string);
-    let with_run = |mut e: Event| {
-        e.run = Some(name.to_string());
-        e.placement = placement.clone();
+/// An event that carries its condition's reason and message.
+fn with_condition(mut e: Event, c: &Condition) -> Event {
+    e.reason = Some(c.reason.clone());
+    e.message = Some(c.message.clone());
+    e
+}
+
+/// One run's events: its documents before and now, and where they come from.
+struct RunDiff<'a> {
+    name: &'a str,
+    old: Option<&'a RunDocument>,
+    doc: &'a RunDocument,
+    placement: Option<&'a str>,
+    now: &'a View,
+    before: &'a View,
+    source: &'a Source<'a>,
+}
+
+impl RunDiff<'_> {
+    /// An event of this run (and of `stage`, if given).
+    fn event(
+        &self,
+        kind: EventKind,
+        time: Time,
+        summary: String,
+        stage: Option<&str>,
+        key: &[&str],
+    ) -> Event {
+        let mut e = self.source.event(kind, time, summary, key);
+        e.run = Some(self.name.to_string());
+        e.placement = self.placement.map(str::to_string);
+        e.stage = stage.map(str::to_string);
         e
-    };
-    let (old_conds, conds) = (old.map(|o| &o.status.conditions), &doc.status.conditions);
-    if let Some(c) = became(old_conds, conds, kind::INITIALIZED, "True") {
-        let snapshot = doc.status.resource_snapshot_index_used.as_deref().unwrap_or("?");
-        let summary = format!(
-            "Run {name} started: snapshot {snapshot} of {} in {} stage(s)",
-            placement.as_deref().unwrap_or("?"),
-            doc.status.stages_status.len()
-        );
-        out.push(with_run(source.event(EventKind::RunStarted, c.last_transition_time, summary, &[name])));
     }
-    for stage in &doc.status.stages_status {
-        let old_stage =
-            old.and_then(|o| o.status.stages_status.iter().find(|s| s.stage_name == stage.stage_name));
-        stage_events(name, stage, old_stage, doc, now, before, source, out, &with_run);
-    }
-    if let Some(c) = became(old_conds, conds, kind::PROGRESSING, "False")
-        && c.reason == reason::UPDATE_RUN_WAITING
-        && c.message.contains("rollout window")
-    {
-        let mut e = with_run(source.event(
-            EventKind::RunWaiting,
-            c.last_transition_time,
-            format!("Run {name} waits: {}", c.message.trim_start_matches("The updateRun is waiting for ")),
-            &[name],
-        ));
-        e.opens_at = c.message.rsplit_once(" until ").and_then(|(_, t)| Time::parse(t));
-        e.reason = Some(c.reason.clone());
-        e.message = Some(c.message.clone());
-        out.push(e);
-    }
-    if let Some(c) = became(old_conds, conds, kind::SUCCEEDED, "True") {
-        let summary = format!("Run {name} succeeded: {} is rolled out", placement.as_deref().unwrap_or("?"));
-        out.push(with_run(source.event(EventKind::RunSucceeded, c.last_transition_time, summary, &[name])));
-    }
-    if let Some(c) = became(old_conds, conds, kind::SUCCEEDED, "False")
-        && c.reason != reason::UPDATE_RUN_SUPERSEDED
-    {
-        let mut e = with_run(source.event(
-            EventKind::RunFailed,
-            c.last_transition_time,
-            format!("Run {name} failed: {}", c.message),
-            &[name],
-        ));
-        e.reason = Some(c.reason.clone());
-        e.message = Some(c.message.clone());
-        out.push(e);
-    }
-}
 
-#[allow(clippy::too_many_arguments)]
-fn stage_events(
-    run: &str,
-    stage: &StageStatus,
-    old: Option<&StageStatus>,
-    doc: &RunDocument,
-    now: &View,
-    before: &View,
-    source: &Source<'_>,
-    out: &mut Vec<Event>,
-    with_run: &dyn Fn(Event) -> Event,
-) {
-    let s = stage.stage_name.as_str();
-    let in_stage = |mut e: Event| {
-        e.stage = Some(s.to_string());
-        with_run(e)
-    };
-    let old_conds = old.map(|o| &o.conditions);
-    // Approvals the stage waits for before it starts.
-    approval_events(
-        run,
-        stage,
-        &stage.before_stage_task_status,
-        true,
-        doc,
-        now,
-        before,
-        source,
-        out,
-        &in_stage,
-    );
-    if let Some(started) = stage.start_time
-        && old.is_none_or(|o| o.start_time.is_none())
-    {
-        let summary = format!("Run {run}: stage {s} started ({} cluster(s))", stage.clusters.len());
-        out.push(in_stage(source.event(EventKind::StageStarted, started, summary, &[run, s])));
-    }
-    for cluster in &stage.clusters {
-        let old_cluster =
-            old.and_then(|o| o.clusters.iter().find(|c| c.cluster_name == cluster.cluster_name));
-        let Some(c) =
-            became(old_cluster.map(|o| &o.conditions), &cluster.conditions, kind::SUCCEEDED, "False")
-        else {
-            continue;
-        };
-        let name = cluster.cluster_name.as_str();
-        let mut e = in_stage(source.event(
-            EventKind::ClusterFailed,
-            c.last_transition_time,
-            format!("Run {run}: cluster {name} failed in stage {s}: {}", c.message),
-            &[run, s, name],
-        ));
-        e.cluster = Some(name.to_string());
-        e.reason = Some(c.reason.clone());
-        e.message = Some(c.message.clone());
-        out.push(e);
-    }
-    // Approvals that hold the stages after this one (accepted before the stage succeeds).
-    approval_events(
-        run,
-        stage,
-        &stage.after_stage_task_status,
-        false,
-        doc,
-        now,
-        before,
-        source,
-        out,
-        &in_stage,
-    );
-    if let Some(c) = became(old_conds, &stage.conditions, kind::SUCCEEDED, "True") {
-        let summary = format!("Run {run}: stage {s} succeeded");
-        out.push(in_stage(source.event(
-            EventKind::StageSucceeded,
-            c.last_transition_time,
-            summary,
-            &[run, s],
-        )));
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn approval_events(
-    run: &str,
-    stage: &StageStatus,
-    tasks: &[crate::status::run::TaskStatus],
-    before_stage: bool,
-    doc: &RunDocument,
-    now: &View,
-    before: &View,
-    source: &Source<'_>,
-    out: &mut Vec<Event>,
-    in_stage: &dyn Fn(Event) -> Event,
-) {
-    let s = stage.stage_name.as_str();
-    for request_name in tasks.iter().filter_map(|t| t.approval_request_name.as_deref()) {
-        let Some(request) = now.requests.get(request_name) else { continue };
-        let old = before.requests.get(request_name);
-        if old.is_none() {
-            let waiting = if before_stage {
-                format!("stage {s} of run {run} waits for it before it starts")
-            } else {
-                let stages = &doc.status.stages_status;
-                let next = stages.iter().position(|x| x.stage_name == s).and_then(|i| stages.get(i + 1));
-                match next {
-                    Some(n) => format!("stage {s} of run {run} is done; stage {} waits for it", n.stage_name),
-                    None => format!("stage {s} of run {run} is done; the end of the run waits for it"),
-                }
-            };
-            let command = format!("gitfleet approve {request_name} --repo {}", source.repository);
-            let mut e = in_stage(source.event(
-                EventKind::ApprovalRequested,
-                request.metadata.creation_timestamp,
-                format!("Approval needed: {request_name} ({waiting}); run `{command}`"),
-                &[request_name],
-            ));
-            e.approval_request = Some(request_name.to_string());
-            e.waiting = Some(waiting);
-            e.approve_command = Some(command);
+    fn events(&self, out: &mut Vec<Event>) {
+        let (name, doc) = (self.name, self.doc);
+        let placement = self.placement.unwrap_or("?");
+        let (old_conds, conds) = (self.old.map(|o| &o.status.conditions), &doc.status.conditions);
+        if let Some(c) = became(old_conds, conds, kind::INITIALIZED, "True") {
+            let snapshot = doc.status.resource_snapshot_index_used.as_deref().unwrap_or("?");
+            let stages = doc.status.stages_status.len();
+            let summary =
+                format!("Run {name} started: snapshot {snapshot} of {placement} in {stages} stage(s)");
+            out.push(self.event(EventKind::RunStarted, c.last_transition_time, summary, None, &[name]));
+        }
+        for stage in &doc.status.stages_status {
+            let old = self
+                .old
+                .and_then(|o| o.status.stages_status.iter().find(|s| s.stage_name == stage.stage_name));
+            self.stage_events(stage, old, out);
+        }
+        if let Some(c) = became(old_conds, conds, kind::PROGRESSING, "False")
+            && c.reason == reason::UPDATE_RUN_WAITING
+            && c.message.contains("rollout window")
+        {
+            let waits = c.message.trim_start_matches("The updateRun is waiting for ");
+            let e = self.event(
+                EventKind::RunWaiting,
+                c.last_transition_time,
+                format!("Run {name} waits: {waits}"),
+                None,
+                &[name],
+            );
+            let mut e = with_condition(e, c);
+            e.opens_at = c.message.rsplit_once(" until ").and_then(|(_, t)| Time::parse(t));
             out.push(e);
         }
-        let accepted = |r: &ApprovalRequest| r.is_accepted();
-        if accepted(request) && !old.is_some_and(|o| accepted(o)) {
-            let by = request.metadata.annotations.get(APPROVED_BY).cloned().unwrap_or_default();
-            let time = request
-                .status
-                .as_ref()
-                .and_then(|st| st.conditions.get_condition(kind::APPROVAL_ACCEPTED))
-                .map_or(request.metadata.creation_timestamp, |c| c.last_transition_time);
-            let mut e = in_stage(source.event(
-                EventKind::ApprovalAccepted,
-                time,
-                format!("Approved: {request_name} by {by}"),
-                &[request_name],
+        if let Some(c) = became(old_conds, conds, kind::SUCCEEDED, "True") {
+            let summary = format!("Run {name} succeeded: {placement} is rolled out");
+            out.push(self.event(EventKind::RunSucceeded, c.last_transition_time, summary, None, &[name]));
+        }
+        if let Some(c) = became(old_conds, conds, kind::SUCCEEDED, "False")
+            && c.reason != reason::UPDATE_RUN_SUPERSEDED
+        {
+            let summary = format!("Run {name} failed: {}", c.message);
+            let e = self.event(EventKind::RunFailed, c.last_transition_time, summary, None, &[name]);
+            out.push(with_condition(e, c));
+        }
+    }
+
+    fn stage_events(&self, stage: &StageStatus, old: Option<&StageStatus>, out: &mut Vec<Event>) {
+        let (run, s) = (self.name, stage.stage_name.as_str());
+        // Approvals the stage waits for before it starts.
+        self.approval_events(stage, true, out);
+        if let Some(started) = stage.start_time
+            && old.is_none_or(|o| o.start_time.is_none())
+        {
+            let summary = format!("Run {run}: stage {s} started ({} cluster(s))", stage.clusters.len());
+            out.push(self.event(EventKind::StageStarted, started, summary, Some(s), &[run, s]));
+        }
+        for cluster in &stage.clusters {
+            let old_cluster =
+                old.and_then(|o| o.clusters.iter().find(|c| c.cluster_name == cluster.cluster_name));
+            let was = old_cluster.map(|o| &o.conditions);
+            let Some(c) = became(was, &cluster.conditions, kind::SUCCEEDED, "False") else { continue };
+            let name = cluster.cluster_name.as_str();
+            let summary = format!("Run {run}: cluster {name} failed in stage {s}: {}", c.message);
+            let mut e = self.event(
+                EventKind::ClusterFailed,
+                c.last_transition_time,
+                summary,
+                Some(s),
+                &[run, s, name],
+            );
+            e.cluster = Some(name.to_string());
+            out.push(with_condition(e, c));
+        }
+        // Approvals that hold the stages after this one (accepted before the stage succeeds).
+        self.approval_events(stage, false, out);
+        if let Some(c) = became(old.map(|o| &o.conditions), &stage.conditions, kind::SUCCEEDED, "True") {
+            let summary = format!("Run {run}: stage {s} succeeded");
+            out.push(self.event(
+                EventKind::StageSucceeded,
+                c.last_transition_time,
+                summary,
+                Some(s),
+                &[run, s],
             ));
-            e.approval_request = Some(request_name.to_string());
-            e.approved_by = Some(by);
-            out.push(e);
+        }
+    }
+
+    /// The approval requests of the stage's before-stage or after-stage tasks.
+    fn approval_events(&self, stage: &StageStatus, before_stage: bool, out: &mut Vec<Event>) {
+        let (run, s) = (self.name, stage.stage_name.as_str());
+        let tasks =
+            if before_stage { &stage.before_stage_task_status } else { &stage.after_stage_task_status };
+        for request_name in tasks.iter().filter_map(|t| t.approval_request_name.as_deref()) {
+            let Some(request) = self.now.requests.get(request_name) else { continue };
+            let old = self.before.requests.get(request_name);
+            if old.is_none() {
+                let waiting = if before_stage {
+                    format!("stage {s} of run {run} waits for it before it starts")
+                } else {
+                    let stages = &self.doc.status.stages_status;
+                    let next = stages.iter().position(|x| x.stage_name == s).and_then(|i| stages.get(i + 1));
+                    match next {
+                        Some(n) => {
+                            format!("stage {s} of run {run} is done; stage {} waits for it", n.stage_name)
+                        }
+                        None => format!("stage {s} of run {run} is done; the end of the run waits for it"),
+                    }
+                };
+                let command = format!("gitfleet approve {request_name} --repo {}", self.source.repository);
+                let summary = format!("Approval needed: {request_name} ({waiting}); run `{command}`");
+                let time = request.metadata.creation_timestamp;
+                let mut e = self.event(EventKind::ApprovalRequested, time, summary, Some(s), &[request_name]);
+                e.approval_request = Some(request_name.to_string());
+                e.waiting = Some(waiting);
+                e.approve_command = Some(command);
+                out.push(e);
+            }
+            if request.is_accepted() && !old.is_some_and(|o| o.is_accepted()) {
+                let by = request.metadata.annotations.get(APPROVED_BY).cloned().unwrap_or_default();
+                let time = request
+                    .status
+                    .as_ref()
+                    .and_then(|st| st.conditions.get_condition(kind::APPROVAL_ACCEPTED))
+                    .map_or(request.metadata.creation_timestamp, |c| c.last_transition_time);
+                let summary = format!("Approved: {request_name} by {by}");
+                let mut e = self.event(EventKind::ApprovalAccepted, time, summary, Some(s), &[request_name]);
+                e.approval_request = Some(request_name.to_string());
+                e.approved_by = Some(by);
+                out.push(e);
+            }
         }
     }
 }
@@ -432,9 +406,7 @@ fn placement_events(
             );
             e.placement = Some(name.to_string());
             e.cluster = Some(c_name.to_string());
-            e.reason = Some(c.reason.clone());
-            e.message = Some(c.message.clone());
-            out.push(e);
+            out.push(with_condition(e, c));
             break;
         }
         if !cluster.drifted_placements.is_empty() && was.is_none_or(|w| w.drifted_placements.is_empty()) {
