@@ -45,6 +45,8 @@ pub mod schedule;
 pub mod window;
 
 pub mod engine;
+/// Verification tasks: measuring a stage, judging the measurements.
+pub mod verify;
 
 pub mod render;
 

@@ -188,6 +188,17 @@ fn stages_table(strategy: &Strategy, scheduled: &[String], fleet: &Fleet) -> Str
             .map(|t| match t {
                 StageTask::Approval => "approval gate".to_string(),
                 StageTask::TimedWait(d) => format!("wait {}", crate::repo::duration::format(*d)),
+                StageTask::Verification(v) => format!(
+                    "verify `{}` with {} ({} x {}{})",
+                    v.success,
+                    v.provider.name(),
+                    v.count,
+                    crate::repo::duration::format(v.interval),
+                    match v.on_failure {
+                        crate::verify::OnFailure::Rollback => ", roll back on failure",
+                        crate::verify::OnFailure::Fail => "",
+                    }
+                ),
             })
             .collect::<Vec<_>>()
             .join(", ")

@@ -1,5 +1,6 @@
 //! `gitfleet run`: fetch, index, record snapshots under status/, push.
 
+use crate::verify::probe::ProbeConfig;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -100,6 +101,18 @@ pub struct RunArgs {
     /// `url`, `format: json | slack | msteams`, `events`, `headers`).
     #[arg(long)]
     pub notify: Option<PathBuf>,
+    /// Prometheus server that Verification tasks with the `prometheus`
+    /// provider query (its base URL, e.g. http://prometheus:9090).
+    #[arg(long)]
+    pub prometheus_url: Option<String>,
+    /// Headers sent with every Prometheus query (`Name: value` lines, e.g.
+    /// `Authorization: Bearer ...`), read from this file.
+    #[arg(long, requires = "prometheus_url")]
+    pub prometheus_headers_file: Option<PathBuf>,
+    /// How long one Verification measurement may take (seconds); past it the
+    /// measurement is inconclusive.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub measurement_timeout: u64,
     /// Take part in leader election on a coordination.k8s.io/v1 Lease: only
     /// the holder fetches, writes to clusters and pushes status.
     #[arg(long)]
@@ -180,6 +193,9 @@ impl RunArgs {
             webhook_secret_file: None,
             webhook_peers: Vec::new(),
             notify: None,
+            prometheus_url: None,
+            prometheus_headers_file: None,
+            measurement_timeout: 5,
             leader_elect: false,
             leader_elect_resource_namespace: None,
             leader_elect_resource_name: "gitfleet".into(),
@@ -337,7 +353,22 @@ fn fenced_reconciler(args: &RunArgs, fence: Option<crate::cluster::Fence>) -> Re
     } else {
         Some(Signers { ssh, gpg })
     };
+    let prometheus_headers = match &args.prometheus_headers_file {
+        Some(path) => ProbeConfig::read_headers(path).map_err(CliError::env)?,
+        None => Vec::new(),
+    };
+    if let Some(url) = &args.prometheus_url
+        && url.parse::<hyper::Uri>().map_or(true, |u| u.scheme().is_none() || u.host().is_none())
+    {
+        return Err(CliError::env(format!("--prometheus-url {url:?} is not an http:// or https:// URL")));
+    }
+    let probe = ProbeConfig {
+        prometheus_url: args.prometheus_url.clone(),
+        prometheus_headers,
+        timeout: Duration::from_secs(args.measurement_timeout),
+    };
     Ok(Reconciler::builder(state, backend, crate::source::redacted(&args.repo))
+        .probe(probe)
         .own_commits(own)
         .allowed_signers(signers)
         .saved_index(args.state_dir.join("snapshot-index.json"))

@@ -2,22 +2,32 @@
 //! `maxConcurrency` at a time; then the after-stage tasks; then the next stage;
 //! the deletion stage last.
 
+use super::verification::{Verifications, verify};
 use super::{Action, Observation, RunInput, Step};
 use crate::repo::model::{IntOrPercent, Stage, StageTask};
 use crate::status::conditions::kind::{
     APPROVAL_REQUEST_APPROVED, APPROVAL_REQUEST_CREATED, PROGRESSING, STARTED, SUCCEEDED, WAIT_TIME_ELAPSED,
 };
 use crate::status::conditions::{Condition, Conditions, kind, reason};
-use crate::status::run::{ClusterStatus, RunStatus, StageStatus, TaskStatus};
+use crate::status::run::{ClusterStatus, NO_PREVIOUS, RunStatus, StageStatus, TaskStatus};
 use crate::time::{Time, Wake};
 
 pub fn execute(input: &RunInput<'_>, step: &mut Step) {
     let now = input.now;
     let generation = input.generation;
+    if super::rollback::rolling_back(&step.status) {
+        let strategy = super::validation::validate(input, &step.status).ok();
+        return super::rollback::advance(input, strategy.as_ref(), step);
+    }
     let strategy = match super::validation::validate(input, &step.status) {
         Ok(s) => s,
         Err(e) => return fail_run(&mut step.status, &e, now, generation),
     };
+    // Runs that may roll back record what each cluster held before them.
+    let record_previous =
+        strategy.stages.iter().flat_map(|s| s.before_tasks.iter().chain(&s.after_tasks)).any(
+            |t| matches!(t, StageTask::Verification(v) if v.on_failure == crate::verify::OnFailure::Rollback),
+        );
     report_cluster_set(input, &mut step.status);
     for i in 0..step.status.stages_status.len() {
         let Some(stage) = strategy.stages.get(i) else {
@@ -28,7 +38,8 @@ pub fn execute(input: &RunInput<'_>, step: &mut Step) {
                 generation,
             );
         };
-        match advance_stage(input, stage, i, step) {
+        let outcome = advance_stage(input, stage, i, record_previous, step);
+        match &outcome {
             StageOutcome::Done => continue,
             StageOutcome::Blocked => {
                 return;
@@ -40,13 +51,14 @@ pub fn execute(input: &RunInput<'_>, step: &mut Step) {
                 not_progressing(
                     &mut step.status.conditions,
                     reason::UPDATE_RUN_WAITING,
-                    &message,
+                    message,
                     now,
                     generation,
                 );
                 return;
             }
-            StageOutcome::Failed(message) => {
+            StageOutcome::Failed(message) | StageOutcome::RollBack(message) => {
+                let rollback = matches!(outcome, StageOutcome::RollBack(_));
                 let stage_status = &mut step.status.stages_status[i];
                 stage_status.end_time.get_or_insert(now);
                 let c = &mut stage_status.conditions;
@@ -58,8 +70,12 @@ pub fn execute(input: &RunInput<'_>, step: &mut Step) {
                     now,
                     generation,
                 );
-                c.set_condition(SUCCEEDED, false, reason::STAGE_UPDATING_FAILED, &message, now, generation);
-                return fail_run(&mut step.status, &message, now, generation);
+                c.set_condition(SUCCEEDED, false, reason::STAGE_UPDATING_FAILED, message, now, generation);
+                if rollback {
+                    super::rollback::begin(input, &mut step.status, message);
+                    return super::rollback::advance(input, Some(&strategy), step);
+                }
+                return fail_run(&mut step.status, message, now, generation);
             }
         }
     }
@@ -132,6 +148,8 @@ enum StageOutcome {
     /// The next cluster may not start yet because of a rollout window.
     Held(String),
     Failed(String),
+    /// A Verification with `onFailure: Rollback` failed.
+    RollBack(String),
 }
 
 /// Reports clusters that joined the placement or left the fleet during the run
@@ -193,13 +211,19 @@ fn set_run_waiting(status: &mut RunStatus, which: &str, stage: &str, now: Time, 
     not_progressing(&mut status.conditions, reason::UPDATE_RUN_WAITING, &message, now, generation);
 }
 
-fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step) -> StageOutcome {
+fn advance_stage(
+    input: &RunInput<'_>,
+    stage: &Stage,
+    i: usize,
+    record_previous: bool,
+    step: &mut Step,
+) -> StageOutcome {
     let now = input.now;
     let generation = input.generation;
     if step.status.stages_status[i].conditions.is_true(SUCCEEDED) {
         // After a forced soak (maxDuration) the stage's remaining clusters keep
         // going, and their failures still count against maxFailures.
-        return match advance_clusters(input, stage, i, step) {
+        return match advance_clusters(input, stage, i, record_previous, step) {
             StageOutcome::Failed(message) => StageOutcome::Failed(message),
             _ => StageOutcome::Done,
         };
@@ -226,17 +250,29 @@ fn advance_stage(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step)
             set_stage_started(s, now, generation);
         }
     }
-    // Before-stage approval: no cluster of the stage starts until it is approved.
+    // Before-stage tasks: no cluster of the stage starts until they are done.
     let before = &mut step.status.stages_status[i].before_stage_task_status;
-    if !run_approvals(input, before, &stage.name, &mut step.actions) {
+    let approved = run_approvals(input, before, &stage.name, &mut step.actions);
+    let started = step.status.stages_status[i].start_time.unwrap_or(now);
+    let verified = match verify(input, stage, i, true, started, step) {
+        Verifications::Passed => true,
+        Verifications::Measuring => false,
+        Verifications::Failed { message, rollback: true } => return StageOutcome::RollBack(message),
+        Verifications::Failed { message, rollback: false } => return StageOutcome::Failed(message),
+    };
+    if !approved || !verified {
         let s = &mut step.status.stages_status[i];
-        let msg = "Not all before-stage tasks are completed, waiting for approval";
+        let msg = if approved {
+            "Not all before-stage tasks are completed, waiting for verification"
+        } else {
+            "Not all before-stage tasks are completed, waiting for approval"
+        };
         not_progressing(&mut s.conditions, reason::STAGE_UPDATING_WAITING, msg, now, generation);
         set_run_waiting(&mut step.status, "before-stage", &stage.name, now, generation);
         return StageOutcome::Blocked;
     }
     let forced_at = forced_soak(input, stage, i, step);
-    match advance_clusters(input, stage, i, step) {
+    match advance_clusters(input, stage, i, record_previous, step) {
         StageOutcome::Done => {}
         // maxDuration reached: the after-stage tasks start, stragglers keep going.
         StageOutcome::Blocked | StageOutcome::Held(_) if forced_at.is_some() => {}
@@ -293,7 +329,13 @@ fn after_stage(
         &stage.name,
         &mut step.actions,
     );
-    if waiting || !approvals_done {
+    let verified = match verify(input, stage, i, false, done_at, step) {
+        Verifications::Passed => true,
+        Verifications::Measuring => false,
+        Verifications::Failed { message, rollback: true } => return StageOutcome::RollBack(message),
+        Verifications::Failed { message, rollback: false } => return StageOutcome::Failed(message),
+    };
+    if waiting || !approvals_done || !verified {
         let s = &mut step.status.stages_status[i];
         let msg = "All clusters in the stage are updated, waiting for after-stage tasks to complete";
         not_progressing(&mut s.conditions, reason::STAGE_UPDATING_WAITING, msg, now, generation);
@@ -380,7 +422,13 @@ fn run_approvals(
 }
 
 /// Starts and completes cluster updates in order, `maxConcurrency` at a time.
-fn advance_clusters(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut Step) -> StageOutcome {
+fn advance_clusters(
+    input: &RunInput<'_>,
+    stage: &Stage,
+    i: usize,
+    record_previous: bool,
+    step: &mut Step,
+) -> StageOutcome {
     let now = input.now;
     let generation = input.generation;
     let total = step.status.stages_status[i].clusters.len();
@@ -423,6 +471,11 @@ fn advance_clusters(input: &RunInput<'_>, stage: &Stage, i: usize, step: &mut St
             ));
         }
         mark_started(c, now, generation);
+        if record_previous && c.previous_resource_snapshot_index.is_none() {
+            let held =
+                input.held.get(&c.cluster_name).map_or_else(|| NO_PREVIOUS.to_string(), u32::to_string);
+            c.previous_resource_snapshot_index = Some(held);
+        }
         step.actions.push(Action::UpdateCluster { cluster: c.cluster_name.clone() });
         let due = input.now.plus_seconds(timeout);
         step.wake.add(Wake::at(due));

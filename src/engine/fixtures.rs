@@ -75,6 +75,20 @@ impl StageSpec {
         self.push_task("afterStageTasks", json!({ "type": "Approval" }))
     }
 
+    /// An after-stage Verification (`verification` and `onFailure`, if given).
+    pub fn after_verification(self, verification: Value, on_failure: Option<&str>) -> StageSpec {
+        let mut task = json!({ "type": "Verification", "verification": verification });
+        if let Some(f) = on_failure {
+            task["onFailure"] = json!(f);
+        }
+        self.push_task("afterStageTasks", task)
+    }
+
+    /// A before-stage Verification.
+    pub fn before_verification(self, verification: Value) -> StageSpec {
+        self.push_task("beforeStageTasks", json!({ "type": "Verification", "verification": verification }))
+    }
+
     /// A before-stage Approval.
     pub fn before_approval(self) -> StageSpec {
         self.push_task("beforeStageTasks", json!({ "type": "Approval" }))

@@ -59,7 +59,7 @@ pub fn initialize(input: &RunInput<'_>, status: &mut RunStatus) {
             stage_name: stage.name.clone(),
             clusters: clusters
                 .into_iter()
-                .map(|c| ClusterStatus { cluster_name: c, conditions: vec![] })
+                .map(|c| ClusterStatus { cluster_name: c, ..ClusterStatus::default() })
                 .collect(),
             before_stage_task_status: stage
                 .before_tasks
@@ -79,7 +79,7 @@ pub fn initialize(input: &RunInput<'_>, status: &mut RunStatus) {
         clusters: input
             .cleanup
             .iter()
-            .map(|c| ClusterStatus { cluster_name: c.clone(), conditions: vec![] })
+            .map(|c| ClusterStatus { cluster_name: c.clone(), ..ClusterStatus::default() })
             .collect(),
         ..StageStatus::default()
     });
@@ -106,6 +106,7 @@ fn task(t: &StageTask, run: &crate::repo::model::UpdateRun, stage: &str, before:
             ..TaskStatus::default()
         },
         StageTask::TimedWait(_) => TaskStatus { type_: "TimedWait".into(), ..TaskStatus::default() },
+        StageTask::Verification(_) => TaskStatus { type_: "Verification".into(), ..TaskStatus::default() },
     }
 }
 

@@ -10,9 +10,11 @@
 
 pub mod execute;
 pub mod initialize;
+pub mod rollback;
 pub mod rolling;
 pub mod stop;
 pub mod validation;
+pub mod verification;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,8 +37,33 @@ pub enum Observation {
     Pending(String),
 }
 
+/// What doing an action found out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// About a cluster update, cleanup or rollback.
+    Cluster(Observation),
+    /// What a Verification's provider answered.
+    Measured(crate::verify::Sampled),
+}
+
+impl From<Observation> for Answer {
+    fn from(o: Observation) -> Answer {
+        Answer::Cluster(o)
+    }
+}
+
+/// Which measurement: a Verification task of a stage, and the cluster it
+/// measures (perCluster tasks).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MeasureKey {
+    pub stage: usize,
+    pub before: bool,
+    pub task: usize,
+    pub cluster: Option<String>,
+}
+
 /// Something the engine wants done outside itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Apply the run's snapshot to a cluster.
     UpdateCluster { cluster: String },
@@ -44,6 +71,11 @@ pub enum Action {
     CleanupCluster { cluster: String },
     /// Write a ClusterApprovalRequest.
     RequestApproval { name: String, stage: String },
+    /// Take one measurement of a Verification task.
+    Measure { key: MeasureKey, query: crate::verify::Query },
+    /// Put a cluster back to the snapshot it held before the run (`None`:
+    /// remove the placement's objects, it held none).
+    RollbackCluster { cluster: String, to: Option<u32> },
 }
 
 /// Everything the engine reads.
@@ -66,6 +98,11 @@ pub struct RunInput<'a> {
     pub approved: &'a BTreeSet<String>,
     /// Results of cluster updates issued in this pass.
     pub observations: BTreeMap<String, Observation>,
+    /// Measurements taken in this pass.
+    pub measured: BTreeMap<MeasureKey, crate::verify::Sampled>,
+    /// The snapshot of the placement each cluster holds now (recorded, by
+    /// runs that may roll back, when they first update a cluster).
+    pub held: &'a BTreeMap<String, u32>,
     /// A newer run on the same placement, if one exists.
     pub superseded_by: Option<&'a str>,
     /// Rollout windows: when cluster updates may start.
@@ -125,21 +162,29 @@ const MAX_STEPS: usize = 10_000;
 pub fn drive(
     mut input: RunInput<'_>,
     current: &RunStatus,
-    mut act: impl FnMut(&RunStatus, &Action) -> Option<Observation>,
+    mut act: impl FnMut(&RunStatus, &Action) -> Option<Answer>,
 ) -> Step {
     let mut last = Step { status: current.clone(), ..Step::default() };
     for _ in 0..MAX_STEPS {
         last = step(&input, &last.status);
         let mut progressed = false;
         for action in &last.actions {
-            if let Some(observation) = act(&last.status, action) {
-                let cluster = match action {
-                    Action::UpdateCluster { cluster } | Action::CleanupCluster { cluster } => cluster,
-                    Action::RequestApproval { .. } => continue,
-                };
-                input.observations.insert(cluster.clone(), observation);
-                progressed = true;
+            let Some(answer) = act(&last.status, action) else { continue };
+            match (action, answer) {
+                (Action::Measure { key, .. }, Answer::Measured(sampled)) => {
+                    input.measured.insert(key.clone(), sampled);
+                }
+                (
+                    Action::UpdateCluster { cluster }
+                    | Action::CleanupCluster { cluster }
+                    | Action::RollbackCluster { cluster, .. },
+                    Answer::Cluster(observation),
+                ) => {
+                    input.observations.insert(cluster.clone(), observation);
+                }
+                _ => continue,
             }
+            progressed = true;
         }
         if !progressed {
             break;

@@ -36,6 +36,17 @@ struct Harness {
     wake_at: Option<i64>,
     hold: BTreeSet<String>,
     windows: Vec<crate::repo::window::RolloutWindow>,
+    /// The snapshot each cluster holds before the run.
+    held: BTreeMap<String, u32>,
+    /// What a measurement of a cluster (or, for a task over the stage, of
+    /// `""`) answers.
+    values: BTreeMap<String, crate::verify::Sampled>,
+    /// Measurements taken: (cluster, the query as resolved).
+    measured: Vec<(Option<String>, crate::verify::Query)>,
+    /// Rollbacks done: (cluster, to).
+    rolled_back: Vec<(String, Option<u32>)>,
+    /// Clusters whose rollback fails, and why.
+    rollback_failing: BTreeMap<String, String>,
 }
 
 impl Harness {
@@ -54,6 +65,11 @@ impl Harness {
             wake_at: None,
             hold: BTreeSet::new(),
             windows: vec![],
+            held: BTreeMap::new(),
+            values: BTreeMap::new(),
+            measured: vec![],
+            rolled_back: vec![],
+            rollback_failing: BTreeMap::new(),
         }
     }
 
@@ -85,28 +101,57 @@ impl Harness {
             cleanup: self.cleanup.clone(),
             approved: &self.approved,
             observations: BTreeMap::new(),
+            measured: BTreeMap::new(),
+            held: &self.held,
             superseded_by: self.superseded_by.as_deref(),
             windows: &self.windows,
             now: Time::from_second(now),
         };
         let (hold, failing) = (&self.hold, &self.failing);
         let (updated, cleaned, requests) = (&mut self.updated, &mut self.cleaned, &mut self.requests);
+        let (values, measured, rolled_back) = (&self.values, &mut self.measured, &mut self.rolled_back);
+        let rollback_failing = &self.rollback_failing;
         let out = drive(input, &self.status, |_, action| match action {
             Action::UpdateCluster { cluster } if hold.contains(cluster) => {
-                Some(Observation::Pending("held".into()))
+                Some(Observation::Pending("held".into()).into())
             }
             Action::UpdateCluster { cluster } => {
                 updated.push(cluster.clone());
-                Some(failing.get(cluster).map_or(Observation::Succeeded, |e| Observation::Failed(e.clone())))
+                Some(
+                    failing
+                        .get(cluster)
+                        .map_or(Observation::Succeeded, |e| Observation::Failed(e.clone()))
+                        .into(),
+                )
             }
             Action::CleanupCluster { cluster } => {
                 cleaned.push(cluster.clone());
                 let held = hold.contains(cluster);
-                Some(if held { Observation::Pending("unreachable".into()) } else { Observation::Succeeded })
+                Some(
+                    if held { Observation::Pending("unreachable".into()) } else { Observation::Succeeded }
+                        .into(),
+                )
             }
             Action::RequestApproval { name, .. } => {
                 requests.push(name.clone());
                 None
+            }
+            Action::Measure { key, query } => {
+                measured.push((key.cluster.clone(), query.clone()));
+                let value = values.get(key.cluster.as_deref().unwrap_or_default());
+                Some(Answer::Measured(value.cloned().unwrap_or(Err("no value set".into()))))
+            }
+            Action::RollbackCluster { cluster, to } => {
+                rolled_back.push((cluster.clone(), *to));
+                if hold.contains(cluster) {
+                    return Some(Observation::Pending("unreachable".into()).into());
+                }
+                Some(
+                    rollback_failing
+                        .get(cluster)
+                        .map_or(Observation::Succeeded, |e| Observation::Failed(e.clone()))
+                        .into(),
+                )
             }
         });
         self.status = out.status;
@@ -133,6 +178,9 @@ impl Harness {
         self.fleet.clusters.insert(name.into(), c);
     }
 }
+
+#[path = "verification_tests.rs"]
+mod verification;
 
 #[test]
 fn seed_walkthrough_sequence() {

@@ -47,6 +47,27 @@ struct Job {
     batch: Arc<AtomicUsize>,
 }
 
+/// An HTTP(S) connector trusting the machine's roots (with none, plain
+/// http still works).
+pub(crate) fn https_connector() -> std::io::Result<hyper_rustls::HttpsConnector<HttpConnector>> {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .or_else(|_| {
+            // No CA bundle on the machine: plain http receivers still work.
+            Ok::<_, std::io::Error>(
+                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
+                    rustls::ClientConfig::builder()
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth(),
+                ),
+            )
+        })?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(https)
+}
+
 /// The sending side: a queue per receiver.
 pub struct Deliverer {
     queues: Vec<(Arc<Receiver>, UnboundedSender<Job>)>,
@@ -59,21 +80,7 @@ impl Deliverer {
     pub fn start(receivers: Vec<Receiver>, count: Count, retry: Retry) -> std::io::Result<Deliverer> {
         let retry = Arc::new(retry);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .or_else(|_| {
-                // No CA bundle on the machine: plain http receivers still work.
-                Ok::<_, std::io::Error>(
-                    hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
-                        rustls::ClientConfig::builder()
-                            .with_root_certificates(rustls::RootCertStore::empty())
-                            .with_no_client_auth(),
-                    ),
-                )
-            })?
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let https = https_connector()?;
         let client: HttpsClient = Client::builder(TokioExecutor::new()).build(https);
         let mut queues = Vec::new();
         let mut workers = Vec::new();

@@ -612,7 +612,7 @@ mod tests {
 
         // c1 fails in the run and in the placement's status: one ClusterFailed, the run's.
         let mut failed_run = (*doc).clone();
-        let mut c1 = ClusterStatus { cluster_name: "c1".into(), conditions: Vec::new() };
+        let mut c1 = ClusterStatus { cluster_name: "c1".into(), ..ClusterStatus::default() };
         c1.conditions.set_condition(
             kind::SUCCEEDED,
             false,

@@ -146,6 +146,8 @@ pub struct Reconciler {
     /// The tracked branch's tip as the last pass left it (its own status
     /// commit, when it pushed one there).
     settled_tip: Option<Oid>,
+    /// Takes the Verification tasks' measurements.
+    prober: crate::verify::probe::LazyProber,
 }
 
 /// Builds a [`Reconciler`]: the clone and the backend are required, the rest
@@ -160,6 +162,7 @@ pub struct ReconcilerBuilder {
     own: Option<OwnCommits>,
     signers: Option<Signers>,
     saved_index: Option<PathBuf>,
+    probe: crate::verify::probe::ProbeConfig,
 }
 
 impl ReconcilerBuilder {
@@ -180,6 +183,12 @@ impl ReconcilerBuilder {
     /// status is then read only from those commits.
     pub fn own_commits(mut self, own: OwnCommits) -> Self {
         self.own = Some(own);
+        self
+    }
+
+    /// How Verification tasks reach their providers (`--prometheus-url`).
+    pub fn probe(mut self, probe: crate::verify::probe::ProbeConfig) -> Self {
+        self.probe = probe;
         self
     }
 
@@ -230,6 +239,7 @@ impl ReconcilerBuilder {
             shard: None,
             holders: Default::default(),
             settled_tip: None,
+            prober: crate::verify::probe::LazyProber::new(self.probe),
             state: self.state,
             backend: self.backend,
             repo_location: self.repo_location,
@@ -272,6 +282,7 @@ impl Reconciler {
             own: None,
             signers: None,
             saved_index: None,
+            probe: Default::default(),
         }
     }
 
@@ -350,6 +361,7 @@ impl Reconciler {
             contents: &mut self.contents,
             shard: self.shard.as_ref(),
             holders: &mut self.holders,
+            prober: &self.prober,
         };
         let started = pass::Pass::start(outside, &fs, now)?;
         let t_start = t0.elapsed();

@@ -98,6 +98,8 @@ pub(crate) struct Pass<'p> {
     shard: Option<&'p crate::shard::ShardFilter>,
     /// Placement -> clusters that may hold its objects.
     pub(super) holders: &'p mut Holders,
+    /// Takes Verification measurements.
+    pub(super) prober: &'p crate::verify::probe::LazyProber,
 }
 
 /// What a pass leaves to commit.
@@ -123,6 +125,7 @@ pub(super) struct Outside<'p> {
     pub shard: Option<&'p crate::shard::ShardFilter>,
     /// Placement -> clusters that may hold its objects (see `cleanup_clusters`).
     pub holders: &'p mut Holders,
+    pub prober: &'p crate::verify::probe::LazyProber,
 }
 
 /// Placement -> clusters that may hold its objects.
@@ -135,7 +138,8 @@ impl<'p> Pass<'p> {
         fs: &'p FleetState,
         now: Time,
     ) -> Result<Pass<'p>, git2::Error> {
-        let Outside { repo, indexer, backend, retries, signers, cache, contents, shard, holders } = outside;
+        let Outside { repo, indexer, backend, retries, signers, cache, contents, shard, holders, prober } =
+            outside;
         // Snapshots gone from history (pruned, or history rewritten) are dropped.
         contents.retain(|(placement, index, commit), _| {
             fs.snapshots
@@ -171,6 +175,7 @@ impl<'p> Pass<'p> {
             signers,
             shard,
             holders,
+            prober,
         })
     }
 

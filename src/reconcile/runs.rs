@@ -4,13 +4,15 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::engine::{self, Action, Observation, RunInput};
+use crate::engine::{self, Action, Answer, Observation, RunInput};
 use crate::repo::model::{Placement, UpdateRun};
 use crate::schedule::schedule;
 use crate::status::approval::ApprovalRequest;
 use crate::status::conditions::Conditions;
 use crate::status::conditions::kind::SUCCEEDED;
-use crate::status::conditions::reason::{UPDATE_RUN_SUCCEEDED, UPDATE_RUN_SUPERSEDED};
+use crate::status::conditions::reason::{
+    UPDATE_RUN_ROLLED_BACK, UPDATE_RUN_SUCCEEDED, UPDATE_RUN_SUPERSEDED,
+};
 use crate::status::run::{RunDocument, RunHeader, RunStatus};
 
 use super::approvals;
@@ -24,6 +26,8 @@ const RUN_KIND: &str = "ClusterStagedUpdateRun";
 struct Done {
     updated: Vec<String>,
     gates: Vec<String>,
+    /// `member1 to snapshot 3`
+    rolled_back: Vec<String>,
 }
 
 impl Pass<'_> {
@@ -64,6 +68,11 @@ impl Pass<'_> {
         };
         let approved = approvals::approved_for(&self.requests, &self.approved, &run.name);
         let windows: Vec<_> = fs.fleet.windows.values().map(|(w, _)| w.clone()).collect();
+        // What each scheduled cluster holds before this run updates it.
+        let held: BTreeMap<String, u32> = match self.facts.get(&run.placement) {
+            Some(facts) => scheduled.iter().filter_map(|c| Some((c.clone(), facts.held(c)?))).collect(),
+            None => BTreeMap::new(),
+        };
         let input = RunInput {
             run,
             generation: self.generation(RUN_KIND, &run.name),
@@ -79,6 +88,8 @@ impl Pass<'_> {
             cleanup,
             approved: &approved,
             observations: BTreeMap::new(),
+            measured: BTreeMap::new(),
+            held: &held,
             superseded_by: newest.filter(|n| *n != run.name),
             windows: &windows,
             now: self.now,
@@ -102,22 +113,59 @@ impl Pass<'_> {
         status: &RunStatus,
         action: &Action,
         done: &mut Done,
-    ) -> Option<Observation> {
+    ) -> Option<Answer> {
         match action {
             Action::UpdateCluster { cluster } => {
                 let Some(p) = placement else {
-                    return Some(Observation::Failed(format!(
-                        "placement {} is not in the repository",
-                        run.placement
-                    )));
+                    return Some(
+                        Observation::Failed(format!("placement {} is not in the repository", run.placement))
+                            .into(),
+                    );
                 };
                 let index = status.resource_index().unwrap_or(0);
                 let stage = status.stage_of(cluster).unwrap_or_default();
                 tracing::info!(run = %run.name, stage, cluster = %cluster, snapshot = index, "updating cluster");
                 done.updated.push(cluster.clone());
-                Some(self.update_cluster(p, cluster, index))
+                Some(self.update_cluster(p, cluster, index).into())
             }
-            Action::CleanupCluster { cluster } => Some(self.cleanup_cluster(cluster, &run.placement)),
+            Action::CleanupCluster { cluster } => Some(self.cleanup_cluster(cluster, &run.placement).into()),
+            Action::RollbackCluster { cluster, to } => {
+                let observation = match (placement, to) {
+                    (_, None) => self.cleanup_cluster(cluster, &run.placement),
+                    (Some(p), Some(index)) => self.update_cluster(p, cluster, *index),
+                    (None, Some(_)) => {
+                        Observation::Failed(format!("placement {} is not in the repository", run.placement))
+                    }
+                };
+                let back = match to {
+                    Some(i) => format!("to snapshot {i}"),
+                    None => "(objects removed)".to_string(),
+                };
+                match &observation {
+                    Observation::Succeeded => {
+                        tracing::warn!(run = %run.name, cluster = %cluster, "cluster rolled back {back}");
+                        done.rolled_back.push(format!("{cluster} {back}"));
+                    }
+                    Observation::Failed(e) => {
+                        tracing::warn!(run = %run.name, cluster = %cluster, "rollback failed: {e}")
+                    }
+                    _ => {}
+                }
+                Some(observation.into())
+            }
+            Action::Measure { key, query } => {
+                let sampled = self.prober.measure(query);
+                let stage = status.stages_status.get(key.stage).map_or("", |s| s.stage_name.as_str());
+                match &sampled {
+                    Ok(values) => {
+                        tracing::info!(run = %run.name, stage, cluster = ?key.cluster, ?values, "measured")
+                    }
+                    Err(e) => {
+                        tracing::warn!(run = %run.name, stage, cluster = ?key.cluster, "measurement inconclusive: {e}")
+                    }
+                }
+                Some(Answer::Measured(sampled))
+            }
             Action::RequestApproval { name, stage } => {
                 let request = ApprovalRequest::new(name, &run.name, stage, self.now, self.fs.tip);
                 if self.requests.get(name).is_none() {
@@ -136,6 +184,7 @@ impl Pass<'_> {
         let outcome = status.conditions.get_condition(SUCCEEDED).map(|c| match c.reason.as_str() {
             UPDATE_RUN_SUCCEEDED => "succeeded",
             UPDATE_RUN_SUPERSEDED => "was superseded",
+            UPDATE_RUN_ROLLED_BACK => "was rolled back",
             _ => "failed",
         });
         let header = RunHeader {
@@ -151,6 +200,9 @@ impl Pass<'_> {
             self.notes.push(super::updated_note(&run.name, &done.updated));
         }
         self.notes.append(&mut done.gates);
+        if !done.rolled_back.is_empty() {
+            self.notes.push(format!("{} rolled back {}", run.name, done.rolled_back.join(", ")));
+        }
         if let Some(outcome) = outcome {
             self.notes.push(format!("{} {outcome}", run.name));
         }

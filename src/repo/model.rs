@@ -201,10 +201,12 @@ pub struct Placement {
 }
 
 /// A stage task.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StageTask {
     Approval,
     TimedWait(Duration),
+    /// gitfleet's extension: measure the stage against real metrics.
+    Verification(Box<crate::verify::Verification>),
 }
 
 #[derive(Debug, Clone)]

@@ -171,6 +171,10 @@ impl Ctx {
         });
     }
 
+    fn error_count(&self) -> usize {
+        self.issues.len()
+    }
+
     fn errors(&mut self, messages: Vec<String>) {
         for m in messages {
             self.error(m);

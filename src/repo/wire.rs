@@ -222,6 +222,65 @@ pub struct StageTask {
     pub type_: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_time: Option<String>,
+    /// gitfleet's Verification task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Verification {
+    #[serde(default)]
+    pub provider: VerificationProvider,
+    #[serde(default)]
+    pub success_condition: Option<String>,
+    #[serde(default)]
+    pub interval: Option<String>,
+    #[serde(default)]
+    pub count: Option<i64>,
+    #[serde(default)]
+    pub failure_limit: Option<i64>,
+    #[serde(default)]
+    pub inconclusive_limit: Option<i64>,
+    #[serde(default)]
+    pub per_cluster: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerificationProvider {
+    #[serde(default)]
+    pub prometheus: Option<PrometheusProvider>,
+    #[serde(default)]
+    pub web: Option<WebProvider>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrometheusProvider {
+    #[serde(default)]
+    pub query: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebProvider {
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub json_path: Option<String>,
+    /// As in Argo Rollouts: a list of `{key, value}`.
+    #[serde(default)]
+    pub headers: Vec<WebHeader>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebHeader {
+    pub key: String,
+    pub value: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -89,6 +89,13 @@ pub mod kind {
     pub const WAIT_TIME_ELAPSED: &str = "WaitTimeElapsed";
     pub const APPROVAL_REQUEST_CREATED: &str = "ApprovalRequestCreated";
     pub const APPROVAL_REQUEST_APPROVED: &str = "ApprovalRequestApproved";
+    /// gitfleet's Verification task: its measurements passed (or failed).
+    pub const VERIFIED: &str = "Verified";
+    /// A run (False while it rolls back, True once done) or one of its
+    /// clusters (True when it went back, False when it could not).
+    pub const ROLLED_BACK: &str = "RolledBack";
+    /// A cluster's rollback was issued.
+    pub const ROLLBACK_STARTED: &str = "RollbackStarted";
     // Approval requests.
     pub const APPROVED: &str = "Approved";
     pub const APPROVAL_ACCEPTED: &str = "ApprovalAccepted";
@@ -144,4 +151,12 @@ pub mod reason {
     pub const UPDATE_RUN_PROGRESSING: &str = "UpdateRunProgressing";
     pub const UPDATE_RUN_STOPPED: &str = "UpdateRunStopped";
     pub const UPDATE_RUN_WAITING: &str = "UpdateRunWaiting";
+    // Verification and automatic rollback (gitfleet's).
+    pub const STAGE_TASK_VERIFICATION_SUCCEEDED: &str = "StageTaskVerificationSucceeded";
+    pub const STAGE_TASK_VERIFICATION_FAILED: &str = "StageTaskVerificationFailed";
+    pub const UPDATE_RUN_ROLLING_BACK: &str = "UpdateRunRollingBack";
+    pub const UPDATE_RUN_ROLLED_BACK: &str = "UpdateRunRolledBack";
+    pub const CLUSTER_ROLLBACK_STARTED: &str = "ClusterRollbackStarted";
+    pub const CLUSTER_ROLLED_BACK: &str = "ClusterRolledBack";
+    pub const CLUSTER_ROLLBACK_FAILED: &str = "ClusterRollbackFailed";
 }

@@ -26,6 +26,32 @@ pub struct ClusterStatus {
     pub cluster_name: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The snapshot the cluster held before the run first updated it (`none`
+    /// when it held none of the placement's); recorded by runs that may roll
+    /// back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_resource_snapshot_index: Option<String>,
+}
+
+/// `previousResourceSnapshotIndex` of a cluster that held no snapshot.
+pub const NO_PREVIOUS: &str = "none";
+
+/// One measurement of a Verification task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Measurement {
+    /// The cluster measured (perCluster tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// Why the measurement is inconclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Successful, Failed or Inconclusive.
+    pub phase: String,
+    pub time: Time,
+    /// The result (`0.02`, or `[0.01, 0.3]` for several samples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -35,6 +61,9 @@ pub struct TaskStatus {
     pub approval_request_name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// Verification: every measurement taken, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measurements: Vec<Measurement>,
     #[serde(rename = "type")]
     pub type_: String,
     /// TimedWait (GKE's soak time): when the wait ends.
@@ -197,7 +226,7 @@ mod tests {
             resource_snapshot_index_used: Some("2".into()),
             stages_status: vec![StageStatus {
                 stage_name: "staging".into(),
-                clusters: vec![ClusterStatus { cluster_name: "member2".into(), conditions: vec![] }],
+                clusters: vec![ClusterStatus { cluster_name: "member2".into(), ..ClusterStatus::default() }],
                 after_stage_task_status: vec![TaskStatus {
                     type_: "TimedWait".into(),
                     wait_until: Some(Time::from_second(1_753_219_748)),

@@ -250,6 +250,8 @@ pub struct RunCluster {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     pub position: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_resource_snapshot_index: Option<String>,
     pub stage_name: String,
 }
 
@@ -279,6 +281,7 @@ impl Stored for RunDocument {
                     cluster_name: c.cluster_name.clone(),
                     conditions: c.conditions.clone(),
                     position,
+                    previous_resource_snapshot_index: c.previous_resource_snapshot_index.clone(),
                     stage_name: stage.stage_name.clone(),
                 };
                 (c.cluster_name.clone(), part)
@@ -308,6 +311,7 @@ impl Stored for RunDocument {
             stage.clusters.extend(clusters.into_iter().map(|c| ClusterStatus {
                 cluster_name: c.cluster_name.clone(),
                 conditions: c.conditions.clone(),
+                previous_resource_snapshot_index: c.previous_resource_snapshot_index.clone(),
             }));
         }
         match by_stage.keys().next() {
@@ -365,6 +369,7 @@ mod tests {
                 .map(|i| ClusterStatus {
                     cluster_name: format!("c{i:05}"),
                     conditions: conditions(i % 3 == 0),
+                    previous_resource_snapshot_index: (i % 2 == 0).then(|| "2".to_string()),
                 })
                 .collect(),
             conditions: conditions(true),

@@ -31,7 +31,8 @@ pub(super) fn read_tasks(
     tasks: &[wire::StageTask],
     before: bool,
 ) -> Vec<StageTask> {
-    let limit = if before { 1 } else { 2 };
+    // KubeFleet's limits, plus one Verification.
+    let limit = if before { 2 } else { 3 };
     if tasks.len() > limit {
         ctx.error(format!("{field}: at most {limit} task(s) allowed (has {})", tasks.len()));
     }
@@ -42,6 +43,14 @@ pub(super) fn read_tasks(
         if !seen.insert(t.type_.clone()) {
             ctx.error(format!("{at}: only one {} task is allowed", t.type_));
         }
+        if t.type_ != "Verification" {
+            if t.verification.is_some() {
+                ctx.error(format!("{at}: only a Verification task takes verification"));
+            }
+            if t.on_failure.is_some() {
+                ctx.error(format!("{at}: only a Verification task takes onFailure"));
+            }
+        }
         match t.type_.as_str() {
             "Approval" => {
                 if t.wait_time.is_some() {
@@ -50,7 +59,7 @@ pub(super) fn read_tasks(
                 out.push(StageTask::Approval);
             }
             "TimedWait" if before => {
-                ctx.error(format!("{at}: beforeStageTasks may only be Approval"));
+                ctx.error(format!("{at}: beforeStageTasks may only be Approval or Verification"));
             }
             "TimedWait" => match &t.wait_time {
                 None => ctx.error(format!("{at}: a TimedWait task needs waitTime")),
@@ -60,10 +69,138 @@ pub(super) fn read_tasks(
                     }
                 }
             },
-            other => ctx.error(format!("{at}.type: {other:?} is not Approval or TimedWait")),
+            "Verification" => {
+                if t.wait_time.is_some() {
+                    ctx.error(format!("{at}: a Verification task takes no waitTime"));
+                }
+                match &t.verification {
+                    None => ctx.error(format!("{at}: a Verification task needs verification")),
+                    Some(v) => {
+                        if let Some(v) = read_verification(ctx, &at, v, t.on_failure.as_deref()) {
+                            out.push(StageTask::Verification(Box::new(v)));
+                        }
+                    }
+                }
+            }
+            other => ctx.error(format!("{at}.type: {other:?} is not Approval, TimedWait or Verification")),
         }
     }
     out
+}
+
+/// The most measurements one task may take.
+const MAX_COUNT: i64 = 1000;
+
+fn read_verification(
+    ctx: &mut Ctx,
+    at: &str,
+    v: &wire::Verification,
+    on_failure: Option<&str>,
+) -> Option<crate::verify::Verification> {
+    use crate::verify::{
+        OnFailure, Provider, check_template, condition::SuccessCondition, jsonpath::JsonPath,
+    };
+    let errors = ctx.error_count();
+    let on_failure = match on_failure {
+        None | Some("Fail") => OnFailure::Fail,
+        Some("Rollback") => OnFailure::Rollback,
+        Some(other) => {
+            ctx.error(format!("{at}.onFailure: {other:?} is not Fail or Rollback"));
+            OnFailure::Fail
+        }
+    };
+    let per_cluster = v.per_cluster.unwrap_or(false);
+    let at = format!("{at}.verification");
+    let template = |ctx: &mut Ctx, field: &str, text: &str| {
+        if let Err(e) = check_template(text, per_cluster) {
+            ctx.error(format!("{at}.{field}: {e}"));
+        }
+    };
+    let provider = match (&v.provider.prometheus, &v.provider.web) {
+        (Some(p), None) => {
+            if p.query.trim().is_empty() {
+                ctx.error(format!("{at}.provider.prometheus.query is required"));
+            }
+            template(ctx, "provider.prometheus.query", &p.query);
+            Some(Provider::Prometheus { query: p.query.clone() })
+        }
+        (None, Some(w)) => {
+            template(ctx, "provider.web.url", &w.url);
+            let scheme_ok = w.url.starts_with("http://") || w.url.starts_with("https://");
+            if !scheme_ok {
+                ctx.error(format!("{at}.provider.web.url: {:?} is not an http:// or https:// URL", w.url));
+            }
+            let mut headers = std::collections::BTreeMap::new();
+            for (j, h) in w.headers.iter().enumerate() {
+                if hyper::header::HeaderName::from_bytes(h.key.as_bytes()).is_err() {
+                    ctx.error(format!(
+                        "{at}.provider.web.headers[{j}].key: {:?} is not a header name",
+                        h.key
+                    ));
+                }
+                template(ctx, &format!("provider.web.headers[{j}].value"), &h.value);
+                headers.insert(h.key.clone(), h.value.clone());
+            }
+            match w.json_path.as_deref().map(JsonPath::parse) {
+                None => {
+                    ctx.error(format!("{at}.provider.web.jsonPath is required (e.g. {{$.errorRate}})"));
+                    None
+                }
+                Some(Err(e)) => {
+                    ctx.error(format!("{at}.provider.web.jsonPath: {e}"));
+                    None
+                }
+                Some(Ok(json_path)) => Some(Provider::Web { url: w.url.clone(), json_path, headers }),
+            }
+        }
+        _ => {
+            ctx.error(format!("{at}.provider: exactly one of prometheus or web is required"));
+            None
+        }
+    };
+    let success = match v.success_condition.as_deref().map(SuccessCondition::parse) {
+        None => {
+            ctx.error(format!("{at}.successCondition is required (e.g. result < 0.01)"));
+            None
+        }
+        Some(Err(e)) => {
+            ctx.error(format!("{at}.successCondition: {e}"));
+            None
+        }
+        Some(Ok(c)) => Some(c),
+    };
+    let limit = |ctx: &mut Ctx, field: &str, value: Option<i64>, default: i64, range: (i64, i64)| {
+        let n = value.unwrap_or(default);
+        if n < range.0 || n > range.1 {
+            ctx.error(format!("{at}.{field}: {n} is out of range ({} to {})", range.0, range.1));
+        }
+        n.clamp(0, MAX_COUNT) as u32
+    };
+    let count = limit(ctx, "count", v.count, 1, (1, MAX_COUNT));
+    let top = i64::from(count) - 1;
+    let failure_limit = limit(ctx, "failureLimit", v.failure_limit, 0, (0, top));
+    let inconclusive_limit = limit(ctx, "inconclusiveLimit", v.inconclusive_limit, 0, (0, top));
+    let interval = match v.interval.as_deref() {
+        Some(text) => bounded_duration(ctx, &format!("{at}.interval"), text),
+        None if count > 1 => {
+            ctx.error(format!("{at}.interval is required when count is more than 1"));
+            None
+        }
+        None => Some(std::time::Duration::from_secs(30)),
+    };
+    if ctx.error_count() > errors {
+        return None;
+    }
+    Some(crate::verify::Verification {
+        provider: provider?,
+        success: success?,
+        interval: interval?,
+        count,
+        failure_limit,
+        inconclusive_limit,
+        per_cluster,
+        on_failure,
+    })
 }
 
 pub(super) fn read_stage(ctx: &mut Ctx, i: usize, s: &wire::Stage, last: bool) -> Stage {

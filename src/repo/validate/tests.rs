@@ -718,13 +718,17 @@ fn before_stage_tasks_allow_one_approval() {
     let before = |tasks: &str| one_stage(&format!("beforeStageTasks:\n{tasks}"));
     let s = the_strategy(&before("- type: Approval\n"));
     assert_eq!(s.stages[0].before_tasks, vec![StageTask::Approval]);
-    rejects_among(
+    rejects(
         &before("- type: Approval\n- type: Approval\n"),
-        &["spec.stages[0].beforeStageTasks", "at most 1"],
+        &["spec.stages[0].beforeStageTasks[1]", "only one Approval"],
+    );
+    rejects_among(
+        &before("- type: Approval\n- type: Approval\n- type: Approval\n"),
+        &["spec.stages[0].beforeStageTasks", "at most 2"],
     );
     rejects(
         &before("- type: TimedWait\n  waitTime: 1h\n"),
-        &["spec.stages[0].beforeStageTasks[0]", "may only be Approval"],
+        &["spec.stages[0].beforeStageTasks[0]", "may only be Approval or Verification"],
     );
 }
 
@@ -737,8 +741,10 @@ fn after_stage_tasks_allow_one_of_each_type() {
         vec![StageTask::TimedWait(std::time::Duration::from_secs(3600)), StageTask::Approval]
     );
     rejects_among(
-        &after("- type: TimedWait\n  waitTime: 1h\n- type: Approval\n- type: TimedWait\n  waitTime: 2h\n"),
-        &["spec.stages[0].afterStageTasks", "at most 2"],
+        &after(
+            "- type: TimedWait\n  waitTime: 1h\n- type: Approval\n- type: TimedWait\n  waitTime: 2h\n- type: Approval\n",
+        ),
+        &["spec.stages[0].afterStageTasks", "at most 3"],
     );
     rejects(
         &after("- type: TimedWait\n  waitTime: 1h\n- type: TimedWait\n  waitTime: 2h\n"),
@@ -747,6 +753,142 @@ fn after_stage_tasks_allow_one_of_each_type() {
     rejects(
         &after("- type: Approval\n- type: Approval\n"),
         &["spec.stages[0].afterStageTasks[1]", "only one Approval"],
+    );
+}
+
+const VERIFICATION: &str = "afterStageTasks:
+- type: Verification
+  onFailure: Rollback
+  verification:
+    provider:
+      prometheus:
+        query: 'sum(rate(http_requests_total{cluster=\"${MEMBER-CLUSTER-NAME}\",code=~\"5..\"}[5m]))'
+    successCondition: result < 0.01
+    interval: 30s
+    count: 10
+    failureLimit: 1
+    inconclusiveLimit: 3
+    perCluster: true
+";
+
+#[test]
+fn a_verification_task_is_read_with_its_provider_condition_and_limits() {
+    let s = the_strategy(&one_stage(VERIFICATION));
+    let [StageTask::Verification(v)] = s.stages[0].after_tasks.as_slice() else {
+        panic!("{:?}", s.stages[0].after_tasks)
+    };
+    assert_eq!((v.count, v.failure_limit, v.inconclusive_limit), (10, 1, 3));
+    assert_eq!(v.interval, std::time::Duration::from_secs(30));
+    assert!(v.per_cluster && v.on_failure == crate::verify::OnFailure::Rollback);
+    assert!(v.success.holds(0.001) && !v.success.holds(0.01));
+    let web = "afterStageTasks:
+- type: Verification
+  verification:
+    provider:
+      web:
+        url: http://checks.example/${STAGE}/rate
+        jsonPath: '{$.data.errorRate}'
+        headers:
+        - key: Authorization
+          value: Bearer abc
+    successCondition: result <= 0.05
+";
+    let s = the_strategy(&one_stage(web));
+    let [StageTask::Verification(v)] = s.stages[0].after_tasks.as_slice() else { panic!() };
+    assert_eq!((v.count, v.failure_limit, v.per_cluster), (1, 0, false));
+    assert_eq!(v.on_failure, crate::verify::OnFailure::Fail, "Fail by default");
+    assert_eq!(v.provider.name(), "web");
+    let before = "beforeStageTasks:\n- type: Approval\n".to_string() + &web.replace("afterStageTasks:\n", "");
+    assert_eq!(
+        the_strategy(&one_stage(&before)).stages[0].before_tasks.len(),
+        2,
+        "Approval and Verification"
+    );
+}
+
+#[test]
+fn bad_verifications_are_refused_naming_the_field() {
+    let at = "spec.stages[0].afterStageTasks[0]";
+    let verification = format!("{at}.verification");
+    let variant = |from: &str, to: &str| {
+        assert!(VERIFICATION.contains(from), "{from}");
+        one_stage(&VERIFICATION.replace(from, to))
+    };
+    for (yaml, says) in [
+        (
+            variant("successCondition: result < 0.01", "successCondition: result < low"),
+            vec![format!("{verification}.successCondition"), "expected a number".into()],
+        ),
+        (
+            variant("    successCondition: result < 0.01\n", ""),
+            vec![format!("{verification}.successCondition is required")],
+        ),
+        (
+            variant("count: 10", "count: 0"),
+            vec![format!("{verification}.count"), "0 is out of range (1 to 1000)".into()],
+        ),
+        (
+            variant("failureLimit: 1", "failureLimit: 10"),
+            vec![format!("{verification}.failureLimit"), "10 is out of range (0 to 9)".into()],
+        ),
+        (
+            variant("inconclusiveLimit: 3", "inconclusiveLimit: -1"),
+            vec![format!("{verification}.inconclusiveLimit"), "out of range".into()],
+        ),
+        (variant("interval: 30s", "interval: often"), vec![format!("{verification}.interval")]),
+        (
+            variant("    interval: 30s\n", ""),
+            vec![format!("{verification}.interval is required when count is more than 1")],
+        ),
+        (
+            variant("perCluster: true", "perCluster: false"),
+            vec![
+                format!("{verification}.provider.prometheus.query"),
+                "${MEMBER-CLUSTER-NAME} needs perCluster: true".into(),
+            ],
+        ),
+        (
+            variant("${MEMBER-CLUSTER-NAME}", "${CLUSTER}"),
+            vec![format!("{verification}.provider.prometheus.query"), "unknown variable ${CLUSTER}".into()],
+        ),
+        (
+            variant("onFailure: Rollback", "onFailure: Retry"),
+            vec![format!("{at}.onFailure"), "not Fail or Rollback".into()],
+        ),
+        (
+            variant("      prometheus:\n", "      datadog:\n"),
+            vec![format!("{verification}.provider"), "datadog".into()],
+        ),
+        (
+            one_stage(
+                "afterStageTasks:\n- type: Verification\n  verification:\n    provider: {}\n    successCondition: result < 1\n",
+            ),
+            vec![format!("{verification}.provider: exactly one of prometheus or web")],
+        ),
+        (
+            one_stage("afterStageTasks:\n- type: Verification\n"),
+            vec![format!("{at}: a Verification task needs verification")],
+        ),
+        (
+            one_stage("afterStageTasks:\n- type: Approval\n  onFailure: Rollback\n"),
+            vec![format!("{at}: only a Verification task takes onFailure")],
+        ),
+    ] {
+        let says: Vec<&str> = says.iter().map(String::as_str).collect();
+        rejects_among(&yaml, &says);
+    }
+    let web = |url: &str, path: &str| {
+        one_stage(&format!(
+            "afterStageTasks:\n- type: Verification\n  verification:\n    provider:\n      web:\n        url: {url}\n        jsonPath: '{path}'\n    successCondition: result < 1\n"
+        ))
+    };
+    rejects(
+        &web("ftp://x/y", "{$.a}"),
+        &[&format!("{verification}.provider.web.url"), "not an http:// or https:// URL"],
+    );
+    rejects(
+        &web("http://x/y", "{a.b}"),
+        &[&format!("{verification}.provider.web.jsonPath"), "must start with $"],
     );
 }
 
