@@ -5,6 +5,7 @@
 pub mod git_daemon;
 pub mod harness;
 pub mod http;
+pub mod metrics;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
