@@ -726,3 +726,89 @@ fn the_fence_comes_before_every_write_of_a_sync() {
     backend.sync("member2", "fenced", &desired, &SyncOptions::default()).unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 100 + 3, "Namespace batch, ConfigMap batch, inventory");
 }
+
+/// A Verification task with a real Prometheus on real apiservers: the canary's
+/// error ratio is too high, and every cluster the run updated goes back to the
+/// objects of the snapshot it held before, through the same apply path.
+#[test]
+fn a_failed_verification_rolls_back_real_clusters() {
+    use common::metrics::{App, Prometheus};
+    let Some(h) = harness() else { return };
+    let app = App::start(&[("member1", 0.0), ("member3", 0.4)]);
+    let Some(prom) = Prometheus::start(&app) else { return };
+    prom.wait_for("member1", 0.0);
+    prom.wait_for("member3", 0.4);
+    let f = kube_fleet();
+    f.write(
+        "placements/verified.yaml",
+        &format!(
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: verified\nspec:\n  resourceSelectors:\n  - {{group: \"\", version: v1, kind: Namespace, name: verified}}\n{PICK_MEMBERS}  strategy:\n    type: External\n"
+        ),
+    );
+    let strategy = |name: &str, canary_tasks: &str| {
+        format!(
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: {name}\nspec:\n  stages:\n  - name: staging\n    labelSelector: {{matchLabels: {{environment: staging}}}}\n  - name: canary\n    labelSelector: {{matchLabels: {{environment: canary}}}}\n    sortingLabelKey: order\n{canary_tasks}"
+        )
+    };
+    f.write("strategies/plain.yaml", &strategy("plain", ""));
+    f.write(
+        "strategies/checked.yaml",
+        &strategy(
+            "checked",
+            "    afterStageTasks:\n    - type: Verification\n      onFailure: Rollback\n      verification:\n        provider:\n          prometheus:\n            query: app_error_ratio{cluster=\"${MEMBER-CLUSTER-NAME}\"}\n        successCondition: result < 0.05\n        interval: 30s\n        count: 4\n        perCluster: true\n",
+        ),
+    );
+    let run = |name: &str, index: u32, strategy: &str| {
+        format!(
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateRun\nmetadata:\n  name: {name}\nspec:\n  placementName: verified\n  resourceSnapshotIndex: \"{index}\"\n  stagedRolloutStrategyName: {strategy}\n"
+        )
+    };
+    f.write("resources/verified.yaml", &namespace_with_cm("verified", "v1"));
+    f.write("runs/verified-first.yaml", &run("verified-first", 0, "plain"));
+    f.commit_all("v1 without verification");
+    let mut args = RunArgs::once(f.origin_str(), f.state_dir());
+    args.kubeconfig = Some(h.kubeconfig.clone());
+    args.prometheus_url = Some(prom.url());
+    let mut r = reconciler(&args).unwrap();
+    let check = KubeBackend::new(&h.kubeconfig).unwrap();
+    let values = || -> Vec<Option<String>> {
+        let key = ObjectKey {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: Some("verified".into()),
+            name: "cm".into(),
+        };
+        ["member1", "member2", "member3"]
+            .iter()
+            .map(|m| check.get(m, &key).unwrap().and_then(|v| v["data"]["key"].as_str().map(str::to_string)))
+            .collect()
+    };
+    let t0 = now();
+    let out = r.pass(t0).unwrap();
+    assert!(out.message.contains("verified-first succeeded"), "{}", out.message);
+    assert_eq!(values(), [Some("v1".into()), Some("v1".into()), Some("v1".into())]);
+
+    f.pull();
+    f.write("resources/verified.yaml", &namespace_with_cm("verified", "v2"));
+    f.write("runs/verified-second.yaml", &run("verified-second", 1, "checked"));
+    f.commit_all("v2, verified");
+    let out = r.pass(t0 + 100).unwrap();
+    assert!(
+        out.message.contains(
+            "verified-second rolled back member1 to snapshot 0, member3 to snapshot 0, member2 to snapshot 0"
+        ),
+        "{}",
+        out.message
+    );
+    assert_eq!(values(), [Some("v1".into()), Some("v1".into()), Some("v1".into())], "back on every cluster");
+    let text = f.origin_file("status/clusterstagedupdateruns/verified-second.yaml").unwrap();
+    let doc: gitfleet::status::run::RunDocument = serde_saphyr::from_str(&text).unwrap();
+    let done = condition(&doc.status.conditions, "Succeeded");
+    assert_eq!((done.status.as_str(), done.reason.as_str()), ("False", "UpdateRunRolledBack"));
+    assert!(
+        done.message
+            .contains("failed on cluster member3 in stage canary: 1 measurement(s) failed `result < 0.05`"),
+        "{}",
+        done.message
+    );
+}

@@ -167,10 +167,11 @@ fn v(values: [&str; 4]) -> Vec<String> {
 
 #[test]
 fn a_healthy_canary_passes_and_a_failing_one_is_rolled_back_with_prometheus() {
-    let app = App::start(&[("member1", 0.001), ("member3", 0.002)]);
+    let app = App::start(&[("member1", 0.001), ("member3", 0.002), ("member5", 0.001)]);
     let Some(prom) = Prometheus::start(&app) else { return };
     prom.wait_for("member1", 0.001);
     prom.wait_for("member3", 0.002);
+    prom.wait_for("member5", 0.001);
     let (f, mut r) = fleet(&prometheus_check("Rollback", 1), |f| reconciler(&args(f, Some(&prom))).unwrap());
     assert_eq!(values(&f), v(["value1"; 4]));
 
@@ -197,13 +198,22 @@ fn a_healthy_canary_passes_and_a_failing_one_is_rolled_back_with_prometheus() {
     let text = f.origin_file("status/clusterstagedupdateruns/second.yaml").unwrap();
     assert!(text.contains("reason: StageTaskVerificationSucceeded"), "{text}");
 
-    // The error rate of member1 rises: the next snapshot's canary fails and
-    // every cluster the run updated goes back to value2.
+    // member5 joins the canary stage; the error rate of member1 rises: the
+    // next snapshot's canary fails and every cluster the run updated goes
+    // back to value2, except member5, which held nothing of the placement.
+    f.pull();
+    f.write(
+        "clusters/member5.yaml",
+        "apiVersion: cluster.kubernetes-fleet.io/v1beta1\nkind: MemberCluster\nmetadata:\n  name: member5\n  labels:\n    environment: canary\n    order: \"3\"\n",
+    );
+    f.commit_all("member5 joins");
     app.set("member1", Some(0.3));
     prom.wait_for("member1", 0.3);
     push(&f, "value3", Some(("third", 2)));
     let out = r.pass(T0 + 200).unwrap();
     assert_eq!(values(&f), v(["value2"; 4]), "canary and staging back to snapshot 1");
+    let member5 = f.state_dir().join("clusters/member5/test-namespace/configmap/test-cm.yaml");
+    assert!(!member5.exists(), "member5 held no earlier snapshot: the placement's objects are removed");
     let (status, reason, message) = outcome(&f, "third");
     assert_eq!((status.as_str(), reason.as_str()), ("False", "UpdateRunRolledBack"));
     assert!(
@@ -213,12 +223,14 @@ fn a_healthy_canary_passes_and_a_failing_one_is_rolled_back_with_prometheus() {
         "{message}"
     );
     assert!(
-        message.ends_with("rolled back: member1 to snapshot 1, member3 to snapshot 1, member2 to snapshot 1"),
+        message.ends_with(
+            "rolled back: member5 (objects removed: it held no earlier snapshot), member1 to snapshot 1, member3 to snapshot 1, member2 to snapshot 1"
+        ),
         "{message}"
     );
     assert!(
         out.message.contains(
-            "third rolled back member1 to snapshot 1, member3 to snapshot 1, member2 to snapshot 1"
+            "third rolled back member5 (objects removed), member1 to snapshot 1, member3 to snapshot 1, member2 to snapshot 1"
         ),
         "the status commit says which clusters went back where: {}",
         out.message
@@ -234,11 +246,15 @@ fn a_healthy_canary_passes_and_a_failing_one_is_rolled_back_with_prometheus() {
         .flat_map(|s| &s.clusters)
         .map(|c| c.previous_resource_snapshot_index.clone())
         .collect();
-    assert_eq!(previous, [Some("1".into()), Some("1".into()), Some("1".into()), None]);
+    assert_eq!(previous, [Some("1".into()), Some("1".into()), Some("1".into()), Some("none".into()), None]);
     let placement = common::placement_document(&f, "example-placement");
     let observed: Vec<Option<String>> =
         placement.status.placement_statuses.iter().map(|s| s.observed_resource_index.clone()).collect();
-    assert_eq!(observed, vec![Some("1".to_string()); 4], "the placement shows every cluster at snapshot 1");
+    assert_eq!(
+        observed,
+        [Some("1"), Some("1"), Some("1"), Some("1"), None].map(|o| o.map(str::to_string)),
+        "the placement shows the clusters back at snapshot 1, member5 with nothing"
+    );
     // Nothing more happens: the rollback is not repeated, the run not restarted.
     let out = r.pass(T0 + 400).unwrap();
     assert!(!out.message.contains("third"), "{}", out.message);

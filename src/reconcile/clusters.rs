@@ -165,6 +165,18 @@ impl Pass<'_> {
         }
     }
 
+    /// Removes a placement's objects from a cluster it still schedules (a
+    /// rollback of a cluster that held none of them before the run).
+    pub(super) fn remove_from(&mut self, cluster: &str, placement: &str) -> Observation {
+        let observation = self.cleanup_cluster(cluster, placement);
+        if observation == Observation::Succeeded {
+            let facts = self.facts(placement);
+            facts.observed.remove(cluster);
+            facts.removed.insert(cluster.to_string());
+        }
+        observation
+    }
+
     /// Applies a snapshot of a placement to one cluster (or, for ReportDiff,
     /// only reports how the cluster differs from it).
     pub(super) fn update_cluster(&mut self, p: &Placement, cluster: &str, index: u32) -> Observation {
@@ -273,6 +285,7 @@ impl Pass<'_> {
         let facts = self.facts(placement);
         // The cluster holds this snapshot now, as far as it could be applied.
         facts.observed.insert(cluster.to_string(), index);
+        facts.removed.remove(cluster);
         facts.drifts.entry(cluster.to_string()).or_default();
         if !r.failed.is_empty() {
             let first = r.failed[0].message.clone();

@@ -131,7 +131,7 @@ impl Pass<'_> {
             Action::CleanupCluster { cluster } => Some(self.cleanup_cluster(cluster, &run.placement).into()),
             Action::RollbackCluster { cluster, to } => {
                 let observation = match (placement, to) {
-                    (_, None) => self.cleanup_cluster(cluster, &run.placement),
+                    (_, None) => self.remove_from(cluster, &run.placement),
                     (Some(p), Some(index)) => self.update_cluster(p, cluster, *index),
                     (None, Some(_)) => {
                         Observation::Failed(format!("placement {} is not in the repository", run.placement))

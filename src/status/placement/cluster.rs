@@ -274,6 +274,15 @@ pub fn cluster_status(input: &ClusterInput<'_>) -> (ClusterPlacementStatus, Clus
     let msg =
         format!("Successfully scheduled resources for placement in {cluster}: picked by scheduling policy");
     c.set_condition(kind::RESOURCE_SCHEDULED, true, reason::SCHEDULE_SUCCEEDED, &msg, now, generation);
+    if input.facts.removed.contains(cluster) {
+        // Rolled back to before it held anything: scheduled, nothing applied.
+        s.observed_resource_index = None;
+        s.conditions.retain(|x| x.type_ == kind::RESOURCE_SCHEDULED);
+        s.failed_placements.clear();
+        s.drifted_placements.clear();
+        s.diffed_placements.clear();
+        return (s, ClusterOutcome::Other);
+    }
     // Only the lists of the placement's current apply type are kept.
     if input.apply == ApplyType::ReportDiff {
         s.diffed_placements = input.listed(DiffList::Diffed);

@@ -51,6 +51,9 @@ pub struct PlacementFacts {
     pub drifts: BTreeMap<String, Vec<ObjectDiff>>,
     /// ReportDiff: cluster -> how it differs from the snapshot.
     pub diffs: BTreeMap<String, Vec<ObjectDiff>>,
+    /// Clusters whose objects of the placement were removed in this pass
+    /// while still scheduled (a rollback to before they held any).
+    pub removed: BTreeSet<String>,
 }
 
 impl PlacementFacts {
@@ -89,12 +92,16 @@ impl PlacementFacts {
 
     /// The snapshot a cluster holds (synced in this pass, or before).
     pub fn held(&self, cluster: &str) -> Option<u32> {
+        if self.removed.contains(cluster) {
+            return None;
+        }
         self.observed.get(cluster).or_else(|| self.held_before.get(cluster)).copied()
     }
 
     /// Whether this pass already synced (or tried to sync) the cluster.
     pub fn touched(&self, cluster: &str) -> bool {
         self.observed.contains_key(cluster)
+            || self.removed.contains(cluster)
             || self.failures.contains_key(cluster)
             || self.waiting.contains_key(cluster)
     }
