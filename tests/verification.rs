@@ -190,6 +190,12 @@ fn a_healthy_canary_passes_and_a_failing_one_is_rolled_back_with_prometheus() {
             ("member1".to_string(), "Successful".to_string(), "0.001".to_string())
         ]
     );
+    let shown = common::stdout(&common::gitfleet(&["get", "csur", "second", "--repo", f.origin_str()]));
+    assert!(shown.contains("stage canary: verifying (2 measurement(s) so far)"), "{shown}");
+    assert!(
+        shown.contains("stage canary: afterStageTasks[0] Verification: measuring (2 measurement(s) so far)"),
+        "{shown}"
+    );
     r.pass(T0 + 110).unwrap();
     let out = r.pass(T0 + 120).unwrap();
     assert!(out.message.contains("second succeeded"), "{}", out.message);
@@ -254,6 +260,17 @@ fn a_healthy_canary_passes_and_a_failing_one_is_rolled_back_with_prometheus() {
         observed,
         [Some("1"), Some("1"), Some("1"), Some("1"), None].map(|o| o.map(str::to_string)),
         "the placement shows the clusters back at snapshot 1, member5 with nothing"
+    );
+    let shown = common::stdout(&common::gitfleet(&["get", "csur", "third", "--repo", f.origin_str()]));
+    let lines: Vec<Vec<&str>> = shown.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert!(lines.contains(&vec!["2030-03-17T17:50:00Z", "member1", "Failed", "0.3"]), "{shown}");
+    assert!(
+        lines.contains(&vec!["member1", "canary", "1", "True", "Returned", "to", "snapshot", "1"]),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("stage canary: afterStageTasks[0] Verification: Verification afterStageTasks[0] (prometheus) failed on cluster member1"),
+        "{shown}"
     );
     // Nothing more happens: the rollback is not repeated, the run not restarted.
     let out = r.pass(T0 + 400).unwrap();

@@ -163,6 +163,8 @@ pub fn get(args: GetArgs) -> Result<u8, CliError> {
                 for line in waiting_for(&run) {
                     println!("{line}");
                 }
+                print_verifications(&run);
+                print_rollback(&run);
             }
         }
         Output::Yaml | Output::Json => {
@@ -437,6 +439,74 @@ impl Ctx<'_> {
     }
 }
 
+/// Each Verification task of a run: how it stands, and its measurements.
+fn print_verifications(run: &Value) {
+    let stages = run.pointer("/status/stagesStatus").and_then(Value::as_array).cloned().unwrap_or_default();
+    for stage in &stages {
+        let name = stage["stageName"].as_str().unwrap_or_default();
+        for list in ["beforeStageTaskStatus", "afterStageTaskStatus"] {
+            let field = if list == "beforeStageTaskStatus" { "beforeStageTasks" } else { "afterStageTasks" };
+            for (t, task) in stage[list].as_array().into_iter().flatten().enumerate() {
+                if task["type"] != "Verification" {
+                    continue;
+                }
+                let measurements = task["measurements"].as_array().cloned().unwrap_or_default();
+                let verified = task["conditions"]
+                    .as_array()
+                    .and_then(|cs| cs.iter().find(|c| c["type"] == "Verified"))
+                    .map(|c| c["message"].as_str().unwrap_or_default().to_string());
+                let state = match verified {
+                    Some(message) => message,
+                    None if measurements.is_empty() => "not started".into(),
+                    None => format!("measuring ({} measurement(s) so far)", measurements.len()),
+                };
+                println!();
+                println!("stage {name}: {field}[{t}] Verification: {state}");
+                let rows: Vec<Vec<String>> = measurements
+                    .iter()
+                    .map(|m| {
+                        let text = |k: &str| m[k].as_str().unwrap_or("").to_string();
+                        let value = if m.get("value").is_some() { text("value") } else { "-".into() };
+                        let cluster = if m.get("cluster").is_some() { text("cluster") } else { "-".into() };
+                        vec![text("time"), cluster, text("phase"), value, text("message")]
+                    })
+                    .collect();
+                if !rows.is_empty() {
+                    print_table(&["TIME", "CLUSTER", "PHASE", "VALUE", "MESSAGE"], &rows);
+                }
+            }
+        }
+    }
+}
+
+/// A rolled-back run: where each cluster went back to.
+fn print_rollback(run: &Value) {
+    let stages = run.pointer("/status/stagesStatus").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut rows = Vec::new();
+    for stage in &stages {
+        for c in stage["clusters"].as_array().into_iter().flatten() {
+            let Some(back) =
+                c["conditions"].as_array().and_then(|cs| cs.iter().find(|x| x["type"] == "RolledBack"))
+            else {
+                continue;
+            };
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            rows.push(vec![
+                text(&c["clusterName"]),
+                text(&stage["stageName"]),
+                text(&c["previousResourceSnapshotIndex"]),
+                text(&back["status"]),
+                text(&back["message"]),
+            ]);
+        }
+    }
+    if !rows.is_empty() {
+        println!();
+        println!("Rollback:");
+        print_table(&["CLUSTER", "STAGE", "BACK-TO-SNAPSHOT", "ROLLED-BACK", "MESSAGE"], &rows);
+    }
+}
+
 /// What a run's stages wait for, one line each: the soak (TimedWait) and until
 /// when, an approval, or a rollout window.
 fn waiting_for(run: &Value) -> Vec<String> {
@@ -465,7 +535,9 @@ fn waiting_for(run: &Value) -> Vec<String> {
         {
             let done = task["conditions"].as_array().is_some_and(|cs| {
                 cs.iter().any(|c| {
-                    (c["type"] == "WaitTimeElapsed" || c["type"] == "ApprovalRequestApproved")
+                    (c["type"] == "WaitTimeElapsed"
+                        || c["type"] == "ApprovalRequestApproved"
+                        || c["type"] == "Verified")
                         && c["status"] == "True"
                 })
             });
@@ -480,6 +552,12 @@ fn waiting_for(run: &Value) -> Vec<String> {
                     let created = task["conditions"].as_array().is_some_and(|cs| !cs.is_empty());
                     if created {
                         out.push(format!("stage {name}: waiting for approval {request}"));
+                    }
+                }
+                (Some("Verification"), _, _) => {
+                    let taken = task["measurements"].as_array().map_or(0, Vec::len);
+                    if taken > 0 {
+                        out.push(format!("stage {name}: verifying ({taken} measurement(s) so far)"));
                     }
                 }
                 _ => {}
