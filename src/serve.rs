@@ -80,6 +80,12 @@ struct ConditionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MeasurementLabels {
+    placement: String,
+    phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StageLabels {
     run: String,
     stage: String,
@@ -112,6 +118,7 @@ pub struct Telemetry {
     run_conditions: Family<RunCondition, Gauge>,
     stage_cluster_update: Family<StageLabels, Histogram, fn() -> Histogram>,
     approval_wait: Histogram,
+    measurements: Family<MeasurementLabels, Counter>,
     webhook_requests: Family<WebhookLabels, Counter>,
     notifications: Family<NotificationLabels, Counter>,
 }
@@ -146,6 +153,7 @@ impl Telemetry {
             stage_cluster_update: Family::new_with_constructor(update_buckets),
             // 1 s to about 3 days.
             approval_wait: Histogram::new(exponential_buckets(1.0, 4.0, 10)),
+            measurements: Family::default(),
             webhook_requests: Family::default(),
             notifications: Family::default(),
         };
@@ -210,6 +218,11 @@ impl Telemetry {
             "gitfleet_approval_wait_seconds",
             "Time from an approval request to its acceptance",
             t.approval_wait.clone(),
+        );
+        t.registry.register(
+            "gitfleet_verification_measurements",
+            "Verification measurements, by placement and phase (Successful, Failed, Inconclusive)",
+            t.measurements.clone(),
         );
         t.registry.register(
             "gitfleet_webhook_requests",
@@ -294,6 +307,10 @@ impl Telemetry {
         }
         for seconds in &summary.approval_waits {
             self.approval_wait.observe(*seconds);
+        }
+        for (placement, phase) in &summary.measurements {
+            let labels = MeasurementLabels { placement: placement.clone(), phase: phase.clone() };
+            self.measurements.get_or_create(&labels).inc();
         }
     }
 
@@ -497,7 +514,29 @@ async fn forward_push(peers: Vec<String>, body: Vec<u8>, signature: String) {
 
 #[cfg(test)]
 mod tests {
-    use super::prometheus_text;
+    use super::{Telemetry, prometheus_text};
+
+    #[test]
+    fn verification_measurements_are_counted_across_passes() {
+        let t = Telemetry::new();
+        let summary = crate::reconcile::PassSummary {
+            measurements: vec![
+                ("app".into(), "Successful".into()),
+                ("app".into(), "Failed".into()),
+                ("app".into(), "Successful".into()),
+            ],
+            ..Default::default()
+        };
+        t.pass_done(std::time::Duration::from_millis(5), true, &summary);
+        t.pass_done(std::time::Duration::from_millis(5), false, &Default::default());
+        let text = t.metrics();
+        for line in [
+            "gitfleet_verification_measurements_total{placement=\"app\",phase=\"Successful\"} 2",
+            "gitfleet_verification_measurements_total{placement=\"app\",phase=\"Failed\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+    }
 
     #[test]
     fn openmetrics_to_prometheus_text() {

@@ -278,7 +278,11 @@ impl RunDiff<'_> {
         if let Some(c) = became(old_conds, conds, kind::SUCCEEDED, "False")
             && c.reason != reason::UPDATE_RUN_SUPERSEDED
         {
-            let summary = format!("Run {name} failed: {}", c.message);
+            let summary = if c.reason == reason::UPDATE_RUN_ROLLED_BACK {
+                format!("Run {name} was rolled back: {}", c.message)
+            } else {
+                format!("Run {name} failed: {}", c.message)
+            };
             let e = self.event(EventKind::RunFailed, c.last_transition_time, summary, None, &[name]);
             out.push(with_condition(e, c));
         }
@@ -513,6 +517,12 @@ mod tests {
         let events = between(&view_with_run(progressing), &view_with_run(failed), &source());
         assert_eq!(events[0].event, EventKind::RunFailed);
         assert_eq!(events[0].message.as_deref(), Some("cluster c2 failed: boom"));
+        let message = "Verification afterStageTasks[0] (prometheus) failed on cluster c1 ...; rolled back: c1 to snapshot 3";
+        let rolled_back = run(&[(kind::SUCCEEDED, false, reason::UPDATE_RUN_ROLLED_BACK, message)], T + 120);
+        let events = between(&View::default(), &view_with_run(rolled_back), &source());
+        let e = events.iter().find(|e| e.event == EventKind::RunFailed).unwrap();
+        assert_eq!(e.reason.as_deref(), Some("UpdateRunRolledBack"));
+        assert!(e.summary.starts_with("Run r was rolled back: Verification"), "{}", e.summary);
         let superseded = run(&[(kind::SUCCEEDED, false, reason::UPDATE_RUN_SUPERSEDED, "r2")], T + 120);
         assert!(between(&View::default(), &view_with_run(superseded), &source()).is_empty());
     }

@@ -75,7 +75,8 @@ impl ReconcileError {
 pub struct RunSummary {
     pub name: String,
     pub placement: String,
-    /// Initializing, Progressing, Waiting, Stopped, Succeeded, Failed or Superseded.
+    /// Initializing, Progressing, Waiting, Stopped, Succeeded, Failed,
+    /// RolledBack or Superseded.
     pub state: &'static str,
 }
 
@@ -96,6 +97,8 @@ pub struct PassSummary {
     pub cluster_updates: Vec<(String, String, f64)>,
     /// Approvals accepted in this pass: seconds from the request to acceptance.
     pub approval_waits: Vec<f64>,
+    /// Verification measurements taken in this pass: (placement, phase).
+    pub measurements: Vec<(String, String)>,
 }
 
 /// What one pass did.

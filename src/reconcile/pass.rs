@@ -50,12 +50,13 @@ fn run_state(status: &RunStatus) -> &'static str {
     use crate::status::conditions::Conditions;
     use crate::status::conditions::kind::{INITIALIZED, PROGRESSING, SUCCEEDED};
     use crate::status::conditions::reason::{
-        UPDATE_RUN_STOPPED, UPDATE_RUN_SUCCEEDED, UPDATE_RUN_SUPERSEDED,
+        UPDATE_RUN_ROLLED_BACK, UPDATE_RUN_STOPPED, UPDATE_RUN_SUCCEEDED, UPDATE_RUN_SUPERSEDED,
     };
     if let Some(done) = status.conditions.get_condition(SUCCEEDED) {
         return match done.reason.as_str() {
             UPDATE_RUN_SUCCEEDED => "Succeeded",
             UPDATE_RUN_SUPERSEDED => "Superseded",
+            UPDATE_RUN_ROLLED_BACK => "RolledBack",
             _ => "Failed",
         };
     }
@@ -294,6 +295,7 @@ impl<'p> Pass<'p> {
         }
         let mut run_conditions = Vec::new();
         let mut cluster_updates = Vec::new();
+        let mut measurements = Vec::new();
         for (name, doc) in &self.runs.now {
             for c in &doc.status.conditions {
                 run_conditions.push((name.clone(), c.type_.clone(), c.status.clone()));
@@ -301,6 +303,23 @@ impl<'p> Pass<'p> {
             let before = self.runs.before(name);
             if before == Some(doc) {
                 continue; // nothing new in this run
+            }
+            // Measurements are only ever appended: the ones past the count before are new.
+            let placement = doc.placement_name().unwrap_or_default();
+            for (i, stage) in doc.status.stages_status.iter().enumerate() {
+                let old = before.and_then(|b| b.status.stages_status.get(i));
+                let lists = [
+                    (&stage.before_stage_task_status, old.map(|o| &o.before_stage_task_status)),
+                    (&stage.after_stage_task_status, old.map(|o| &o.after_stage_task_status)),
+                ];
+                for (tasks, old_tasks) in lists {
+                    for (t, task) in tasks.iter().enumerate() {
+                        let seen = old_tasks.and_then(|o| o.get(t)).map_or(0, |o| o.measurements.len());
+                        for m in task.measurements.iter().skip(seen) {
+                            measurements.push((placement.to_string(), m.phase.clone()));
+                        }
+                    }
+                }
             }
             // (stage, cluster) whose update had ended before this pass.
             let done_before: HashSet<(&str, &str)> = before
@@ -336,6 +355,7 @@ impl<'p> Pass<'p> {
             run_conditions,
             cluster_updates,
             approval_waits,
+            measurements,
         }
     }
 
