@@ -233,9 +233,20 @@ fn demo_runs_the_walkthrough() {
         "example-run-canary   example-run     canary   True       True",
         "gitfleet: example-run-2-canary approved by admin@example.com; example-run-2 succeeded",
         "member1: test-namespace/test-cm key=value1",
+        "gitfleet: verified-run succeeded",
+        "member3 Successful 0.001",
+        "bad-run rolled back member1 to snapshot 2, member3 to snapshot 2, member2 to snapshot 2",
+        "failed on cluster member1 in stage canary: 1 measurement(s) failed `result < 0.05`",
+        "member1 Failed 0.25",
+        "member1 canary 2 True Returned to snapshot 2",
         "demo finished in",
     ] {
         assert!(normalized.contains(&words(expected)), "missing {expected:?} in\n{text}");
+    }
+    let after_rollback = text.rsplit("A bad release").next().unwrap_or_default();
+    for m in ["member1", "member2", "member3"] {
+        let line = format!("{m}: test-namespace/test-cm key=value3");
+        assert!(after_rollback.contains(&line), "{m} back at value3:\n{after_rollback}");
     }
 }
 

@@ -27,9 +27,105 @@ const EXAMPLE: &[(&str, &str)] = &[
 ];
 
 fn run_file(name: &str, index: u32) -> String {
+    run_with(name, index, "example-strategy")
+}
+
+fn run_with(name: &str, index: u32, strategy: &str) -> String {
     format!(
-        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateRun\nmetadata:\n  name: {name}\nspec:\n  placementName: example-placement\n  resourceSnapshotIndex: \"{index}\"\n  stagedRolloutStrategyName: example-strategy\n"
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateRun\nmetadata:\n  name: {name}\nspec:\n  placementName: example-placement\n  resourceSnapshotIndex: \"{index}\"\n  stagedRolloutStrategyName: {strategy}\n"
     )
+}
+
+/// Seconds between the demo's verification measurements.
+const DEMO_INTERVAL_SECS: u64 = 2;
+
+/// A strategy whose canary stage is verified against the demo's error-rate
+/// endpoint, twice per cluster, and rolled back when it fails.
+fn verified_strategy(endpoint: &str) -> String {
+    format!(
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1
+kind: ClusterStagedUpdateStrategy
+metadata:
+  name: verified-strategy
+spec:
+  stages:
+    - name: staging
+      labelSelector:
+        matchLabels:
+          environment: staging
+    - name: canary
+      labelSelector:
+        matchLabels:
+          environment: canary
+      sortingLabelKey: order
+      afterStageTasks:
+        - type: Verification
+          onFailure: Rollback
+          verification:
+            provider:
+              web:
+                url: {endpoint}/error-rate/${{MEMBER-CLUSTER-NAME}}
+                jsonPath: '{{$.errorRate}}'
+            successCondition: result < 0.05
+            interval: {DEMO_INTERVAL_SECS}s
+            count: 2
+            perCluster: true
+"
+    )
+}
+
+/// The demo's stand-in for an application's health: each member cluster's
+/// error rate as JSON (`GET /error-rate/<cluster>` -> `{"errorRate": 0.001}`),
+/// on 127.0.0.1 while the demo runs.
+#[derive(Clone)]
+struct ErrorRates {
+    endpoint: String,
+    rates: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, f64>>>,
+}
+
+impl ErrorRates {
+    fn start() -> Result<ErrorRates, CliError> {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(env)?;
+        let endpoint = format!("http://{}", listener.local_addr().map_err(env)?);
+        let rates = ErrorRates { endpoint, rates: Default::default() };
+        let served = rates.clone();
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                let mut reader = BufReader::new(match conn.try_clone() {
+                    Ok(c) => c,
+                    Err(_) => continue,
+                });
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or_default().to_string();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let rate =
+                    path.strip_prefix("/error-rate/").and_then(|c| served.rates.lock().ok()?.get(c).copied());
+                let (status, body) = match rate {
+                    Some(r) => ("200 OK", format!("{{\"errorRate\": {r}}}")),
+                    None => ("404 Not Found", "{}".to_string()),
+                };
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Ok(rates)
+    }
+
+    fn set(&self, cluster: &str, rate: f64) {
+        if let Ok(mut rates) = self.rates.lock() {
+            rates.insert(cluster.to_string(), rate);
+        }
+        println!("(the demo's endpoint now reports an error rate of {rate} for {cluster})");
+    }
 }
 
 fn env<E: std::fmt::Display>(e: E) -> CliError {
@@ -141,7 +237,14 @@ impl Demo {
     fn reconcile(&mut self) -> Result<Option<crate::time::Time>, CliError> {
         let outcome = self.reconciler.pass(now()).map_err(env)?;
         if outcome.commit.is_some() {
-            println!("[gitfleet] {}", outcome.message.lines().next().unwrap_or_default());
+            let mut lines = outcome.message.lines().filter(|l| !l.trim().is_empty());
+            println!("[gitfleet] {}", lines.next().unwrap_or_default());
+            // A summary that names only some of what happened: the rest.
+            if outcome.message.lines().next().is_some_and(|l| l.contains(" more")) {
+                for line in lines {
+                    println!("[gitfleet]   {line}");
+                }
+            }
         }
         Ok(outcome.wake.time())
     }
@@ -154,11 +257,21 @@ impl Demo {
             if secs > DEMO_WAIT_SECS + 1 {
                 break; // a cluster timeout, not the demo's wait
             }
-            println!("[gitfleet] waiting {secs}s for the TimedWait of stage staging");
+            println!("[gitfleet] waiting {secs}s (a TimedWait, or the next verification measurement)");
             std::thread::sleep(Duration::from_secs(secs));
             wake = self.reconcile()?;
         }
         Ok(())
+    }
+
+    /// Pushes a new value of test-cm and a run of it with verified-strategy.
+    fn push_verified_run(&mut self, value: &str, run: &str, index: u32) -> Result<(), CliError> {
+        self.person.pull()?;
+        self.person.write("resources/test-namespace.yaml", &EXAMPLE[3].1.replace("value1", value))?;
+        self.person.write(&format!("runs/{run}.yaml"), &run_with(run, index, "verified-strategy"))?;
+        self.person.commit(&format!("test-cm: {value}, rolled out by {run} with verification"))?;
+        self.person.push("main")?;
+        self.reconcile_until_waiting_on_people()
     }
 
     fn show_configmaps(&self) {
@@ -256,12 +369,34 @@ pub fn demo() -> Result<u8, CliError> {
     d.table("csur")?;
     d.show_configmaps();
 
+    d.say(
+        "Verification: a strategy whose canary stage is measured (the web provider, against an error-rate endpoint the demo serves) and rolled back automatically when it fails",
+    );
+    let rates = ErrorRates::start()?;
+    for m in ["member1", "member2", "member3"] {
+        rates.set(m, 0.001);
+    }
+    d.person.pull()?;
+    d.person.write("strategies/verified-strategy.yaml", &verified_strategy(&rates.endpoint))?;
+    d.person.commit("verified-strategy: canary verified by its error rate")?;
+    d.person.push("main")?;
+    d.reconcile()?;
+    d.push_verified_run("value3", "verified-run", 2)?;
+    d.show("csur", Some("verified-run"), Output::Table)?;
+    d.show_configmaps();
+
+    d.say("A bad release: member1's error rate rises while value4 rolls out; the canary fails verification and every cluster the run updated goes back");
+    rates.set("member1", 0.25);
+    d.push_verified_run("value4", "bad-run", 3)?;
+    d.show("csur", Some("bad-run"), Output::Table)?;
+    d.show_configmaps();
+
     d.say("The audit trail: git log of the fleet repository");
     let repo = Repository::open_bare(dir.path().join("origin.git")).map_err(env)?;
     let mut walk = repo.revwalk().map_err(env)?;
     walk.push_ref("refs/heads/main").map_err(env)?;
     walk.simplify_first_parent().map_err(env)?;
-    for oid in walk.take(12).flatten() {
+    for oid in walk.take(16).flatten() {
         if let Ok(c) = repo.find_commit(oid) {
             let sha = oid.to_string();
             println!(
