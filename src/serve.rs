@@ -186,7 +186,7 @@ impl Telemetry {
         );
         t.registry.register(
             "gitfleet_update_run_info",
-            "1 for each staged update run with its state (Initializing, Progressing, Waiting, Stopped, Succeeded, Failed, Superseded)",
+            "1 for each staged update run with its state (Initializing, Progressing, Waiting, Stopped, Succeeded, Failed, RolledBack, Superseded)",
             t.update_runs.clone(),
         );
         t.registry.register(

@@ -326,6 +326,7 @@ fn the_chart_lints_and_renders_with_defaults_and_every_option() {
     {
         assert!(args.contains(&arg.to_string()), "{args:?}");
     }
+    assert!(!args.iter().any(|a| a.starts_with("--prometheus")), "no Prometheus unless given: {args:?}");
     let role = defaults.iter().find(|o| o["kind"] == "Role").unwrap();
     assert!(role["rules"].as_array().unwrap().iter().all(|r| r["resources"] == json!(["leases"])), "{role}");
 
@@ -371,6 +372,9 @@ fn the_chart_lints_and_renders_with_defaults_and_every_option() {
         "--webhook-secret-file=/etc/gitfleet/webhook/secret",
         "--webhook-peers=gitfleet-peers.gitfleet-system.svc:8080",
         "--notify=/etc/gitfleet/notify/notify.yaml",
+        "--prometheus-url=http://prometheus-operated.monitoring:9090",
+        "--prometheus-headers-file=/etc/gitfleet/prometheus/headers",
+        "--measurement-timeout=10",
     ] {
         assert!(args.contains(&arg.to_string()), "{arg} in {args:?}");
     }
@@ -542,7 +546,9 @@ fn the_rendered_arguments_run_the_real_binary() {
     let sink = common::http::Sink::start(|_, _| 200);
     let notify = dir.join("notify.yaml");
     std::fs::write(&notify, format!("receivers:\n- name: ops\n  url: {}\n", sink.url("/events"))).unwrap();
-    let files: [(&str, &Path); 9] = [
+    let prometheus_headers = dir.join("prometheus-headers");
+    std::fs::write(&prometheus_headers, "Authorization: Bearer not-a-real-token\n").unwrap();
+    let files: [(&str, &Path); 10] = [
         ("/etc/gitfleet/git/known_hosts", &known_hosts),
         ("/etc/gitfleet/git-ca/ca.crt", &ca),
         ("/etc/gitfleet/git/identity", &ssh),
@@ -552,6 +558,7 @@ fn the_rendered_arguments_run_the_real_binary() {
         ("/etc/gitfleet/gpg-keys/keys.asc", &keys),
         ("/etc/gitfleet/webhook/secret", &webhook),
         ("/etc/gitfleet/notify/notify.yaml", &notify),
+        ("/etc/gitfleet/prometheus/headers", &prometheus_headers),
     ];
     let objects = render(&["-f", &all_on(), "--set", &format!("repo.url={}", f.origin_str())]);
     let state = dir.join("state");

@@ -86,6 +86,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .Values.notifications.secretName }}
 - {{ printf "--notify=/etc/gitfleet/notify/%s" .Values.notifications.key | quote }}
 {{- end }}
+{{- with .Values.verification }}
+{{- if .prometheusUrl }}
+- {{ printf "--prometheus-url=%s" .prometheusUrl | quote }}
+{{- if .headersSecretName }}
+- {{ printf "--prometheus-headers-file=/etc/gitfleet/prometheus/%s" .headersKey | quote }}
+{{- end }}
+{{- end }}
+- {{ printf "--measurement-timeout=%v" .measurementTimeout | quote }}
+{{- end }}
 {{- if .Values.leaderElection.enabled }}
 - --leader-elect
 - {{ printf "--leader-elect-resource-name=%v" .Values.leaderElection.leaseName | quote }}
