@@ -384,3 +384,35 @@ fn the_web_provider_and_an_automatic_run_that_is_not_started_again_after_its_rol
     assert!(out.message.contains("example-placement-3 succeeded"), "{}", out.message);
     assert_eq!(values(&f), v(["value4"; 4]));
 }
+
+#[test]
+fn without_a_prometheus_url_the_measurement_says_so_and_the_run_fails() {
+    let (f, mut r) = fleet(&prometheus_check("Fail", 0), |f| reconciler(&args(f, None)).unwrap());
+    push(&f, "value2", Some(("second", 1)));
+    r.pass(T0 + 100).unwrap();
+    let (status, reason, message) = outcome(&f, "second");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "UpdateRunFailed"));
+    assert!(
+        message.ends_with(
+            "more than inconclusiveLimit 0; last values: no Prometheus server is configured (gitfleet run --prometheus-url)"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn validate_names_the_file_object_and_field_of_a_bad_verification() {
+    let f = Fleet::example();
+    let bad = strategy("bad", &prometheus_check("Retry", 7).replace("result < 0.05", "result < low"));
+    f.write("strategies/bad.yaml", &bad);
+    let out = common::gitfleet(&["validate", f.work.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    let text = common::stdout(&out) + &common::stderr(&out);
+    for expected in [
+        "strategies/bad.yaml:1: ClusterStagedUpdateStrategy/bad: spec.stages[1].afterStageTasks[0].onFailure: \"Retry\" is not Fail or Rollback",
+        "strategies/bad.yaml:1: ClusterStagedUpdateStrategy/bad: spec.stages[1].afterStageTasks[0].verification.successCondition: expected a number after `result <`, found \"low\" in \"result < low\"",
+        "strategies/bad.yaml:1: ClusterStagedUpdateStrategy/bad: spec.stages[1].afterStageTasks[0].verification.inconclusiveLimit: 7 is out of range (0 to 2)",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+}

@@ -66,14 +66,16 @@ fn verify_task(
 ) -> Verdict {
     let (now, generation) = (input.now, input.generation);
     let stage_status = &step.status.stages_status[i];
-    // Each cluster of the stage that is (or, before the stage, will be) updated.
+    // After the stage: each cluster it updated (not one still updating after a
+    // forced soak, nor one that failed within maxFailures). Before it: each
+    // cluster it is to update.
+    let measured = |c: &&crate::status::run::ClusterStatus| {
+        let updated =
+            if before { !c.conditions.is_false(SUCCEEDED) } else { c.conditions.is_true(SUCCEEDED) };
+        updated && input.clusters.contains_key(&c.cluster_name)
+    };
     let series: Vec<Option<String>> = if v.per_cluster {
-        stage_status
-            .clusters
-            .iter()
-            .filter(|c| !c.conditions.is_false(SUCCEEDED) && input.clusters.contains_key(&c.cluster_name))
-            .map(|c| Some(c.cluster_name.clone()))
-            .collect()
+        stage_status.clusters.iter().filter(measured).map(|c| Some(c.cluster_name.clone())).collect()
     } else {
         vec![None]
     };

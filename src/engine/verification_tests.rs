@@ -309,3 +309,17 @@ fn a_before_stage_verification_gates_the_stage() {
     assert_eq!(h.updated, ["member2", "member3", "member1"]);
     assert_eq!(h.cond("Succeeded").1, "UpdateRunSucceeded");
 }
+
+#[test]
+fn a_cluster_that_failed_within_max_failures_is_not_measured() {
+    let mut h = Harness::seed();
+    h.set_strategy([staging(), canary().max_failures(1).after_verification(check(1, 0, 0), None)]);
+    h.failing.insert("member1".into(), "admission webhook denied the request".into());
+    h.values.insert("member3".into(), Ok(vec![0.0]));
+    h.pass(T0);
+    let measured: Vec<Option<String>> = h.measured.iter().map(|(c, _)| c.clone()).collect();
+    assert_eq!(measured, [Some("member3".to_string())]);
+    let (status, _, message) = h.cond("Succeeded");
+    assert_eq!(status, "True");
+    assert!(message.contains("failed within maxFailures: member1 (canary)"), "{message}");
+}
