@@ -528,10 +528,14 @@ mod tests {
             ..Default::default()
         };
         t.pass_done(std::time::Duration::from_millis(5), true, &summary);
-        t.pass_done(std::time::Duration::from_millis(5), false, &Default::default());
+        let next = crate::reconcile::PassSummary {
+            measurements: vec![("app".into(), "Successful".into())],
+            ..Default::default()
+        };
+        t.pass_done(std::time::Duration::from_millis(5), true, &next);
         let text = t.metrics();
         for line in [
-            "gitfleet_verification_measurements_total{placement=\"app\",phase=\"Successful\"} 2",
+            "gitfleet_verification_measurements_total{placement=\"app\",phase=\"Successful\"} 3",
             "gitfleet_verification_measurements_total{placement=\"app\",phase=\"Failed\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");

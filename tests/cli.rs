@@ -482,7 +482,12 @@ fn preview_shows_what_a_pull_request_changes() {
         "runs/example-run-2.yaml",
         "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateRun\nmetadata:\n  name: example-run-2\nspec:\n  placementName: example-placement\n  stagedRolloutStrategyName: example-strategy\n",
     );
-    let head = f.commit_all("value2, a secret and a run");
+    let strategy = f.read("strategies/example-strategy.yaml").replace(
+        "        - type: Approval\n",
+        "        - type: Approval\n        - type: Verification\n          onFailure: Rollback\n          verification:\n            provider: {web: {url: 'http://checks.example/${STAGE}', jsonPath: '{$.rate}'}}\n            successCondition: result < 0.05\n            interval: 10s\n            count: 3\n",
+    );
+    f.write("strategies/example-strategy.yaml", &strategy);
+    let head = f.commit_all("value2, a secret, a run and a verified canary");
     let out = gitfleet(&["preview", "--repo", f.origin_str(), "--base", &base, "--head", &head]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let md = stdout(&out);
@@ -492,7 +497,7 @@ fn preview_shows_what_a_pull_request_changes() {
         "Clusters: member1, member2, member3 (3).",
         "Rollout: run example-run-2 (strategy example-strategy) is added or changed.",
         "| staging | member2 |  | wait 1m0s |",
-        "| canary | member3, member1 |  | approval gate |",
+        "| canary | member3, member1 |  | approval gate, verify `result < 0.05` with web (3 x 10s, roll back on failure) |",
         "| member1 | 1 | 1 | 0 |",
         "<details><summary>ConfigMap test-namespace/test-cm on member1, member2, member3</summary>",
         "-  key: value1\n+  key: value2",

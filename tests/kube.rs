@@ -732,12 +732,9 @@ fn the_fence_comes_before_every_write_of_a_sync() {
 /// objects of the snapshot it held before, through the same apply path.
 #[test]
 fn a_failed_verification_rolls_back_real_clusters() {
-    use common::metrics::{App, Prometheus};
+    use common::metrics::Prometheus;
     let Some(h) = harness() else { return };
-    let app = App::start(&[("member1", 0.0), ("member3", 0.4)]);
-    let Some(prom) = Prometheus::start(&app) else { return };
-    prom.wait_for("member1", 0.0);
-    prom.wait_for("member3", 0.4);
+    let Some((_app, prom)) = Prometheus::scraping(&[("member1", 0.0), ("member3", 0.4)]) else { return };
     let f = kube_fleet();
     f.write(
         "placements/verified.yaml",

@@ -167,11 +167,11 @@ fn v(values: [&str; 4]) -> Vec<String> {
 
 #[test]
 fn a_healthy_canary_passes_and_a_failing_one_is_rolled_back_with_prometheus() {
-    let app = App::start(&[("member1", 0.001), ("member3", 0.002), ("member5", 0.001)]);
-    let Some(prom) = Prometheus::start(&app) else { return };
-    prom.wait_for("member1", 0.001);
-    prom.wait_for("member3", 0.002);
-    prom.wait_for("member5", 0.001);
+    let Some((app, prom)) =
+        Prometheus::scraping(&[("member1", 0.001), ("member3", 0.002), ("member5", 0.001)])
+    else {
+        return;
+    };
     let (f, mut r) = fleet(&prometheus_check("Rollback", 1), |f| reconciler(&args(f, Some(&prom))).unwrap());
     assert_eq!(values(&f), v(["value1"; 4]));
 
@@ -280,10 +280,7 @@ fn a_healthy_canary_passes_and_a_failing_one_is_rolled_back_with_prometheus() {
 
 #[test]
 fn prometheus_going_down_gives_inconclusive_measurements_then_the_configured_outcome() {
-    let app = App::start(&[("member1", 0.0), ("member3", 0.0)]);
-    let Some(prom) = Prometheus::start(&app) else { return };
-    prom.wait_for("member1", 0.0);
-    prom.wait_for("member3", 0.0);
+    let Some((_app, prom)) = Prometheus::scraping(&[("member1", 0.0), ("member3", 0.0)]) else { return };
     let (f, mut r) = fleet(&prometheus_check("Fail", 1), |f| reconciler(&args(f, Some(&prom))).unwrap());
     push(&f, "value2", Some(("second", 1)));
     r.pass(T0 + 100).unwrap();
@@ -309,10 +306,7 @@ fn prometheus_going_down_gives_inconclusive_measurements_then_the_configured_out
 
 #[test]
 fn a_restart_in_the_middle_of_a_verification_continues_its_count() {
-    let app = App::start(&[("member1", 0.01), ("member3", 0.01)]);
-    let Some(prom) = Prometheus::start(&app) else { return };
-    prom.wait_for("member1", 0.01);
-    prom.wait_for("member3", 0.01);
+    let Some((_app, prom)) = Prometheus::scraping(&[("member1", 0.01), ("member3", 0.01)]) else { return };
     let (f, mut r) = fleet(&prometheus_check("Rollback", 0), |f| reconciler(&args(f, Some(&prom))).unwrap());
     push(&f, "value2", Some(("second", 1)));
     r.pass(T0 + 100).unwrap();
@@ -334,11 +328,7 @@ fn the_web_provider_and_an_automatic_run_that_is_not_started_again_after_its_rol
     let app = App::start(&[("member1", 0.0), ("member3", 0.0)]);
     let (f, mut r) = fleet(&web_check(&app), |f| reconciler(&args(f, None)).unwrap());
     f.pull();
-    let placement = f.read("placements/example-placement.yaml").replace(
-        "    type: External\n",
-        "    type: External\n    autoRun:\n      stagedRolloutStrategyName: verified\n",
-    );
-    f.write("placements/example-placement.yaml", &placement);
+    common::auto_run(&f, "verified");
     f.commit_all("roll out every new snapshot");
 
     // Snapshot 1 goes out by itself and passes.

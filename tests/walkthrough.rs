@@ -418,11 +418,7 @@ fn auto_runs_roll_out_pushes_and_respect_rollbacks() {
     let (f, mut r) = seed();
     f.pull();
     f.write("strategies/example-strategy.yaml", ALL_IN_ONE);
-    let p = f.read("placements/example-placement.yaml").replace(
-        "  strategy:\n    type: External\n",
-        "  strategy:\n    type: External\n    autoRun:\n      stagedRolloutStrategyName: example-strategy\n",
-    );
-    f.write("placements/example-placement.yaml", &p);
+    common::auto_run(&f, "example-strategy");
     f.commit_all("auto runs");
     r.pass(T0).unwrap();
     assert_eq!(
@@ -521,11 +517,7 @@ fn a_broken_cluster_within_max_failures_lets_the_run_finish() {
 fn a_newer_auto_run_supersedes_a_waiting_one() {
     let (f, mut r) = seed();
     f.pull();
-    let p = f.read("placements/example-placement.yaml").replace(
-        "  strategy:\n    type: External\n",
-        "  strategy:\n    type: External\n    autoRun:\n      stagedRolloutStrategyName: example-strategy\n",
-    );
-    f.write("placements/example-placement.yaml", &p);
+    common::auto_run(&f, "example-strategy");
     f.commit_all("auto runs with the seed strategy");
     r.pass(T0).unwrap();
     r.pass(T0 + 60).unwrap();

@@ -357,10 +357,8 @@ fn fenced_reconciler(args: &RunArgs, fence: Option<crate::cluster::Fence>) -> Re
         Some(path) => ProbeConfig::read_headers(path).map_err(CliError::env)?,
         None => Vec::new(),
     };
-    if let Some(url) = &args.prometheus_url
-        && url.parse::<hyper::Uri>().map_or(true, |u| u.scheme().is_none() || u.host().is_none())
-    {
-        return Err(CliError::env(format!("--prometheus-url {url:?} is not an http:// or https:// URL")));
+    if let Some(url) = &args.prometheus_url {
+        ProbeConfig::check_prometheus_url(url).map_err(CliError::env)?;
     }
     let probe = ProbeConfig {
         prometheus_url: args.prometheus_url.clone(),

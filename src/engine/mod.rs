@@ -135,7 +135,12 @@ pub fn step(input: &RunInput<'_>, current: &RunStatus) -> Step {
         }
     }
     if let Some(newer) = input.superseded_by {
-        stop::supersede(input, &mut step.status, newer);
+        if rollback::rolling_back(&step.status) {
+            // The newer run takes the clusters not rolled back yet.
+            rollback::interrupt(input, &mut step.status, newer);
+        } else {
+            stop::supersede(input, &mut step.status, newer);
+        }
         return step;
     }
     match input.run.state {

@@ -24,10 +24,7 @@ pub fn rolling_back(status: &RunStatus) -> bool {
 /// Starts the rollback after `failure` (the failed verification's message).
 pub(super) fn begin(input: &RunInput<'_>, status: &mut RunStatus, failure: &str) {
     let (now, generation) = (input.now, input.generation);
-    let c = &mut status.conditions;
-    c.set_condition(ROLLED_BACK, false, UPDATE_RUN_ROLLING_BACK, failure, now, generation);
-    let message = "Rolling back the clusters this run updated, in the reverse order";
-    c.set_condition(PROGRESSING, true, UPDATE_RUN_ROLLING_BACK, message, now, generation);
+    status.conditions.set_condition(ROLLED_BACK, false, UPDATE_RUN_ROLLING_BACK, failure, now, generation);
 }
 
 /// What a cluster's rollback is to do: the snapshot to go back to.
@@ -51,19 +48,18 @@ fn describe(c: &ClusterStatus) -> String {
 /// the run once every cluster is done.
 pub(super) fn advance(input: &RunInput<'_>, strategy: Option<&Strategy>, step: &mut Step) {
     let (now, generation) = (input.now, input.generation);
+    // (Again after a stop was lifted.)
+    let message = "Rolling back the clusters this run updated, in the reverse order";
+    step.status.conditions.set_condition(
+        PROGRESSING,
+        true,
+        UPDATE_RUN_ROLLING_BACK,
+        message,
+        now,
+        generation,
+    );
     // Clusters in the order the run started them, walked backwards.
-    let mut order: Vec<(usize, usize)> = Vec::new();
-    for (s, stage) in step.status.stages_status.iter().enumerate() {
-        for (i, c) in stage.clusters.iter().enumerate() {
-            if c.conditions.is_true(STARTED) {
-                order.push((s, i));
-            }
-        }
-    }
-    order.sort_by_key(|&(s, i)| {
-        let started = step.status.stages_status[s].clusters[i].conditions.get_condition(STARTED);
-        (started.map(|c| c.last_transition_time), s, i)
-    });
+    let order = started_order(&step.status);
     for &(s, i) in order.iter().rev() {
         let timeout = strategy
             .and_then(|st| st.stages.get(s))
@@ -132,12 +128,43 @@ pub(super) fn advance(input: &RunInput<'_>, strategy: Option<&Strategy>, step: &
             }
         }
     }
-    finish(input, step, &order);
+    finish(input, &mut step.status, &order);
 }
 
-fn finish(input: &RunInput<'_>, step: &mut Step, order: &[(usize, usize)]) {
+/// Clusters the run started, in the order it started them.
+fn started_order(status: &RunStatus) -> Vec<(usize, usize)> {
+    let mut order: Vec<(usize, usize)> = Vec::new();
+    for (s, stage) in status.stages_status.iter().enumerate() {
+        for (i, c) in stage.clusters.iter().enumerate() {
+            if c.conditions.is_true(STARTED) {
+                order.push((s, i));
+            }
+        }
+    }
+    order.sort_by_key(|&(s, i)| {
+        let started = status.stages_status[s].clusters[i].conditions.get_condition(STARTED);
+        (started.map(|c| c.last_transition_time), s, i)
+    });
+    order
+}
+
+/// A newer run on the placement arrived while rolling back: the clusters not
+/// rolled back yet are left to it, and the run ends as rolled back, saying so.
+pub(super) fn interrupt(input: &RunInput<'_>, status: &mut RunStatus, newer: &str) {
     let (now, generation) = (input.now, input.generation);
-    let status = &mut step.status;
+    let order = started_order(status);
+    let why = format!("the newer update run {newer} took over before it was rolled back");
+    for &(s, i) in &order {
+        let c = &mut status.stages_status[s].clusters[i];
+        if c.conditions.get_condition(ROLLED_BACK).is_none() {
+            c.conditions.set_condition(ROLLED_BACK, false, CLUSTER_ROLLBACK_FAILED, &why, now, generation);
+        }
+    }
+    finish(input, status, &order);
+}
+
+fn finish(input: &RunInput<'_>, status: &mut RunStatus, order: &[(usize, usize)]) {
+    let (now, generation) = (input.now, input.generation);
     let failure = status.conditions.get_condition(ROLLED_BACK).map(|c| c.message.clone()).unwrap_or_default();
     let clusters: Vec<&ClusterStatus> =
         order.iter().rev().map(|&(s, i)| &status.stages_status[s].clusters[i]).collect();

@@ -66,19 +66,25 @@ fn verify_task(
 ) -> Verdict {
     let (now, generation) = (input.now, input.generation);
     let stage_status = &step.status.stages_status[i];
-    // After the stage: each cluster it updated (not one still updating after a
-    // forced soak, nor one that failed within maxFailures). Before it: each
-    // cluster it is to update.
-    let measured = |c: &&crate::status::run::ClusterStatus| {
-        let updated =
-            if before { !c.conditions.is_false(SUCCEEDED) } else { c.conditions.is_true(SUCCEEDED) };
-        updated && input.clusters.contains_key(&c.cluster_name)
-    };
-    let series: Vec<Option<String>> = if v.per_cluster {
-        stage_status.clusters.iter().filter(measured).map(|c| Some(c.cluster_name.clone())).collect()
+    // Before the stage: each cluster it is to update. After it: each cluster
+    // that did not fail (within maxFailures) or leave; one still updating
+    // after a forced soak is measured once it is done.
+    let mut pending = false;
+    let mut series: Vec<Option<String>> = Vec::new();
+    if v.per_cluster {
+        for c in &stage_status.clusters {
+            if c.conditions.is_false(SUCCEEDED) || !input.clusters.contains_key(&c.cluster_name) {
+                continue;
+            }
+            if !before && !c.conditions.is_true(SUCCEEDED) {
+                pending = true;
+                continue;
+            }
+            series.push(Some(c.cluster_name.clone()));
+        }
     } else {
-        vec![None]
-    };
+        series.push(None);
+    }
     let tasks = if before {
         &mut step.status.stages_status[i].before_stage_task_status
     } else {
@@ -88,7 +94,8 @@ fn verify_task(
     if ts.conditions.is_true(VERIFIED) {
         return Verdict::Passed;
     }
-    let mut all_passed = true;
+    let mut all_passed = !pending;
+    let measured_clusters = series.len();
     for cluster in series {
         let key = MeasureKey { stage: i, before, task: t, cluster: cluster.clone() };
         loop {
@@ -123,7 +130,9 @@ fn verify_task(
                 }
                 Verdict::Measuring => {}
             }
-            let due = taken.last().map_or(start, |m| m.time.plus(v.interval));
+            // Whole seconds, at least one: a measurement is never taken twice at one time.
+            let interval = v.interval.max(std::time::Duration::from_secs(1));
+            let due = taken.last().map_or(start, |m| m.time.plus(interval));
             if now < due {
                 all_passed = false;
                 step.wake.add(Wake::at(due));
@@ -151,7 +160,14 @@ fn verify_task(
         return Verdict::Measuring;
     }
     let n = ts.measurements.len();
-    let message = format!("{} passed: {n} measurement(s) within the limits", task_name(before, t, v));
+    let message = if measured_clusters == 0 {
+        format!(
+            "{} passed: no cluster of the stage to measure (every one failed or left)",
+            task_name(before, t, v)
+        )
+    } else {
+        format!("{} passed: {n} measurement(s) within the limits", task_name(before, t, v))
+    };
     ts.conditions.set_condition(VERIFIED, true, STAGE_TASK_VERIFICATION_SUCCEEDED, &message, now, generation);
     Verdict::Passed
 }

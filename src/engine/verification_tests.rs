@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::engine::fixtures::StageSpec;
+use crate::repo::model::RunState;
 use crate::status::run::TaskStatus;
 use crate::verify::Query;
 
@@ -322,4 +323,73 @@ fn a_cluster_that_failed_within_max_failures_is_not_measured() {
     let (status, _, message) = h.cond("Succeeded");
     assert_eq!(status, "True");
     assert!(message.contains("failed within maxFailures: member1 (canary)"), "{message}");
+}
+
+/// A rollback held up by an unreachable cluster: `state: Stop` pauses it, a
+/// newer run ends it, leaving the clusters not rolled back yet to that run.
+#[test]
+fn stop_pauses_a_rollback_and_a_newer_run_ends_it() {
+    let mut h = Harness::seed();
+    h.set_strategy([staging(), canary().after_verification(check(1, 0, 0), Some("Rollback"))]);
+    h.held =
+        BTreeMap::from([("member2".to_string(), 1), ("member3".to_string(), 1), ("member1".to_string(), 1)]);
+    h.values.insert("member3".into(), Ok(vec![0.9]));
+    h.values.insert("member1".into(), Ok(vec![0.0]));
+    h.pass(T0);
+    assert_eq!(h.cond("Succeeded").1, "UpdateRunRolledBack", "all in one pass when every cluster answers");
+
+    // Now with member3's rollback pending.
+    let mut h = Harness::seed();
+    h.set_strategy([staging(), canary().after_verification(check(2, 1, 0), Some("Rollback"))]);
+    h.held =
+        BTreeMap::from([("member2".to_string(), 1), ("member3".to_string(), 1), ("member1".to_string(), 1)]);
+    h.values.insert("member3".into(), Ok(vec![0.9]));
+    h.values.insert("member1".into(), Ok(vec![0.0]));
+    h.pass(T0);
+    h.hold.insert("member3".into());
+    h.pass(T0 + 30);
+    assert_eq!(h.cond("Progressing").1, "UpdateRunRollingBack");
+    h.fleet.runs.get_mut("example-run").unwrap().state = RunState::Stop;
+    let before = h.rolled_back.len();
+    h.pass(T0 + 60);
+    assert_eq!(h.rolled_back.len(), before, "stopped: nothing is rolled back");
+    assert_eq!(h.cond("Progressing").1, "UpdateRunStopped");
+    assert_eq!(h.cond("Succeeded").0, "");
+    h.fleet.runs.get_mut("example-run").unwrap().state = RunState::Run;
+    h.pass(T0 + 61);
+    assert_eq!(h.rolled_back.len(), before + 1, "resumed: member3 is tried again");
+    assert_eq!(h.cond("Progressing").1, "UpdateRunRollingBack");
+    h.superseded_by = Some("example-run-2".into());
+    h.pass(T0 + 62);
+    let (status, reason, message) = h.cond("Succeeded");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "UpdateRunRolledBack"));
+    assert!(
+        message.ends_with(
+            "rolled back: member1 to snapshot 1; not rolled back: member3 (the newer update run example-run-2 took over before it was rolled back), member2 (the newer update run example-run-2 took over before it was rolled back)"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn after_a_forced_soak_a_straggler_is_measured_once_it_is_done() {
+    let mut h = Harness::seed();
+    h.set_strategy([
+        staging(),
+        canary().max_duration("1m").after_verification(check(1, 0, 0), None),
+        StageSpec::rest("rest"),
+    ]);
+    h.values.insert("member3".into(), Ok(vec![0.0]));
+    h.values.insert("member1".into(), Ok(vec![0.0]));
+    h.hold.insert("member1".into());
+    h.pass(T0);
+    h.pass(T0 + 60);
+    let measured: Vec<Option<String>> = h.measured.iter().map(|(c, _)| c.clone()).collect();
+    assert_eq!(measured, [Some("member3".to_string())], "member1 still updates: not measured yet");
+    assert!(!h.stage("canary").conditions.is_true("Succeeded"), "the verification waits for member1");
+    h.hold.clear();
+    h.pass(T0 + 90);
+    let measured: Vec<Option<String>> = h.measured.iter().map(|(c, _)| c.clone()).collect();
+    assert_eq!(measured, [Some("member3".to_string()), Some("member1".to_string())]);
+    assert!(h.stage("canary").conditions.is_true("Succeeded"));
 }

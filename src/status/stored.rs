@@ -25,7 +25,7 @@ use super::approval::ApprovalRequest;
 use super::conditions::Condition;
 use super::placement::PlacementDocument;
 use super::placement::cluster::{ClusterPlacementStatus, DiffedObject, FailedPlacement};
-use super::run::{ClusterStatus, DELETE_STAGE, RunDocument, StageStatus};
+use super::run::{ClusterStatus, DELETE_STAGE, Measurement, RunDocument, StageStatus, TaskStatus};
 
 /// Annotation of a summary document: how many cluster files belong to it.
 pub const CLUSTER_FILES: &str = "gitfleet.dev/cluster-files";
@@ -249,10 +249,91 @@ pub struct RunCluster {
     pub cluster_name: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The cluster's Verification measurements, by task.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub measurements: Vec<TaskMeasurements>,
     pub position: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_resource_snapshot_index: Option<String>,
     pub stage_name: String,
+}
+
+/// One cluster's measurements of one task of its stage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TaskMeasurements {
+    /// `beforeStageTasks[0]` or `afterStageTasks[1]`.
+    pub task: String,
+    /// In the order taken; `cluster` is the file's.
+    pub measurements: Vec<Measurement>,
+}
+
+const TASK_LISTS: [&str; 2] = ["beforeStageTasks", "afterStageTasks"];
+
+fn task_list<'s>(stage: &'s mut StageStatus, list: &str) -> Option<&'s mut Vec<TaskStatus>> {
+    match list {
+        "beforeStageTasks" => Some(&mut stage.before_stage_task_status),
+        "afterStageTasks" => Some(&mut stage.after_stage_task_status),
+        _ => None,
+    }
+}
+
+/// Moves the measurements of a cluster of `stage` into its part (those of
+/// no cluster, or of one without a part, stay).
+fn split_measurements(stage: &mut StageStatus, parts: &mut BTreeMap<String, RunCluster>) {
+    for list in TASK_LISTS {
+        let Some(tasks) = task_list(stage, list) else { continue };
+        for (t, task) in tasks.iter_mut().enumerate() {
+            let name = format!("{list}[{t}]");
+            task.measurements.retain(|m| {
+                let Some(part) = m.cluster.as_ref().and_then(|c| parts.get_mut(c)) else { return true };
+                if part.measurements.last().is_none_or(|l| l.task != name) {
+                    part.measurements.push(TaskMeasurements { task: name.clone(), measurements: Vec::new() });
+                }
+                let mut m = m.clone();
+                m.cluster = None;
+                part.measurements.last_mut().expect("pushed above").measurements.push(m);
+                false
+            });
+        }
+    }
+}
+
+/// Puts a part's measurements back under their tasks.
+fn join_measurements(stage: &mut StageStatus, part: &RunCluster) -> Result<(), String> {
+    for tm in &part.measurements {
+        let found = tm.task.strip_suffix(']').and_then(|t| t.split_once('[')).and_then(|(list, i)| {
+            let i: usize = i.parse().ok()?;
+            task_list(stage, list)?.get_mut(i)
+        });
+        let Some(task) = found else {
+            return Err(format!(
+                "{}.yaml names task {:?}, which stage {} does not have",
+                part.cluster_name, tm.task, part.stage_name
+            ));
+        };
+        task.measurements.extend(
+            tm.measurements
+                .iter()
+                .map(|m| Measurement { cluster: Some(part.cluster_name.clone()), ..m.clone() }),
+        );
+    }
+    Ok(())
+}
+
+/// Measurements in the order they were taken: by time, then (taken in one
+/// pass) in the order of the stage's clusters.
+fn order_measurements(stage: &mut StageStatus) {
+    let position: BTreeMap<String, usize> =
+        stage.clusters.iter().enumerate().map(|(i, c)| (c.cluster_name.clone(), i)).collect();
+    for list in TASK_LISTS {
+        let Some(tasks) = task_list(stage, list) else { continue };
+        for task in tasks {
+            task.measurements.sort_by_key(|m| {
+                (m.time, m.cluster.as_ref().and_then(|c| position.get(c)).copied().unwrap_or(0))
+            });
+        }
+    }
 }
 
 fn stages_mut(doc: &mut RunDocument) -> impl Iterator<Item = &mut StageStatus> {
@@ -272,7 +353,7 @@ impl Stored for RunDocument {
         if count <= SPLIT_OVER_CLUSTERS && !too_big(self) {
             return (Cow::Borrowed(self), BTreeMap::new());
         }
-        let parts: BTreeMap<String, RunCluster> = stages()
+        let mut parts: BTreeMap<String, RunCluster> = stages()
             .flat_map(|stage| {
                 stage.clusters.iter().enumerate().map(move |(position, c)| (stage, position, c))
             })
@@ -280,6 +361,7 @@ impl Stored for RunDocument {
                 let part = RunCluster {
                     cluster_name: c.cluster_name.clone(),
                     conditions: c.conditions.clone(),
+                    measurements: Vec::new(),
                     position,
                     previous_resource_snapshot_index: c.previous_resource_snapshot_index.clone(),
                     stage_name: stage.stage_name.clone(),
@@ -291,6 +373,9 @@ impl Stored for RunDocument {
             return (Cow::Borrowed(self), BTreeMap::new()); // a cluster twice: kept whole
         }
         let mut summary = self.clone();
+        for stage in &mut summary.status.stages_status {
+            split_measurements(stage, &mut parts);
+        }
         stages_mut(&mut summary).for_each(|s| s.clusters.clear());
         summary.metadata.annotations.insert(CLUSTER_FILES.into(), parts.len().to_string());
         (Cow::Owned(summary), parts)
@@ -308,11 +393,18 @@ impl Stored for RunDocument {
         for stage in stages_mut(self) {
             let Some(mut clusters) = by_stage.remove(stage.stage_name.as_str()) else { continue };
             clusters.sort_by_key(|c| c.position);
+            let measured = clusters.iter().any(|c| !c.measurements.is_empty());
+            for c in &clusters {
+                join_measurements(stage, c)?;
+            }
             stage.clusters.extend(clusters.into_iter().map(|c| ClusterStatus {
                 cluster_name: c.cluster_name.clone(),
                 conditions: c.conditions.clone(),
                 previous_resource_snapshot_index: c.previous_resource_snapshot_index.clone(),
             }));
+            if measured {
+                order_measurements(stage);
+            }
         }
         match by_stage.keys().next() {
             Some(stage) if *stage == DELETE_STAGE => {
@@ -428,6 +520,62 @@ mod tests {
         let mut back = main.into_owned();
         back.join(&parts).unwrap();
         assert_eq!(back, doc);
+    }
+
+    /// Each cluster's Verification measurements go to its own file; a task's
+    /// list comes back in the order it was taken.
+    #[test]
+    fn measurements_are_kept_with_their_cluster() {
+        use crate::status::run::{Measurement, TaskStatus};
+        let mut doc = run(80);
+        let canary = &mut doc.status.stages_status[0];
+        let names: Vec<String> = canary.clusters.iter().map(|c| c.cluster_name.clone()).collect();
+        let mut measured = Vec::new();
+        for round in 0..3 {
+            for name in &names {
+                measured.push(Measurement {
+                    cluster: Some(name.clone()),
+                    phase: "Successful".into(),
+                    time: Time::from_second(1_700_000_000 + 30 * round),
+                    value: Some(format!("0.0{round}")),
+                    ..Default::default()
+                });
+            }
+        }
+        let whole_stage = Measurement {
+            phase: "Inconclusive".into(),
+            message: Some("no data".into()),
+            ..Default::default()
+        };
+        canary.after_stage_task_status = vec![
+            TaskStatus { type_: "TimedWait".into(), ..Default::default() },
+            TaskStatus { type_: "Verification".into(), measurements: measured, ..Default::default() },
+        ];
+        canary.before_stage_task_status = vec![TaskStatus {
+            type_: "Verification".into(),
+            measurements: vec![whole_stage],
+            ..Default::default()
+        }];
+        let (main, parts) = doc.split();
+        let kept = &main.status.stages_status[0];
+        assert!(kept.after_stage_task_status[1].measurements.is_empty(), "each went to its cluster's file");
+        assert_eq!(kept.before_stage_task_status[0].measurements.len(), 1, "one of no cluster stays");
+        let part = &parts[&names[5]];
+        assert_eq!(part.measurements.len(), 1);
+        assert_eq!(part.measurements[0].task, "afterStageTasks[1]");
+        assert_eq!(part.measurements[0].measurements.len(), 3);
+        assert!(part.measurements[0].measurements.iter().all(|m| m.cluster.is_none()));
+        let mut back = main.into_owned();
+        back.join(&parts).unwrap();
+        assert_eq!(back, doc);
+
+        let (main, mut parts) = doc.split();
+        parts.get_mut(&names[0]).unwrap().measurements[0].task = "afterStageTasks[7]".into();
+        let err = main.into_owned().join(&parts).unwrap_err();
+        assert_eq!(
+            err,
+            format!("{}.yaml names task \"afterStageTasks[7]\", which stage canary does not have", names[0])
+        );
     }
 
     #[test]

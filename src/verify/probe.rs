@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::{Query, Sampled};
 
 /// How the providers are reached: given outside the repository.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ProbeConfig {
     /// `--prometheus-url`: the server's base URL (`http://prometheus:9090`).
     pub prometheus_url: Option<String>,
@@ -49,6 +49,18 @@ impl LazyProber {
     }
 }
 
+/// Header values are credentials: only their names are shown.
+impl std::fmt::Debug for ProbeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.prometheus_headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("ProbeConfig")
+            .field("prometheus_url", &self.prometheus_url)
+            .field("prometheus_headers", &names)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
 impl Default for ProbeConfig {
     fn default() -> Self {
         ProbeConfig { prometheus_url: None, prometheus_headers: Vec::new(), timeout: Duration::from_secs(5) }
@@ -59,6 +71,22 @@ impl Default for ProbeConfig {
 const MAX_BODY: usize = 4 << 20;
 
 impl ProbeConfig {
+    /// Checks `--prometheus-url`: an http(s) base URL, without credentials
+    /// (they go in a header) or a query. The error never repeats the URL.
+    pub fn check_prometheus_url(url: &str) -> Result<(), String> {
+        let uri: hyper::Uri = url.parse().map_err(|_| "--prometheus-url is not a URL".to_string())?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+            return Err("--prometheus-url must be an http:// or https:// URL with a host".into());
+        }
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err("--prometheus-url must not hold a user or password: give an Authorization header in --prometheus-headers-file".into());
+        }
+        if uri.query().is_some() {
+            return Err("--prometheus-url is the server's base URL, without a query".into());
+        }
+        Ok(())
+    }
+
     /// Reads `Name: value` lines (blank lines and `#` comments skipped).
     pub fn read_headers(path: &Path) -> Result<Vec<(String, String)>, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -138,11 +166,12 @@ impl Prober {
             request = request.header(k.as_str(), v.as_str());
         }
         let request = request.body(Empty::new()).map_err(|e| format!("bad request: {e}"))?;
-        // The URL's host and path only: a query may carry a token.
+        // The URL's host, port and path only: a query or user info may carry a token.
+        let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
         let shown = format!(
-            "{}://{}{}",
+            "{}://{}{port}{}",
             uri.scheme_str().unwrap_or("http"),
-            uri.authority().map_or("", |a| a.as_str()),
+            uri.host().unwrap_or_default(),
             uri.path()
         );
         let call = async {
@@ -264,6 +293,22 @@ mod tests {
     }
 
     #[test]
+    fn the_prometheus_url_is_an_http_base_url_without_credentials() {
+        assert!(ProbeConfig::check_prometheus_url("http://prometheus.monitoring:9090").is_ok());
+        assert!(ProbeConfig::check_prometheus_url("https://prom.example.com/prefix/").is_ok());
+        for (url, says) in [
+            ("ftp://prom:21", "http:// or https://"),
+            ("prometheus:9090", "http:// or https://"),
+            ("http://admin:s3cret@prom:9090", "must not hold a user or password"),
+            ("http://prom:9090/?x=1", "without a query"),
+            ("http://prom 9090", "not a URL"),
+        ] {
+            let e = ProbeConfig::check_prometheus_url(url).unwrap_err();
+            assert!(e.contains(says) && !e.contains("s3cret"), "{url}: {e}");
+        }
+    }
+
+    #[test]
     fn header_files_are_name_value_lines() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("headers");
@@ -293,5 +338,21 @@ mod tests {
         };
         let e = p.measure(&web).unwrap_err();
         assert!(e.starts_with("http://127.0.0.1:9/rate: "), "{e}");
+        // Neither user info nor the query is ever repeated.
+        let web = Query::Web {
+            url: "http://user:s3cret@127.0.0.1:9/rate?token=t0ken".into(),
+            json_path: super::super::jsonpath::JsonPath::parse("{$.rate}").unwrap(),
+            headers: Default::default(),
+        };
+        let e = p.measure(&web).unwrap_err();
+        assert!(
+            e.starts_with("http://127.0.0.1:9/rate: ") && !e.contains("s3cret") && !e.contains("t0ken"),
+            "{e}"
+        );
+        let config = ProbeConfig {
+            prometheus_headers: vec![("Authorization".into(), "Bearer s3cret".into())],
+            ..ProbeConfig::default()
+        };
+        assert!(!format!("{config:?}").contains("s3cret"));
     }
 }

@@ -114,6 +114,16 @@ pub fn prometheus_binary() -> Option<PathBuf> {
 }
 
 impl Prometheus {
+    /// An [`App`] with these ratios and a Prometheus that has scraped them all.
+    pub fn scraping(ratios: &[(&str, f64)]) -> Option<(App, Prometheus)> {
+        let app = App::start(ratios);
+        let prometheus = Prometheus::start(&app)?;
+        for (cluster, ratio) in ratios {
+            prometheus.wait_for(cluster, *ratio);
+        }
+        Some((app, prometheus))
+    }
+
     pub fn start(app: &App) -> Option<Prometheus> {
         let binary = prometheus_binary()?;
         let dir = tempfile::tempdir().unwrap();

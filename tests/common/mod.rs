@@ -217,6 +217,17 @@ pub fn condition(
     conditions.iter().find(|c| c.type_ == type_).cloned().unwrap_or_default()
 }
 
+/// Gives example-placement `autoRun` with `strategy` (in the work tree, not committed).
+pub fn auto_run(f: &Fleet, strategy: &str) {
+    let p = f.read("placements/example-placement.yaml").replace(
+        "  strategy:\n    type: External\n",
+        &format!(
+            "  strategy:\n    type: External\n    autoRun:\n      stagedRolloutStrategyName: {strategy}\n"
+        ),
+    );
+    f.write("placements/example-placement.yaml", &p);
+}
+
 /// Approves through a branch merged like a pull request.
 pub fn approve_by_merge(f: &Fleet, name: &str) {
     f.pull();

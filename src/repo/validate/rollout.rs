@@ -129,6 +129,15 @@ fn read_verification(
             let scheme_ok = w.url.starts_with("http://") || w.url.starts_with("https://");
             if !scheme_ok {
                 ctx.error(format!("{at}.provider.web.url: {:?} is not an http:// or https:// URL", w.url));
+            } else if w
+                .url
+                .split("://")
+                .nth(1)
+                .and_then(|rest| rest.split('/').next())
+                .is_some_and(|a| a.contains('@'))
+            {
+                // The repository is readable by everyone who can push: credentials go in headers given to run.
+                ctx.error(format!("{at}.provider.web.url: user and password in the URL are not allowed"));
             }
             let mut headers = std::collections::BTreeMap::new();
             for (j, h) in w.headers.iter().enumerate() {
@@ -177,11 +186,19 @@ fn read_verification(
         n.clamp(0, MAX_COUNT) as u32
     };
     let count = limit(ctx, "count", v.count, 1, (1, MAX_COUNT));
-    let top = i64::from(count) - 1;
+    // The limits are checked against a valid count only.
+    let top = if count >= 1 { i64::from(count) - 1 } else { MAX_COUNT };
     let failure_limit = limit(ctx, "failureLimit", v.failure_limit, 0, (0, top));
     let inconclusive_limit = limit(ctx, "inconclusiveLimit", v.inconclusive_limit, 0, (0, top));
     let interval = match v.interval.as_deref() {
-        Some(text) => bounded_duration(ctx, &format!("{at}.interval"), text),
+        Some(text) => bounded_duration(ctx, &format!("{at}.interval"), text).filter(|d| {
+            // Measurement times are whole seconds.
+            let whole = d.subsec_nanos() == 0;
+            if !whole {
+                ctx.error(format!("{at}.interval: {text} is not a whole number of seconds (at least 1s)"));
+            }
+            whole
+        }),
         None if count > 1 => {
             ctx.error(format!("{at}.interval is required when count is more than 1"));
             None

@@ -807,6 +807,12 @@ fn a_verification_task_is_read_with_its_provider_condition_and_limits() {
 }
 
 #[test]
+fn a_count_out_of_range_is_the_only_error_of_its_limits() {
+    let yaml = one_stage(&VERIFICATION.replace("count: 10", "count: 0"));
+    rejects(&yaml, &["spec.stages[0].afterStageTasks[0].verification.count: 0 is out of range (1 to 1000)"]);
+}
+
+#[test]
 fn bad_verifications_are_refused_naming_the_field() {
     let at = "spec.stages[0].afterStageTasks[0]";
     let verification = format!("{at}.verification");
@@ -836,6 +842,10 @@ fn bad_verifications_are_refused_naming_the_field() {
             vec![format!("{verification}.inconclusiveLimit"), "out of range".into()],
         ),
         (variant("interval: 30s", "interval: often"), vec![format!("{verification}.interval")]),
+        (
+            variant("interval: 30s", "interval: 1500ms"),
+            vec![format!("{verification}.interval: 1500ms is not a whole number of seconds")],
+        ),
         (
             variant("    interval: 30s\n", ""),
             vec![format!("{verification}.interval is required when count is more than 1")],
@@ -882,6 +892,10 @@ fn bad_verifications_are_refused_naming_the_field() {
             "afterStageTasks:\n- type: Verification\n  verification:\n    provider:\n      web:\n        url: {url}\n        jsonPath: '{path}'\n    successCondition: result < 1\n"
         ))
     };
+    rejects(
+        &web("http://ops:s3cret@x/y", "{$.a}"),
+        &[&format!("{verification}.provider.web.url"), "user and password in the URL are not allowed"],
+    );
     rejects(
         &web("ftp://x/y", "{$.a}"),
         &[&format!("{verification}.provider.web.url"), "not an http:// or https:// URL"],
