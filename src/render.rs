@@ -92,7 +92,7 @@ pub fn render(
             for o in overrides.iter().filter(|o| override_selects(o, &key)) {
                 for rule in &o.rules {
                     if !(rule.cluster_terms.is_empty()
-                        || rule.cluster_terms.iter().any(|t| t.matches(&cluster.labels)))
+                        || rule.cluster_terms.iter().any(|t| crate::schedule::term_matches(t, cluster)))
                     {
                         continue;
                     }

@@ -5,8 +5,8 @@ mod common;
 use std::path::Path;
 
 use common::{
-    Fleet, cluster_status, condition, edit, git, gitfleet, namespace_with_cm, rolling_placement, stderr,
-    stdout, write_drift_placements,
+    Fleet, cluster_status, condition, edit, git, gitfleet, namespace_with_cm, placement_condition,
+    rolling_placement, stderr, stdout, write_drift_placements,
 };
 use gitfleet::cli::{RunArgs, now, reconciler};
 use gitfleet::cluster::local::LocalStore;
@@ -524,4 +524,103 @@ fn an_unscheduled_cluster_is_cleaned_up_in_a_running_reconciler_and_after_a_rest
     let mut r = reconciler(&RunArgs::once(f.origin_str(), state.clone())).unwrap();
     r.pass(now()).unwrap();
     assert!(!has("member1") && !has("member2") && has("member3"), "cleaned after a restart");
+}
+
+/// KubeFleet's scheduling through the reconciler: PickN orders clusters by a
+/// property (from the MemberCluster's annotations) and keeps what it picked
+/// when the properties change; a taint keeps new placements away but not the
+/// ones the cluster already holds; the placement status says why a cluster
+/// was not picked.
+#[test]
+fn scheduling_policies_pick_keep_and_explain() {
+    let f = Fleet::example();
+    let cpu = "resources.kubernetes-fleet.io/available-cpu";
+    let member = |name: &str, labels: &str, annotations: &str, spec: &str| {
+        format!(
+            "apiVersion: cluster.kubernetes-fleet.io/v1beta1\nkind: MemberCluster\nmetadata:\n  name: {name}\n  labels:\n{labels}  annotations:\n{annotations}{spec}"
+        )
+    };
+    let write_members = |cpus: [&str; 3], taint_member3: bool| {
+        let taint = "spec:\n  taints:\n  - {key: maintenance, value: \"true\", effect: NoSchedule}\n";
+        f.write(
+            "clusters/member1.yaml",
+            &member(
+                "member1",
+                "    environment: canary\n    order: \"2\"\n",
+                &format!("    {cpu}: \"{}\"\n", cpus[0]),
+                "",
+            ),
+        );
+        f.write(
+            "clusters/member2.yaml",
+            &member("member2", "    environment: staging\n", &format!("    {cpu}: \"{}\"\n", cpus[1]), ""),
+        );
+        f.write(
+            "clusters/member3.yaml",
+            &member(
+                "member3",
+                "    environment: canary\n    order: \"1\"\n",
+                &format!("    {cpu}: \"{}\"\n", cpus[2]),
+                if taint_member3 { taint } else { "" },
+            ),
+        );
+    };
+    let pick_n = |n: u32| {
+        format!(
+            "  policy:\n    placementType: PickN\n    numberOfClusters: {n}\n    affinity:\n      clusterAffinity:\n        preferredDuringSchedulingIgnoredDuringExecution:\n        - weight: 100\n          preference:\n            propertySorter: {{name: {cpu}, sortOrder: Descending}}\n"
+        )
+    };
+    write_members(["4", "16", "8"], false);
+    f.write(
+        "resources/sched.yaml",
+        &format!("{}---\n{}", namespace_with_cm("big", "v1"), namespace_with_cm("everywhere", "v1")),
+    );
+    f.write("placements/big.yaml", &rolling_placement("big", "big", "", &pick_n(2)));
+    f.write("placements/everywhere.yaml", &rolling_placement("everywhere", "everywhere", "", ""));
+    f.commit_all("PickN by available CPU");
+    let mut r = reconciler(&RunArgs::once(f.origin_str(), f.state_dir())).unwrap();
+    let holds = |ns: &str| -> Vec<&str> {
+        ["member1", "member2", "member3"]
+            .into_iter()
+            .filter(|m| f.state_dir().join(format!("clusters/{m}/{ns}/configmap/cm.yaml")).exists())
+            .collect()
+    };
+    r.pass(now()).unwrap();
+    assert_eq!(holds("big"), ["member2", "member3"], "the two with the most CPU");
+    assert_eq!(holds("everywhere"), ["member1", "member2", "member3"]);
+
+    // member1 now has the most CPU and member3 is tainted: nothing moves.
+    f.pull();
+    write_members(["32", "16", "8"], true);
+    f.commit_all("member1 grows; member3 goes into maintenance");
+    r.pass(now()).unwrap();
+    assert_eq!(holds("big"), ["member2", "member3"], "PickN keeps what it picked");
+    assert_eq!(
+        holds("everywhere"),
+        ["member1", "member2", "member3"],
+        "NoSchedule keeps existing placements"
+    );
+
+    // A new placement does not go to the tainted cluster, and says why.
+    f.pull();
+    f.write("resources/fresh.yaml", &namespace_with_cm("fresh", "v1"));
+    f.write("placements/fresh.yaml", &rolling_placement("fresh", "fresh", "", &pick_n(3)));
+    f.commit_all("a new placement for three clusters");
+    r.pass(now()).unwrap();
+    assert_eq!(holds("fresh"), ["member1", "member2"]);
+    let scheduled = placement_condition(&f, "fresh", "ClusterResourcePlacementScheduled");
+    assert_eq!(
+        (scheduled.status.as_str(), scheduled.reason.as_str()),
+        ("False", "SchedulingPolicyUnfulfilled")
+    );
+    assert_eq!(
+        scheduled.message,
+        "could not find all clusters needed as specified by the scheduling policy, found 2 cluster(s) instead of 3; not picked: member3 (taint &{Key:maintenance Value:true Effect:NoSchedule} cannot be tolerated)"
+    );
+    // Growing the first placement adds member1; member3 stays.
+    f.pull();
+    f.write("placements/big.yaml", &rolling_placement("big", "big", "", &pick_n(3)));
+    f.commit_all("big on three clusters");
+    r.pass(now()).unwrap();
+    assert_eq!(holds("big"), ["member1", "member2", "member3"]);
 }

@@ -9,7 +9,6 @@ use crate::engine::Observation;
 use crate::render::{RenderError, RenderedObject, render};
 use crate::repo::Fleet;
 use crate::repo::model::{ApplyType, Manifest, ObjectKey, Placement, WhenToApply};
-use crate::schedule::schedule;
 use crate::state::ContentError;
 use crate::status::placement::{PlacementFacts, Waiting};
 use crate::time::{Time, Wake};
@@ -336,14 +335,15 @@ impl Pass<'_> {
     /// is corrected unless `whenToApply: IfNotDrifted`. Objects deleted on the
     /// cluster are created again in both cases (like a new snapshot would).
     pub(super) fn check_clusters(&mut self, p: &Placement) {
-        for cluster in schedule(p, &self.fs.fleet.clusters).clusters {
-            if self.facts(&p.name).touched(&cluster) || self.backing_off(&cluster).is_some() {
+        let scheduled = self.scheduled(p);
+        for cluster in &scheduled.clusters {
+            if self.facts(&p.name).touched(cluster) || self.backing_off(cluster).is_some() {
                 continue;
             }
-            let Some(held) = self.facts(&p.name).held(&cluster) else { continue };
+            let Some(held) = self.facts(&p.name).held(cluster) else { continue };
             match p.apply.type_ {
-                ApplyType::ReportDiff => self.report_again(p, &cluster, held),
-                ApplyType::ServerSideApply => self.check_drift(p, &cluster, held),
+                ApplyType::ReportDiff => self.report_again(p, cluster, held),
+                ApplyType::ServerSideApply => self.check_drift(p, cluster, held),
             }
         }
     }

@@ -11,7 +11,7 @@ use git2::Repository;
 use crate::cluster::Backend;
 use crate::engine::rolling::{self, RollingStop};
 use crate::repo::model::{Manifest, Placement, RolloutType};
-use crate::schedule::schedule;
+use crate::schedule::{Schedule, schedule_keeping};
 use crate::snapshot::Indexer;
 use crate::snapshot::select::selected_manifests;
 use crate::state::{ContentError, FleetState};
@@ -99,6 +99,8 @@ pub(crate) struct Pass<'p> {
     shard: Option<&'p crate::shard::ShardFilter>,
     /// Placement -> clusters that may hold its objects.
     pub(super) holders: &'p mut Holders,
+    /// Each placement's schedule in this pass (made once).
+    schedules: HashMap<String, Arc<Schedule>>,
     /// Takes Verification measurements.
     pub(super) prober: &'p crate::verify::probe::LazyProber,
 }
@@ -177,6 +179,7 @@ impl<'p> Pass<'p> {
             shard,
             holders,
             prober,
+            schedules: HashMap::new(),
         })
     }
 
@@ -460,11 +463,28 @@ impl<'p> Pass<'p> {
         self.indexer.history(kind, None, name).map_or(1, |h| h.generation as i64)
     }
 
+    /// The clusters a placement picks in this pass: what it holds (the
+    /// clusters its status lists) stays where the policy says so (a taint
+    /// added since, PickN's choice).
+    pub(super) fn scheduled(&mut self, p: &Placement) -> Arc<Schedule> {
+        if let Some(s) = self.schedules.get(&p.name) {
+            return s.clone();
+        }
+        let bound: BTreeSet<String> = self
+            .placements
+            .get(&p.name)
+            .map(|d| d.status.placement_statuses.iter().map(|s| s.cluster_name.clone()).collect())
+            .unwrap_or_default();
+        let s = Arc::new(schedule_keeping(p, &self.fs.fleet.clusters, &bound));
+        self.schedules.insert(p.name.clone(), s.clone());
+        s
+    }
+
     /// RollingUpdate: every scheduled cluster gets the latest snapshot, at most
     /// `maxUnavailable` at a time.
     fn rolling_update(&mut self, p: &Placement, max_unavailable: crate::repo::model::IntOrPercent) {
         let Some(latest) = self.fs.latest_index(&p.name) else { return };
-        let sched = schedule(p, &self.fs.fleet.clusters);
+        let sched = self.scheduled(p);
         let facts = self.facts.entry(p.name.clone()).or_default();
         let outdated: Vec<String> =
             sched.clusters.iter().filter(|c| !facts.up_to_date(c, latest, p.apply.type_)).cloned().collect();
@@ -511,7 +531,7 @@ impl<'p> Pass<'p> {
         let doc = placement::document(PlacementInput {
             placement: p,
             generation: self.generation("ClusterResourcePlacement", &p.name),
-            schedule: &schedule(p, &fs.fleet.clusters),
+            schedule: &self.scheduled(p),
             latest_index: fs.latest_index(&p.name),
             selected,
             previous: self.placements.get(&p.name),

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::engine::{self, Action, Answer, Observation, RunInput};
 use crate::repo::model::{Placement, UpdateRun};
-use crate::schedule::schedule;
 use crate::status::approval::ApprovalRequest;
 use crate::status::conditions::Conditions;
 use crate::status::conditions::kind::SUCCEEDED;
@@ -59,7 +58,7 @@ impl Pass<'_> {
         let Some(before) = self.run_status(run) else { return };
         let fs = self.fs;
         let placement = fs.fleet.placements.get(&run.placement);
-        let scheduled = placement.map(|p| schedule(p, &fs.fleet.clusters).clusters).unwrap_or_default();
+        let scheduled = placement.map(|p| self.scheduled(p).clusters.clone()).unwrap_or_default();
         let newest = ordered.iter().rfind(|r| r.run.placement == run.placement).map(|r| r.run.name.as_str());
         let cleanup = if before.conditions.is_empty() {
             self.cleanup_clusters(&run.placement, &scheduled)

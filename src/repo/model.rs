@@ -84,7 +84,18 @@ pub struct MemberCluster {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
+    /// `spec.taints`: new placements must tolerate them.
+    pub taints: Vec<Taint>,
     pub origin: Origin,
+}
+
+impl MemberCluster {
+    /// A cluster property (`kubernetes-fleet.io/node-count`,
+    /// `resources.kubernetes-fleet.io/available-cpu`, ...), as given by an
+    /// annotation of the same name.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.annotations.get(name).map(String::as_str)
+    }
 }
 
 /// An integer count or a percentage of some total.
@@ -139,19 +150,108 @@ pub struct ResourceSelector {
 }
 
 /// `spec.policy` of a placement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PlacementPolicy {
-    /// Every cluster matching any of the terms (every cluster when there are none).
+    /// Every cluster matching any of the terms (every cluster when there are
+    /// none) whose taints it tolerates.
     PickAll {
-        terms: Vec<LabelSelector>,
+        terms: Vec<ClusterTerm>,
+        tolerations: Vec<Toleration>,
     },
     PickFixed {
         cluster_names: Vec<String>,
     },
-    PickN {
-        number_of_clusters: u32,
-        terms: Vec<LabelSelector>,
-    },
+    /// The `number_of_clusters` best clusters by topology spread, then
+    /// preferred affinity (KubeFleet's scheduler).
+    PickN(Box<PickN>),
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PickN {
+    pub number_of_clusters: u32,
+    pub terms: Vec<ClusterTerm>,
+    pub preferred: Vec<PreferredTerm>,
+    pub tolerations: Vec<Toleration>,
+    pub spread: Vec<SpreadConstraint>,
+}
+
+/// A required cluster selector term: its label selector and its property
+/// requirements, both (a term with neither matches every cluster).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClusterTerm {
+    pub labels: Option<LabelSelector>,
+    pub properties: Vec<PropertyRequirement>,
+}
+
+/// `propertySelector.matchExpressions[]`: `name OP value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PropertyRequirement {
+    pub name: String,
+    pub op: PropertyOp,
+    /// The value as written and as a number (a Kubernetes quantity).
+    pub value: String,
+    pub number: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PropertyOp {
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+}
+
+/// A preferred term: `weight` (-100..100) for the clusters it selects, or
+/// interpolated by a property (`propertySorter`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreferredTerm {
+    pub weight: i32,
+    pub labels: Option<LabelSelector>,
+    pub sorter: Option<PropertySorter>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PropertySorter {
+    pub name: String,
+    /// Ascending: the smallest value scores the full weight.
+    pub ascending: bool,
+}
+
+/// `MemberCluster.spec.taints[]` (effect `NoSchedule`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taint {
+    pub key: String,
+    pub value: String,
+}
+
+/// `policy.tolerations[]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toleration {
+    pub key: String,
+    /// `Exists` (any value) rather than `Equal`.
+    pub exists: bool,
+    pub value: String,
+}
+
+impl Toleration {
+    pub fn tolerates(&self, t: &Taint) -> bool {
+        if self.exists {
+            self.key.is_empty() || self.key == t.key
+        } else {
+            self.key == t.key && self.value == t.value
+        }
+    }
+}
+
+/// `policy.topologySpreadConstraints[]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpreadConstraint {
+    pub max_skew: u32,
+    pub topology_key: String,
+    /// `whenUnsatisfiable: DoNotSchedule` (the default) rather than `ScheduleAnyway`.
+    pub do_not_schedule: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,7 +376,7 @@ pub struct JsonPatch {
 #[derive(Debug, Clone)]
 pub struct OverrideRule {
     /// Clusters the rule applies to: any term matches; empty = every cluster.
-    pub cluster_terms: Vec<LabelSelector>,
+    pub cluster_terms: Vec<ClusterTerm>,
     /// `overrideType: Delete`: the object is not applied on matching clusters.
     pub delete: bool,
     pub patches: Vec<JsonPatch>,

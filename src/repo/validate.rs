@@ -304,10 +304,27 @@ fn read_member_cluster(ctx: &mut Ctx, value: &Value) -> Option<MemberCluster> {
     check_name(ctx, &name);
     check_cluster_scoped(ctx, &w.metadata);
     check_labels(ctx, &w.metadata.labels);
+    let spec = w.spec.unwrap_or_default();
+    let mut taints = Vec::new();
+    for (i, t) in spec.taints.iter().enumerate() {
+        let at = format!("spec.taints[{i}]");
+        if let Err(e) = validate_label_key(&t.key) {
+            ctx.error(format!("{at}.key: {:?} {e}", t.key));
+        }
+        let value = t.value.clone().unwrap_or_default();
+        if let Err(e) = super::labels::validate_label_value(&value) {
+            ctx.error(format!("{at}.value: {value:?} {e}"));
+        }
+        match t.effect.as_deref() {
+            Some("NoSchedule") => taints.push(Taint { key: t.key.clone(), value }),
+            other => ctx.error(format!("{at}.effect: {:?} is not NoSchedule", other.unwrap_or_default())),
+        }
+    }
     Some(MemberCluster {
         name,
         labels: w.metadata.labels,
         annotations: w.metadata.annotations,
+        taints,
         origin: ctx.origin.clone(),
     })
 }

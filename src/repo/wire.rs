@@ -46,7 +46,7 @@ pub struct Object<S> {
     pub status: Option<Value>,
 }
 
-/// `MemberCluster`: only identity and labels matter in Git; `spec` is free-form.
+/// `MemberCluster`: its name, labels, annotations (cluster properties) and taints.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MemberCluster {
@@ -54,7 +54,7 @@ pub struct MemberCluster {
     pub kind: String,
     pub metadata: ObjectMeta,
     #[serde(default)]
-    pub spec: Option<Value>,
+    pub spec: Option<MemberClusterSpec>,
     #[serde(default)]
     pub status: Option<Value>,
 }
@@ -101,9 +101,93 @@ pub struct Policy {
     #[serde(default)]
     pub affinity: Option<Affinity>,
     #[serde(default)]
-    pub tolerations: Option<Value>,
+    pub tolerations: Vec<Toleration>,
     #[serde(default)]
-    pub topology_spread_constraints: Option<Value>,
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Toleration {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub operator: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub effect: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TopologySpreadConstraint {
+    #[serde(default)]
+    pub max_skew: Option<i64>,
+    #[serde(default)]
+    pub topology_key: String,
+    #[serde(default)]
+    pub when_unsatisfiable: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PreferredClusterSelector {
+    #[serde(default)]
+    pub weight: i64,
+    #[serde(default)]
+    pub preference: ClusterSelectorTerm,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PropertySelector {
+    #[serde(default)]
+    pub match_expressions: Vec<PropertySelectorRequirement>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PropertySelectorRequirement {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub operator: String,
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PropertySorter {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub sort_order: String,
+}
+
+/// `MemberCluster.spec`, as KubeFleet has it (identity is not used: the
+/// kubeconfig context decides how gitfleet reaches a cluster).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MemberClusterSpec {
+    #[serde(default)]
+    pub identity: Option<Value>,
+    #[serde(default)]
+    pub heartbeat_period_seconds: Option<i64>,
+    #[serde(default)]
+    pub taints: Vec<Taint>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Taint {
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub effect: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,7 +203,7 @@ pub struct ClusterAffinity {
     #[serde(default)]
     pub required_during_scheduling_ignored_during_execution: Option<ClusterSelector>,
     #[serde(default)]
-    pub preferred_during_scheduling_ignored_during_execution: Option<Value>,
+    pub preferred_during_scheduling_ignored_during_execution: Vec<PreferredClusterSelector>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -129,13 +213,15 @@ pub struct ClusterSelector {
     pub cluster_selector_terms: Vec<ClusterSelectorTerm>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterSelectorTerm {
     #[serde(default)]
     pub label_selector: Option<LabelSelector>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub property_selector: Option<Value>,
+    pub property_selector: Option<PropertySelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property_sorter: Option<PropertySorter>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -265,6 +265,7 @@ mod tests {
     #[test]
     fn variables_are_filled_in_and_checked() {
         let c = MemberCluster {
+            taints: Vec::new(),
             name: "member1".into(),
             labels: BTreeMap::from([("region".to_string(), "eu".to_string())]),
             annotations: BTreeMap::new(),

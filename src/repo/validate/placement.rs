@@ -63,43 +63,173 @@ pub(super) fn read_selectors(
     out
 }
 
-pub(super) fn read_terms(ctx: &mut Ctx, field: &str, sel: &wire::ClusterSelector) -> Vec<LabelSelector> {
+fn property_requirements(ctx: &mut Ctx, at: &str, sel: &wire::PropertySelector) -> Vec<PropertyRequirement> {
+    let mut out = Vec::new();
+    for (j, e) in sel.match_expressions.iter().enumerate() {
+        let at = format!("{at}.propertySelector.matchExpressions[{j}]");
+        if e.name.is_empty() {
+            ctx.error(format!("{at}.name is required"));
+        }
+        let op = match e.operator.as_str() {
+            "Gt" => PropertyOp::Gt,
+            "Ge" => PropertyOp::Ge,
+            "Eq" => PropertyOp::Eq,
+            "Ne" => PropertyOp::Ne,
+            "Lt" => PropertyOp::Lt,
+            "Le" => PropertyOp::Le,
+            other => {
+                ctx.error(format!("{at}.operator: {other:?} is not Gt, Ge, Eq, Ne, Lt or Le"));
+                continue;
+            }
+        };
+        let [value] = e.values.as_slice() else {
+            ctx.error(format!("{at}.values: exactly one value is needed (has {})", e.values.len()));
+            continue;
+        };
+        match crate::schedule::parse_quantity(value) {
+            Some(number) => {
+                out.push(PropertyRequirement { name: e.name.clone(), op, value: value.clone(), number })
+            }
+            None => {
+                ctx.error(format!("{at}.values[0]: {value:?} is not a quantity (such as 3, 500m or 16Gi)"))
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn read_terms(ctx: &mut Ctx, field: &str, sel: &wire::ClusterSelector) -> Vec<ClusterTerm> {
     let mut terms = Vec::new();
     for (i, t) in sel.cluster_selector_terms.iter().enumerate() {
         let at = format!("{field}.clusterSelectorTerms[{i}]");
-        if t.property_selector.is_some() {
-            ctx.error(format!("{at}.propertySelector is not supported (select clusters by label)"));
+        if t.property_sorter.is_some() {
+            ctx.error(format!("{at}.propertySorter is only allowed in preferred terms"));
         }
-        let ls = t.label_selector.clone().unwrap_or_default();
-        ctx.errors(ls.validate(&format!("{at}.labelSelector")));
-        terms.push(ls);
+        if let Some(ls) = &t.label_selector {
+            ctx.errors(ls.validate(&format!("{at}.labelSelector")));
+        }
+        let properties =
+            t.property_selector.as_ref().map(|p| property_requirements(ctx, &at, p)).unwrap_or_default();
+        terms.push(ClusterTerm { labels: t.label_selector.clone(), properties });
     }
     terms
 }
 
+fn read_preferred(
+    ctx: &mut Ctx,
+    field: &str,
+    preferred: &[wire::PreferredClusterSelector],
+) -> Vec<PreferredTerm> {
+    let mut out = Vec::new();
+    for (i, p) in preferred.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        if !(-100..=100).contains(&p.weight) {
+            ctx.error(format!("{at}.weight: {} is not between -100 and 100", p.weight));
+            continue;
+        }
+        let t = &p.preference;
+        if let Some(ls) = &t.label_selector {
+            ctx.errors(ls.validate(&format!("{at}.preference.labelSelector")));
+        }
+        // (As in KubeFleet, a propertySelector of a preferred term is not used.)
+        let sorter = match &t.property_sorter {
+            None => None,
+            Some(s) => {
+                if s.name.is_empty() {
+                    ctx.error(format!("{at}.preference.propertySorter.name is required"));
+                }
+                match s.sort_order.as_str() {
+                    "Ascending" => Some(PropertySorter { name: s.name.clone(), ascending: true }),
+                    "Descending" => Some(PropertySorter { name: s.name.clone(), ascending: false }),
+                    other => {
+                        ctx.error(format!(
+                            "{at}.preference.propertySorter.sortOrder: {other:?} is not Ascending or Descending"
+                        ));
+                        None
+                    }
+                }
+            }
+        };
+        out.push(PreferredTerm { weight: p.weight as i32, labels: t.label_selector.clone(), sorter });
+    }
+    out
+}
+
+fn read_tolerations(ctx: &mut Ctx, tolerations: &[wire::Toleration]) -> Vec<Toleration> {
+    let mut out = Vec::new();
+    for (i, t) in tolerations.iter().enumerate() {
+        let at = format!("spec.policy.tolerations[{i}]");
+        let key = t.key.clone().unwrap_or_default();
+        let value = t.value.clone().unwrap_or_default();
+        let exists = match t.operator.as_deref() {
+            None | Some("Equal") => false,
+            Some("Exists") => true,
+            Some(other) => {
+                ctx.error(format!("{at}.operator: {other:?} is not Equal or Exists"));
+                continue;
+            }
+        };
+        if exists && !value.is_empty() {
+            ctx.error(format!("{at}.value must be empty with operator Exists"));
+        }
+        if !exists && key.is_empty() {
+            ctx.error(format!("{at}.key is required with operator Equal"));
+        }
+        if let Some(effect) = t.effect.as_deref().filter(|e| !e.is_empty() && *e != "NoSchedule") {
+            ctx.error(format!("{at}.effect: {effect:?} is not NoSchedule"));
+        }
+        out.push(Toleration { key, exists, value });
+    }
+    out
+}
+
+fn read_spread(ctx: &mut Ctx, constraints: &[wire::TopologySpreadConstraint]) -> Vec<SpreadConstraint> {
+    let mut out = Vec::new();
+    for (i, c) in constraints.iter().enumerate() {
+        let at = format!("spec.policy.topologySpreadConstraints[{i}]");
+        if let Err(e) = validate_label_key(&c.topology_key) {
+            ctx.error(format!("{at}.topologyKey: {:?} {e}", c.topology_key));
+        }
+        let max_skew = match c.max_skew {
+            None => 1,
+            Some(n) if (1..=i64::from(u32::MAX)).contains(&n) => n as u32,
+            Some(n) => {
+                ctx.error(format!("{at}.maxSkew: {n} must be at least 1"));
+                1
+            }
+        };
+        let do_not_schedule = match c.when_unsatisfiable.as_deref() {
+            None | Some("DoNotSchedule") => true,
+            Some("ScheduleAnyway") => false,
+            Some(other) => {
+                ctx.error(format!(
+                    "{at}.whenUnsatisfiable: {other:?} is not DoNotSchedule or ScheduleAnyway"
+                ));
+                true
+            }
+        };
+        out.push(SpreadConstraint { max_skew, topology_key: c.topology_key.clone(), do_not_schedule });
+    }
+    out
+}
+
 pub(super) fn read_policy(ctx: &mut Ctx, policy: Option<&wire::Policy>) -> PlacementPolicy {
     let Some(p) = policy else {
-        return PlacementPolicy::PickAll { terms: Vec::new() };
+        return PlacementPolicy::PickAll { terms: Vec::new(), tolerations: Vec::new() };
     };
-    if p.tolerations.is_some() {
-        ctx.error("spec.policy.tolerations is not supported (MemberClusters in Git carry no taints)");
-    }
-    if p.topology_spread_constraints.is_some() {
-        ctx.error("spec.policy.topologySpreadConstraints is not supported");
-    }
+    let tolerations = read_tolerations(ctx, &p.tolerations);
+    let spread = read_spread(ctx, &p.topology_spread_constraints);
     let mut terms = Vec::new();
+    let mut preferred = Vec::new();
     if let Some(aff) = p.affinity.as_ref().and_then(|a| a.cluster_affinity.as_ref()) {
-        if aff.preferred_during_scheduling_ignored_during_execution.is_some() {
-            ctx.error(
-                "spec.policy.affinity.clusterAffinity.preferredDuringSchedulingIgnoredDuringExecution is not supported",
-            );
-        }
+        let field = "spec.policy.affinity.clusterAffinity";
+        preferred = read_preferred(
+            ctx,
+            &format!("{field}.preferredDuringSchedulingIgnoredDuringExecution"),
+            &aff.preferred_during_scheduling_ignored_during_execution,
+        );
         if let Some(req) = &aff.required_during_scheduling_ignored_during_execution {
-            terms = read_terms(
-                ctx,
-                "spec.policy.affinity.clusterAffinity.requiredDuringSchedulingIgnoredDuringExecution",
-                req,
-            );
+            terms = read_terms(ctx, &format!("{field}.requiredDuringSchedulingIgnoredDuringExecution"), req);
         }
     }
     let placement_type = p.placement_type.as_deref().unwrap_or("PickAll");
@@ -111,7 +241,11 @@ pub(super) fn read_policy(ctx: &mut Ctx, policy: Option<&wire::Policy>) -> Place
             if p.number_of_clusters.is_some() {
                 ctx.error("spec.policy.numberOfClusters is only allowed with placementType PickN");
             }
-            PlacementPolicy::PickAll { terms }
+            if !spread.is_empty() {
+                ctx.error("spec.policy.topologySpreadConstraints is only allowed with placementType PickN");
+            }
+            // (Preferred terms only order PickN's choice: PickAll takes every cluster.)
+            PlacementPolicy::PickAll { terms, tolerations }
         }
         "PickFixed" => {
             if p.affinity.is_some() {
@@ -149,11 +283,17 @@ pub(super) fn read_policy(ctx: &mut Ctx, policy: Option<&wire::Policy>) -> Place
                     0
                 }
             };
-            PlacementPolicy::PickN { number_of_clusters: n, terms }
+            PlacementPolicy::PickN(Box::new(PickN {
+                number_of_clusters: n,
+                terms,
+                preferred,
+                tolerations,
+                spread,
+            }))
         }
         other => {
             ctx.error(format!("spec.policy.placementType: {other:?} is not PickAll, PickFixed or PickN"));
-            PlacementPolicy::PickAll { terms }
+            PlacementPolicy::PickAll { terms, tolerations }
         }
     }
 }

@@ -499,7 +499,7 @@ fn placement_type_must_be_known() {
         &["spec.policy.placementType", "PickSome"],
     );
     let p = the_placement(&placement_with(""));
-    assert_eq!(p.policy, PlacementPolicy::PickAll { terms: vec![] });
+    assert_eq!(p.policy, PlacementPolicy::PickAll { terms: vec![], tolerations: vec![] });
 }
 
 #[test]
@@ -511,7 +511,7 @@ fn pick_all_takes_no_cluster_names_or_number() {
     rejects(&placement_with("policy:\n  numberOfClusters: 2\n"), &["spec.policy.numberOfClusters", "PickN"]);
     let affinity = "policy:\n  placementType: PickAll\n  affinity:\n    clusterAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n        clusterSelectorTerms:\n        - labelSelector: {matchLabels: {environment: canary}}\n";
     match the_placement(&placement_with(affinity)).policy {
-        PlacementPolicy::PickAll { terms } => assert_eq!(terms.len(), 1),
+        PlacementPolicy::PickAll { terms, .. } => assert_eq!(terms.len(), 1),
         other => panic!("{other:?}"),
     }
 }
@@ -540,7 +540,7 @@ fn pick_n_needs_a_non_negative_number_of_clusters() {
     let pick_n = |rest: &str| placement_with(&format!("policy:\n  placementType: PickN\n{rest}"));
     assert_eq!(
         the_placement(&pick_n("  numberOfClusters: 2\n")).policy,
-        PlacementPolicy::PickN { number_of_clusters: 2, terms: vec![] }
+        PlacementPolicy::PickN(Box::new(PickN { number_of_clusters: 2, ..PickN::default() }))
     );
     rejects(&pick_n(""), &["spec.policy.numberOfClusters is required"]);
     rejects(&pick_n("  numberOfClusters: -1\n"), &["spec.policy.numberOfClusters", "-1", ">= 0"]);
@@ -550,24 +550,128 @@ fn pick_n_needs_a_non_negative_number_of_clusters() {
     );
 }
 
+/// KubeFleet's scheduling policy: every field read, bad values named.
 #[test]
-fn property_selector_is_not_supported() {
-    let yaml = placement_with(
-        "policy:\n  affinity:\n    clusterAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n        clusterSelectorTerms:\n        - propertySelector: {matchExpressions: []}\n",
+fn scheduling_policies_are_read_and_checked() {
+    let policy = "policy:
+  placementType: PickN
+  numberOfClusters: 2
+  affinity:
+    clusterAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        clusterSelectorTerms:
+        - labelSelector: {matchLabels: {environment: prod}}
+          propertySelector:
+            matchExpressions:
+            - {name: kubernetes-fleet.io/node-count, operator: Ge, values: [\"3\"]}
+            - {name: resources.kubernetes-fleet.io/available-memory, operator: Gt, values: [16Gi]}
+      preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 20
+        preference:
+          labelSelector: {matchLabels: {region: east}}
+      - weight: 80
+        preference:
+          propertySorter: {name: resources.kubernetes-fleet.io/available-cpu, sortOrder: Descending}
+  tolerations:
+  - {key: dedicated, operator: Equal, value: gpu, effect: NoSchedule}
+  - {operator: Exists}
+  topologySpreadConstraints:
+  - {maxSkew: 2, topologyKey: region, whenUnsatisfiable: ScheduleAnyway}
+  - {topologyKey: zone}
+";
+    let PlacementPolicy::PickN(p) = the_placement(&placement_with(policy)).policy else { panic!() };
+    assert_eq!(p.number_of_clusters, 2);
+    assert_eq!(p.terms[0].properties.len(), 2);
+    assert_eq!(p.terms[0].properties[1].number, 16.0 * 1024.0 * 1024.0 * 1024.0);
+    assert_eq!(p.preferred.len(), 2);
+    assert_eq!(
+        p.preferred[1].sorter,
+        Some(PropertySorter { name: "resources.kubernetes-fleet.io/available-cpu".into(), ascending: false })
     );
+    assert_eq!(
+        p.tolerations,
+        [
+            Toleration { key: "dedicated".into(), exists: false, value: "gpu".into() },
+            Toleration { key: String::new(), exists: true, value: String::new() }
+        ]
+    );
+    assert_eq!(
+        p.spread,
+        [
+            SpreadConstraint { max_skew: 2, topology_key: "region".into(), do_not_schedule: false },
+            SpreadConstraint { max_skew: 1, topology_key: "zone".into(), do_not_schedule: true }
+        ]
+    );
+    for (from, to, says) in [
+        (
+            "operator: Ge",
+            "operator: Gte",
+            "matchExpressions[0].operator: \"Gte\" is not Gt, Ge, Eq, Ne, Lt or Le",
+        ),
+        ("values: [16Gi]", "values: [lots]", "matchExpressions[1].values[0]: \"lots\" is not a quantity"),
+        (
+            "values: [16Gi]",
+            "values: [\"1\", \"2\"]",
+            "matchExpressions[1].values: exactly one value is needed (has 2)",
+        ),
+        (
+            "weight: 80",
+            "weight: 101",
+            "preferredDuringSchedulingIgnoredDuringExecution[1].weight: 101 is not between -100 and 100",
+        ),
+        (
+            "sortOrder: Descending",
+            "sortOrder: Down",
+            "propertySorter.sortOrder: \"Down\" is not Ascending or Descending",
+        ),
+        (
+            "effect: NoSchedule}",
+            "effect: NoExecute}",
+            "spec.policy.tolerations[0].effect: \"NoExecute\" is not NoSchedule",
+        ),
+        (
+            "{operator: Exists}",
+            "{operator: Exists, value: x}",
+            "spec.policy.tolerations[1].value must be empty with operator Exists",
+        ),
+        (
+            "maxSkew: 2",
+            "maxSkew: 0",
+            "spec.policy.topologySpreadConstraints[0].maxSkew: 0 must be at least 1",
+        ),
+        (
+            "whenUnsatisfiable: ScheduleAnyway",
+            "whenUnsatisfiable: Maybe",
+            "whenUnsatisfiable: \"Maybe\" is not DoNotSchedule or ScheduleAnyway",
+        ),
+    ] {
+        assert!(policy.contains(from), "{from}");
+        rejects(&placement_with(&policy.replace(from, to)), &[says]);
+    }
+    let spread_pick_all = "policy:\n  topologySpreadConstraints:\n  - {topologyKey: zone}\n";
     rejects(
-        &yaml,
-        &[
-            "requiredDuringSchedulingIgnoredDuringExecution.clusterSelectorTerms[0].propertySelector",
-            "not supported",
-        ],
+        &placement_with(spread_pick_all),
+        &["topologySpreadConstraints is only allowed with placementType PickN"],
     );
 }
 
 #[test]
-fn tolerations_are_not_supported() {
-    let yaml = placement_with("policy:\n  tolerations:\n  - {key: gpu, operator: Exists}\n");
-    rejects(&yaml, &["spec.policy.tolerations", "not supported"]);
+fn member_clusters_take_kubefleets_spec_with_taints() {
+    let member = |spec: &str| {
+        format!(
+            "apiVersion: cluster.kubernetes-fleet.io/v1beta1\nkind: MemberCluster\nmetadata:\n  name: m1\nspec:\n{spec}"
+        )
+    };
+    let ok = member(
+        "  identity: {name: fleet-member-agent, kind: ServiceAccount, namespace: fleet-system}\n  heartbeatPeriodSeconds: 60\n  taints:\n  - {key: dedicated, value: gpu, effect: NoSchedule}\n",
+    );
+    let FleetObject::Cluster(c) = single(&ok) else { panic!() };
+    assert_eq!(c.taints, [Taint { key: "dedicated".into(), value: "gpu".into() }]);
+    rejects(
+        &member("  taints:\n  - {key: dedicated, effect: NoExecute}\n"),
+        &["spec.taints[0].effect", "NoExecute"],
+    );
+    rejects(&member("  colour: blue\n"), &["spec", "unknown field `colour`"]);
 }
 
 #[test]

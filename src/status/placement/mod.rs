@@ -213,14 +213,27 @@ pub fn document(input: PlacementInput<'_>) -> PlacementDocument {
                 generation,
             )
         }
-        Some(why) => conds.set_condition(
-            kind::PLACEMENT_SCHEDULED,
-            false,
-            reason::SCHEDULING_UNFULFILLED,
-            why,
-            now,
-            generation,
-        ),
+        Some(why) => {
+            // Why the others were not picked, as KubeFleet's scheduling decisions say (20 at most).
+            let mut message = why.clone();
+            let not_picked = &input.schedule.not_picked;
+            if !not_picked.is_empty() {
+                let shown: Vec<String> =
+                    not_picked.iter().take(20).map(|(c, why)| format!("{c} ({why})")).collect();
+                message.push_str(&format!("; not picked: {}", shown.join(", ")));
+                if not_picked.len() > 20 {
+                    message.push_str(&format!(" and {} more", not_picked.len() - 20));
+                }
+            }
+            conds.set_condition(
+                kind::PLACEMENT_SCHEDULED,
+                false,
+                reason::SCHEDULING_UNFULFILLED,
+                &message,
+                now,
+                generation,
+            )
+        }
     }
     let mut statuses = Vec::new();
     let mut outcomes: Vec<(&str, ClusterOutcome)> = Vec::new();

@@ -21,7 +21,7 @@ fn key(kind: &str, ns: &str, name: &str) -> ObjectKey {
 }
 
 fn schedule(clusters: &[&str]) -> Schedule {
-    Schedule { clusters: clusters.iter().map(|c| c.to_string()).collect(), unsatisfied: None }
+    Schedule { clusters: clusters.iter().map(|c| c.to_string()).collect(), ..Schedule::default() }
 }
 
 fn selected() -> Vec<SelectedResource> {
@@ -128,6 +128,10 @@ fn an_unreachable_cluster_and_an_unsatisfied_policy() {
     let sched = Schedule {
         clusters: vec!["member1".into()],
         unsatisfied: Some("cluster member9 is not a member cluster".into()),
+        not_picked: vec![(
+            "member4".into(),
+            "cluster does not match with any of the required cluster affinity terms".into(),
+        )],
     };
     let doc = build(&p, &sched, &f, None, T0);
     insta::assert_snapshot!(crate::yaml::to_string(&doc));
