@@ -242,15 +242,15 @@ fn read_document(ctx: &mut Ctx, value: Value, area: Area) -> Option<FleetObject>
             read_placement(ctx, &value).map(FleetObject::Placement)
         }
         (PLACEMENT_GROUP, "ClusterStagedUpdateStrategy") => {
-            check_fleet_version(ctx, api_version);
+            check_alpha_version(ctx, api_version);
             read_strategy(ctx, &value).map(FleetObject::Strategy)
         }
         (PLACEMENT_GROUP, "ClusterStagedUpdateRun") => {
-            check_fleet_version(ctx, api_version);
+            check_alpha_version(ctx, api_version);
             read_run(ctx, &value).map(FleetObject::Run)
         }
         (PLACEMENT_GROUP, "ClusterResourceOverride" | "ResourceOverride") => {
-            check_fleet_version(ctx, api_version);
+            check_alpha_version(ctx, api_version);
             read_override(ctx, &value).map(FleetObject::Override)
         }
         (PLACEMENT_GROUP, "ResourceEnvelope" | "ClusterResourceEnvelope") => {
@@ -273,6 +273,15 @@ fn read_document(ctx: &mut Ctx, value: Value, area: Area) -> Option<FleetObject>
             None
         }
         _ => read_hub(ctx, value).map(|m| FleetObject::Hub(Arc::new(m))),
+    }
+}
+
+/// Kinds KubeFleet also serves as `v1alpha1`, whose fields gitfleet reads
+/// the same way (the v1alpha1 schema is a subset of v1beta1's for them).
+fn check_alpha_version(ctx: &mut Ctx, api_version: &str) {
+    let version = super::scope::version_of(api_version);
+    if version != "v1alpha1" && !FLEET_VERSIONS.contains(&version) {
+        ctx.error(format!("unsupported apiVersion {api_version} (use v1beta1, v1 or v1alpha1)"));
     }
 }
 

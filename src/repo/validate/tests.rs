@@ -333,6 +333,22 @@ fn fleet_api_version_must_be_v1beta1_or_v1() {
     let v2 = placement_with("").replace("/v1beta1", "/v2");
     rejects(&v2, &["unsupported apiVersion placement.kubernetes-fleet.io/v2"]);
     ok(&placement_with("").replace("/v1beta1", "/v1"));
+    // KubeFleet has no v1alpha1 placement.
+    rejects(&placement_with("").replace("/v1beta1", "/v1alpha1"), &["(use v1beta1 or v1)"]);
+}
+
+/// Overrides, strategies and runs KubeFleet also serves as v1alpha1 are read
+/// as their v1beta1 equivalents.
+#[test]
+fn v1alpha1_overrides_strategies_and_runs_are_read_as_v1beta1() {
+    let cro = "apiVersion: placement.kubernetes-fleet.io/v1alpha1\nkind: ClusterResourceOverride\nmetadata:\n  name: o\nspec:\n  clusterResourceSelectors:\n  - {group: \"\", version: v1, kind: Namespace, name: n}\n  policy:\n    overrideRules:\n    - jsonPatchOverrides:\n      - {op: add, path: /metadata/labels/x, value: y}\n";
+    let FleetObject::Override(o) = single(cro) else { panic!() };
+    assert_eq!(o.rules.len(), 1);
+    let strategy = one_stage("").replace("/v1beta1", "/v1alpha1");
+    assert!(strategy.contains("v1alpha1"));
+    assert_eq!(the_strategy(&strategy).stages.len(), 1);
+    let v2 = cro.replace("/v1alpha1", "/v2alpha1");
+    rejects(&v2, &["unsupported apiVersion placement.kubernetes-fleet.io/v2alpha1 (use v1beta1, v1 or v1alpha1)"]);
 }
 
 #[test]
