@@ -624,3 +624,38 @@ fn scheduling_policies_pick_keep_and_explain() {
     r.pass(now()).unwrap();
     assert_eq!(holds("big"), ["member1", "member2", "member3"]);
 }
+
+/// `statusReportingScope: NamespaceAccessible`: the placement's status is also
+/// written as a ClusterResourcePlacementStatus in its namespace's folder, and
+/// deleted when the placement goes back to ClusterScopeOnly.
+#[test]
+fn namespace_accessible_status_is_written_in_the_namespace_folder() {
+    let f = Fleet::example();
+    f.write("resources/ns-status.yaml", &namespace_with_cm("team-a", "v1"));
+    let scoped = rolling_placement("team-a-app", "team-a", "", "").replace(
+        "spec:\n  resourceSelectors:",
+        "spec:\n  statusReportingScope: NamespaceAccessible\n  resourceSelectors:",
+    );
+    f.write("placements/team-a-app.yaml", &scoped);
+    f.commit_all("team-a's placement, status readable in its namespace");
+    let mut r = reconciler(&RunArgs::once(f.origin_str(), f.state_dir())).unwrap();
+    r.pass(now()).unwrap();
+    let path = "status/clusterresourceplacementstatuses/team-a/team-a-app.yaml";
+    let text = f.origin_file(path).unwrap_or_else(|| panic!("{path} missing"));
+    let crps: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(crps["kind"], "ClusterResourcePlacementStatus");
+    assert_eq!(crps["metadata"]["namespace"], "team-a");
+    assert_eq!(crps["metadata"]["name"], "team-a-app");
+    assert!(crps["lastUpdatedTime"].is_string());
+    let placement = common::placement_document(&f, "team-a-app");
+    let status = serde_json::to_value(&placement.status).unwrap();
+    assert_eq!(crps["placementStatus"], status, "the same status as the placement's document");
+    assert_eq!(crps["placementStatus"]["placementStatuses"].as_array().map(Vec::len), Some(3));
+    // A quiet pass writes nothing; ClusterScopeOnly removes the file.
+    assert!(r.pass(now()).unwrap().commit.is_none());
+    f.pull();
+    f.write("placements/team-a-app.yaml", &rolling_placement("team-a-app", "team-a", "", ""));
+    f.commit_all("status in the cluster scope only");
+    r.pass(now()).unwrap();
+    assert!(f.origin_file(path).is_none(), "{path} is deleted");
+}

@@ -20,7 +20,7 @@ use crate::status::placement::{self, PlacementDocument, PlacementFacts, Placemen
 use crate::status::run::{RunDocument, RunStatus};
 use crate::status::sign::Signers;
 use crate::status::trust::{self, Foreign, Trusted};
-use crate::status::{Documents, PLACEMENTS, REQUESTS, RUNS, StatusChanges};
+use crate::status::{Documents, PLACEMENT_STATUSES, PLACEMENTS, REQUESTS, RUNS, StatusChanges};
 use crate::time::{Time, Wake};
 
 use super::approvals;
@@ -269,9 +269,43 @@ impl<'p> Pass<'p> {
         self.runs.changes(&mut changes);
         self.requests.changes(&mut changes);
         self.placements.changes(&mut changes);
+        self.namespaced_statuses(&mut changes)?;
         changes.deletes.retain(|p| !changes.writes.contains_key(p));
         let summary = self.summary();
         Ok(PassResult { changes, notes: self.notes, wake: self.wake, summary })
+    }
+
+    /// `statusReportingScope: NamespaceAccessible`: the placement's status
+    /// again in its namespace's folder, written with the placement's document;
+    /// such files of placements gone or back to ClusterScopeOnly are deleted.
+    fn namespaced_statuses(&self, changes: &mut StatusChanges) -> Result<(), git2::Error> {
+        let fs = self.fs;
+        let existing = crate::status::nested_status_files(
+            self.repo,
+            fs.trusted_status(),
+            &fs.status_root,
+            PLACEMENT_STATUSES,
+        )?;
+        let mut wanted = BTreeSet::new();
+        for p in fs.fleet.placements.values().filter(|p| self.owns(&p.name)) {
+            let Some(ns) = &p.namespace_status else { continue };
+            let file = format!("{ns}/{}.yaml", p.name);
+            wanted.insert(file.clone());
+            let written = changes.writes.contains_key(&format!("{PLACEMENTS}/{}.yaml", p.name));
+            if !written && existing.contains(&file) {
+                continue;
+            }
+            let Some(doc) = self.placements.get(&p.name) else { continue };
+            let text = placement::namespaced_status(doc, ns, self.now);
+            changes.writes.insert(format!("{PLACEMENT_STATUSES}/{file}"), text.into_bytes());
+        }
+        for file in existing.difference(&wanted) {
+            let placement = file.rsplit('/').next().and_then(|f| f.strip_suffix(".yaml")).unwrap_or_default();
+            if self.owns(placement) {
+                changes.deletes.insert(format!("{PLACEMENT_STATUSES}/{file}"));
+            }
+        }
+        Ok(())
     }
 
     /// The fleet as this pass leaves it, for metrics.

@@ -297,6 +297,9 @@ pub struct Placement {
     /// `strategy.autoRun.stagedRolloutStrategyName`.
     pub auto_run: Option<String>,
     pub revision_history_limit: u32,
+    /// `statusReportingScope: NamespaceAccessible`: the namespace that also
+    /// gets the placement's status (a ClusterResourcePlacementStatus).
+    pub namespace_status: Option<String>,
     pub origin: Origin,
 }
 

@@ -70,6 +70,8 @@ pub struct PlacementSpec {
     pub strategy: Option<PlacementStrategy>,
     #[serde(default)]
     pub revision_history_limit: Option<i64>,
+    #[serde(default)]
+    pub status_reporting_scope: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -51,6 +51,7 @@ fn placement(policy: PlacementPolicy) -> Placement {
         },
         auto_run: None,
         revision_history_limit: 10,
+        namespace_status: None,
         origin: Origin { path: "p.yaml".into(), line: 1 },
     }
 }

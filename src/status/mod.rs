@@ -34,6 +34,10 @@ pub const API_VERSION: &str = "placement.kubernetes-fleet.io/v1beta1";
 pub const RUNS: &str = "clusterstagedupdateruns";
 pub const REQUESTS: &str = "clusterapprovalrequests";
 pub const PLACEMENTS: &str = "clusterresourceplacements";
+/// `<namespace>/<placement>.yaml`: the status of a placement with
+/// `statusReportingScope: NamespaceAccessible` (KubeFleet's
+/// ClusterResourcePlacementStatus).
+pub const PLACEMENT_STATUSES: &str = "clusterresourceplacementstatuses";
 
 /// The documents of one status sub-folder for one pass: as read at its start,
 /// and as they are now, always whole (see [`stored`] for how a large one is
@@ -360,6 +364,30 @@ fn status_folder_entries(
         .filter(|e| e.kind() == Some(ObjectType::Blob) && e.filemode() != 0o120000)
         .map(|e| (e.name().unwrap_or_default().to_string(), e.id()))
         .collect())
+}
+
+/// The files one level below the sub-folders of a status folder
+/// (`<namespace>/<name>.yaml`), relative to the folder.
+pub fn nested_status_files(
+    repo: &Repository,
+    status_commit: Option<git2::Oid>,
+    status_root: &str,
+    folder: &str,
+) -> Result<BTreeSet<String>, git2::Error> {
+    let mut out = BTreeSet::new();
+    let Some(commit) = status_commit else { return Ok(out) };
+    let tree = repo.find_commit(commit)?.tree()?;
+    let Ok(entry) = tree.get_path(Path::new(&format!("{status_root}/{folder}"))) else { return Ok(out) };
+    if entry.kind() != Some(ObjectType::Tree) {
+        return Ok(out);
+    }
+    for sub in repo.find_tree(entry.id())?.iter().filter(|e| e.kind() == Some(ObjectType::Tree)) {
+        let dir = sub.name().unwrap_or_default().to_string();
+        for file in repo.find_tree(sub.id())?.iter().filter(|e| e.kind() == Some(ObjectType::Blob)) {
+            out.insert(format!("{dir}/{}", file.name().unwrap_or_default()));
+        }
+    }
+    Ok(out)
 }
 
 /// Reads every file of one status sub-folder: `(file name, content)`.

@@ -390,6 +390,35 @@ pub(super) fn read_placement(ctx: &mut Ctx, value: &Value) -> Option<Placement> 
             DEFAULT_REVISION_HISTORY_LIMIT
         }
     };
+    let namespace_status = match spec.status_reporting_scope.as_deref() {
+        None | Some("ClusterScopeOnly") => None,
+        Some("NamespaceAccessible") => {
+            let namespaces: Vec<&ResourceSelector> =
+                selectors.iter().filter(|s| s.group.is_empty() && s.kind == "Namespace").collect();
+            match namespaces.as_slice() {
+                [one] => match &one.target {
+                    SelectorTarget::Name(n) => Some(n.clone()),
+                    _ => {
+                        ctx.error("spec.statusReportingScope: NamespaceAccessible needs the Namespace selector to name its namespace");
+                        None
+                    }
+                },
+                _ => {
+                    ctx.error(format!(
+                        "spec.statusReportingScope: NamespaceAccessible needs exactly one resourceSelector of kind Namespace (has {})",
+                        namespaces.len()
+                    ));
+                    None
+                }
+            }
+        }
+        Some(other) => {
+            ctx.error(format!(
+                "spec.statusReportingScope: {other:?} is not ClusterScopeOnly or NamespaceAccessible"
+            ));
+            None
+        }
+    };
     Some(Placement {
         name,
         selectors,
@@ -398,6 +427,7 @@ pub(super) fn read_placement(ctx: &mut Ctx, value: &Value) -> Option<Placement> 
         apply,
         auto_run,
         revision_history_limit,
+        namespace_status,
         origin: ctx.origin.clone(),
     })
 }

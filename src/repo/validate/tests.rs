@@ -348,7 +348,10 @@ fn v1alpha1_overrides_strategies_and_runs_are_read_as_v1beta1() {
     assert!(strategy.contains("v1alpha1"));
     assert_eq!(the_strategy(&strategy).stages.len(), 1);
     let v2 = cro.replace("/v1alpha1", "/v2alpha1");
-    rejects(&v2, &["unsupported apiVersion placement.kubernetes-fleet.io/v2alpha1 (use v1beta1, v1 or v1alpha1)"]);
+    rejects(
+        &v2,
+        &["unsupported apiVersion placement.kubernetes-fleet.io/v2alpha1 (use v1beta1, v1 or v1alpha1)"],
+    );
 }
 
 #[test]
@@ -669,6 +672,25 @@ fn scheduling_policies_are_read_and_checked() {
         &placement_with(spread_pick_all),
         &["topologySpreadConstraints is only allowed with placementType PickN"],
     );
+}
+
+#[test]
+fn status_reporting_scope_needs_one_named_namespace_for_namespace_accessible() {
+    let p = the_placement(&placement_with("statusReportingScope: NamespaceAccessible\n"));
+    assert_eq!(p.namespace_status.as_deref(), Some("test-namespace"));
+    assert_eq!(
+        the_placement(&placement_with("statusReportingScope: ClusterScopeOnly\n")).namespace_status,
+        None
+    );
+    rejects(
+        &placement_with("statusReportingScope: Everywhere\n"),
+        &["spec.statusReportingScope", "\"Everywhere\""],
+    );
+    let two = placement_with("statusReportingScope: NamespaceAccessible\n").replace(
+        "resourceSelectors:\n",
+        "resourceSelectors:\n  - {group: \"\", version: v1, kind: Namespace, name: other}\n",
+    );
+    rejects(&two, &["NamespaceAccessible needs exactly one resourceSelector of kind Namespace (has 2)"]);
 }
 
 #[test]

@@ -194,6 +194,35 @@ pub struct PlacementInput<'a> {
     pub now: Time,
 }
 
+/// KubeFleet's ClusterResourcePlacementStatus: a placement's status, readable
+/// in the namespace it places (`statusReportingScope: NamespaceAccessible`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NamespacedStatus<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    last_updated_time: Time,
+    metadata: NamespacedMetadata<'a>,
+    placement_status: &'a PlacementStatus,
+}
+
+#[derive(Serialize)]
+struct NamespacedMetadata<'a> {
+    name: &'a str,
+    namespace: &'a str,
+}
+
+/// The ClusterResourcePlacementStatus file of a placement's document.
+pub fn namespaced_status(doc: &PlacementDocument, namespace: &str, now: Time) -> String {
+    crate::yaml::to_string(&NamespacedStatus {
+        api_version: super::API_VERSION,
+        kind: "ClusterResourcePlacementStatus",
+        last_updated_time: now,
+        metadata: NamespacedMetadata { name: &doc.metadata.name, namespace },
+        placement_status: &doc.status,
+    })
+}
+
 /// Builds the placement status document from the previous one and this pass's
 /// facts. When only times would change, the previous document is kept, so a
 /// quiet pass commits nothing.
