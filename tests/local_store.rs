@@ -659,3 +659,97 @@ fn namespace_accessible_status_is_written_in_the_namespace_folder() {
     r.pass(now()).unwrap();
     assert!(f.origin_file(path).is_none(), "{path} is deleted");
 }
+
+/// ClusterResourcePlacementEviction: executed at once (the cluster loses the
+/// placement's resources and stays out while the file exists), blocked by a
+/// ClusterResourcePlacementDisruptionBudget, decided once; the status says so.
+#[test]
+fn evictions_and_disruption_budgets() {
+    let f = Fleet::example();
+    f.write("resources/ev.yaml", &namespace_with_cm("ev", "v1"));
+    f.write("placements/evictable.yaml", &rolling_placement("evictable", "ev", "", ""));
+    f.commit_all("a placement on every member");
+    let mut r = reconciler(&RunArgs::once(f.origin_str(), f.state_dir())).unwrap();
+    let holds = || -> Vec<&str> {
+        ["member1", "member2", "member3"]
+            .into_iter()
+            .filter(|m| f.state_dir().join(format!("clusters/{m}/ev/configmap/cm.yaml")).exists())
+            .collect()
+    };
+    r.pass(now()).unwrap();
+    assert_eq!(holds(), ["member1", "member2", "member3"]);
+    let eviction = |name: &str, cluster: &str| {
+        format!(
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacementEviction\nmetadata:\n  name: {name}\nspec:\n  placementName: evictable\n  clusterName: {cluster}\n"
+        )
+    };
+    let conditions = |name: &str| -> Vec<(String, String, String)> {
+        let text = f.origin_file(&format!("status/clusterresourceplacementevictions/{name}.yaml")).unwrap();
+        let doc: gitfleet::status::eviction::EvictionDocument = serde_saphyr::from_str(&text).unwrap();
+        doc.status.conditions.into_iter().map(|c| (c.type_, c.status, c.message)).collect()
+    };
+    f.pull();
+    f.write("evictions/off-member1.yaml", &eviction("off-member1", "member1"));
+    f.commit_all("evict member1");
+    let out = r.pass(now()).unwrap();
+    assert!(out.message.contains("eviction off-member1 removed evictable from member1"), "{}", out.message);
+    assert_eq!(holds(), ["member2", "member3"]);
+    assert_eq!(
+        conditions("off-member1"),
+        [
+            ("Valid".to_string(), "True".to_string(), "Eviction is valid".to_string()),
+            (
+                "Executed".to_string(),
+                "True".to_string(),
+                "Eviction is allowed, no ClusterResourcePlacementDisruptionBudget specified".to_string()
+            )
+        ]
+    );
+    let statuses = common::placement_document(&f, "evictable").status.placement_statuses;
+    assert_eq!(statuses.iter().map(|s| s.cluster_name.as_str()).collect::<Vec<_>>(), ["member2", "member3"]);
+    assert!(r.pass(now()).unwrap().commit.is_none(), "member1 stays out; nothing to write");
+    assert_eq!(holds(), ["member2", "member3"]);
+
+    // The eviction file deleted: its status goes, member1 is placed again.
+    f.pull();
+    f.remove("evictions/off-member1.yaml");
+    f.commit_all("member1 may come back");
+    r.pass(now()).unwrap();
+    assert_eq!(holds(), ["member1", "member2", "member3"]);
+    assert!(f.origin_file("status/clusterresourceplacementevictions/off-member1.yaml").is_none());
+
+    // A budget of three available: an eviction is blocked, and stays decided.
+    f.pull();
+    f.write(
+        "budgets/evictable.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacementDisruptionBudget\nmetadata:\n  name: evictable\nspec:\n  minAvailable: 3\n",
+    );
+    f.write("evictions/off-member2.yaml", &eviction("off-member2", "member2"));
+    f.commit_all("evict member2 under a budget");
+    let out = r.pass(now()).unwrap();
+    assert!(out.message.contains("eviction off-member2 of member2 not executed"), "{}", out.message);
+    assert_eq!(holds(), ["member1", "member2", "member3"]);
+    assert_eq!(
+        conditions("off-member2")[1],
+        (
+            "Executed".to_string(),
+            "False".to_string(),
+            "Eviction is blocked by specified ClusterResourcePlacementDisruptionBudget, availablePlacements: 3, totalPlacements: 3".to_string()
+        )
+    );
+    // An eviction of a cluster the placement does not hold is invalid.
+    f.pull();
+    f.write("evictions/off-ghost.yaml", &eviction("off-ghost", "ghost"));
+    f.commit_all("evict a cluster that is not there");
+    r.pass(now()).unwrap();
+    assert_eq!(
+        conditions("off-ghost"),
+        [(
+            "Valid".to_string(),
+            "False".to_string(),
+            "Failed to find scheduler decision for placement in cluster targeted by eviction".to_string()
+        )]
+    );
+    let out = common::gitfleet(&["validate", f.work.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+}

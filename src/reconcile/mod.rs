@@ -7,6 +7,7 @@
 mod approvals;
 mod auto_runs;
 mod clusters;
+mod evictions;
 mod pass;
 mod runs;
 

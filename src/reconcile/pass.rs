@@ -16,6 +16,7 @@ use crate::snapshot::Indexer;
 use crate::snapshot::select::selected_manifests;
 use crate::state::{ContentError, FleetState};
 use crate::status::approval::ApprovalRequest;
+use crate::status::eviction::EVICTIONS;
 use crate::status::placement::{self, PlacementDocument, PlacementFacts, PlacementInput, SelectedResource};
 use crate::status::run::{RunDocument, RunStatus};
 use crate::status::sign::Signers;
@@ -101,6 +102,10 @@ pub(crate) struct Pass<'p> {
     pub(super) holders: &'p mut Holders,
     /// Each placement's schedule in this pass (made once).
     schedules: HashMap<String, Arc<Schedule>>,
+    /// Eviction status documents.
+    pub(super) evictions: Documents<crate::status::eviction::EvictionDocument>,
+    /// Clusters kept out of placements by executed evictions.
+    pub(super) evicted: super::evictions::Evicted,
     /// Takes Verification measurements.
     pub(super) prober: &'p crate::verify::probe::LazyProber,
 }
@@ -169,6 +174,8 @@ impl<'p> Pass<'p> {
             now,
             runs: Documents::read(repo, status, root, RUNS, limit, &mut cache.runs)?,
             requests: Documents::read(repo, status, root, REQUESTS, limit, &mut cache.requests)?,
+            evictions: Documents::read(repo, status, root, EVICTIONS, limit, &mut cache.evictions)?,
+            evicted: Default::default(),
             placements,
             approved: BTreeSet::new(),
             facts,
@@ -206,6 +213,7 @@ impl<'p> Pass<'p> {
         )?;
         self.notes.extend(notes);
         self.approved = approvals::accepted(&self.requests);
+        self.evict();
         let approvals_ms = ms(t0);
         let ordered = auto_runs::ordered_runs(self.fs, self.indexer, &self.runs.now);
         for entry in &ordered {
@@ -269,6 +277,7 @@ impl<'p> Pass<'p> {
         self.runs.changes(&mut changes);
         self.requests.changes(&mut changes);
         self.placements.changes(&mut changes);
+        self.evictions.changes(&mut changes);
         self.namespaced_statuses(&mut changes)?;
         changes.deletes.retain(|p| !changes.writes.contains_key(p));
         let summary = self.summary();
@@ -509,7 +518,20 @@ impl<'p> Pass<'p> {
             .get(&p.name)
             .map(|d| d.status.placement_statuses.iter().map(|s| s.cluster_name.clone()).collect())
             .unwrap_or_default();
-        let s = Arc::new(schedule_keeping(p, &self.fs.fleet.clusters, &bound));
+        let s = match self.evicted.get(&p.name) {
+            None => schedule_keeping(p, &self.fs.fleet.clusters, &bound),
+            Some(evicted) => {
+                let mut clusters = self.fs.fleet.clusters.clone();
+                clusters.retain(|name, _| !evicted.contains_key(name));
+                let mut s = schedule_keeping(p, &clusters, &bound);
+                for (cluster, eviction) in evicted {
+                    let why = format!("evicted by ClusterResourcePlacementEviction {eviction}");
+                    s.not_picked.push((cluster.clone(), why));
+                }
+                s
+            }
+        };
+        let s = Arc::new(s);
         self.schedules.insert(p.name.clone(), s.clone());
         s
     }

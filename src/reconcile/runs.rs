@@ -72,12 +72,27 @@ impl Pass<'_> {
             Some(facts) => scheduled.iter().filter_map(|c| Some((c.clone(), facts.held(c)?))).collect(),
             None => BTreeMap::new(),
         };
+        // An evicted cluster is out of the placement's runs too (skipped as gone).
+        let without_evicted;
+        let clusters = match self.evicted.get(&run.placement) {
+            None => &fs.fleet.clusters,
+            Some(evicted) => {
+                without_evicted = fs
+                    .fleet
+                    .clusters
+                    .iter()
+                    .filter(|(name, _)| !evicted.contains_key(*name))
+                    .map(|(n, c)| (n.clone(), c.clone()))
+                    .collect();
+                &without_evicted
+            }
+        };
         let input = RunInput {
             run,
             generation: self.generation(RUN_KIND, &run.name),
             placement,
             strategy: fs.fleet.strategies.get(&run.strategy),
-            clusters: &fs.fleet.clusters,
+            clusters,
             scheduled: &scheduled,
             policy_index: self.indexer.policy_index(&run.placement),
             resource_index: match before.resource_index() {

@@ -19,6 +19,10 @@ pub struct Fleet {
     pub approvals: BTreeMap<String, Approval>,
     /// RolloutWindows by name.
     pub windows: BTreeMap<String, (crate::repo::window::RolloutWindow, Origin)>,
+    /// ClusterResourcePlacementEvictions by name.
+    pub evictions: BTreeMap<String, Eviction>,
+    /// ClusterResourcePlacementDisruptionBudgets by name (= their placement's).
+    pub budgets: BTreeMap<String, DisruptionBudget>,
     pub hub: BTreeMap<ObjectKey, Arc<Manifest>>,
     /// Every object's document as read, by `(kind, namespace, name)`.
     pub raw: BTreeMap<(String, Option<String>, String), Arc<serde_json::Value>>,
@@ -92,6 +96,12 @@ impl Fleet {
             }
             FleetObject::Approval(a) => {
                 insert_unique(&mut self.approvals, issues, a.name.clone(), a, |a| &a.origin, describe)
+            }
+            FleetObject::Eviction(e) => {
+                insert_unique(&mut self.evictions, issues, e.name.clone(), e, |e| &e.origin, describe)
+            }
+            FleetObject::Budget(b) => {
+                insert_unique(&mut self.budgets, issues, b.name.clone(), b, |b| &b.origin, describe)
             }
             FleetObject::Window(w, origin) => {
                 let name = w.name.clone();

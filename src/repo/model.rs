@@ -407,9 +407,32 @@ pub struct Approval {
     pub origin: Origin,
 }
 
+/// `ClusterResourcePlacementEviction`: take a placement's resources off one
+/// cluster and keep them off while the file exists.
+#[derive(Debug, Clone)]
+pub struct Eviction {
+    pub name: String,
+    pub placement: String,
+    pub cluster: String,
+    /// The `spec` as written, echoed in the status file.
+    pub spec: Value,
+    pub origin: Origin,
+}
+
+/// `ClusterResourcePlacementDisruptionBudget` (named after its placement).
+#[derive(Debug, Clone)]
+pub struct DisruptionBudget {
+    pub name: String,
+    pub min_available: Option<IntOrPercent>,
+    pub max_unavailable: Option<IntOrPercent>,
+    pub origin: Origin,
+}
+
 /// A validated gitfleet object of any kind.
 #[derive(Debug, Clone)]
 pub enum FleetObject {
+    Eviction(Eviction),
+    Budget(DisruptionBudget),
     Cluster(MemberCluster),
     Placement(Placement),
     Strategy(Strategy),
@@ -428,6 +451,8 @@ impl FleetObject {
     pub fn history_key(&self) -> Option<HistoryKey> {
         let (kind, ns, name) = match self {
             FleetObject::Cluster(c) => ("MemberCluster", None, &c.name),
+            FleetObject::Eviction(e) => ("ClusterResourcePlacementEviction", None, &e.name),
+            FleetObject::Budget(b) => ("ClusterResourcePlacementDisruptionBudget", None, &b.name),
             FleetObject::Placement(p) => ("ClusterResourcePlacement", None, &p.name),
             FleetObject::Strategy(s) => ("ClusterStagedUpdateStrategy", None, &s.name),
             FleetObject::Run(r) => ("ClusterStagedUpdateRun", None, &r.name),
@@ -443,6 +468,8 @@ impl FleetObject {
     pub fn describe(&self) -> String {
         match self {
             FleetObject::Cluster(c) => format!("MemberCluster/{}", c.name),
+            FleetObject::Eviction(e) => format!("ClusterResourcePlacementEviction/{}", e.name),
+            FleetObject::Budget(b) => format!("ClusterResourcePlacementDisruptionBudget/{}", b.name),
             FleetObject::Placement(p) => format!("ClusterResourcePlacement/{}", p.name),
             FleetObject::Strategy(s) => format!("ClusterStagedUpdateStrategy/{}", s.name),
             FleetObject::Run(r) => format!("ClusterStagedUpdateRun/{}", r.name),

@@ -257,6 +257,14 @@ fn read_document(ctx: &mut Ctx, value: Value, area: Area) -> Option<FleetObject>
             check_fleet_version(ctx, api_version);
             read_envelope(ctx, value).map(|m| FleetObject::Hub(Arc::new(m)))
         }
+        (PLACEMENT_GROUP, "ClusterResourcePlacementEviction") => {
+            check_alpha_version(ctx, api_version);
+            read_eviction(ctx, &value).map(FleetObject::Eviction)
+        }
+        (PLACEMENT_GROUP, "ClusterResourcePlacementDisruptionBudget") => {
+            check_alpha_version(ctx, api_version);
+            read_budget(ctx, &value).map(FleetObject::Budget)
+        }
         (PLACEMENT_GROUP, "ClusterApprovalRequest") => {
             ctx.error("ClusterApprovalRequest files belong in the approvals folder");
             None
@@ -391,7 +399,7 @@ mod tests;
 mod window;
 
 use placement::read_placement;
-use resources::{read_approval, read_envelope, read_hub, read_override};
+use resources::{read_approval, read_budget, read_envelope, read_eviction, read_hub, read_override};
 use rollout::{read_run, read_strategy};
 
 /// Rebuilds a strategy from a `spec` recorded in a run's status

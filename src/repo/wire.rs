@@ -168,6 +168,24 @@ pub struct PropertySorter {
     pub sort_order: String,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EvictionSpec {
+    #[serde(default)]
+    pub placement_name: String,
+    #[serde(default)]
+    pub cluster_name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BudgetSpec {
+    #[serde(default)]
+    pub min_available: Option<IntOrString>,
+    #[serde(default)]
+    pub max_unavailable: Option<IntOrString>,
+}
+
 /// `MemberCluster.spec`, as KubeFleet has it (identity is not used: the
 /// kubeconfig context decides how gitfleet reaches a cluster).
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -9,6 +9,7 @@
 
 pub mod approval;
 pub mod conditions;
+pub mod eviction;
 pub mod placement;
 pub mod publish;
 pub mod repack;
@@ -120,6 +121,11 @@ impl<T: Stored> Documents<T> {
         self.now.get_mut(name).map(Arc::make_mut)
     }
 
+    /// Drops a document: its files are deleted.
+    pub fn remove(&mut self, name: &str) {
+        self.now.remove(name);
+    }
+
     /// Sets a document.
     pub fn insert(&mut self, name: String, doc: T) {
         self.now.insert(name, Arc::new(doc));
@@ -176,6 +182,14 @@ impl<T: Stored> Documents<T> {
     /// Adds the files of documents that changed to `out`: the document's own
     /// file if it changed, and the cluster files that changed, appeared or went.
     pub fn changes(&self, out: &mut StatusChanges) {
+        for (name, read) in self.files.iter().filter(|(n, _)| !self.now.contains_key(*n)) {
+            out.deletes.insert(format!("{}/{name}.yaml", self.folder));
+            if let Some(parts_folder) = T::parts_folder() {
+                for stem in read.parts.keys() {
+                    out.deletes.insert(format!("{parts_folder}/{name}/{stem}.yaml"));
+                }
+            }
+        }
         for (name, doc) in &self.now {
             // A document gitfleet cannot read is never replaced by a fresh one.
             let unchanged =
@@ -322,6 +336,7 @@ pub struct StatusCaches {
     pub placements: ParseCache<placement::PlacementDocument>,
     pub runs: ParseCache<run::RunDocument>,
     pub requests: ParseCache<approval::ApprovalRequest>,
+    pub evictions: ParseCache<eviction::EvictionDocument>,
 }
 
 /// Changes to the status folder, paths relative to it.

@@ -65,6 +65,10 @@ impl Stored for ApprovalRequest {
     type Part = ();
 }
 
+impl Stored for super::eviction::EvictionDocument {
+    type Part = ();
+}
+
 /// Checks the summary's count of cluster files against the files read, and
 /// removes the annotation.
 fn take_count(annotations: &mut BTreeMap<String, String>, found: usize) -> Result<(), String> {

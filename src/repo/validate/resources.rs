@@ -284,3 +284,39 @@ pub(super) fn identity_problem(
     }
     None
 }
+
+pub(super) fn read_eviction(ctx: &mut Ctx, value: &Value) -> Option<Eviction> {
+    let w: wire::Object<wire::EvictionSpec> = ctx.wire(value)?;
+    let name = w.metadata.name.clone().unwrap_or_default();
+    check_name(ctx, &name);
+    check_cluster_scoped(ctx, &w.metadata);
+    if w.spec.placement_name.is_empty() {
+        ctx.error("spec.placementName is required");
+    }
+    if w.spec.cluster_name.is_empty() {
+        ctx.error("spec.clusterName is required");
+    }
+    Some(Eviction {
+        name,
+        placement: w.spec.placement_name.clone(),
+        cluster: w.spec.cluster_name.clone(),
+        spec: value.get("spec").cloned().unwrap_or(Value::Null),
+        origin: ctx.origin.clone(),
+    })
+}
+
+pub(super) fn read_budget(ctx: &mut Ctx, value: &Value) -> Option<DisruptionBudget> {
+    let w: wire::Object<wire::BudgetSpec> = ctx.wire(value)?;
+    let name = w.metadata.name.clone().unwrap_or_default();
+    check_name(ctx, &name);
+    check_cluster_scoped(ctx, &w.metadata);
+    let spec = &w.spec;
+    if spec.min_available.is_some() && spec.max_unavailable.is_some() {
+        ctx.error("spec: minAvailable and maxUnavailable are mutually exclusive");
+    }
+    let min_available =
+        spec.min_available.as_ref().and_then(|v| int_or_percent(ctx, "spec.minAvailable", v, 0, 0));
+    let max_unavailable =
+        spec.max_unavailable.as_ref().and_then(|v| int_or_percent(ctx, "spec.maxUnavailable", v, 0, 0));
+    Some(DisruptionBudget { name, min_available, max_unavailable, origin: ctx.origin.clone() })
+}

@@ -1588,3 +1588,29 @@ fn fuzz_regressions_give_one_line_errors() {
     }
     assert!(seen > 0, "the regression inputs still give errors");
 }
+
+#[test]
+fn evictions_and_disruption_budgets_are_read_and_checked() {
+    let eviction = |spec: &str| {
+        format!(
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacementEviction\nmetadata:\n  name: e\nspec:\n{spec}"
+        )
+    };
+    let FleetObject::Eviction(e) = single(&eviction("  placementName: app\n  clusterName: member1\n")) else {
+        panic!()
+    };
+    assert_eq!((e.placement.as_str(), e.cluster.as_str()), ("app", "member1"));
+    rejects(&eviction("  placementName: app\n"), &["spec.clusterName is required"]);
+    let budget = |spec: &str| {
+        format!(
+            "apiVersion: placement.kubernetes-fleet.io/v1alpha1\nkind: ClusterResourcePlacementDisruptionBudget\nmetadata:\n  name: app\nspec:\n{spec}"
+        )
+    };
+    let FleetObject::Budget(b) = single(&budget("  minAvailable: 50%\n")) else { panic!() };
+    assert_eq!(b.min_available, Some(IntOrPercent::Percent(50)));
+    rejects(
+        &budget("  minAvailable: 1\n  maxUnavailable: 1\n"),
+        &["minAvailable and maxUnavailable are mutually exclusive"],
+    );
+    rejects(&budget("  maxUnavailable: -1\n"), &["spec.maxUnavailable"]);
+}
