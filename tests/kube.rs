@@ -809,3 +809,82 @@ fn a_failed_verification_rolls_back_real_clusters() {
         done.message
     );
 }
+
+/// `applyStrategy.allowCoOwnership` and `serverSideApplyConfig.force` on a
+/// real apiserver: an object with owners outside the fleet is applied only
+/// when co-ownership is allowed; without force, a field another manager took
+/// is a conflict, reported, not overwritten.
+#[test]
+fn co_ownership_and_force_follow_the_apply_strategy() {
+    let Some(h) = harness() else { return };
+    let k = Kubectl::new(h);
+    k.create("member1", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kt-coown\n");
+    k.create(
+        "member1",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: kt-coown\n  ownerReferences:\n  - {apiVersion: apps/v1, kind: Deployment, name: operator, uid: 8d1c1f0e-4b4e-4c53-9a53-3f0c5f6c7a10}\ndata:\n  key: theirs\n",
+    );
+    let f = kube_fleet();
+    f.write("resources/coown.yaml", &namespace_with_cm("kt-coown", "v1"));
+    let only_member1 = "  policy:\n    placementType: PickFixed\n    clusterNames: [member1]\n";
+    let placement = |apply: &str| rolling_placement("coown", "kt-coown", apply, only_member1);
+    f.write("placements/coown.yaml", &placement(""));
+    f.commit_all("a ConfigMap an operator owns");
+    let mut r = kube_reconciler(&f, h);
+    let check = KubeBackend::new(&h.kubeconfig).unwrap();
+    let value = || {
+        let key = ObjectKey {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: Some("kt-coown".into()),
+            name: "cm".into(),
+        };
+        check.get("member1", &key).unwrap().and_then(|v| v["data"]["key"].as_str().map(str::to_string))
+    };
+    r.pass(now()).unwrap();
+    let failed = cluster_status(&f, "coown", "member1").failed_placements;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].condition.message.contains(
+            "ConfigMap kt-coown/cm is owned by Deployment/operator (ownerReferences) and applyStrategy.allowCoOwnership is false"
+        ),
+        "{:?}",
+        failed[0]
+    );
+    assert_eq!(value().as_deref(), Some("theirs"));
+
+    f.pull();
+    f.write("placements/coown.yaml", &placement("    applyStrategy:\n      allowCoOwnership: true\n"));
+    f.commit_all("co-own it");
+    r.pass(now()).unwrap();
+    assert!(cluster_status(&f, "coown", "member1").failed_placements.is_empty());
+    assert_eq!(value().as_deref(), Some("v1"), "applied as a co-owner (forced: force is not set)");
+
+    // kubectl takes data.key; without force gitfleet's correction is a conflict.
+    f.pull();
+    f.write(
+        "placements/coown.yaml",
+        &placement(
+            "    applyStrategy:\n      allowCoOwnership: true\n      serverSideApplyConfig: {force: false}\n",
+        ),
+    );
+    f.commit_all("without force");
+    r.pass(now()).unwrap();
+    k.patch("member1", CM, "kt-coown", "cm", serde_json::json!({"data": {"key": "edited"}}), false);
+    r.pass(now()).unwrap();
+    assert_eq!(value().as_deref(), Some("edited"), "not overwritten without force");
+    let failed = cluster_status(&f, "coown", "member1").failed_placements;
+    assert!(
+        failed.iter().any(|f| f.condition.message.contains("conflict")),
+        "the conflict is reported: {failed:?}"
+    );
+    f.pull();
+    f.write(
+        "placements/coown.yaml",
+        &placement(
+            "    applyStrategy:\n      allowCoOwnership: true\n      serverSideApplyConfig: {force: true}\n",
+        ),
+    );
+    f.commit_all("force it");
+    r.pass(now()).unwrap();
+    assert_eq!(value().as_deref(), Some("v1"), "forced");
+}

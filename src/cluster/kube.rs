@@ -25,7 +25,7 @@ use super::{
     Backend, BackendError, FailedObject, ObjectDiff, SyncOptions, SyncReport, apply_rank, takeover_refusal,
 };
 use crate::render::{RenderedObject, owner};
-use crate::repo::model::{ObjectKey, WhenToTakeOver};
+use crate::repo::model::ObjectKey;
 use crate::repo::scope::{group_of, version_of};
 
 /// Field manager of every server-side apply.
@@ -293,7 +293,7 @@ async fn apply_one(
     api: Option<Api<DynamicObject>>,
     obj: &RenderedObject,
     placement: &str,
-    take_over: WhenToTakeOver,
+    options: &SyncOptions,
 ) -> Result<Applied, kube::Error> {
     let fail = |message: String| Ok(Applied::Refused(FailedObject::of(obj, message)));
     let Some(api) = api else {
@@ -309,14 +309,30 @@ async fn apply_one(
     };
     if let Some(live) = &live {
         let live_value = serde_json::to_value(live).unwrap_or(Value::Null);
-        let refuse = takeover_refusal(owner(&live_value), placement, take_over, || {
+        let refuse = takeover_refusal(owner(&live_value), placement, options.take_over, || {
             same_content(&obj.value, &live_value)
         });
         if let Some(reason) = refuse {
             return fail(format!("Failed to apply manifest: {} {reason}", obj.key));
         }
+        // Owners outside the fleet (gitfleet marks its objects by label, not
+        // by ownerReferences): applied only with allowCoOwnership, as in KubeFleet.
+        let owners: Vec<String> = live_value["metadata"]["ownerReferences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| format!("{}/{}", o["kind"].as_str().unwrap_or("?"), o["name"].as_str().unwrap_or("?")))
+            .collect();
+        if !owners.is_empty() && !options.allow_co_ownership {
+            return fail(format!(
+                "Failed to apply manifest: {} is owned by {} (ownerReferences) and applyStrategy.allowCoOwnership is false",
+                obj.key,
+                owners.join(", ")
+            ));
+        }
     }
-    let pp = PatchParams::apply(FIELD_MANAGER).force();
+    let pp = PatchParams::apply(FIELD_MANAGER);
+    let pp = if options.force { pp.force() } else { pp };
     match api.patch(&obj.key.name, &pp, &Patch::Apply(&obj.value)).await {
         Ok(applied) => Ok(Applied::Done(serde_json::to_value(applied).unwrap_or(Value::Null))),
         Err(kube::Error::Api(e)) => fail(format!("Failed to apply manifest: {}", e.message)),
@@ -378,7 +394,7 @@ impl Backend for KubeBackend {
                         self.api_for(cluster, &o.key, &o.api_version).map(|(a, _)| a),
                         o,
                         placement,
-                        options.take_over,
+                        options,
                     )
                 })
                 .collect();

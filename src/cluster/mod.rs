@@ -75,6 +75,10 @@ pub struct SyncReport {
 #[derive(Debug, Clone, Default)]
 pub struct SyncOptions {
     pub take_over: WhenToTakeOver,
+    /// Apply objects that have owners outside the fleet (`ownerReferences`).
+    pub allow_co_ownership: bool,
+    /// Server-side apply with `force` (take fields other managers own).
+    pub force: bool,
     /// Objects to leave exactly as they are on the cluster: neither applied nor
     /// pruned (drifted objects under `whenToApply: IfNotDrifted`).
     pub leave: BTreeSet<ObjectKey>,
@@ -82,7 +86,16 @@ pub struct SyncOptions {
 
 impl SyncOptions {
     pub fn take_over(take_over: WhenToTakeOver) -> SyncOptions {
-        SyncOptions { take_over, leave: BTreeSet::new() }
+        SyncOptions { take_over, allow_co_ownership: false, force: true, leave: BTreeSet::new() }
+    }
+
+    /// The options a placement's apply strategy asks for.
+    pub fn of(apply: &crate::repo::model::ApplyStrategy) -> SyncOptions {
+        SyncOptions {
+            allow_co_ownership: apply.allow_co_ownership,
+            force: apply.force.unwrap_or(true),
+            ..SyncOptions::take_over(apply.when_to_take_over)
+        }
     }
 
     /// The objects to apply, in the order of SPEC 6.2 (those to leave alone skipped).

@@ -48,6 +48,7 @@ pub fn initialize(input: &RunInput<'_>, status: &mut RunStatus) {
         Err(e) => return fail(input, status, e),
     };
     status.staged_update_strategy_snapshot = Some(normalized_spec(&strategy.spec));
+    status.applied_strategy = input.placement.map(|p| p.apply.to_spec());
     status.policy_snapshot_index_used = Some(input.policy_index.to_string());
     status.policy_observed_cluster_count = Some(input.scheduled.len());
     status.resource_snapshot_index_used = Some(index.to_string());

@@ -202,7 +202,7 @@ impl Pass<'_> {
                 }
             };
         }
-        let mut options = SyncOptions::take_over(p.apply.when_to_take_over);
+        let mut options = SyncOptions::of(&p.apply);
         let refused = match self.leave_drifted(p, cluster, &mut options) {
             Ok(refused) => refused,
             Err(e) => {
@@ -430,7 +430,7 @@ impl Pass<'_> {
         desired: &[RenderedObject],
         deleted: &[&ObjectKey],
     ) -> bool {
-        let mut options = SyncOptions::take_over(p.apply.when_to_take_over);
+        let mut options = SyncOptions::of(&p.apply);
         options.leave = desired.iter().map(|o| &o.key).filter(|k| !deleted.contains(k)).cloned().collect();
         self.may_hold(&p.name, cluster);
         match self.backend.sync(cluster, &p.name, desired, &options) {

@@ -279,6 +279,54 @@ pub struct ApplyStrategy {
     pub type_: ApplyType,
     pub when_to_apply: WhenToApply,
     pub when_to_take_over: WhenToTakeOver,
+    /// `FullComparison` rather than `PartialComparison` (recorded; drift is
+    /// always compared on the fields gitfleet applies).
+    pub full_comparison: bool,
+    /// Apply an object that has owners outside the fleet (`ownerReferences`).
+    pub allow_co_ownership: bool,
+    /// `serverSideApplyConfig.force`: take fields other managers own. Unset,
+    /// gitfleet forces (as it always has); KubeFleet does not.
+    pub force: Option<bool>,
+}
+
+impl Default for ApplyStrategy {
+    fn default() -> Self {
+        ApplyStrategy {
+            type_: ApplyType::ServerSideApply,
+            when_to_apply: WhenToApply::Always,
+            when_to_take_over: WhenToTakeOver::Always,
+            full_comparison: false,
+            allow_co_ownership: false,
+            force: None,
+        }
+    }
+}
+
+impl ApplyStrategy {
+    /// The strategy with its defaults, as a run records it (`appliedStrategy`).
+    pub fn to_spec(&self) -> Value {
+        let mut spec = serde_json::json!({
+            "allowCoOwnership": self.allow_co_ownership,
+            "comparisonOption": if self.full_comparison { "FullComparison" } else { "PartialComparison" },
+            "type": match self.type_ {
+                ApplyType::ServerSideApply => "ServerSideApply",
+                ApplyType::ReportDiff => "ReportDiff",
+            },
+            "whenToApply": match self.when_to_apply {
+                WhenToApply::Always => "Always",
+                WhenToApply::IfNotDrifted => "IfNotDrifted",
+            },
+            "whenToTakeOver": match self.when_to_take_over {
+                WhenToTakeOver::Always => "Always",
+                WhenToTakeOver::IfNoDiff => "IfNoDiff",
+                WhenToTakeOver::Never => "Never",
+            },
+        });
+        if let Some(force) = self.force {
+            spec["serverSideApplyConfig"] = serde_json::json!({ "force": force });
+        }
+        spec
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -282,7 +282,14 @@ pub struct ApplyStrategy {
     #[serde(default)]
     pub allow_co_ownership: Option<bool>,
     #[serde(default)]
-    pub server_side_apply_config: Option<Value>,
+    pub server_side_apply_config: Option<ServerSideApplyConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServerSideApplyConfig {
+    #[serde(default)]
+    pub force: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

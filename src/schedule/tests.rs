@@ -44,11 +44,7 @@ fn placement(policy: PlacementPolicy) -> Placement {
         selectors: vec![],
         policy,
         rollout: RolloutType::External,
-        apply: ApplyStrategy {
-            type_: ApplyType::ServerSideApply,
-            when_to_apply: WhenToApply::Always,
-            when_to_take_over: WhenToTakeOver::Always,
-        },
+        apply: ApplyStrategy::default(),
         auto_run: None,
         revision_history_limit: 10,
         namespace_status: None,

@@ -92,6 +92,9 @@ pub struct StageStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunStatus {
+    /// The placement's apply strategy when the run started, defaults filled in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_strategy: Option<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -299,17 +299,19 @@ pub(super) fn read_policy(ctx: &mut Ctx, policy: Option<&wire::Policy>) -> Place
 }
 
 pub(super) fn read_apply_strategy(ctx: &mut Ctx, a: Option<&wire::ApplyStrategy>) -> ApplyStrategy {
-    let mut out = ApplyStrategy {
-        type_: ApplyType::ServerSideApply,
-        when_to_apply: WhenToApply::Always,
-        when_to_take_over: WhenToTakeOver::Always,
-    };
+    let mut out = ApplyStrategy::default();
     let Some(a) = a else { return out };
+    out.allow_co_ownership = a.allow_co_ownership.unwrap_or(false);
+    out.force = a.server_side_apply_config.as_ref().and_then(|c| c.force);
+    out.full_comparison = a.comparison_option.as_deref() == Some("FullComparison");
     let at = "spec.strategy.applyStrategy";
     match a.type_.as_deref() {
-        None | Some("ServerSideApply") => {}
+        // (gitfleet applies KubeFleet's ClientSideApply server-side too.)
+        None | Some("ServerSideApply" | "ClientSideApply") => {}
         Some("ReportDiff") => out.type_ = ApplyType::ReportDiff,
-        Some(other) => ctx.error(format!("{at}.type: {other:?} is not ServerSideApply or ReportDiff")),
+        Some(other) => {
+            ctx.error(format!("{at}.type: {other:?} is not ClientSideApply, ServerSideApply or ReportDiff"))
+        }
     }
     match a.when_to_apply.as_deref() {
         None | Some("Always") => {}

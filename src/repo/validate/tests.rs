@@ -745,7 +745,16 @@ fn max_unavailable_is_a_positive_count_or_percentage() {
 #[test]
 fn apply_strategy_values_must_be_known() {
     let apply = |fields: &str| placement_with(&format!("strategy:\n  applyStrategy:\n{}", indent(fields, 4)));
-    rejects(&apply("type: ClientSideApply\n"), &["spec.strategy.applyStrategy.type", "ClientSideApply"]);
+    rejects(&apply("type: ThreeWay\n"), &["spec.strategy.applyStrategy.type", "ThreeWay"]);
+    // KubeFleet's default type: applied server-side by gitfleet.
+    assert_eq!(the_placement(&apply("type: ClientSideApply\n")).apply.type_, ApplyType::ServerSideApply);
+    let p = the_placement(&apply(
+        "allowCoOwnership: true\nserverSideApplyConfig: {force: false}\ncomparisonOption: FullComparison\n",
+    ));
+    assert!(p.apply.allow_co_ownership && p.apply.full_comparison);
+    assert_eq!(p.apply.force, Some(false));
+    assert_eq!(p.apply.to_spec()["serverSideApplyConfig"], serde_json::json!({"force": false}));
+    rejects(&apply("serverSideApplyConfig: {force: yes, x: 1}\n"), &["serverSideApplyConfig"]);
     rejects(&apply("whenToApply: Sometimes\n"), &["spec.strategy.applyStrategy.whenToApply", "Sometimes"]);
     rejects(&apply("whenToTakeOver: Maybe\n"), &["spec.strategy.applyStrategy.whenToTakeOver", "Maybe"]);
     let p = the_placement(&apply("type: ReportDiff\nwhenToApply: IfNotDrifted\nwhenToTakeOver: Never\n"));
@@ -755,6 +764,7 @@ fn apply_strategy_values_must_be_known() {
             type_: ApplyType::ReportDiff,
             when_to_apply: WhenToApply::IfNotDrifted,
             when_to_take_over: WhenToTakeOver::Never,
+            ..ApplyStrategy::default()
         }
     );
     let default = the_placement(&placement_with("")).apply;
