@@ -78,7 +78,8 @@ impl Kubectl {
         patch: serde_json::Value,
         status: bool,
     ) {
-        let api = self.api(cluster, kind.0, kind.1, Some(ns));
+        // ("" for a cluster-scoped object)
+        let api = self.api(cluster, kind.0, kind.1, (!ns.is_empty()).then_some(ns));
         let pp = PatchParams { field_manager: Some("kubectl-edit".into()), ..Default::default() };
         let call = async {
             if status {
@@ -887,4 +888,63 @@ fn co_ownership_and_force_follow_the_apply_strategy() {
     f.commit_all("force it");
     r.pass(now()).unwrap();
     assert_eq!(value().as_deref(), Some("v1"), "forced");
+}
+
+/// Member cluster status from real apiservers: the node count, the
+/// apiserver's version and the nodes' resources; a member whose apiserver
+/// does not answer is not Healthy, saying why.
+#[test]
+fn member_status_from_real_apiservers() {
+    let Some(h) = harness() else { return };
+    let k = Kubectl::new(h);
+    for node in ["kt-node-a", "kt-node-b"] {
+        k.create("member2", &format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {node}\n"));
+        let status = serde_json::json!({"status": {
+            "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110"},
+            "allocatable": {"cpu": "3500m", "memory": "14Gi", "pods": "110"},
+        }});
+        k.patch("member2", ("v1", "Node"), "", node, status, true);
+    }
+    // A kubeconfig with one more context whose apiserver is not there.
+    let dir = tempfile::tempdir().unwrap();
+    let mut kc: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&h.kubeconfig).unwrap()).unwrap();
+    let user = kc["contexts"][0]["context"]["user"].clone();
+    kc["clusters"].as_array_mut().unwrap().push(serde_json::json!({
+        "name": "down", "cluster": {"server": "https://127.0.0.1:1", "insecure-skip-tls-verify": true}
+    }));
+    kc["contexts"].as_array_mut().unwrap().push(serde_json::json!({
+        "name": "down", "context": {"cluster": "down", "user": user}
+    }));
+    let kubeconfig = dir.path().join("kubeconfig.yaml");
+    std::fs::write(&kubeconfig, serde_json::to_string(&kc).unwrap()).unwrap();
+    let f = kube_fleet();
+    f.write(
+        "clusters/down.yaml",
+        "apiVersion: cluster.kubernetes-fleet.io/v1beta1\nkind: MemberCluster\nmetadata:\n  name: down\n",
+    );
+    f.commit_all("a member that is down");
+    let mut args = RunArgs::once(f.origin_str(), f.state_dir());
+    args.kubeconfig = Some(kubeconfig);
+    let mut r = reconciler(&args).unwrap();
+    let out = r.pass(now()).unwrap();
+    assert!(out.wake.time().is_some(), "asked again at the next heartbeat");
+    let doc = |m: &str| -> gitfleet::status::member::MemberDocument {
+        serde_saphyr::from_str(&f.origin_file(&format!("status/memberclusters/{m}.yaml")).unwrap()).unwrap()
+    };
+    let member2 = doc("member2");
+    assert_eq!(member2.property("kubernetes-fleet.io/node-count"), Some("2"));
+    assert_eq!(member2.property("k8s.io/k8s-version"), Some("v1.34.4"));
+    let usage = member2.status.resource_usage.clone().unwrap();
+    assert_eq!((usage.capacity["cpu"].as_str(), usage.capacity["memory"].as_str()), ("8", "32Gi"));
+    assert_eq!((usage.allocatable["cpu"].as_str(), usage.allocatable["memory"].as_str()), ("7", "28Gi"));
+    assert_eq!(usage.available["cpu"], "7", "no pods request anything");
+    assert_eq!(condition(&member2.status.conditions, "Healthy").status, "True");
+    let down = condition(&doc("down").status.conditions, "Healthy");
+    assert_eq!((down.status.as_str(), down.reason.as_str()), ("False", "MemberClusterUnreachable"));
+    assert!(down.message.contains("cluster down"), "{}", down.message);
+    let table = stdout(&gitfleet(&["get", "memberclusters", "--repo", f.origin_str()]));
+    let row: Vec<&str> =
+        table.lines().find(|l| l.starts_with("member2")).unwrap().split_whitespace().collect();
+    assert_eq!((row[1], row[4], row[5], row[6]), ("True", "2", "7", "28Gi"));
 }

@@ -753,3 +753,62 @@ fn evictions_and_disruption_budgets() {
     let out = common::gitfleet(&["validate", f.work.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
 }
+
+/// Member cluster status: written once per cluster, again only when
+/// something changed; `get memberclusters` shows KubeFleet's columns.
+#[test]
+fn member_clusters_get_a_status_written_when_it_changes() {
+    let f = Fleet::example();
+    f.remove("runs/example-run.yaml");
+    f.commit_all("no run");
+    let mut r = reconciler(&RunArgs::once(f.origin_str(), f.state_dir())).unwrap();
+    r.pass(now()).unwrap();
+    let doc = |m: &str| -> gitfleet::status::member::MemberDocument {
+        serde_saphyr::from_str(&f.origin_file(&format!("status/memberclusters/{m}.yaml")).unwrap()).unwrap()
+    };
+    let member1 = doc("member1");
+    let joined = condition(&member1.status.conditions, "Joined");
+    assert_eq!((joined.status.as_str(), joined.reason.as_str()), ("True", "MemberClusterJoined"));
+    assert_eq!(condition(&member1.status.conditions, "Healthy").status, "True");
+    assert!(r.pass(now() + 120).unwrap().commit.is_none(), "nothing changed: nothing written");
+
+    // Properties from the MemberCluster's annotations.
+    f.pull();
+    let with_props = f.read("clusters/member1.yaml").replace(
+        "metadata:\n  name: member1\n",
+        "metadata:\n  name: member1\n  annotations:\n    kubernetes-fleet.io/node-count: \"3\"\n    resources.kubernetes-fleet.io/available-cpu: 2500m\n    resources.kubernetes-fleet.io/available-memory: 12Gi\n",
+    );
+    assert!(with_props.contains("node-count"), "{with_props}");
+    f.write("clusters/member1.yaml", &with_props);
+    f.commit_all("member1's size");
+    let out = r.pass(now() + 180).unwrap();
+    let mut files = f.changed_files(&out.commit.unwrap().to_string());
+    files.sort();
+    assert_eq!(files, ["status/memberclusters/member1.yaml"]);
+    assert_eq!(doc("member1").property("kubernetes-fleet.io/node-count"), Some("3"));
+    let table = stdout(&gitfleet(&["get", "memberclusters", "--repo", f.origin_str()]));
+    let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(
+        rows[0],
+        [
+            "NAME",
+            "JOINED",
+            "AGE",
+            "MEMBER-AGENT-LAST-SEEN",
+            "NODE-COUNT",
+            "AVAILABLE-CPU",
+            "AVAILABLE-MEMORY"
+        ]
+    );
+    assert_eq!(
+        (rows[1][0], rows[1][1], rows[1][4], rows[1][5], rows[1][6]),
+        ("member1", "True", "3", "2500m", "12Gi")
+    );
+    assert_eq!((rows[2][0], rows[2][4]), ("member2", "<none>"));
+    // A cluster removed from the repository: its status goes.
+    f.pull();
+    f.remove("clusters/member3.yaml");
+    f.commit_all("member3 leaves");
+    r.pass(now() + 240).unwrap();
+    assert!(f.origin_file("status/memberclusters/member3.yaml").is_none());
+}

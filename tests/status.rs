@@ -341,7 +341,8 @@ fn a_large_fleet_keeps_one_small_status_file_per_cluster() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(f.log().len(), commits, "{}", stderr(&out));
 
-    // Three more clusters: the summary and their three bindings, nothing else.
+    // Three more clusters: the summary, their three bindings and their
+    // member status documents, nothing else.
     f.pull();
     for i in 150..153 {
         f.write(&format!("clusters/c{i:03}.yaml"), &member(&format!("c{i:03}"), "b"));
@@ -360,6 +361,9 @@ fn a_large_fleet_keeps_one_small_status_file_per_cluster() {
             "status/clusterresourcebindings/app/app-c151.yaml",
             "status/clusterresourcebindings/app/app-c152.yaml",
             CRP,
+            "status/memberclusters/c150.yaml",
+            "status/memberclusters/c151.yaml",
+            "status/memberclusters/c152.yaml",
         ]
     );
 

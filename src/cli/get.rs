@@ -81,7 +81,15 @@ impl Kind {
 
     fn header(self) -> &'static [&'static str] {
         match self {
-            Kind::MemberClusters => &["NAME", "AGE", "LABELS"],
+            Kind::MemberClusters => &[
+                "NAME",
+                "JOINED",
+                "AGE",
+                "MEMBER-AGENT-LAST-SEEN",
+                "NODE-COUNT",
+                "AVAILABLE-CPU",
+                "AVAILABLE-MEMORY",
+            ],
             Kind::Placements => {
                 &["NAME", "GEN", "SCHEDULED", "SCHEDULED-GEN", "AVAILABLE", "AVAILABLE-GEN", "AGE"]
             }
@@ -130,6 +138,11 @@ pub fn get(args: GetArgs) -> Result<u8, CliError> {
         Kind::Placements => read_status::<PlacementDocument>(&source, &state, PLACEMENTS)?,
         Kind::Runs => read_status::<RunDocument>(&source, &state, RUNS)?,
         Kind::ApprovalRequests => read_status::<ApprovalRequest>(&source, &state, REQUESTS)?,
+        Kind::MemberClusters => read_status::<crate::status::member::MemberDocument>(
+            &source,
+            &state,
+            crate::status::member::MEMBERS,
+        )?,
         _ => BTreeMap::new(),
     };
     let ctx = Ctx {
@@ -270,11 +283,30 @@ impl Ctx<'_> {
             .values()
             .map(|c| {
                 let (object, created, _) = self.object("MemberCluster", &c.name);
-                let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let labels = if labels.is_empty() { "<none>".to_string() } else { labels.join(",") };
+                let status = &object["status"];
+                let joined = status["conditions"]
+                    .as_array()
+                    .and_then(|cs| cs.iter().find(|c| c["type"] == "Joined"))
+                    .and_then(|c| c["status"].as_str())
+                    .unwrap_or("Unknown");
+                let seen = status["agentStatus"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|a| a["type"] == "MemberAgent"))
+                    .and_then(|a| a["lastReceivedHeartbeat"].as_str())
+                    .and_then(crate::time::Time::parse)
+                    .map_or_else(|| "<none>".to_string(), |t| age(self.now.seconds_since(t)));
+                let text = |v: &Value| v.as_str().map_or_else(|| "<none>".to_string(), str::to_string);
                 Item {
                     name: c.name.clone(),
-                    row: vec![c.name.clone(), age(self.now.seconds_since(created)), labels],
+                    row: vec![
+                        c.name.clone(),
+                        joined.to_string(),
+                        age(self.now.seconds_since(created)),
+                        seen,
+                        text(&status["properties"][crate::status::member::NODE_COUNT]["value"]),
+                        text(&status["resourceUsage"]["available"]["cpu"]),
+                        text(&status["resourceUsage"]["available"]["memory"]),
+                    ],
                     object,
                 }
             })

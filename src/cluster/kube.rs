@@ -22,7 +22,8 @@ use futures::StreamExt;
 
 use super::compare::{self, compare};
 use super::{
-    Backend, BackendError, FailedObject, ObjectDiff, SyncOptions, SyncReport, apply_rank, takeover_refusal,
+    Backend, BackendError, ClusterProperties, FailedObject, ObjectDiff, SyncOptions, SyncReport, apply_rank,
+    takeover_refusal,
 };
 use crate::render::{RenderedObject, owner};
 use crate::repo::model::ObjectKey;
@@ -366,6 +367,59 @@ async fn diff_one(
 impl Backend for KubeBackend {
     fn kind(&self) -> &'static str {
         "kubernetes"
+    }
+
+    /// Nodes (count, capacity, allocatable), the pods' requests (what is not
+    /// available any more) and the apiserver's version.
+    fn properties(&self, cluster: &str) -> Result<Option<ClusterProperties>, BackendError> {
+        use k8s_openapi::api::core::v1::{Node, Pod};
+        use kube::api::ListParams;
+        self.member(cluster)?;
+        let client = self.members.borrow()[cluster].client.clone();
+        let (nodes, pods, version) = self
+            .runtime
+            .block_on(async {
+                let nodes = Api::<Node>::all(client.clone()).list(&ListParams::default()).await?;
+                let pods = Api::<Pod>::all(client.clone()).list(&ListParams::default()).await?;
+                let version = client.apiserver_version().await?;
+                Ok::<_, kube::Error>((nodes, pods, version))
+            })
+            .map_err(|e| unreachable(cluster, e))?;
+        let amount = |q: Option<&k8s_openapi::apimachinery::pkg::api::resource::Quantity>, scale: f64| {
+            q.and_then(|q| crate::schedule::parse_quantity(&q.0)).map_or(0, |v| (v * scale).round() as i64)
+        };
+        let (mut capacity, mut allocatable) = ((0i64, 0i64), (0i64, 0i64));
+        for n in &nodes.items {
+            let status = n.status.as_ref();
+            let cap = status.and_then(|s| s.capacity.as_ref());
+            let alloc = status.and_then(|s| s.allocatable.as_ref());
+            capacity.0 += amount(cap.and_then(|c| c.get("cpu")), 1000.0);
+            capacity.1 += amount(cap.and_then(|c| c.get("memory")), 1.0);
+            allocatable.0 += amount(alloc.and_then(|c| c.get("cpu")), 1000.0);
+            allocatable.1 += amount(alloc.and_then(|c| c.get("memory")), 1.0);
+        }
+        // What the scheduled pods that still run have requested.
+        let mut requested = (0i64, 0i64);
+        for p in &pods.items {
+            let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+            let Some(spec) = p.spec.as_ref().filter(|s| s.node_name.is_some()) else { continue };
+            if matches!(phase, Some("Succeeded" | "Failed")) {
+                continue;
+            }
+            for c in &spec.containers {
+                let requests = c.resources.as_ref().and_then(|r| r.requests.as_ref());
+                requested.0 += amount(requests.and_then(|r| r.get("cpu")), 1000.0);
+                requested.1 += amount(requests.and_then(|r| r.get("memory")), 1.0);
+            }
+        }
+        let pair = |(cpu, memory): (i64, i64)| (super::cpu_quantity(cpu), super::memory_quantity(memory));
+        Ok(Some(ClusterProperties {
+            node_count: nodes.items.len() as u64,
+            kubernetes_version: version.git_version,
+            capacity: pair(capacity),
+            allocatable: pair(allocatable),
+            available: pair(((allocatable.0 - requested.0).max(0), (allocatable.1 - requested.1).max(0))),
+        }))
     }
 
     fn sync(

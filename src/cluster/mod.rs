@@ -164,6 +164,40 @@ pub trait Backend {
 
     /// Reads one object, if present.
     fn get(&self, cluster: &str, key: &ObjectKey) -> Result<Option<Value>, BackendError>;
+
+    /// What the cluster reports about itself (KubeFleet's property provider);
+    /// `None` when the backend has nothing live to report (the local store:
+    /// the MemberCluster's annotations say it).
+    fn properties(&self, _cluster: &str) -> Result<Option<ClusterProperties>, BackendError> {
+        Ok(None)
+    }
+}
+
+/// A member cluster's size and version, as KubeFleet's property provider
+/// reports them: quantities as Kubernetes writes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterProperties {
+    pub node_count: u64,
+    pub kubernetes_version: String,
+    /// (cpu, memory) of the nodes in all, allocatable, and not yet requested by pods.
+    pub capacity: (String, String),
+    pub allocatable: (String, String),
+    pub available: (String, String),
+}
+
+/// CPU in millicores as a quantity (`4`, `3500m`).
+pub fn cpu_quantity(millis: i64) -> String {
+    if millis % 1000 == 0 { (millis / 1000).to_string() } else { format!("{millis}m") }
+}
+
+/// Memory in bytes as a quantity (`16Gi`, `1536Mi`, `1000`).
+pub fn memory_quantity(bytes: i64) -> String {
+    for (suffix, unit) in [("Gi", 1i64 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)] {
+        if bytes != 0 && bytes % unit == 0 {
+            return format!("{}{suffix}", bytes / unit);
+        }
+    }
+    bytes.to_string()
 }
 
 /// Apply order of SPEC 6.2: CustomResourceDefinitions, Namespaces, other

@@ -65,6 +65,11 @@ impl Retries {
         self.0.contains_key(cluster)
     }
 
+    /// Why the cluster's last attempt failed, if it did.
+    pub fn message(&self, cluster: &str) -> Option<&str> {
+        self.0.get(cluster).map(|r| r.message.as_str())
+    }
+
     /// Forgets a cluster that answered again.
     pub fn reached(&mut self, cluster: &str) {
         if self.0.remove(cluster).is_some() {

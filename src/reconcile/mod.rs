@@ -8,6 +8,7 @@ mod approvals;
 mod auto_runs;
 mod clusters;
 mod evictions;
+mod members;
 mod pass;
 mod runs;
 
@@ -152,6 +153,8 @@ pub struct Reconciler {
     settled_tip: Option<Oid>,
     /// Takes the Verification tasks' measurements.
     prober: crate::verify::probe::LazyProber,
+    /// What each member cluster said about itself last.
+    contacts: members::Contacts,
 }
 
 /// Builds a [`Reconciler`]: the clone and the backend are required, the rest
@@ -244,6 +247,7 @@ impl ReconcilerBuilder {
             holders: Default::default(),
             settled_tip: None,
             prober: crate::verify::probe::LazyProber::new(self.probe),
+            contacts: Default::default(),
             state: self.state,
             backend: self.backend,
             repo_location: self.repo_location,
@@ -366,6 +370,7 @@ impl Reconciler {
             shard: self.shard.as_ref(),
             holders: &mut self.holders,
             prober: &self.prober,
+            contacts: &mut self.contacts,
         };
         let started = pass::Pass::start(outside, &fs, now)?;
         let t_start = t0.elapsed();

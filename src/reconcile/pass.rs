@@ -17,6 +17,7 @@ use crate::snapshot::select::selected_manifests;
 use crate::state::{ContentError, FleetState};
 use crate::status::approval::ApprovalRequest;
 use crate::status::eviction::EVICTIONS;
+use crate::status::member::MEMBERS;
 use crate::status::placement::{self, PlacementDocument, PlacementFacts, PlacementInput, SelectedResource};
 use crate::status::run::{RunDocument, RunStatus};
 use crate::status::sign::Signers;
@@ -106,6 +107,9 @@ pub(crate) struct Pass<'p> {
     pub(super) evictions: Documents<crate::status::eviction::EvictionDocument>,
     /// Clusters kept out of placements by executed evictions.
     pub(super) evicted: super::evictions::Evicted,
+    /// Member cluster status documents.
+    pub(super) members: Documents<crate::status::member::MemberDocument>,
+    pub(super) contacts: &'p mut super::members::Contacts,
     /// Takes Verification measurements.
     pub(super) prober: &'p crate::verify::probe::LazyProber,
 }
@@ -134,6 +138,7 @@ pub(super) struct Outside<'p> {
     /// Placement -> clusters that may hold its objects (see `cleanup_clusters`).
     pub holders: &'p mut Holders,
     pub prober: &'p crate::verify::probe::LazyProber,
+    pub contacts: &'p mut super::members::Contacts,
 }
 
 /// Placement -> clusters that may hold its objects.
@@ -146,8 +151,19 @@ impl<'p> Pass<'p> {
         fs: &'p FleetState,
         now: Time,
     ) -> Result<Pass<'p>, git2::Error> {
-        let Outside { repo, indexer, backend, retries, signers, cache, contents, shard, holders, prober } =
-            outside;
+        let Outside {
+            repo,
+            indexer,
+            backend,
+            retries,
+            signers,
+            cache,
+            contents,
+            shard,
+            holders,
+            prober,
+            contacts,
+        } = outside;
         // Snapshots gone from history (pruned, or history rewritten) are dropped.
         contents.retain(|(placement, index, commit), _| {
             fs.snapshots
@@ -176,6 +192,8 @@ impl<'p> Pass<'p> {
             requests: Documents::read(repo, status, root, REQUESTS, limit, &mut cache.requests)?,
             evictions: Documents::read(repo, status, root, EVICTIONS, limit, &mut cache.evictions)?,
             evicted: Default::default(),
+            members: Documents::read(repo, status, root, MEMBERS, limit, &mut cache.members)?,
+            contacts,
             placements,
             approved: BTreeSet::new(),
             facts,
@@ -244,6 +262,7 @@ impl<'p> Pass<'p> {
         for p in &readable {
             self.placement_document(p);
         }
+        self.member_statuses();
         tracing::debug!(
             approvals_ms,
             runs_ms,
@@ -278,6 +297,7 @@ impl<'p> Pass<'p> {
         self.requests.changes(&mut changes);
         self.placements.changes(&mut changes);
         self.evictions.changes(&mut changes);
+        self.members.changes(&mut changes);
         self.namespaced_statuses(&mut changes)?;
         changes.deletes.retain(|p| !changes.writes.contains_key(p));
         let summary = self.summary();

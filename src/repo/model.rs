@@ -86,6 +86,9 @@ pub struct MemberCluster {
     pub annotations: BTreeMap<String, String>,
     /// `spec.taints`: new placements must tolerate them.
     pub taints: Vec<Taint>,
+    /// `spec.heartbeatPeriodSeconds` (default 60): how often gitfleet asks the
+    /// cluster about itself.
+    pub heartbeat_seconds: u32,
     pub origin: Origin,
 }
 

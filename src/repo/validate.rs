@@ -342,6 +342,14 @@ fn read_member_cluster(ctx: &mut Ctx, value: &Value) -> Option<MemberCluster> {
         labels: w.metadata.labels,
         annotations: w.metadata.annotations,
         taints,
+        heartbeat_seconds: match spec.heartbeat_period_seconds {
+            None => 60,
+            Some(n) if (1..=600).contains(&n) => n as u32,
+            Some(n) => {
+                ctx.error(format!("spec.heartbeatPeriodSeconds: {n} is not between 1 and 600"));
+                60
+            }
+        },
         origin: ctx.origin.clone(),
     })
 }

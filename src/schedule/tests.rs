@@ -12,6 +12,7 @@ fn cluster(name: &str, labels: &[(&str, &str)]) -> MemberCluster {
         labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         annotations: Default::default(),
         taints: Vec::new(),
+        heartbeat_seconds: 60,
         origin: Origin { path: "c.yaml".into(), line: 1 },
     }
 }

@@ -10,6 +10,7 @@
 pub mod approval;
 pub mod conditions;
 pub mod eviction;
+pub mod member;
 pub mod placement;
 pub mod publish;
 pub mod repack;
@@ -337,6 +338,7 @@ pub struct StatusCaches {
     pub runs: ParseCache<run::RunDocument>,
     pub requests: ParseCache<approval::ApprovalRequest>,
     pub evictions: ParseCache<eviction::EvictionDocument>,
+    pub members: ParseCache<member::MemberDocument>,
 }
 
 /// Changes to the status folder, paths relative to it.

@@ -69,6 +69,10 @@ impl Stored for super::eviction::EvictionDocument {
     type Part = ();
 }
 
+impl Stored for super::member::MemberDocument {
+    type Part = ();
+}
+
 /// Checks the summary's count of cluster files against the files read, and
 /// removes the annotation.
 fn take_count(annotations: &mut BTreeMap<String, String>, found: usize) -> Result<(), String> {

@@ -266,6 +266,7 @@ mod tests {
     fn variables_are_filled_in_and_checked() {
         let c = MemberCluster {
             taints: Vec::new(),
+            heartbeat_seconds: 60,
             name: "member1".into(),
             labels: BTreeMap::from([("region".to_string(), "eu".to_string())]),
             annotations: BTreeMap::new(),
