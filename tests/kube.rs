@@ -947,4 +947,19 @@ fn member_status_from_real_apiservers() {
     let row: Vec<&str> =
         table.lines().find(|l| l.starts_with("member2")).unwrap().split_whitespace().collect();
     assert_eq!((row[1], row[4], row[5], row[6]), ("True", "2", "7", "28Gi"));
+
+    // Scheduling reads what the clusters reported: the one with the most nodes.
+    f.pull();
+    f.write("resources/bynodes.yaml", &namespace_with_cm("kt-bynodes", "v1"));
+    let policy = "  policy:\n    placementType: PickN\n    numberOfClusters: 1\n    affinity:\n      clusterAffinity:\n        preferredDuringSchedulingIgnoredDuringExecution:\n        - weight: 100\n          preference:\n            propertySorter: {name: kubernetes-fleet.io/node-count, sortOrder: Descending}\n";
+    f.write("placements/bynodes.yaml", &rolling_placement("bynodes", "kt-bynodes", "", policy));
+    f.commit_all("one cluster, the one with the most nodes");
+    r.pass(now()).unwrap();
+    let placed: Vec<String> = common::placement_document(&f, "bynodes")
+        .status
+        .placement_statuses
+        .iter()
+        .map(|s| s.cluster_name.clone())
+        .collect();
+    assert_eq!(placed, ["member2"]);
 }

@@ -5,6 +5,9 @@
 //! changed; written only when the document changed.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
 
 use crate::cluster::ClusterProperties;
 use crate::status::member::{Contact, MEMBERS, member_document};
@@ -21,11 +24,52 @@ pub struct Contacts(HashMap<String, Asked>);
 struct Asked {
     at: Time,
     answer: Result<Option<ClusterProperties>, String>,
-    /// The inputs of the cluster's document when it was last built.
-    made_of: Option<String>,
+    /// What the cluster's document was last built from: the MemberCluster as
+    /// written (shared with the parse cache, so an unchanged file is the same
+    /// value) and whether it was reached.
+    made_of: Option<(Arc<Value>, Result<(), String>)>,
 }
 
 impl Pass<'_> {
+    /// Asks the clusters whose heartbeat is due about themselves; what they
+    /// report is what scheduling reads as their properties (over their
+    /// annotations).
+    pub(super) fn ask_members(&mut self) {
+        let fs = self.fs;
+        let now = self.now;
+        let mut live = false;
+        for c in fs.fleet.clusters.values() {
+            let heartbeat = i64::from(c.heartbeat_seconds);
+            let due = self.contacts.0.get(&c.name).is_none_or(|a| now >= a.at.plus_seconds(heartbeat));
+            if due {
+                let answer = self.backend.properties(&c.name).map_err(|e| e.to_string());
+                let made_of = self.contacts.0.remove(&c.name).and_then(|a| a.made_of);
+                self.contacts.0.insert(c.name.clone(), Asked { at: now, answer, made_of });
+            }
+            live |= matches!(self.contacts.0.get(&c.name), Some(Asked { answer: Ok(Some(_)), .. }));
+        }
+        if !live {
+            return;
+        }
+        let mut clusters = fs.fleet.clusters.clone();
+        for c in clusters.values_mut() {
+            let Some(Asked { answer: Ok(Some(p)), .. }) = self.contacts.0.get(&c.name) else { continue };
+            let r = "resources.kubernetes-fleet.io";
+            let reported = [
+                (crate::status::member::NODE_COUNT.to_string(), p.node_count.to_string()),
+                (crate::status::member::K8S_VERSION.to_string(), p.kubernetes_version.clone()),
+                (format!("{r}/total-cpu"), p.capacity.0.clone()),
+                (format!("{r}/total-memory"), p.capacity.1.clone()),
+                (format!("{r}/allocatable-cpu"), p.allocatable.0.clone()),
+                (format!("{r}/allocatable-memory"), p.allocatable.1.clone()),
+                (format!("{r}/available-cpu"), p.available.0.clone()),
+                (format!("{r}/available-memory"), p.available.1.clone()),
+            ];
+            c.annotations.extend(reported);
+        }
+        self.live_clusters = Some(clusters);
+    }
+
     pub(super) fn member_statuses(&mut self) {
         let fs = self.fs;
         let now = self.now;
@@ -34,13 +78,7 @@ impl Pass<'_> {
                 continue;
             }
             let heartbeat = i64::from(c.heartbeat_seconds);
-            let due = self.contacts.0.get(&c.name).is_none_or(|a| now >= a.at.plus_seconds(heartbeat));
-            if due {
-                let answer = self.backend.properties(&c.name).map_err(|e| e.to_string());
-                let made_of = self.contacts.0.remove(&c.name).and_then(|a| a.made_of);
-                self.contacts.0.insert(c.name.clone(), Asked { at: now, answer, made_of });
-            }
-            let asked = self.contacts.0.get(&c.name).expect("asked above");
+            let Some(asked) = self.contacts.0.get(&c.name) else { continue };
             // A backend that reports (or failed to): ask again at the next heartbeat.
             if !matches!(asked.answer, Ok(None)) {
                 self.wake.add(Wake::at(asked.at.plus_seconds(heartbeat)));
@@ -53,19 +91,23 @@ impl Pass<'_> {
             };
             let live = asked.answer.as_ref().ok().and_then(Option::as_ref);
             let key = ("MemberCluster".to_string(), None, c.name.clone());
-            let spec = fs
-                .fleet
-                .raw
-                .get(&key)
-                .and_then(|v| v.get("spec").filter(|s| !s.is_null()))
+            let Some(raw) = fs.fleet.raw.get(&key) else { continue };
+            let previous = self.members.get(&c.name);
+            // Unchanged: the same MemberCluster file, reached (or not) as before,
+            // and no live report (those are compared whole, below).
+            let unchanged = asked.made_of.as_ref().is_some_and(|(r, was)| {
+                (Arc::ptr_eq(r, raw) || r == raw) && was.as_ref().map(|_| ()).map_err(String::as_str) == reached
+            });
+            if previous.is_some() && unchanged && !matches!(asked.answer, Ok(Some(_))) {
+                continue; // nothing it is made of changed
+            }
+            let spec = raw
+                .get("spec")
+                .filter(|s| !s.is_null())
                 .cloned()
                 .unwrap_or_else(|| serde_json::json!({}));
             let generation = self.generation("MemberCluster", &c.name);
-            let made_of = format!("{reached:?}|{live:?}|{:?}|{spec}", c.annotations);
-            let previous = self.members.get(&c.name);
-            if previous.is_some() && asked.made_of.as_deref() == Some(made_of.as_str()) {
-                continue; // nothing it is made of changed
-            }
+            let made_of = (raw.clone(), reached.map_err(str::to_string));
             let contact = Contact { reached, live };
             let doc = member_document(c, &spec, &contact, previous, now, generation);
             if previous != Some(&doc) {

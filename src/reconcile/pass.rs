@@ -109,6 +109,9 @@ pub(crate) struct Pass<'p> {
     pub(super) evicted: super::evictions::Evicted,
     /// Member cluster status documents.
     pub(super) members: Documents<crate::status::member::MemberDocument>,
+    /// The clusters with what they reported about themselves as properties,
+    /// when any did (what scheduling reads).
+    pub(super) live_clusters: Option<BTreeMap<String, crate::repo::model::MemberCluster>>,
     pub(super) contacts: &'p mut super::members::Contacts,
     /// Takes Verification measurements.
     pub(super) prober: &'p crate::verify::probe::LazyProber,
@@ -193,6 +196,7 @@ impl<'p> Pass<'p> {
             evictions: Documents::read(repo, status, root, EVICTIONS, limit, &mut cache.evictions)?,
             evicted: Default::default(),
             members: Documents::read(repo, status, root, MEMBERS, limit, &mut cache.members)?,
+            live_clusters: None,
             contacts,
             placements,
             approved: BTreeSet::new(),
@@ -231,6 +235,7 @@ impl<'p> Pass<'p> {
         )?;
         self.notes.extend(notes);
         self.approved = approvals::accepted(&self.requests);
+        self.ask_members();
         self.evict();
         let approvals_ms = ms(t0);
         let ordered = auto_runs::ordered_runs(self.fs, self.indexer, &self.runs.now);
@@ -538,10 +543,11 @@ impl<'p> Pass<'p> {
             .get(&p.name)
             .map(|d| d.status.placement_statuses.iter().map(|s| s.cluster_name.clone()).collect())
             .unwrap_or_default();
+        let fleet = self.live_clusters.as_ref().unwrap_or(&self.fs.fleet.clusters);
         let s = match self.evicted.get(&p.name) {
-            None => schedule_keeping(p, &self.fs.fleet.clusters, &bound),
+            None => schedule_keeping(p, fleet, &bound),
             Some(evicted) => {
-                let mut clusters = self.fs.fleet.clusters.clone();
+                let mut clusters = fleet.clone();
                 clusters.retain(|name, _| !evicted.contains_key(name));
                 let mut s = schedule_keeping(p, &clusters, &bound);
                 for (cluster, eviction) in evicted {

@@ -145,9 +145,23 @@ impl<T: Stored> Documents<T> {
         cache: &mut ParseCache<T>,
     ) -> Result<Documents<T>, git2::Error> {
         let mut docs = Documents::empty(folder);
-        let old = std::mem::take(&mut cache.docs);
-        let Some(commit) = status_commit else { return Ok(docs) };
+        let Some(commit) = status_commit else {
+            cache.docs.clear();
+            cache.folder = None;
+            return Ok(docs);
+        };
         let tree = repo.find_commit(commit)?.tree()?;
+        let folder_id = match T::parts_folder() {
+            None => tree_id(&tree, &format!("{status_root}/{folder}")),
+            Some(_) => None,
+        };
+        if let (Some(id), Some((cached, cached_limit, read))) = (folder_id, &cache.folder)
+            && *cached == id
+            && *cached_limit == limit
+        {
+            return Ok(read.clone());
+        }
+        let old = std::mem::take(&mut cache.docs);
         for (file, id) in status_folder_entries(repo, &tree, status_root, folder)? {
             let Some(name) = file.strip_suffix(".yaml") else { continue };
             let parts_tree = match T::parts_folder() {
@@ -177,6 +191,7 @@ impl<T: Stored> Documents<T> {
             }
         }
         docs.now = docs.before.clone();
+        cache.folder = folder_id.map(|id| (id, limit, docs.clone()));
         Ok(docs)
     }
 
@@ -246,11 +261,15 @@ impl<T: Stored> Documents<T> {
 #[derive(Debug)]
 pub struct ParseCache<T: Stored> {
     docs: HashMap<String, Arc<ReadDocument<T>>>,
+    /// For kinds kept one file per document: the folder's tree and the
+    /// documents read from it (a folder of 10,000 member clusters that did not
+    /// change is not walked again).
+    folder: Option<(git2::Oid, usize, Documents<T>)>,
 }
 
 impl<T: Stored> Default for ParseCache<T> {
     fn default() -> Self {
-        ParseCache { docs: HashMap::new() }
+        ParseCache { docs: HashMap::new(), folder: None }
     }
 }
 
