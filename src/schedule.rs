@@ -34,15 +34,15 @@ const NO_AFFINITY: &str = "cluster does not match with any of the required clust
 
 /// Schedules a placement that holds no cluster yet.
 pub fn schedule(p: &Placement, clusters: &BTreeMap<String, MemberCluster>) -> Schedule {
-    schedule_keeping(p, clusters, &BTreeSet::new())
+    schedule_keeping(p, clusters, &|_| false)
 }
 
-/// Schedules a placement that holds `bound` (the clusters its status lists).
-/// Deterministic.
+/// Schedules a placement that holds the clusters `bound` says it does (the
+/// clusters its status lists). Deterministic.
 pub fn schedule_keeping(
     p: &Placement,
     clusters: &BTreeMap<String, MemberCluster>,
-    bound: &BTreeSet<String>,
+    bound: &dyn Fn(&str) -> bool,
 ) -> Schedule {
     match &p.policy {
         PlacementPolicy::PickAll { terms, tolerations } => {
@@ -50,7 +50,7 @@ pub fn schedule_keeping(
             for c in clusters.values() {
                 let why = match required(terms, c) {
                     Err(why) => Some(why),
-                    Ok(()) if bound.contains(&c.name) => None,
+                    Ok(()) if bound(&c.name) => None,
                     Ok(()) => untolerated(c, tolerations),
                 };
                 match why {
@@ -247,7 +247,11 @@ fn spread_score(
     Ok(score)
 }
 
-fn pick_n(policy: &PickN, clusters: &BTreeMap<String, MemberCluster>, bound: &BTreeSet<String>) -> Schedule {
+fn pick_n(
+    policy: &PickN,
+    clusters: &BTreeMap<String, MemberCluster>,
+    bound: &dyn Fn(&str) -> bool,
+) -> Schedule {
     let n = policy.number_of_clusters as usize;
     let mut not_picked = Vec::new();
     let mut eligible: Vec<&MemberCluster> = Vec::new();
@@ -259,8 +263,7 @@ fn pick_n(policy: &PickN, clusters: &BTreeMap<String, MemberCluster>, bound: &BT
     }
     // The clusters the placement holds stay (even if tainted since); when
     // there are too many, the lowest scored go first, the smaller name first.
-    let mut kept: Vec<&MemberCluster> =
-        eligible.iter().copied().filter(|c| bound.contains(&c.name)).collect();
+    let mut kept: Vec<&MemberCluster> = eligible.iter().copied().filter(|c| bound(&c.name)).collect();
     let mut trimmed = BTreeSet::new();
     if kept.len() > n {
         kept.sort_by_key(|c| (affinity_score(&policy.preferred, c, clusters), c.name.clone()));

@@ -369,6 +369,10 @@ impl Backend for KubeBackend {
         "kubernetes"
     }
 
+    fn reports_properties(&self) -> bool {
+        true
+    }
+
     /// Nodes (count, capacity, allocatable), the pods' requests (what is not
     /// available any more) and the apiserver's version.
     fn properties(&self, cluster: &str) -> Result<Option<ClusterProperties>, BackendError> {

@@ -171,6 +171,11 @@ pub trait Backend {
     fn properties(&self, _cluster: &str) -> Result<Option<ClusterProperties>, BackendError> {
         Ok(None)
     }
+
+    /// Whether [`Backend::properties`] ever reports anything.
+    fn reports_properties(&self) -> bool {
+        false
+    }
 }
 
 /// A member cluster's size and version, as KubeFleet's property provider

@@ -35,6 +35,9 @@ impl Pass<'_> {
     /// report is what scheduling reads as their properties (over their
     /// annotations).
     pub(super) fn ask_members(&mut self) {
+        if !self.backend.reports_properties() {
+            return; // nothing to ask: the annotations say it
+        }
         let fs = self.fs;
         let now = self.now;
         let mut live = false;
@@ -70,14 +73,21 @@ impl Pass<'_> {
         self.live_clusters = Some(clusters);
     }
 
-    pub(super) fn member_statuses(&mut self) {
+    pub(super) fn member_statuses(&mut self) -> Result<(), git2::Error> {
         let fs = self.fs;
         let now = self.now;
+        let (status, root, limit) = (fs.trusted_status(), &fs.status_root, fs.status_limit());
+        self.members = crate::status::Documents::read(self.repo, status, root, MEMBERS, limit, self.members_cache)?;
         for c in fs.fleet.clusters.values() {
             if !self.owns(&format!("{MEMBERS}/{}", c.name)) {
                 continue;
             }
             let heartbeat = i64::from(c.heartbeat_seconds);
+            if !self.contacts.0.contains_key(&c.name) {
+                // A backend that reports nothing (asked once, for its answer).
+                let answer = self.backend.properties(&c.name).map_err(|e| e.to_string());
+                self.contacts.0.insert(c.name.clone(), Asked { at: now, answer, made_of: None });
+            }
             let Some(asked) = self.contacts.0.get(&c.name) else { continue };
             // A backend that reports (or failed to): ask again at the next heartbeat.
             if !matches!(asked.answer, Ok(None)) {
@@ -96,16 +106,14 @@ impl Pass<'_> {
             // Unchanged: the same MemberCluster file, reached (or not) as before,
             // and no live report (those are compared whole, below).
             let unchanged = asked.made_of.as_ref().is_some_and(|(r, was)| {
-                (Arc::ptr_eq(r, raw) || r == raw) && was.as_ref().map(|_| ()).map_err(String::as_str) == reached
+                (Arc::ptr_eq(r, raw) || r == raw)
+                    && was.as_ref().map(|_| ()).map_err(String::as_str) == reached
             });
             if previous.is_some() && unchanged && !matches!(asked.answer, Ok(Some(_))) {
                 continue; // nothing it is made of changed
             }
-            let spec = raw
-                .get("spec")
-                .filter(|s| !s.is_null())
-                .cloned()
-                .unwrap_or_else(|| serde_json::json!({}));
+            let spec =
+                raw.get("spec").filter(|s| !s.is_null()).cloned().unwrap_or_else(|| serde_json::json!({}));
             let generation = self.generation("MemberCluster", &c.name);
             let made_of = (raw.clone(), reached.map_err(str::to_string));
             let contact = Contact { reached, live };
@@ -129,5 +137,6 @@ impl Pass<'_> {
             self.members.remove(&name);
             self.contacts.0.remove(&name);
         }
+        Ok(())
     }
 }

@@ -109,6 +109,9 @@ pub(crate) struct Pass<'p> {
     pub(super) evicted: super::evictions::Evicted,
     /// Member cluster status documents.
     pub(super) members: Documents<crate::status::member::MemberDocument>,
+    /// Read when the member documents are made (after the clusters' work:
+    /// at 10,000 clusters the folder is not in the way of a push's first write).
+    pub(super) members_cache: &'p mut crate::status::ParseCache<crate::status::member::MemberDocument>,
     /// The clusters with what they reported about themselves as properties,
     /// when any did (what scheduling reads).
     pub(super) live_clusters: Option<BTreeMap<String, crate::repo::model::MemberCluster>>,
@@ -195,7 +198,8 @@ impl<'p> Pass<'p> {
             requests: Documents::read(repo, status, root, REQUESTS, limit, &mut cache.requests)?,
             evictions: Documents::read(repo, status, root, EVICTIONS, limit, &mut cache.evictions)?,
             evicted: Default::default(),
-            members: Documents::read(repo, status, root, MEMBERS, limit, &mut cache.members)?,
+            members: Documents::empty(MEMBERS),
+            members_cache: &mut cache.members,
             live_clusters: None,
             contacts,
             placements,
@@ -267,7 +271,7 @@ impl<'p> Pass<'p> {
         for p in &readable {
             self.placement_document(p);
         }
-        self.member_statuses();
+        self.member_statuses()?;
         tracing::debug!(
             approvals_ms,
             runs_ms,
@@ -538,18 +542,19 @@ impl<'p> Pass<'p> {
         if let Some(s) = self.schedules.get(&p.name) {
             return s.clone();
         }
-        let bound: BTreeSet<String> = self
+        let bound: HashSet<&str> = self
             .placements
             .get(&p.name)
-            .map(|d| d.status.placement_statuses.iter().map(|s| s.cluster_name.clone()).collect())
+            .map(|d| d.status.placement_statuses.iter().map(|s| s.cluster_name.as_str()).collect())
             .unwrap_or_default();
+        let holds = |c: &str| bound.contains(c);
         let fleet = self.live_clusters.as_ref().unwrap_or(&self.fs.fleet.clusters);
         let s = match self.evicted.get(&p.name) {
-            None => schedule_keeping(p, fleet, &bound),
+            None => schedule_keeping(p, fleet, &holds),
             Some(evicted) => {
                 let mut clusters = fleet.clone();
                 clusters.retain(|name, _| !evicted.contains_key(name));
-                let mut s = schedule_keeping(p, &clusters, &bound);
+                let mut s = schedule_keeping(p, &clusters, &holds);
                 for (cluster, eviction) in evicted {
                     let why = format!("evicted by ClusterResourcePlacementEviction {eviction}");
                     s.not_picked.push((cluster.clone(), why));

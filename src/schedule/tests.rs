@@ -136,11 +136,14 @@ fn taints_need_a_toleration_from_new_placements_only() {
     assert_eq!(names(&schedule(&pick_all(vec![], vec![everything]), &f)), ["both", "gpu1", "plain"]);
     // A taint added after the placement picked the cluster does not remove it.
     let bound: BTreeSet<String> = ["gpu1".to_string()].into();
-    assert_eq!(names(&schedule_keeping(&pick_all(vec![], vec![]), &f, &bound)), ["gpu1", "plain"]);
-    let s = schedule_keeping(&pick_n(2, |_| {}), &f, &bound);
+    assert_eq!(
+        names(&schedule_keeping(&pick_all(vec![], vec![]), &f, &|c| bound.contains(c))),
+        ["gpu1", "plain"]
+    );
+    let s = schedule_keeping(&pick_n(2, |_| {}), &f, &|c| bound.contains(c));
     assert_eq!(names(&s), ["gpu1", "plain"]);
     // (but a required term still applies to it, as before)
-    let s = schedule_keeping(&pick_all(canary(), vec![]), &f, &bound);
+    let s = schedule_keeping(&pick_all(canary(), vec![]), &f, &|c| bound.contains(c));
     assert!(s.clusters.is_empty());
 }
 
@@ -302,12 +305,12 @@ fn pick_n_keeps_what_it_holds_and_trims_the_lowest_scored() {
     };
     let bound: BTreeSet<String> = ["b".to_string(), "d".to_string()].into();
     // Held clusters stay even though gold ones score higher.
-    assert_eq!(names(&schedule_keeping(&prefer_gold(2), &f, &bound)), ["b", "d"]);
+    assert_eq!(names(&schedule_keeping(&prefer_gold(2), &f, &|c| bound.contains(c))), ["b", "d"]);
     // Growing adds the best of the rest.
-    assert_eq!(names(&schedule_keeping(&prefer_gold(3), &f, &bound)), ["a", "b", "d"]);
+    assert_eq!(names(&schedule_keeping(&prefer_gold(3), &f, &|c| bound.contains(c))), ["a", "b", "d"]);
     // Shrinking drops the lowest scored, the smaller name first.
     let bound: BTreeSet<String> = ["a".to_string(), "b".to_string(), "d".to_string()].into();
-    let s = schedule_keeping(&prefer_gold(2), &f, &bound);
+    let s = schedule_keeping(&prefer_gold(2), &f, &|c| bound.contains(c));
     assert_eq!(names(&s), ["a", "d"]);
     assert_eq!(why(&s, "b"), "numberOfClusters was lowered");
 }
