@@ -77,7 +77,8 @@ impl Pass<'_> {
         let fs = self.fs;
         let now = self.now;
         let (status, root, limit) = (fs.trusted_status(), &fs.status_root, fs.status_limit());
-        self.members = crate::status::Documents::read(self.repo, status, root, MEMBERS, limit, self.members_cache)?;
+        self.members =
+            crate::status::Documents::read(self.repo, status, root, MEMBERS, limit, self.members_cache)?;
         for c in fs.fleet.clusters.values() {
             if !self.owns(&format!("{MEMBERS}/{}", c.name)) {
                 continue;
