@@ -812,3 +812,70 @@ fn member_clusters_get_a_status_written_when_it_changes() {
     r.pass(now() + 240).unwrap();
     assert!(f.origin_file("status/memberclusters/member3.yaml").is_none());
 }
+
+/// An eviction from a staged (External) placement: the cluster loses the
+/// resources at once and the next run leaves it out; once the eviction is
+/// deleted, a run updates it again.
+#[test]
+fn an_evicted_cluster_is_left_out_of_staged_runs() {
+    let f = Fleet::example();
+    f.remove("runs/example-run.yaml");
+    f.remove("placements/crp-with-envelope.yaml");
+    f.write(
+        "strategies/one.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: one\nspec:\n  stages:\n  - name: all\n    maxConcurrency: 100%\n",
+    );
+    let run = |name: &str, index: u32| {
+        format!(
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateRun\nmetadata:\n  name: {name}\nspec:\n  placementName: example-placement\n  resourceSnapshotIndex: \"{index}\"\n  stagedRolloutStrategyName: one\n"
+        )
+    };
+    f.write("runs/r1.yaml", &run("r1", 0));
+    f.commit_all("value1 everywhere");
+    let mut r = reconciler(&RunArgs::once(f.origin_str(), f.state_dir())).unwrap();
+    let values = || -> Vec<String> {
+        ["member1", "member2", "member3"]
+            .iter()
+            .map(|m| {
+                let p = f.state_dir().join(format!("clusters/{m}/test-namespace/configmap/test-cm.yaml"));
+                std::fs::read_to_string(p)
+                    .ok()
+                    .and_then(|s| s.lines().find_map(|l| l.trim().strip_prefix("key: ").map(str::to_string)))
+                    .unwrap_or_else(|| "-".into())
+            })
+            .collect()
+    };
+    let out = r.pass(now()).unwrap();
+    assert!(out.message.contains("r1 succeeded"), "{}", out.message);
+    assert_eq!(values(), ["value1", "value1", "value1"]);
+
+    f.pull();
+    f.write(
+        "evictions/member2.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacementEviction\nmetadata:\n  name: member2\nspec:\n  placementName: example-placement\n  clusterName: member2\n",
+    );
+    f.commit_all("evict member2");
+    r.pass(now()).unwrap();
+    assert_eq!(values(), ["value1", "-", "value1"], "removed at once, without a run");
+
+    f.pull();
+    f.write("resources/test-namespace.yaml", &common::test_namespace("value2"));
+    f.write("runs/r2.yaml", &run("r2", 1));
+    f.commit_all("value2");
+    let out = r.pass(now()).unwrap();
+    assert!(out.message.contains("r2 succeeded"), "{}", out.message);
+    assert_eq!(values(), ["value2", "-", "value2"], "the run leaves member2 out");
+    let text = f.origin_file("status/clusterstagedupdateruns/r2.yaml").unwrap();
+    let doc: gitfleet::status::run::RunDocument = serde_saphyr::from_str(&text).unwrap();
+    let names: Vec<&str> =
+        doc.status.stages_status[0].clusters.iter().map(|c| c.cluster_name.as_str()).collect();
+    assert_eq!(names, ["member1", "member3"]);
+
+    f.pull();
+    f.remove("evictions/member2.yaml");
+    f.write("runs/r3.yaml", &run("r3", 1));
+    f.commit_all("member2 back, and a run");
+    let out = r.pass(now()).unwrap();
+    assert!(out.message.contains("r3 succeeded"), "{}", out.message);
+    assert_eq!(values(), ["value2", "value2", "value2"]);
+}
