@@ -12,7 +12,7 @@
 //! - a topology spread constraint `DoNotSchedule` filters a cluster that would
 //!   make the skew exceed `maxSkew`; `ScheduleAnyway` only lowers its score.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 
 use crate::repo::model::{
     ClusterTerm, MemberCluster, PickN, Placement, PlacementPolicy, PreferredTerm, PropertyOp,
@@ -163,88 +163,120 @@ pub fn parse_quantity(text: &str) -> Option<f64> {
     number.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| v * factor)
 }
 
-/// A cluster's preferred-affinity score: the sum of its terms'.
-fn affinity_score(
-    preferred: &[PreferredTerm],
-    c: &MemberCluster,
-    fleet: &BTreeMap<String, MemberCluster>,
-) -> i64 {
-    let mut score = 0;
-    for t in preferred {
-        if t.weight == 0 || t.labels.as_ref().is_some_and(|l| !l.matches(&c.labels)) {
-            continue;
-        }
-        let Some(sorter) = &t.sorter else {
-            score += i64::from(t.weight);
-            continue;
-        };
-        // Interpolated between the smallest and largest value in the fleet.
-        let value = |m: &MemberCluster| m.property(&sorter.name).and_then(parse_quantity);
-        let Some(v) = value(c) else { continue };
-        let all: Vec<f64> = fleet.values().filter_map(value).collect();
-        let (min, max) =
-            all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
-        if max <= min {
-            continue;
-        }
-        let share = (v - min) / (max - min);
-        let share = if sorter.ascending { 1.0 - share } else { share };
-        score += (f64::from(t.weight) * share).round() as i64;
-    }
-    score
+/// The preferred-affinity scores of a fleet: each property sorter's
+/// smallest and largest value are found once, not per cluster.
+struct Affinity<'a> {
+    preferred: &'a [PreferredTerm],
+    /// Per term: (min, max) of its sorter's property over the fleet.
+    extremes: Vec<Option<(f64, f64)>>,
 }
 
-/// Topology spread for one more cluster in `domain` given the picked counts:
-/// `Err` when a DoNotSchedule constraint forbids it, else the score.
-fn spread_score(
-    spread: &[SpreadConstraint],
-    c: &MemberCluster,
-    fleet: &BTreeMap<String, MemberCluster>,
-    picked: &[String],
-) -> Result<i64, String> {
-    let mut score = 0;
-    for k in spread {
-        let Some(domain) = c.labels.get(&k.topology_key) else { continue };
-        // Every domain of the fleet, with the picked clusters in it.
-        let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
-        for m in fleet.values() {
-            if let Some(d) = m.labels.get(&k.topology_key) {
-                counts.entry(d.as_str()).or_insert(0);
+impl<'a> Affinity<'a> {
+    fn new(preferred: &'a [PreferredTerm], fleet: &BTreeMap<String, MemberCluster>) -> Affinity<'a> {
+        let extremes = preferred
+            .iter()
+            .map(|t| {
+                let sorter = t.sorter.as_ref()?;
+                let values = fleet.values().filter_map(|m| m.property(&sorter.name).and_then(parse_quantity));
+                let (min, max) =
+                    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+                (max > min).then_some((min, max))
+            })
+            .collect();
+        Affinity { preferred, extremes }
+    }
+
+    /// A cluster's score: the sum of its terms' (weights, or weights
+    /// interpolated between the fleet's extremes of a property).
+    fn score(&self, c: &MemberCluster) -> i64 {
+        let mut score = 0;
+        for (t, extremes) in self.preferred.iter().zip(&self.extremes) {
+            if t.weight == 0 || t.labels.as_ref().is_some_and(|l| !l.matches(&c.labels)) {
+                continue;
             }
+            let Some(sorter) = &t.sorter else {
+                score += i64::from(t.weight);
+                continue;
+            };
+            let (Some((min, max)), Some(v)) = (extremes, c.property(&sorter.name).and_then(parse_quantity))
+            else {
+                continue;
+            };
+            let share = (v - min) / (max - min);
+            let share = if sorter.ascending { 1.0 - share } else { share };
+            score += (f64::from(t.weight) * share).round() as i64;
         }
-        for name in picked {
-            if let Some(d) = fleet.get(name).and_then(|m| m.labels.get(&k.topology_key)) {
-                *counts.entry(d.as_str()).or_insert(0) += 1;
-            }
-        }
-        let mut sorted: Vec<i64> = counts.values().copied().collect();
-        sorted.sort();
-        let (smallest, largest) = (sorted[0], sorted[sorted.len() - 1]);
-        let second = sorted.get(1).copied().unwrap_or(smallest);
-        let count = counts.get(domain.as_str()).copied().unwrap_or(0);
-        let skew = largest - smallest;
-        let max = i64::from(k.max_skew);
-        let (change, violates) = if largest == smallest {
-            (1, skew + 1 > max)
-        } else if count == smallest && smallest != second {
-            (-1, skew - 1 > max)
-        } else if count == largest {
-            (1, skew + 1 > max)
-        } else {
-            (0, skew > max)
-        };
-        match (violates, k.do_not_schedule) {
-            (false, _) => score -= change,
-            (true, false) => score -= 1000,
-            (true, true) => {
-                return Err(format!(
-                    "violated topology spread constraint \"{}\" (max skew {})",
-                    k.topology_key, k.max_skew
-                ));
+        score
+    }
+}
+
+/// The picked clusters per domain of each topology spread constraint.
+struct Spread<'a> {
+    constraints: &'a [SpreadConstraint],
+    /// Per constraint: domain -> picked clusters in it (every domain of the fleet).
+    counts: Vec<BTreeMap<&'a str, i64>>,
+}
+
+impl<'a> Spread<'a> {
+    fn new(constraints: &'a [SpreadConstraint], fleet: &'a BTreeMap<String, MemberCluster>) -> Spread<'a> {
+        let counts = constraints
+            .iter()
+            .map(|k| {
+                fleet
+                    .values()
+                    .filter_map(|m| m.labels.get(&k.topology_key))
+                    .map(|d| (d.as_str(), 0))
+                    .collect()
+            })
+            .collect();
+        Spread { constraints, counts }
+    }
+
+    fn picked(&mut self, c: &MemberCluster) {
+        for (k, counts) in self.constraints.iter().zip(&mut self.counts) {
+            if let Some(d) = c.labels.get(&k.topology_key)
+                && let Some(n) = counts.get_mut(d.as_str())
+            {
+                *n += 1;
             }
         }
     }
-    Ok(score)
+
+    /// The score of one more cluster (KubeFleet's `willViolate`), or why a
+    /// DoNotSchedule constraint forbids it.
+    fn score(&self, c: &MemberCluster) -> Result<i64, String> {
+        let mut score = 0;
+        for (k, counts) in self.constraints.iter().zip(&self.counts) {
+            let Some(domain) = c.labels.get(&k.topology_key) else { continue };
+            let mut sorted: Vec<i64> = counts.values().copied().collect();
+            sorted.sort_unstable();
+            let (smallest, largest) = (sorted[0], sorted[sorted.len() - 1]);
+            let second = sorted.get(1).copied().unwrap_or(smallest);
+            let count = counts.get(domain.as_str()).copied().unwrap_or(0);
+            let skew = largest - smallest;
+            let max = i64::from(k.max_skew);
+            let (change, violates) = if largest == smallest {
+                (1, skew + 1 > max)
+            } else if count == smallest && smallest != second {
+                (-1, skew - 1 > max)
+            } else if count == largest {
+                (1, skew + 1 > max)
+            } else {
+                (0, skew > max)
+            };
+            match (violates, k.do_not_schedule) {
+                (false, _) => score -= change,
+                (true, false) => score -= 1000,
+                (true, true) => {
+                    return Err(format!(
+                        "violated topology spread constraint \"{}\" (max skew {})",
+                        k.topology_key, k.max_skew
+                    ));
+                }
+            }
+        }
+        Ok(score)
+    }
 }
 
 fn pick_n(
@@ -253,66 +285,83 @@ fn pick_n(
     bound: &dyn Fn(&str) -> bool,
 ) -> Schedule {
     let n = policy.number_of_clusters as usize;
+    let affinity = Affinity::new(&policy.preferred, clusters);
     let mut not_picked = Vec::new();
-    let mut eligible: Vec<&MemberCluster> = Vec::new();
+    let mut eligible: Vec<(&MemberCluster, i64)> = Vec::new();
     for c in clusters.values() {
         match required(&policy.terms, c) {
-            Ok(()) => eligible.push(c),
+            Ok(()) => eligible.push((c, affinity.score(c))),
             Err(why) => not_picked.push((c.name.clone(), why)),
         }
     }
     // The clusters the placement holds stay (even if tainted since); when
     // there are too many, the lowest scored go first, the smaller name first.
-    let mut kept: Vec<&MemberCluster> = eligible.iter().copied().filter(|c| bound(&c.name)).collect();
-    let mut trimmed = BTreeSet::new();
+    let mut kept: Vec<(&MemberCluster, i64)> =
+        eligible.iter().copied().filter(|(c, _)| bound(&c.name)).collect();
     if kept.len() > n {
-        kept.sort_by_key(|c| (affinity_score(&policy.preferred, c, clusters), c.name.clone()));
-        for c in kept.drain(..kept.len() - n) {
+        kept.sort_by(|(a, sa), (b, sb)| (sa, &a.name).cmp(&(sb, &b.name)));
+        for (c, _) in kept.drain(..kept.len() - n) {
             not_picked.push((c.name.clone(), "numberOfClusters was lowered".to_string()));
-            trimmed.insert(c.name.clone());
         }
     }
-    let mut picked: Vec<String> = kept.iter().map(|c| c.name.clone()).collect();
-    let mut candidates: Vec<&MemberCluster> = Vec::new();
-    for c in eligible.into_iter().filter(|c| !picked.contains(&c.name) && !trimmed.contains(&c.name)) {
+    let held: HashSet<&str> =
+        eligible.iter().filter(|(c, _)| bound(&c.name)).map(|(c, _)| c.name.as_str()).collect();
+    let mut picked: Vec<String> = kept.iter().map(|(c, _)| c.name.clone()).collect();
+    let mut spread = Spread::new(&policy.spread, clusters);
+    for (c, _) in &kept {
+        spread.picked(c);
+    }
+    let mut candidates: Vec<(&MemberCluster, i64)> = Vec::new();
+    for (c, score) in eligible.iter().copied().filter(|(c, _)| !held.contains(c.name.as_str())) {
         match untolerated(c, &policy.tolerations) {
             Some(why) => not_picked.push((c.name.clone(), why)),
-            None => candidates.push(c),
+            None => candidates.push((c, score)),
         }
     }
-    // One at a time: each pick changes the spread.
-    let mut filtered: BTreeMap<String, String> = BTreeMap::new();
-    let mut last_scores: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    while picked.len() < n {
-        let mut best: Option<((i64, i64), &MemberCluster)> = None;
-        for c in candidates.iter().copied().filter(|c| !picked.contains(&c.name)) {
-            match spread_score(&policy.spread, c, clusters, &picked) {
-                Err(why) => {
-                    filtered.insert(c.name.clone(), why);
-                }
-                Ok(spread) => {
-                    filtered.remove(&c.name);
-                    let score = (spread, affinity_score(&policy.preferred, c, clusters));
-                    last_scores.insert(c.name.clone(), score);
-                    // Higher first; on a tie the smaller name (the first seen).
-                    if best.is_none_or(|(b, _)| score > b) {
-                        best = Some((score, c));
+    // Best first: topology spread score (which changes with each pick, so
+    // one at a time), then affinity score, then name.
+    let mut chosen: HashSet<&str> = HashSet::new();
+    let mut filtered: BTreeMap<&str, String> = BTreeMap::new();
+    let mut last_spread: BTreeMap<&str, i64> = BTreeMap::new();
+    if policy.spread.is_empty() {
+        let mut order = candidates.clone();
+        order.sort_by(|(a, sa), (b, sb)| sb.cmp(sa).then_with(|| a.name.cmp(&b.name)));
+        for (c, _) in order.into_iter().take(n.saturating_sub(picked.len())) {
+            chosen.insert(c.name.as_str());
+            picked.push(c.name.clone());
+        }
+    } else {
+        while picked.len() < n {
+            let mut best: Option<((i64, i64), &MemberCluster)> = None;
+            for &(c, affinity) in candidates.iter().filter(|(c, _)| !chosen.contains(c.name.as_str())) {
+                match spread.score(c) {
+                    Err(why) => {
+                        filtered.insert(c.name.as_str(), why);
+                    }
+                    Ok(s) => {
+                        filtered.remove(c.name.as_str());
+                        last_spread.insert(c.name.as_str(), s);
+                        // Higher first; on a tie the smaller name (the first seen).
+                        if best.is_none_or(|(b, _)| (s, affinity) > b) {
+                            best = Some(((s, affinity), c));
+                        }
                     }
                 }
             }
+            let Some((_, c)) = best else { break };
+            chosen.insert(c.name.as_str());
+            spread.picked(c);
+            picked.push(c.name.clone());
         }
-        let Some((_, c)) = best else { break };
-        picked.push(c.name.clone());
     }
-    for c in candidates.iter().filter(|c| !picked.contains(&c.name)) {
-        let why = match (filtered.get(&c.name), last_scores.get(&c.name)) {
-            (Some(why), _) => why.clone(),
-            (None, Some((spread, affinity))) => format!(
-                "cluster does not score high enough (affinity score: {affinity}, topology spread score: {spread})"
-            ),
-            (None, None) => {
-                let affinity = affinity_score(&policy.preferred, c, clusters);
-                format!("cluster does not score high enough (affinity score: {affinity})")
+    for (c, affinity) in candidates.iter().filter(|(c, _)| !chosen.contains(c.name.as_str())) {
+        let why = match filtered.get(c.name.as_str()) {
+            Some(why) => why.clone(),
+            None => {
+                let spread = last_spread.get(c.name.as_str()).copied().unwrap_or(0);
+                format!(
+                    "cluster does not score high enough (affinity score: {affinity}, topology spread score: {spread})"
+                )
             }
         };
         not_picked.push((c.name.clone(), why));

@@ -879,3 +879,38 @@ fn an_evicted_cluster_is_left_out_of_staged_runs() {
     assert!(out.message.contains("r3 succeeded"), "{}", out.message);
     assert_eq!(values(), ["value2", "value2", "value2"]);
 }
+
+/// Two evictions in one commit are counted against the budget together.
+#[test]
+fn two_evictions_in_one_commit_share_the_budget() {
+    let f = Fleet::example();
+    f.write("resources/ev2.yaml", &namespace_with_cm("ev2", "v1"));
+    f.write("placements/twice.yaml", &rolling_placement("twice", "ev2", "", ""));
+    f.commit_all("a placement on every member");
+    let mut r = reconciler(&RunArgs::once(f.origin_str(), f.state_dir())).unwrap();
+    r.pass(now()).unwrap();
+    f.pull();
+    f.write(
+        "budgets/twice.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacementDisruptionBudget\nmetadata:\n  name: twice\nspec:\n  minAvailable: 2\n",
+    );
+    for m in ["member1", "member2"] {
+        f.write(
+            &format!("evictions/{m}.yaml"),
+            &format!("apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacementEviction\nmetadata:\n  name: off-{m}\nspec:\n  placementName: twice\n  clusterName: {m}\n"),
+        );
+    }
+    f.commit_all("evict two of three under minAvailable 2");
+    let out = r.pass(now()).unwrap();
+    assert!(out.message.contains("eviction off-member1 removed twice from member1"), "{}", out.message);
+    assert!(
+        out.message.contains("eviction off-member2 of member2 not executed: Eviction is blocked by specified ClusterResourcePlacementDisruptionBudget, availablePlacements: 2, totalPlacements: 2"),
+        "{}",
+        out.message
+    );
+    let holds: Vec<&str> = ["member1", "member2", "member3"]
+        .into_iter()
+        .filter(|m| f.state_dir().join(format!("clusters/{m}/ev2/configmap/cm.yaml")).exists())
+        .collect();
+    assert_eq!(holds, ["member2", "member3"]);
+}

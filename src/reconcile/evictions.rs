@@ -22,35 +22,46 @@ impl Pass<'_> {
         let mut evicted = Evicted::new();
         let owned: Vec<&crate::repo::model::Eviction> =
             fs.fleet.evictions.values().filter(|e| self.owns(&e.placement)).collect();
+        // Per placement: the clusters it holds and those available, less the
+        // ones evicted in this pass (two evictions in one commit count both).
+        let mut holding: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
         for e in owned {
             if self.evictions.broken.contains_key(&e.name) {
                 continue; // reported when read; decided again once readable
             }
-            let statuses = self.placements.get(&e.placement).map(|d| d.status.placement_statuses.as_slice());
-            let held: BTreeSet<String> =
-                statuses.unwrap_or_default().iter().map(|s| s.cluster_name.clone()).collect();
-            let available: BTreeSet<String> = statuses
-                .unwrap_or_default()
-                .iter()
-                .filter(|s| s.conditions.is_true(RESOURCE_AVAILABLE))
-                .map(|s| s.cluster_name.clone())
-                .collect();
+            if self.placement_unreadable(&e.placement) {
+                continue; // its clusters' state is unknown: decided once it is readable
+            }
+            let (held, available) = holding.entry(e.placement.clone()).or_insert_with(|| {
+                let statuses =
+                    self.placements.get(&e.placement).map(|d| d.status.placement_statuses.as_slice());
+                let statuses = statuses.unwrap_or_default();
+                let held = statuses.iter().map(|s| s.cluster_name.clone()).collect();
+                let available = statuses
+                    .iter()
+                    .filter(|s| s.conditions.is_true(RESOURCE_AVAILABLE))
+                    .map(|s| s.cluster_name.clone())
+                    .collect();
+                (held, available)
+            });
             let input = EvictionInput {
                 eviction: e,
                 generation: self.generation("ClusterResourcePlacementEviction", &e.name),
                 placement: fs.fleet.placements.get(&e.placement),
                 budget: fs.fleet.budgets.get(&e.placement),
-                held: &held,
-                available: &available,
+                held,
+                available,
                 now: self.now,
             };
             let previous = self.evictions.get(&e.name).cloned();
             let doc = decide(&input, previous.as_ref());
             if doc.executed() {
                 evicted.entry(e.placement.clone()).or_default().insert(e.cluster.clone(), e.name.clone());
+                let held_it = held.remove(&e.cluster);
+                available.remove(&e.cluster);
                 // Until the cluster no longer holds anything of the placement
                 // (an unreachable one is tried again in a later pass).
-                let holds = held.contains(&e.cluster)
+                let holds = held_it
                     || self.backend.placements_on(&e.cluster).map_or(true, |ps| ps.contains(&e.placement));
                 if holds {
                     self.remove_evicted(&e.placement, &e.cluster, &e.name);

@@ -24,6 +24,9 @@ pub struct Contacts(HashMap<String, Asked>);
 struct Asked {
     at: Time,
     answer: Result<Option<ClusterProperties>, String>,
+    /// The last report it gave (kept when an ask fails: KubeFleet keeps the
+    /// last reported properties too, so one failed ask moves nothing).
+    last_good: Option<ClusterProperties>,
     /// What the cluster's document was last built from: the MemberCluster as
     /// written (shared with the parse cache, so an unchanged file is the same
     /// value) and whether it was reached.
@@ -44,19 +47,25 @@ impl Pass<'_> {
         for c in fs.fleet.clusters.values() {
             let heartbeat = i64::from(c.heartbeat_seconds);
             let due = self.contacts.0.get(&c.name).is_none_or(|a| now >= a.at.plus_seconds(heartbeat));
-            if due {
+            // (A cluster that did not answer a sync waits for its backoff.)
+            if due && self.retries.backing_off(&c.name, now).is_none() {
                 let answer = self.backend.properties(&c.name).map_err(|e| e.to_string());
-                let made_of = self.contacts.0.remove(&c.name).and_then(|a| a.made_of);
-                self.contacts.0.insert(c.name.clone(), Asked { at: now, answer, made_of });
+                let old = self.contacts.0.remove(&c.name);
+                let last_good = match &answer {
+                    Ok(Some(p)) => Some(p.clone()),
+                    _ => old.as_ref().and_then(|a| a.last_good.clone()),
+                };
+                let made_of = old.and_then(|a| a.made_of);
+                self.contacts.0.insert(c.name.clone(), Asked { at: now, answer, last_good, made_of });
             }
-            live |= matches!(self.contacts.0.get(&c.name), Some(Asked { answer: Ok(Some(_)), .. }));
+            live |= self.contacts.0.get(&c.name).is_some_and(|a| a.last_good.is_some());
         }
         if !live {
             return;
         }
         let mut clusters = fs.fleet.clusters.clone();
         for c in clusters.values_mut() {
-            let Some(Asked { answer: Ok(Some(p)), .. }) = self.contacts.0.get(&c.name) else { continue };
+            let Some(p) = self.contacts.0.get(&c.name).and_then(|a| a.last_good.as_ref()) else { continue };
             let r = "resources.kubernetes-fleet.io";
             let reported = [
                 (crate::status::member::NODE_COUNT.to_string(), p.node_count.to_string()),
@@ -87,7 +96,8 @@ impl Pass<'_> {
             if !self.contacts.0.contains_key(&c.name) {
                 // A backend that reports nothing (asked once, for its answer).
                 let answer = self.backend.properties(&c.name).map_err(|e| e.to_string());
-                self.contacts.0.insert(c.name.clone(), Asked { at: now, answer, made_of: None });
+                let last_good = answer.as_ref().ok().and_then(Clone::clone);
+                self.contacts.0.insert(c.name.clone(), Asked { at: now, answer, last_good, made_of: None });
             }
             let Some(asked) = self.contacts.0.get(&c.name) else { continue };
             // A backend that reports (or failed to): ask again at the next heartbeat.
@@ -100,7 +110,7 @@ impl Pass<'_> {
                 (Err(why), None) => Err(why.as_str()),
                 _ => Ok(()),
             };
-            let live = asked.answer.as_ref().ok().and_then(Option::as_ref);
+            let live = asked.last_good.as_ref();
             let key = ("MemberCluster".to_string(), None, c.name.clone());
             let Some(raw) = fs.fleet.raw.get(&key) else { continue };
             let previous = self.members.get(&c.name);
@@ -110,7 +120,7 @@ impl Pass<'_> {
                 (Arc::ptr_eq(r, raw) || r == raw)
                     && was.as_ref().map(|_| ()).map_err(String::as_str) == reached
             });
-            if previous.is_some() && unchanged && !matches!(asked.answer, Ok(Some(_))) {
+            if previous.is_some() && unchanged && asked.last_good.is_none() {
                 continue; // nothing it is made of changed
             }
             let spec =

@@ -329,7 +329,15 @@ impl<'p> Pass<'p> {
             let Some(ns) = &p.namespace_status else { continue };
             let file = format!("{ns}/{}.yaml", p.name);
             wanted.insert(file.clone());
-            let written = changes.writes.contains_key(&format!("{PLACEMENTS}/{}.yaml", p.name));
+            // (A split document may change only in its cluster files.)
+            let bindings = format!("{}/{}/", crate::status::stored::BINDINGS, p.name);
+            let written = changes.writes.contains_key(&format!("{PLACEMENTS}/{}.yaml", p.name))
+                || changes
+                    .writes
+                    .range(bindings.clone()..)
+                    .next()
+                    .is_some_and(|(k, _)| k.starts_with(&bindings))
+                || changes.deletes.range(bindings.clone()..).next().is_some_and(|k| k.starts_with(&bindings));
             if !written && existing.contains(&file) {
                 continue;
             }

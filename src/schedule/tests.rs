@@ -5,6 +5,7 @@
 use super::*;
 use crate::repo::labels::LabelSelector;
 use crate::repo::model::*;
+use std::collections::BTreeSet;
 
 fn cluster(name: &str, labels: &[(&str, &str)]) -> MemberCluster {
     MemberCluster {

@@ -399,7 +399,11 @@ pub(super) fn read_placement(ctx: &mut Ctx, value: &Value) -> Option<Placement> 
                 selectors.iter().filter(|s| s.group.is_empty() && s.kind == "Namespace").collect();
             match namespaces.as_slice() {
                 [one] => match &one.target {
-                    SelectorTarget::Name(n) => Some(n.clone()),
+                    SelectorTarget::Name(n) if is_dns_label(n) => Some(n.clone()),
+                    SelectorTarget::Name(n) => {
+                        ctx.error(format!("spec.statusReportingScope: {n:?} is not a namespace name"));
+                        None
+                    }
                     _ => {
                         ctx.error("spec.statusReportingScope: NamespaceAccessible needs the Namespace selector to name its namespace");
                         None

@@ -691,6 +691,9 @@ fn status_reporting_scope_needs_one_named_namespace_for_namespace_accessible() {
         "resourceSelectors:\n  - {group: \"\", version: v1, kind: Namespace, name: other}\n",
     );
     rejects(&two, &["NamespaceAccessible needs exactly one resourceSelector of kind Namespace (has 2)"]);
+    let bad = placement_with("statusReportingScope: NamespaceAccessible\n")
+        .replace("name: test-namespace", "name: Team.A");
+    rejects_among(&bad, &["spec.statusReportingScope: \"Team.A\" is not a namespace name"]);
 }
 
 #[test]
