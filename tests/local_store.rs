@@ -579,12 +579,7 @@ fn scheduling_policies_pick_keep_and_explain() {
     f.write("placements/everywhere.yaml", &rolling_placement("everywhere", "everywhere", "", ""));
     f.commit_all("PickN by available CPU");
     let mut r = reconciler(&RunArgs::once(f.origin_str(), f.state_dir())).unwrap();
-    let holds = |ns: &str| -> Vec<&str> {
-        ["member1", "member2", "member3"]
-            .into_iter()
-            .filter(|m| f.state_dir().join(format!("clusters/{m}/{ns}/configmap/cm.yaml")).exists())
-            .collect()
-    };
+    let holds = |ns: &str| common::holding(&f, ns, &["member1", "member2", "member3"]);
     r.pass(now()).unwrap();
     assert_eq!(holds("big"), ["member2", "member3"], "the two with the most CPU");
     assert_eq!(holds("everywhere"), ["member1", "member2", "member3"]);
@@ -670,12 +665,7 @@ fn evictions_and_disruption_budgets() {
     f.write("placements/evictable.yaml", &rolling_placement("evictable", "ev", "", ""));
     f.commit_all("a placement on every member");
     let mut r = reconciler(&RunArgs::once(f.origin_str(), f.state_dir())).unwrap();
-    let holds = || -> Vec<&str> {
-        ["member1", "member2", "member3"]
-            .into_iter()
-            .filter(|m| f.state_dir().join(format!("clusters/{m}/ev/configmap/cm.yaml")).exists())
-            .collect()
-    };
+    let holds = || common::holding(&f, "ev", &["member1", "member2", "member3"]);
     r.pass(now()).unwrap();
     assert_eq!(holds(), ["member1", "member2", "member3"]);
     let eviction = |name: &str, cluster: &str| {
@@ -833,18 +823,7 @@ fn an_evicted_cluster_is_left_out_of_staged_runs() {
     f.write("runs/r1.yaml", &run("r1", 0));
     f.commit_all("value1 everywhere");
     let mut r = reconciler(&RunArgs::once(f.origin_str(), f.state_dir())).unwrap();
-    let values = || -> Vec<String> {
-        ["member1", "member2", "member3"]
-            .iter()
-            .map(|m| {
-                let p = f.state_dir().join(format!("clusters/{m}/test-namespace/configmap/test-cm.yaml"));
-                std::fs::read_to_string(p)
-                    .ok()
-                    .and_then(|s| s.lines().find_map(|l| l.trim().strip_prefix("key: ").map(str::to_string)))
-                    .unwrap_or_else(|| "-".into())
-            })
-            .collect()
-    };
+    let values = || common::test_cm_values(&f, &["member1", "member2", "member3"]);
     let out = r.pass(now()).unwrap();
     assert!(out.message.contains("r1 succeeded"), "{}", out.message);
     assert_eq!(values(), ["value1", "value1", "value1"]);
@@ -908,9 +887,6 @@ fn two_evictions_in_one_commit_share_the_budget() {
         "{}",
         out.message
     );
-    let holds: Vec<&str> = ["member1", "member2", "member3"]
-        .into_iter()
-        .filter(|m| f.state_dir().join(format!("clusters/{m}/ev2/configmap/cm.yaml")).exists())
-        .collect();
+    let holds = common::holding(&f, "ev2", &["member1", "member2", "member3"]);
     assert_eq!(holds, ["member2", "member3"]);
 }

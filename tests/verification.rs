@@ -124,16 +124,7 @@ fn push(f: &Fleet, value: &str, run: Option<(&str, u32)>) {
 
 /// The value of test-cm on each member.
 fn values(f: &Fleet) -> Vec<String> {
-    MEMBERS
-        .iter()
-        .map(|m| {
-            let p = f.state_dir().join(format!("clusters/{m}/test-namespace/configmap/test-cm.yaml"));
-            std::fs::read_to_string(p)
-                .ok()
-                .and_then(|s| s.lines().find_map(|l| l.trim().strip_prefix("key: ").map(str::to_string)))
-                .unwrap_or_else(|| "-".into())
-        })
-        .collect()
+    common::test_cm_values(f, &MEMBERS)
 }
 
 fn run_doc(f: &Fleet, name: &str) -> RunDocument {

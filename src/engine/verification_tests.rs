@@ -227,14 +227,20 @@ fn rollback_returns_every_updated_cluster_in_reverse_order() {
     assert_eq!(h.updated.len(), 3);
 }
 
-#[test]
-fn a_cluster_whose_rollback_fails_is_reported_and_the_others_still_go_back() {
+/// Every cluster held snapshot 1; the canary is verified with `onFailure:
+/// Rollback`, and member3's measurements fail it.
+fn failing_canary(first: StageSpec, verification: Value) -> Harness {
     let mut h = Harness::seed();
-    h.set_strategy([staging(), canary().after_verification(check(1, 0, 0), Some("Rollback"))]);
-    h.held =
-        BTreeMap::from([("member2".to_string(), 1), ("member3".to_string(), 1), ("member1".to_string(), 1)]);
+    h.set_strategy([first, canary().after_verification(verification, Some("Rollback"))]);
+    h.held = ["member1", "member2", "member3"].into_iter().map(|m| (m.to_string(), 1)).collect();
     h.values.insert("member3".into(), Ok(vec![0.9]));
     h.values.insert("member1".into(), Ok(vec![0.0]));
+    h
+}
+
+#[test]
+fn a_cluster_whose_rollback_fails_is_reported_and_the_others_still_go_back() {
+    let mut h = failing_canary(staging(), check(1, 0, 0));
     h.rollback_failing.insert("member1".into(), "admission webhook denied the request".into());
     h.pass(T0);
     let (status, reason, message) = h.cond("Succeeded");
@@ -255,15 +261,7 @@ fn a_cluster_whose_rollback_fails_is_reported_and_the_others_still_go_back() {
 
 #[test]
 fn an_unreachable_cluster_holds_the_rollback_until_its_timeout() {
-    let mut h = Harness::seed();
-    h.set_strategy([
-        staging().cluster_timeout("2m"),
-        canary().after_verification(check(2, 1, 0), Some("Rollback")),
-    ]);
-    h.held =
-        BTreeMap::from([("member2".to_string(), 1), ("member3".to_string(), 1), ("member1".to_string(), 1)]);
-    h.values.insert("member3".into(), Ok(vec![0.9]));
-    h.values.insert("member1".into(), Ok(vec![0.0]));
+    let mut h = failing_canary(staging().cluster_timeout("2m"), check(2, 1, 0));
     h.pass(T0);
     assert_eq!(h.updated.len(), 3);
     h.hold.insert("member2".into());
@@ -329,22 +327,12 @@ fn a_cluster_that_failed_within_max_failures_is_not_measured() {
 /// newer run ends it, leaving the clusters not rolled back yet to that run.
 #[test]
 fn stop_pauses_a_rollback_and_a_newer_run_ends_it() {
-    let mut h = Harness::seed();
-    h.set_strategy([staging(), canary().after_verification(check(1, 0, 0), Some("Rollback"))]);
-    h.held =
-        BTreeMap::from([("member2".to_string(), 1), ("member3".to_string(), 1), ("member1".to_string(), 1)]);
-    h.values.insert("member3".into(), Ok(vec![0.9]));
-    h.values.insert("member1".into(), Ok(vec![0.0]));
+    let mut h = failing_canary(staging(), check(1, 0, 0));
     h.pass(T0);
     assert_eq!(h.cond("Succeeded").1, "UpdateRunRolledBack", "all in one pass when every cluster answers");
 
     // Now with member3's rollback pending.
-    let mut h = Harness::seed();
-    h.set_strategy([staging(), canary().after_verification(check(2, 1, 0), Some("Rollback"))]);
-    h.held =
-        BTreeMap::from([("member2".to_string(), 1), ("member3".to_string(), 1), ("member1".to_string(), 1)]);
-    h.values.insert("member3".into(), Ok(vec![0.9]));
-    h.values.insert("member1".into(), Ok(vec![0.0]));
+    let mut h = failing_canary(staging(), check(2, 1, 0));
     h.pass(T0);
     h.hold.insert("member3".into());
     h.pass(T0 + 30);

@@ -89,7 +89,7 @@ impl Pass<'_> {
         self.members =
             crate::status::Documents::read(self.repo, status, root, MEMBERS, limit, self.members_cache)?;
         for c in fs.fleet.clusters.values() {
-            if !self.owns(&format!("{MEMBERS}/{}", c.name)) {
+            if !self.owns_member(&c.name) {
                 continue;
             }
             let heartbeat = i64::from(c.heartbeat_seconds);
@@ -141,7 +141,7 @@ impl Pass<'_> {
             .members
             .now
             .keys()
-            .filter(|n| !fs.fleet.clusters.contains_key(*n) && self.owns(&format!("{MEMBERS}/{n}")))
+            .filter(|n| !fs.fleet.clusters.contains_key(*n) && self.owns_member(n))
             .cloned()
             .collect();
         for name in gone {

@@ -477,6 +477,12 @@ impl<'p> Pass<'p> {
         self.shard.is_none_or(|s| s.owns(placement))
     }
 
+    /// Whether this replica writes a member cluster's status (with shards,
+    /// spread like placements by `memberclusters/<name>`).
+    pub(super) fn owns_member(&self, cluster: &str) -> bool {
+        self.shard.is_none_or(|s| s.owns(&format!("{MEMBERS}/{cluster}")))
+    }
+
     /// Whether this pass may write the status file at `path` (relative to the
     /// status folder): with `--shards`, only files of its own placements, and
     /// files of no placement when it holds shard 0.

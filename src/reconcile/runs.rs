@@ -20,6 +20,25 @@ use super::pass::Pass;
 
 const RUN_KIND: &str = "ClusterStagedUpdateRun";
 
+/// Whether a run has a Verification that rolls back: in the strategy snapshot
+/// it recorded, or (not initialized yet) in its strategy.
+fn may_roll_back(status: &RunStatus, strategy: Option<&crate::repo::model::Strategy>) -> bool {
+    use crate::repo::model::StageTask;
+    match &status.staged_update_strategy_snapshot {
+        Some(snapshot) => snapshot["stages"].as_array().into_iter().flatten().any(|stage| {
+            ["beforeStageTasks", "afterStageTasks"]
+                .iter()
+                .flat_map(|list| stage[list].as_array().into_iter().flatten())
+                .any(|t| t["onFailure"] == "Rollback")
+        }),
+        None => strategy.is_some_and(|s| {
+            s.stages.iter().flat_map(|st| st.before_tasks.iter().chain(&st.after_tasks)).any(|t| {
+                matches!(t, StageTask::Verification(v) if v.on_failure == crate::verify::OnFailure::Rollback)
+            })
+        }),
+    }
+}
+
 /// What a run's actions did in this pass, for the commit message.
 #[derive(Default)]
 struct Done {
@@ -67,10 +86,15 @@ impl Pass<'_> {
         };
         let approved = approvals::approved_for(&self.requests, &self.approved, &run.name);
         let windows: Vec<_> = fs.fleet.windows.values().map(|(w, _)| w.clone()).collect();
-        // What each scheduled cluster holds before this run updates it.
+        // What each scheduled cluster holds before this run updates it: only
+        // a run that may roll back records it (at 10,000 clusters, not built
+        // for every other run on every pass).
+        let strategy = fs.fleet.strategies.get(&run.strategy);
         let held: BTreeMap<String, u32> = match self.facts.get(&run.placement) {
-            Some(facts) => scheduled.iter().filter_map(|c| Some((c.clone(), facts.held(c)?))).collect(),
-            None => BTreeMap::new(),
+            Some(facts) if may_roll_back(&before, strategy) => {
+                scheduled.iter().filter_map(|c| Some((c.clone(), facts.held(c)?))).collect()
+            }
+            _ => BTreeMap::new(),
         };
         // An evicted cluster is out of the placement's runs too (skipped as gone).
         let without_evicted;
@@ -91,7 +115,7 @@ impl Pass<'_> {
             run,
             generation: self.generation(RUN_KIND, &run.name),
             placement,
-            strategy: fs.fleet.strategies.get(&run.strategy),
+            strategy,
             clusters,
             scheduled: &scheduled,
             policy_index: self.indexer.policy_index(&run.placement),

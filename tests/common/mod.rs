@@ -228,6 +228,29 @@ pub fn auto_run(f: &Fleet, strategy: &str) {
     f.write("placements/example-placement.yaml", &p);
 }
 
+/// test-namespace/test-cm's `key` on each member of the local store (`-`: not there).
+pub fn test_cm_values(f: &Fleet, members: &[&str]) -> Vec<String> {
+    members
+        .iter()
+        .map(|m| {
+            let p = f.state_dir().join(format!("clusters/{m}/test-namespace/configmap/test-cm.yaml"));
+            std::fs::read_to_string(p)
+                .ok()
+                .and_then(|s| s.lines().find_map(|l| l.trim().strip_prefix("key: ").map(str::to_string)))
+                .unwrap_or_else(|| "-".into())
+        })
+        .collect()
+}
+
+/// The members of the local store that hold ConfigMap `cm` of namespace `ns`.
+pub fn holding<'m>(f: &Fleet, ns: &str, members: &[&'m str]) -> Vec<&'m str> {
+    members
+        .iter()
+        .copied()
+        .filter(|m| f.state_dir().join(format!("clusters/{m}/{ns}/configmap/cm.yaml")).exists())
+        .collect()
+}
+
 /// Approves through a branch merged like a pull request.
 pub fn approve_by_merge(f: &Fleet, name: &str) {
     f.pull();
