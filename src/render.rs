@@ -130,7 +130,7 @@ pub fn render(
 fn mark_owned(value: &mut Value, placement: &str, snapshot_index: u32) -> Result<(), String> {
     let meta = value.get_mut("metadata").and_then(Value::as_object_mut).ok_or("metadata is not a mapping")?;
     for (field, key, v) in [
-        ("labels", LABEL_PLACEMENT, placement.to_string()),
+        ("labels", LABEL_PLACEMENT, owner_label(placement)),
         ("annotations", ANNOTATION_SNAPSHOT, snapshot_index.to_string()),
     ] {
         let map = meta.entry(field).or_insert_with(|| Value::Object(Default::default()));
@@ -144,9 +144,18 @@ fn mark_owned(value: &mut Value, placement: &str, snapshot_index: u32) -> Result
     Ok(())
 }
 
+/// The value of [`LABEL_PLACEMENT`] for a placement: its key, with the `/`
+/// of a ResourcePlacement's `namespace/name` (not allowed in a label value)
+/// written as `_` (never part of a name).
+pub fn owner_label(placement: &str) -> String {
+    placement.replace('/', "_")
+}
+
 /// The placement that owns an object, from its label.
-pub fn owner(value: &Value) -> Option<&str> {
-    value.pointer("/metadata/labels").and_then(|l| l.get(LABEL_PLACEMENT)).and_then(Value::as_str)
+pub fn owner(value: &Value) -> Option<String> {
+    let label =
+        value.pointer("/metadata/labels").and_then(|l| l.get(LABEL_PLACEMENT)).and_then(Value::as_str)?;
+    Some(label.replace('_', "/"))
 }
 
 fn override_selects(o: &Override, key: &ObjectKey) -> bool {

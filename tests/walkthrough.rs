@@ -683,3 +683,108 @@ fn walkthrough_notifies_each_transition_once() {
         .collect();
     assert_eq!(seen, ["RunStarted example-run-2", "StageStarted example-run-2"]);
 }
+
+/// The seed walkthrough with KubeFleet's namespaced kinds: a ResourcePlacement,
+/// StagedUpdateStrategy, StagedUpdateRun and ApprovalRequest in
+/// test-namespace (which a ClusterResourcePlacement places, NamespaceOnly).
+#[test]
+fn namespaced_walkthrough_with_resource_placement() {
+    const NS: &str = "test-namespace";
+    let f = Fleet::example();
+    for gone in ["runs/example-run.yaml", "overrides/canary-label.yaml", "placements/example-placement.yaml"]
+    {
+        f.remove(gone);
+    }
+    f.write(
+        "placements/namespace.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: test-namespace\nspec:\n  resourceSelectors:\n    - group: \"\"\n      kind: Namespace\n      name: test-namespace\n      version: v1\n      selectionScope: NamespaceOnly\n  policy:\n    placementType: PickAll\n",
+    );
+    f.write(
+        "placements/rp.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ResourcePlacement\nmetadata:\n  name: example-placement\n  namespace: test-namespace\nspec:\n  resourceSelectors:\n    - group: \"\"\n      kind: ConfigMap\n      name: test-cm\n      version: v1\n  policy:\n    placementType: PickAll\n  strategy:\n    type: External\n",
+    );
+    let strategy = f.read("strategies/example-strategy.yaml").replace(
+        "kind: ClusterStagedUpdateStrategy\nmetadata:\n  name: example-strategy\n",
+        "kind: StagedUpdateStrategy\nmetadata:\n  name: example-strategy\n  namespace: test-namespace\n",
+    );
+    assert!(strategy.contains("kind: StagedUpdateStrategy"), "{strategy}");
+    f.write("strategies/example-strategy.yaml", &strategy);
+    f.commit_all("namespaced kinds");
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    f.commit_all("value2");
+    let mut r = reconciler(&args(&f)).unwrap();
+    r.pass(T0).unwrap();
+    assert_eq!(values(&f), v(&[None, None, None]), "External: nothing is applied without a run");
+    let snapshot =
+        f.origin_file(&format!("status/resourcesnapshots/{NS}/example-placement-1-snapshot.yaml")).unwrap();
+    assert!(snapshot.contains("kind: ResourceSnapshot"), "{snapshot}");
+    assert!(snapshot.contains("namespace: test-namespace"), "{snapshot}");
+    assert!(snapshot.contains("name: example-placement-1-snapshot"), "{snapshot}");
+
+    f.pull();
+    f.write(
+        "runs/example-run.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: StagedUpdateRun\nmetadata:\n  name: example-run\n  namespace: test-namespace\nspec:\n  placementName: example-placement\n  resourceSnapshotIndex: \"1\"\n  stagedRolloutStrategyName: example-strategy\n",
+    );
+    f.commit_all("run example-run");
+    r.pass(T0).unwrap();
+    assert_eq!(values(&f), v(&[None, Some("value2"), None]), "staging (member2) first");
+    let sur = || f.origin_file(&format!("status/stagedupdateruns/{NS}/example-run.yaml")).unwrap_or_default();
+    let doc = sur();
+    assert!(doc.contains("kind: StagedUpdateRun") && doc.contains("namespace: test-namespace"), "{doc}");
+    assert!(doc.contains("placementName: example-placement\n"), "names stay within the namespace: {doc}");
+    assert!(f.origin_file("status/clusterstagedupdateruns/example-run.yaml").is_none());
+    let cm =
+        std::fs::read_to_string(f.state_dir().join("clusters/member2/test-namespace/configmap/test-cm.yaml"))
+            .unwrap();
+    assert!(cm.contains("gitfleet.dev/placement: test-namespace_example-placement"), "{cm}");
+
+    r.pass(T0 + 60).unwrap();
+    assert_eq!(values(&f), v(&[Some("value2"), Some("value2"), Some("value2")]));
+    let request = f.origin_file(&format!("status/approvalrequests/{NS}/example-run-canary.yaml")).unwrap();
+    assert!(
+        request.contains("kind: ApprovalRequest") && request.contains("namespace: test-namespace"),
+        "{request}"
+    );
+    assert!(request.contains("parentStageRollout: example-run\n"), "{request}");
+    let areq = common::stdout(&gitfleet(&["get", "areq", "-n", NS, "--repo", f.origin_str()]));
+    assert!(areq.lines().nth(1).unwrap_or_default().starts_with("example-run-canary "), "{areq}");
+
+    approve_by_merge(&f, &format!("{NS}/example-run-canary"));
+    assert!(f.read(&format!("approvals/{NS}/example-run-canary.yaml")).contains("kind: ApprovalRequest"));
+    let out = r.pass(T0 + 120).unwrap();
+    assert!(out.message.contains("approved by dev@example.com"), "{}", out.message);
+    assert!(sur().contains("reason: UpdateRunSucceeded"), "{}", sur());
+    let rp = f.origin_file(&format!("status/resourceplacements/{NS}/example-placement.yaml")).unwrap();
+    assert!(
+        rp.contains("kind: ResourcePlacement") && rp.contains("type: ResourcePlacementAvailable"),
+        "{rp}"
+    );
+    assert!(!rp.contains("ClusterResourcePlacement"), "{rp}");
+
+    // kubectl's views: -n, -A, and the cluster-scoped kinds do not list them.
+    let table = common::stdout(&gitfleet(&["get", "sur", "-n", NS, "--repo", f.origin_str()]));
+    let row: Vec<&str> = table.lines().nth(1).unwrap_or_default().split_whitespace().collect();
+    assert_eq!(row[..6], ["example-run", "example-placement", "1", "0", "True", "True"], "{table}");
+    let all = common::stdout(&gitfleet(&["get", "rp", "-A", "--repo", f.origin_str()]));
+    assert!(all.starts_with("NAMESPACE"), "{all}");
+    let row: Vec<&str> = all.lines().nth(1).unwrap_or_default().split_whitespace().collect();
+    assert_eq!(row[..4], ["test-namespace", "example-placement", "1", "True"], "{all}");
+    let out = gitfleet(&["get", "sur", "--repo", f.origin_str()]);
+    assert!(stderr(&out).contains("No resources found"), "the default namespace has none: {}", stderr(&out));
+    let out = gitfleet(&["get", "csur", "--repo", f.origin_str()]);
+    assert!(stderr(&out).contains("No resources found"), "{}", common::stdout(&out));
+    let yaml = common::stdout(&gitfleet(&[
+        "get",
+        "sur",
+        "example-run",
+        "-n",
+        NS,
+        "-o",
+        "yaml",
+        "--repo",
+        f.origin_str(),
+    ]));
+    assert!(yaml.contains("kind: StagedUpdateRun") && yaml.contains("namespace: test-namespace"), "{yaml}");
+    assert!(yaml.contains("approvalRequestName: example-run-canary\n"), "{yaml}");
+}

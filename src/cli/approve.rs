@@ -11,8 +11,13 @@ use crate::status::{Credentials, Identity, StateRepo, StatusChanges};
 
 #[derive(Debug, Args)]
 pub struct ApproveArgs {
-    /// The ClusterApprovalRequest to approve (e.g. example-run-canary).
+    /// The ClusterApprovalRequest to approve (e.g. example-run-canary), or
+    /// with `-n` the ApprovalRequest of that namespace.
     pub name: String,
+    /// The namespace of an ApprovalRequest (a StagedUpdateRun's approval):
+    /// commits `approvals/NAMESPACE/NAME.yaml`.
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
     #[arg(long)]
     pub repo: String,
     /// Commit on a new branch NEW (for a pull request) instead of the tracked branch.
@@ -35,12 +40,18 @@ pub struct ApproveArgs {
     pub sign: bool,
 }
 
-/// The approval file content.
-pub fn approval_yaml(name: &str, reason: &str, message: &str) -> String {
+/// The approval file content: a ClusterApprovalRequest, or for a key
+/// `namespace/name` an ApprovalRequest.
+pub fn approval_yaml(key: &str, reason: &str, message: &str) -> String {
+    let (namespace, name) = crate::repo::model::split_key(key);
+    let mut metadata = json!({ "name": name });
+    if let Some(ns) = namespace {
+        metadata["namespace"] = json!(ns);
+    }
     crate::yaml::to_string(&json!({
         "apiVersion": "placement.kubernetes-fleet.io/v1beta1",
-        "kind": "ClusterApprovalRequest",
-        "metadata": { "name": name },
+        "kind": crate::repo::model::scoped_kind("ClusterApprovalRequest", key),
+        "metadata": metadata,
         "status": { "conditions": [{ "type": "Approved", "status": "True", "reason": reason, "message": message }] },
     }))
 }
@@ -119,28 +130,33 @@ pub fn approve(args: ApproveArgs) -> Result<u8, CliError> {
             .and_then(|c| c.tree().ok()),
         None => Some(tree.clone()),
     };
-    let request = format!("{prefix}{}/clusterapprovalrequests/{}.yaml", settings.status_path, args.name);
+    if let Some(ns) = &args.namespace
+        && !crate::repo::labels::is_dns_label(ns)
+    {
+        return Err(CliError::user(format!("-n {ns:?}: not a namespace name")));
+    }
+    let key = crate::repo::model::object_key(args.namespace.as_deref(), &args.name);
+    let kind = crate::repo::model::scoped_kind("ClusterApprovalRequest", &key);
+    let path = crate::status::scoped::path(crate::status::REQUESTS, &key);
+    let request = format!("{prefix}{}/{path}.yaml", settings.status_path);
     if status_tree.is_none_or(|t| t.get_path(std::path::Path::new(&request)).is_err()) {
         return Err(CliError::user(format!(
-            "no ClusterApprovalRequest {} in {request} on {}: nothing to approve yet",
+            "no {kind} {} in {request} on {}: nothing to approve yet",
             args.name, args.base
         )));
     }
     let mut changes = StatusChanges::default();
-    changes.writes.insert(
-        format!("{}.yaml", args.name),
-        approval_yaml(&args.name, &args.reason, &args.message).into_bytes(),
-    );
+    changes
+        .writes
+        .insert(format!("{key}.yaml"), approval_yaml(&key, &args.reason, &args.message).into_bytes());
     let target = args.new_branch.clone().unwrap_or_else(|| args.base.clone());
     let folder = format!("{prefix}{}", settings.approvals_path);
-    let message = format!("Approve {}", args.name);
+    let message = format!("Approve {key}");
     let commit = state
         .publish(&target, Some(base), &folder, &changes, &message, &who)
         .map_err(CliError::env)?
-        .ok_or_else(|| {
-            CliError::user(format!("{folder}/{}.yaml is already approved on {target}", args.name))
-        })?;
-    println!("approved {} as {} <{}> in commit {commit} on {target}", args.name, who.name, who.email);
+        .ok_or_else(|| CliError::user(format!("{folder}/{key}.yaml is already approved on {target}")))?;
+    println!("approved {key} as {} <{}> in commit {commit} on {target}", who.name, who.email);
     if args.new_branch.is_some() {
         println!("merge branch {target} into {} (a pull request) to approve", args.base);
     }

@@ -225,6 +225,8 @@ impl Demo {
             path: None,
             output,
             show_labels: true,
+            namespace: None,
+            all_namespaces: false,
         })?;
         Ok(())
     }

@@ -27,9 +27,17 @@ pub enum Output {
 pub struct GetArgs {
     /// memberclusters, clusterresourceplacements (crp), clusterresourcesnapshots,
     /// clusterstagedupdatestrategies (csus), clusterstagedupdateruns (csur),
-    /// clusterapprovalrequests (careq)
+    /// clusterapprovalrequests (careq); namespaced: resourceplacements (rp),
+    /// resourcesnapshots (rs), stagedupdatestrategies (sus), stagedupdateruns
+    /// (sur), approvalrequests (areq)
     pub kind: String,
     pub name: Option<String>,
+    /// The namespace of a namespaced kind (default: `default`).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Every namespace of a namespaced kind (adds a NAMESPACE column).
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
     #[arg(long)]
     pub repo: String,
     #[arg(long, default_value = "main")]
@@ -54,6 +62,21 @@ enum Kind {
 }
 
 impl Kind {
+    /// The kind, and whether it is the namespaced twin.
+    fn parse_scoped(s: &str) -> Option<(Kind, bool)> {
+        let s = s.to_ascii_lowercase();
+        let s = s.split('.').next().unwrap_or_default();
+        let namespaced = match s {
+            "resourceplacement" | "resourceplacements" | "rp" => Kind::Placements,
+            "resourcesnapshot" | "resourcesnapshots" | "rs" => Kind::Snapshots,
+            "stagedupdatestrategy" | "stagedupdatestrategies" | "sus" => Kind::Strategies,
+            "stagedupdaterun" | "stagedupdateruns" | "sur" => Kind::Runs,
+            "approvalrequest" | "approvalrequests" | "areq" => Kind::ApprovalRequests,
+            _ => return Kind::parse(s).map(|k| (k, false)),
+        };
+        Some((namespaced, true))
+    }
+
     fn parse(s: &str) -> Option<Kind> {
         let s = s.to_ascii_lowercase();
         let s = s.split('.').next().unwrap_or_default();
@@ -68,7 +91,15 @@ impl Kind {
         })
     }
 
-    fn plural(self) -> &'static str {
+    fn plural(self, namespaced: bool) -> &'static str {
+        match (self, namespaced) {
+            (Kind::Placements, true) => return "resourceplacements",
+            (Kind::Snapshots, true) => return "resourcesnapshots",
+            (Kind::Strategies, true) => return "stagedupdatestrategies",
+            (Kind::Runs, true) => return "stagedupdateruns",
+            (Kind::ApprovalRequests, true) => return "approvalrequests",
+            _ => {}
+        }
         match self {
             Kind::MemberClusters => "memberclusters",
             Kind::Placements => "clusterresourceplacements",
@@ -109,20 +140,34 @@ impl Kind {
     }
 }
 
-/// One object to show: its name, table row and full object.
+/// One object to show: its key (`namespace/name` for a namespaced one), table
+/// row and full object.
 struct Item {
     name: String,
     row: Vec<String>,
     object: Value,
 }
 
+impl Item {
+    fn split(&self) -> (Option<&str>, &str) {
+        crate::repo::model::split_key(&self.name)
+    }
+}
+
 pub fn get(args: GetArgs) -> Result<u8, CliError> {
-    let kind = Kind::parse(&args.kind).ok_or_else(|| {
+    let (kind, namespaced) = Kind::parse_scoped(&args.kind).ok_or_else(|| {
         CliError::user(format!(
-            "unknown kind {:?}: use memberclusters, crp, clusterresourcesnapshots, csus, csur or clusterapprovalrequests",
+            "unknown kind {:?}: use memberclusters, crp, clusterresourcesnapshots, csus, csur, clusterapprovalrequests, \
+             or the namespaced rp, resourcesnapshots, sus, sur, approvalrequests",
             args.kind
         ))
     })?;
+    if !namespaced && (args.namespace.is_some() || args.all_namespaces) {
+        return Err(CliError::user(format!(
+            "{} is cluster-scoped: -n and -A do not apply",
+            kind.plural(false)
+        )));
+    }
     let source = Source::open(&args.repo, &args.branch).map_err(CliError::env)?;
     let tip = source.branch_tip(&args.branch).map_err(CliError::env)?;
     let mut indexer = Indexer::new(args.path.as_deref());
@@ -161,17 +206,32 @@ pub fn get(args: GetArgs) -> Result<u8, CliError> {
         Kind::Runs => ctx.runs(),
         Kind::ApprovalRequests => ctx.approval_requests(),
     };
+    // The kind's scope, then the namespace asked for (kubectl's default: `default`).
+    let namespace = args.namespace.clone().unwrap_or_else(|| "default".to_string());
+    items.retain(|i| match i.split().0 {
+        None => !namespaced,
+        Some(ns) => namespaced && (args.all_namespaces || ns == namespace),
+    });
     if let Some(name) = &args.name {
-        items.retain(|i| &i.name == name);
+        items.retain(|i| i.split().1 == name);
         if items.is_empty() {
-            return Err(CliError::user(format!("{} {name:?} not found", kind.plural())));
+            let within = if namespaced { format!(" in namespace {namespace}") } else { String::new() };
+            return Err(CliError::user(format!("{} {name:?} not found{within}", kind.plural(namespaced))));
+        }
+    }
+    let mut header: Vec<&str> = kind.header().to_vec();
+    if namespaced && args.all_namespaces {
+        header.insert(0, "NAMESPACE");
+        for i in &mut items {
+            let ns = i.split().0.unwrap_or_default().to_string();
+            i.row.insert(0, ns);
         }
     }
     match args.output {
         Output::Table if items.is_empty() => eprintln!("No resources found"),
         Output::Table => {
             let single = (args.name.is_some() && kind == Kind::Runs).then(|| items[0].object.clone());
-            print_table(kind.header(), &items.into_iter().map(|i| i.row).collect::<Vec<_>>());
+            print_table(&header, &items.into_iter().map(|i| i.row).collect::<Vec<_>>());
             if let Some(run) = single {
                 for line in waiting_for(&run) {
                     println!("{line}");
@@ -224,19 +284,26 @@ fn read_status<T: crate::status::Stored>(
         &mut Default::default(),
     )
     .map_err(CliError::env)?;
+    let path = |name: &str| format!("{root}/{}.yaml", crate::status::scoped::path(folder, name));
     if let Some((name, e)) = docs.broken.iter().next() {
-        return Err(CliError::env(format!(
-            "{root}/{folder}/{name}.yaml: gitfleet cannot read its own status: {e}"
-        )));
+        return Err(CliError::env(format!("{}: gitfleet cannot read its own status: {e}", path(name))));
     }
     docs.now
         .into_iter()
         .map(|(name, doc)| {
-            let value = serde_json::to_value(doc.as_ref())
-                .map_err(|e| CliError::env(format!("{root}/{folder}/{name}.yaml: {e}")))?;
+            let mut value = serde_json::to_value(doc.as_ref())
+                .map_err(|e| CliError::env(format!("{}: {e}", path(&name))))?;
+            // As in the file: a namespaced twin's kind, namespace and names.
+            crate::status::scoped::localize(&mut value, &name);
             Ok((format!("{name}.yaml"), value))
         })
         .collect()
+}
+
+/// The key of an object in its file form: `namespace/name` when it has a namespace.
+fn key_of(object: &Value) -> String {
+    let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    crate::repo::model::object_key(object.pointer("/metadata/namespace").and_then(Value::as_str), name)
 }
 
 /// `status` and `type` of a condition in `object.status.conditions`.
@@ -262,10 +329,11 @@ impl Ctx<'_> {
             .state
             .fleet
             .raw
-            .get(&(kind.to_string(), None, name.to_string()))
+            .get(&crate::repo::model::scoped_history(kind, name))
             .map(|v| (**v).clone())
             .unwrap_or_else(|| json!({ "kind": kind, "metadata": { "name": name } }));
-        let history = self.indexer.history(kind, None, name);
+        crate::status::scoped::localize(&mut object, name);
+        let history = self.indexer.history(kind, name);
         let created = history.map_or(self.state.tip_time, |h| h.created);
         let generation = history.map_or(1, |h| h.generation);
         object["metadata"]["generation"] = json!(generation);
@@ -320,10 +388,13 @@ impl Ctx<'_> {
             .values()
             .map(|p| {
                 let (object, created, generation) = self.object("ClusterResourcePlacement", &p.name);
-                let (scheduled, scheduled_gen) = condition(&object, "ClusterResourcePlacementScheduled");
-                let (available, available_gen) = condition(&object, "ClusterResourcePlacementAvailable");
+                let scoped = |t: &str| crate::repo::model::scoped_kind(t, &p.name);
+                let (scheduled, scheduled_gen) =
+                    condition(&object, &scoped("ClusterResourcePlacementScheduled"));
+                let (available, available_gen) =
+                    condition(&object, &scoped("ClusterResourcePlacementAvailable"));
                 let row = vec![
-                    p.name.clone(),
+                    crate::repo::model::split_key(&p.name).1.to_string(),
                     generation.to_string(),
                     scheduled,
                     scheduled_gen,
@@ -345,7 +416,10 @@ impl Ctx<'_> {
                 let (object, created, _) = self.object("ClusterStagedUpdateStrategy", &s.name);
                 Item {
                     name: s.name.clone(),
-                    row: vec![s.name.clone(), age(self.now.seconds_since(created))],
+                    row: vec![
+                        crate::repo::model::split_key(&s.name).1.to_string(),
+                        age(self.now.seconds_since(created)),
+                    ],
                     object,
                 }
             })
@@ -365,8 +439,7 @@ impl Ctx<'_> {
             .collect();
         // Automatic runs exist in status only.
         for object in self.status_documents() {
-            let name =
-                object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            let name = key_of(&object);
             if self.state.fleet.runs.contains_key(&name) {
                 continue;
             }
@@ -387,7 +460,7 @@ impl Ctx<'_> {
         };
         let index = text("/status/resourceSnapshotIndexUsed").or_else(|| text("/spec/resourceSnapshotIndex"));
         let row = vec![
-            name.to_string(),
+            crate::repo::model::split_key(name).1.to_string(),
             text("/spec/placementName").unwrap_or_default(),
             index.unwrap_or_default(),
             text("/status/policySnapshotIndexUsed").unwrap_or_default(),
@@ -407,8 +480,7 @@ impl Ctx<'_> {
         self.status_documents()
             .into_iter()
             .map(|object| {
-                let name =
-                    object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+                let name = key_of(&object);
                 let created = object
                     .pointer("/metadata/creationTimestamp")
                     .and_then(Value::as_str)
@@ -417,7 +489,7 @@ impl Ctx<'_> {
                 let spec =
                     |f: &str| object.pointer(f).and_then(Value::as_str).unwrap_or_default().to_string();
                 let row = vec![
-                    name.clone(),
+                    crate::repo::model::split_key(&name).1.to_string(),
                     spec("/spec/parentStageRollout"),
                     spec("/spec/targetStage"),
                     condition(&object, "Approved").0,
@@ -450,7 +522,8 @@ impl Ctx<'_> {
                     .join(",");
                 let created = s.created.unwrap_or(self.state.tip_time);
                 let commit: String = s.commit.chars().take(12).collect();
-                let row = vec![s.name(), "1".into(), age(self.now.seconds_since(created)), labels, commit];
+                let short = crate::repo::model::split_key(&s.name()).1.to_string();
+                let row = vec![short, "1".into(), age(self.now.seconds_since(created)), labels, commit];
                 Item { name: s.name(), row, object }
             })
             .collect()

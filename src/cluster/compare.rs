@@ -176,7 +176,7 @@ pub fn compare(obj: &RenderedObject, after: &Value, live: Option<&Value>) -> Opt
         api_version: obj.api_version.clone(),
         envelope: obj.envelope.clone(),
         on_cluster: live.is_some(),
-        live_owner: live.and_then(crate::render::owner).map(str::to_string),
+        live_owner: live.and_then(crate::render::owner),
         unified: unified(&obj.key, live, after),
         fields,
     })

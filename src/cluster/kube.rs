@@ -60,8 +60,14 @@ fn unreachable(cluster: &str, e: impl std::fmt::Display) -> BackendError {
     BackendError::Unreachable { cluster: cluster.to_string(), message: e.to_string() }
 }
 
+/// The ConfigMap listing what a placement applied on a member
+/// (`gitfleet-inventory-<name>`, `gitfleet-rp-inventory-<namespace>.<name>`
+/// for a ResourcePlacement: a namespace holds no dot, so neither can meet).
 fn inventory_name(placement: &str) -> String {
-    format!("gitfleet-inventory-{placement}")
+    match placement.split_once('/') {
+        Some((ns, name)) => format!("gitfleet-rp-inventory-{ns}.{name}"),
+        None => format!("gitfleet-inventory-{placement}"),
+    }
 }
 
 fn key_line(key: &ObjectKey, api_version: &str) -> String {
@@ -221,7 +227,7 @@ impl KubeBackend {
             "metadata": {
                 "name": inventory_name(placement),
                 "namespace": INVENTORY_NAMESPACE,
-                "labels": { INVENTORY_LABEL: "true", crate::render::LABEL_PLACEMENT: placement },
+                "labels": { INVENTORY_LABEL: "true", crate::render::LABEL_PLACEMENT: crate::render::owner_label(placement) },
             },
             "data": { "objects": lines.join("\n") },
         });
@@ -310,7 +316,7 @@ async fn apply_one(
     };
     if let Some(live) = &live {
         let live_value = serde_json::to_value(live).unwrap_or(Value::Null);
-        let refuse = takeover_refusal(owner(&live_value), placement, options.take_over, || {
+        let refuse = takeover_refusal(owner(&live_value).as_deref(), placement, options.take_over, || {
             same_content(&obj.value, &live_value)
         });
         if let Some(reason) = refuse {
@@ -504,7 +510,8 @@ impl Backend for KubeBackend {
             let Some((api, _)) = self.api_for(cluster, key, api_version) else { continue };
             match self.runtime.block_on(api.get_opt(&key.name)) {
                 Ok(Some(live))
-                    if owner(&serde_json::to_value(&live).unwrap_or(Value::Null)) == Some(placement) =>
+                    if owner(&serde_json::to_value(&live).unwrap_or(Value::Null)).as_deref()
+                        == Some(placement) =>
                 {
                     self.fence();
                     match self.runtime.block_on(api.delete(&key.name, &DeleteParams::default())) {
@@ -562,7 +569,9 @@ impl Backend for KubeBackend {
             .items
             .iter()
             .filter(|cm| cm.data.as_ref().and_then(|d| d.get("objects")).is_some_and(|o| !o.is_empty()))
-            .filter_map(|cm| cm.metadata.labels.as_ref()?.get(crate::render::LABEL_PLACEMENT).cloned())
+            .filter_map(|cm| {
+                cm.metadata.labels.as_ref()?.get(crate::render::LABEL_PLACEMENT).map(|l| l.replace('_', "/"))
+            })
             .collect();
         out.sort();
         Ok(out)

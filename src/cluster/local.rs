@@ -226,7 +226,7 @@ impl Backend for LocalStore {
                     report.unchanged += 1;
                     continue;
                 }
-                let refuse = takeover_refusal(owner(current), placement, take_over, || {
+                let refuse = takeover_refusal(owner(current).as_deref(), placement, take_over, || {
                     // The same content but for gitfleet's own marks.
                     super::compare::field_diffs(&obj.value, current).is_empty()
                 });
@@ -251,7 +251,9 @@ impl Backend for LocalStore {
         let mut stale: Vec<ObjectKey> = self
             .list(cluster)?
             .into_iter()
-            .filter(|(key, value)| owner(value) == Some(placement) && !desired.iter().any(|d| &d.key == key))
+            .filter(|(key, value)| {
+                owner(value).as_deref() == Some(placement) && !desired.iter().any(|d| &d.key == key)
+            })
             .map(|(key, _)| key)
             .collect();
         stale.sort_by_key(|k| std::cmp::Reverse((apply_rank(k), k.clone())));
@@ -290,8 +292,7 @@ impl Backend for LocalStore {
     }
 
     fn placements_on(&self, cluster: &str) -> Result<Vec<String>, BackendError> {
-        let mut out: Vec<String> =
-            self.list(cluster)?.iter().filter_map(|(_, v)| owner(v).map(str::to_string)).collect();
+        let mut out: Vec<String> = self.list(cluster)?.iter().filter_map(|(_, v)| owner(v)).collect();
         out.sort();
         out.dedup();
         Ok(out)

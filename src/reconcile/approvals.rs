@@ -84,7 +84,7 @@ pub fn accept_pending(
         .iter()
         .map(|name| {
             let approval = format!("{prefix}{}", fs.fleet.approvals[*name].origin.path);
-            (approval, format!("{}/{REQUESTS}/{name}.yaml", fs.status_root))
+            (approval, format!("{}/{}.yaml", fs.status_root, crate::status::scoped::path(REQUESTS, name)))
         })
         .collect();
     let all: Vec<String> = paths.iter().flat_map(|(a, r)| [a.clone(), r.clone()]).collect();

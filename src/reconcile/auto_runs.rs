@@ -35,7 +35,10 @@ fn auto_run(name: &str, placement: &str, strategy: &str, index: u32, status_root
             "resourceSnapshotIndex": index.to_string(),
             "stagedRolloutStrategyName": strategy,
         }),
-        origin: Origin { path: Arc::from(format!("{status_root}/{RUNS}/{name}.yaml")), line: 1 },
+        origin: Origin {
+            path: Arc::from(format!("{status_root}/{}.yaml", crate::status::scoped::path(RUNS, name))),
+            line: 1,
+        },
     }
 }
 
@@ -52,9 +55,7 @@ pub fn ordered_runs(
         .values()
         .map(|r| OrderedRun {
             run: r.clone(),
-            sequence: indexer
-                .history("ClusterStagedUpdateRun", None, &r.name)
-                .map_or(usize::MAX, |h| h.sequence),
+            sequence: indexer.history("ClusterStagedUpdateRun", &r.name).map_or(usize::MAX, |h| h.sequence),
             auto: false,
         })
         .collect();

@@ -496,9 +496,8 @@ impl<'p> Pass<'p> {
 
     /// The placement a status file belongs to, if it belongs to one.
     fn placement_of_path(&self, path: &str) -> Option<String> {
-        let (folder, rest) = path.split_once('/')?;
-        let first = rest.split('/').next()?;
-        let stem = first.strip_suffix(".yaml").unwrap_or(first);
+        let (folder, key) = crate::status::scoped::key_of(path)?;
+        let stem = key.as_str();
         match folder {
             crate::status::PLACEMENTS | crate::status::stored::BINDINGS => Some(stem.to_string()),
             crate::status::snapshots::FOLDER => {
@@ -546,7 +545,7 @@ impl<'p> Pass<'p> {
 
     /// The generation of a gitfleet object (1 until its spec changed).
     pub(super) fn generation(&self, kind: &str, name: &str) -> i64 {
-        self.indexer.history(kind, None, name).map_or(1, |h| h.generation as i64)
+        self.indexer.history(kind, name).map_or(1, |h| h.generation as i64)
     }
 
     /// The clusters a placement picks in this pass: what it holds (the

@@ -218,7 +218,7 @@ impl Pass<'_> {
     /// Writes the run document and says what happened in the commit message.
     fn record_run(&mut self, entry: &OrderedRun, generation: i64, status: RunStatus, mut done: Done) {
         let run = &entry.run;
-        let created = self.indexer.history(RUN_KIND, None, &run.name).map_or(self.fs.tip_time, |h| h.created);
+        let created = self.indexer.history(RUN_KIND, &run.name).map_or(self.fs.tip_time, |h| h.created);
         let outcome = status.conditions.get_condition(SUCCEEDED).map(|c| match c.reason.as_str() {
             UPDATE_RUN_SUCCEEDED => "succeeded",
             UPDATE_RUN_SUPERSEDED => "was superseded",

@@ -117,22 +117,22 @@ impl Fleet {
     fn check_references(&mut self) {
         let mut found = Vec::new();
         for r in self.runs.values() {
+            let run = describe("ClusterStagedUpdateRun", &r.name);
             if !r.placement.is_empty() && !self.placements.contains_key(&r.placement) {
-                found.push(issue(
-                    &r.origin,
-                    format!("ClusterStagedUpdateRun/{}", r.name),
-                    format!("spec.placementName: ClusterResourcePlacement {} does not exist", r.placement),
-                ));
+                let (kind, (_, name)) =
+                    (scoped_kind("ClusterResourcePlacement", &r.placement), split_key(&r.placement));
+                let msg =
+                    format!("spec.placementName: {kind} {name} does not exist{}", in_namespace(&r.placement));
+                found.push(issue(&r.origin, run.clone(), msg));
             }
             if !r.strategy.is_empty() && !self.strategies.contains_key(&r.strategy) {
-                found.push(issue(
-                    &r.origin,
-                    format!("ClusterStagedUpdateRun/{}", r.name),
-                    format!(
-                        "spec.stagedRolloutStrategyName: ClusterStagedUpdateStrategy {} does not exist",
-                        r.strategy
-                    ),
-                ));
+                let (kind, (_, name)) =
+                    (scoped_kind("ClusterStagedUpdateStrategy", &r.strategy), split_key(&r.strategy));
+                let msg = format!(
+                    "spec.stagedRolloutStrategyName: {kind} {name} does not exist{}",
+                    in_namespace(&r.strategy)
+                );
+                found.push(issue(&r.origin, run, msg));
             }
         }
         for o in self.overrides.values() {
@@ -140,10 +140,11 @@ impl Fleet {
                 && !p.is_empty()
                 && !self.placements.contains_key(p)
             {
+                let (kind, (_, name)) = (scoped_kind("ClusterResourcePlacement", p), split_key(p));
                 found.push(issue(
                     &o.origin,
                     format!("{}/{}", o.kind, o.name),
-                    format!("spec.placement.name: ClusterResourcePlacement {p} does not exist"),
+                    format!("spec.placement.name: {kind} {name} does not exist{}", in_namespace(p)),
                 ));
             }
         }
@@ -152,17 +153,24 @@ impl Fleet {
                 && !s.is_empty()
                 && !self.strategies.contains_key(s)
             {
+                let (kind, (_, name)) = (scoped_kind("ClusterStagedUpdateStrategy", s), split_key(s));
                 found.push(issue(
-                        &p.origin,
-                        format!("ClusterResourcePlacement/{}", p.name),
-                        format!(
-                            "spec.strategy.autoRun.stagedRolloutStrategyName: ClusterStagedUpdateStrategy {s} does not exist"
-                        ),
-                    ));
+                    &p.origin,
+                    describe("ClusterResourcePlacement", &p.name),
+                    format!(
+                        "spec.strategy.autoRun.stagedRolloutStrategyName: {kind} {name} does not exist{}",
+                        in_namespace(s)
+                    ),
+                ));
             }
         }
         self.issues.extend(found);
     }
+}
+
+/// ` in namespace NS` for a namespaced key, nothing otherwise.
+fn in_namespace(key: &str) -> String {
+    split_key(key).0.map(|ns| format!(" in namespace {ns}")).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -25,6 +25,36 @@ impl fmt::Display for Origin {
     }
 }
 
+/// The key of a gitfleet object in maps, status file paths and messages:
+/// `name` for the cluster-scoped kinds, `namespace/name` for KubeFleet's
+/// namespaced twins (ResourcePlacement, StagedUpdateStrategy,
+/// StagedUpdateRun, ApprovalRequest). A name never holds a `/`, so the two
+/// cannot meet.
+pub fn object_key(namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
+    }
+}
+
+/// `(namespace, name)` of a key made by [`object_key`].
+pub fn split_key(key: &str) -> (Option<&str>, &str) {
+    match key.split_once('/') {
+        Some((ns, name)) => (Some(ns), name),
+        None => (None, key),
+    }
+}
+
+/// The kind of a gitfleet object of cluster-scoped kind `cluster_kind`
+/// (`ClusterResourcePlacement`, ...) with this key: the namespaced twin
+/// (`ResourcePlacement`, ...) for a namespaced key.
+pub fn scoped_kind(cluster_kind: &str, key: &str) -> String {
+    match key.contains('/') {
+        true => cluster_kind.strip_prefix("Cluster").unwrap_or(cluster_kind).to_string(),
+        false => cluster_kind.to_string(),
+    }
+}
+
 /// Identity of a Kubernetes object: group, kind, namespace and name (the version is
 /// not part of the identity: one object can be served in several versions).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -340,7 +370,11 @@ pub enum RolloutType {
 
 #[derive(Debug, Clone)]
 pub struct Placement {
+    /// The placement's key: its name, or `namespace/name` for a ResourcePlacement.
     pub name: String,
+    /// A ResourcePlacement's namespace: it selects namespaced resources of
+    /// that namespace only.
+    pub namespace: Option<String>,
     pub selectors: Vec<ResourceSelector>,
     pub policy: PlacementPolicy,
     pub rollout: RolloutType,
@@ -379,6 +413,7 @@ pub struct Stage {
 
 #[derive(Debug, Clone)]
 pub struct Strategy {
+    /// Its key: the name, or `namespace/name` for a StagedUpdateStrategy.
     pub name: String,
     pub stages: Vec<Stage>,
     /// The `spec` as written, recorded in a run's strategy snapshot.
@@ -403,8 +438,12 @@ pub enum RunState {
 
 #[derive(Debug, Clone)]
 pub struct UpdateRun {
+    /// Its key: the name, or `namespace/name` for a StagedUpdateRun (whose
+    /// placement and strategy are then those of its namespace).
     pub name: String,
+    /// The key of its placement.
     pub placement: String,
+    /// The key of its strategy.
     pub strategy: String,
     pub target: SnapshotTarget,
     pub state: RunState,
@@ -451,6 +490,7 @@ pub struct Override {
 /// A person's approval file.
 #[derive(Debug, Clone)]
 pub struct Approval {
+    /// Its key: the name, or `namespace/name` for an ApprovalRequest.
     pub name: String,
     pub approved: bool,
     pub reason: String,
@@ -504,11 +544,11 @@ impl FleetObject {
             FleetObject::Cluster(c) => ("MemberCluster", None, &c.name),
             FleetObject::Eviction(e) => ("ClusterResourcePlacementEviction", None, &e.name),
             FleetObject::Budget(b) => ("ClusterResourcePlacementDisruptionBudget", None, &b.name),
-            FleetObject::Placement(p) => ("ClusterResourcePlacement", None, &p.name),
-            FleetObject::Strategy(s) => ("ClusterStagedUpdateStrategy", None, &s.name),
-            FleetObject::Run(r) => ("ClusterStagedUpdateRun", None, &r.name),
+            FleetObject::Placement(p) => return Some(scoped_history("ClusterResourcePlacement", &p.name)),
+            FleetObject::Strategy(s) => return Some(scoped_history("ClusterStagedUpdateStrategy", &s.name)),
+            FleetObject::Run(r) => return Some(scoped_history("ClusterStagedUpdateRun", &r.name)),
             FleetObject::Override(o) => (o.kind.as_str(), o.namespace.clone(), &o.name),
-            FleetObject::Approval(a) => ("ClusterApprovalRequest", None, &a.name),
+            FleetObject::Approval(a) => return Some(scoped_history("ClusterApprovalRequest", &a.name)),
             FleetObject::Window(w, _) => ("RolloutWindow", None, &w.name),
             FleetObject::Hub(_) => return None,
         };
@@ -521,13 +561,25 @@ impl FleetObject {
             FleetObject::Cluster(c) => format!("MemberCluster/{}", c.name),
             FleetObject::Eviction(e) => format!("ClusterResourcePlacementEviction/{}", e.name),
             FleetObject::Budget(b) => format!("ClusterResourcePlacementDisruptionBudget/{}", b.name),
-            FleetObject::Placement(p) => format!("ClusterResourcePlacement/{}", p.name),
-            FleetObject::Strategy(s) => format!("ClusterStagedUpdateStrategy/{}", s.name),
-            FleetObject::Run(r) => format!("ClusterStagedUpdateRun/{}", r.name),
+            FleetObject::Placement(p) => describe("ClusterResourcePlacement", &p.name),
+            FleetObject::Strategy(s) => describe("ClusterStagedUpdateStrategy", &s.name),
+            FleetObject::Run(r) => describe("ClusterStagedUpdateRun", &r.name),
             FleetObject::Override(o) => format!("{}/{}", o.kind, o.name),
-            FleetObject::Approval(a) => format!("ClusterApprovalRequest/{}", a.name),
+            FleetObject::Approval(a) => describe("ClusterApprovalRequest", &a.name),
             FleetObject::Window(w, _) => format!("RolloutWindow/{}", w.name),
             FleetObject::Hub(m) => m.key.to_string(),
         }
     }
+}
+
+/// The history key of a gitfleet object of cluster-scoped kind `cluster_kind`
+/// with key `key` (its namespaced twin for a namespaced key).
+pub fn scoped_history(cluster_kind: &str, key: &str) -> HistoryKey {
+    let (ns, name) = split_key(key);
+    (scoped_kind(cluster_kind, key), ns.map(str::to_string), name.to_string())
+}
+
+/// `Kind/name` (`Kind/namespace/name` for a namespaced key), as used in messages.
+pub fn describe(cluster_kind: &str, key: &str) -> String {
+    format!("{}/{key}", scoped_kind(cluster_kind, key))
 }

@@ -223,31 +223,31 @@ fn read_document(ctx: &mut Ctx, value: Value, area: Area) -> Option<FleetObject>
     let group = group_of(api_version).to_string();
     let kind = kind.to_string();
     if area == Area::Approvals {
-        if group != PLACEMENT_GROUP || kind != "ClusterApprovalRequest" {
+        if group != PLACEMENT_GROUP || (kind != "ClusterApprovalRequest" && kind != "ApprovalRequest") {
             ctx.error(format!(
-                "only ClusterApprovalRequest ({PLACEMENT_GROUP}) files belong in the approvals folder"
+                "only ClusterApprovalRequest and ApprovalRequest ({PLACEMENT_GROUP}) files belong in the approvals folder"
             ));
             return None;
         }
         check_fleet_version(ctx, api_version);
-        return read_approval(ctx, &value).map(FleetObject::Approval);
+        return read_approval(ctx, &value, kind == "ApprovalRequest").map(FleetObject::Approval);
     }
     match (group.as_str(), kind.as_str()) {
         (CLUSTER_GROUP, "MemberCluster") => {
             check_fleet_version(ctx, api_version);
             read_member_cluster(ctx, &value).map(FleetObject::Cluster)
         }
-        (PLACEMENT_GROUP, "ClusterResourcePlacement") => {
+        (PLACEMENT_GROUP, "ClusterResourcePlacement" | "ResourcePlacement") => {
             check_fleet_version(ctx, api_version);
-            read_placement(ctx, &value).map(FleetObject::Placement)
+            read_placement(ctx, &value, kind == "ResourcePlacement").map(FleetObject::Placement)
         }
-        (PLACEMENT_GROUP, "ClusterStagedUpdateStrategy") => {
+        (PLACEMENT_GROUP, "ClusterStagedUpdateStrategy" | "StagedUpdateStrategy") => {
             check_alpha_version(ctx, api_version);
-            read_strategy(ctx, &value).map(FleetObject::Strategy)
+            read_strategy(ctx, &value, kind == "StagedUpdateStrategy").map(FleetObject::Strategy)
         }
-        (PLACEMENT_GROUP, "ClusterStagedUpdateRun") => {
+        (PLACEMENT_GROUP, "ClusterStagedUpdateRun" | "StagedUpdateRun") => {
             check_alpha_version(ctx, api_version);
-            read_run(ctx, &value).map(FleetObject::Run)
+            read_run(ctx, &value, kind == "StagedUpdateRun").map(FleetObject::Run)
         }
         (PLACEMENT_GROUP, "ClusterResourceOverride" | "ResourceOverride") => {
             check_alpha_version(ctx, api_version);
@@ -265,8 +265,8 @@ fn read_document(ctx: &mut Ctx, value: Value, area: Area) -> Option<FleetObject>
             check_alpha_version(ctx, api_version);
             read_budget(ctx, &value).map(FleetObject::Budget)
         }
-        (PLACEMENT_GROUP, "ClusterApprovalRequest") => {
-            ctx.error("ClusterApprovalRequest files belong in the approvals folder");
+        (PLACEMENT_GROUP, "ClusterApprovalRequest" | "ApprovalRequest") => {
+            ctx.error(format!("{kind} files belong in the approvals folder"));
             None
         }
         (GITFLEET_GROUP, "RolloutWindow") => {
@@ -306,6 +306,33 @@ fn check_name(ctx: &mut Ctx, name: &str) {
         ctx.error(format!(
             "metadata.name {name:?} must be a lowercase DNS name (a-z, 0-9, '-', '.') of at most 63 characters"
         ));
+    }
+}
+
+/// Checks the scope of a gitfleet kind with a namespaced twin: a namespaced
+/// one needs a namespace (a DNS label), a cluster-scoped one must have none.
+/// Returns the object's namespace and key (`namespace/name` when namespaced).
+fn scoped_key(ctx: &mut Ctx, meta: &wire::ObjectMeta, namespaced: bool) -> (Option<String>, String) {
+    let name = meta.name.clone().unwrap_or_default();
+    check_name(ctx, &name);
+    if !namespaced {
+        check_cluster_scoped(ctx, meta);
+        return (None, name);
+    }
+    match meta.namespace.as_deref() {
+        Some(ns) if is_dns_label(ns) => {
+            (Some(ns.to_string()), crate::repo::model::object_key(Some(ns), &name))
+        }
+        Some(ns) => {
+            ctx.error(format!(
+                "metadata.namespace {ns:?} must be a lowercase DNS label of at most 63 characters"
+            ));
+            (None, name)
+        }
+        None => {
+            ctx.error("is namespaced and needs metadata.namespace");
+            (None, name)
+        }
     }
 }
 
@@ -412,17 +439,18 @@ use rollout::{read_run, read_strategy};
 
 /// Rebuilds a strategy from a `spec` recorded in a run's status
 /// (`stagedUpdateStrategySnapshot`), validating it like a file.
-pub fn strategy_from_spec(name: &str, spec: &Value) -> Result<Strategy, Vec<Issue>> {
+pub fn strategy_from_spec(key: &str, spec: &Value) -> Result<Strategy, Vec<Issue>> {
+    let (namespace, name) = crate::repo::model::split_key(key);
     let doc = serde_json::json!({
         "apiVersion": format!("{PLACEMENT_GROUP}/v1beta1"),
         "kind": "ClusterStagedUpdateStrategy",
-        "metadata": { "name": name },
+        "metadata": { "name": name, "namespace": namespace },
         "spec": spec,
     });
     let origin = Origin { path: Arc::from("stagedUpdateStrategySnapshot"), line: 1 };
     let mut ctx =
         Ctx { origin, object: Some(format!("ClusterStagedUpdateStrategy/{name}")), issues: Vec::new() };
-    match read_strategy(&mut ctx, &doc) {
+    match read_strategy(&mut ctx, &doc, namespace.is_some()) {
         Some(s) if ctx.issues.is_empty() => Ok(s),
         _ => Err(ctx.issues),
     }

@@ -43,6 +43,7 @@ fn seed() -> BTreeMap<String, MemberCluster> {
 fn placement(policy: PlacementPolicy) -> Placement {
     Placement {
         name: "p".into(),
+        namespace: None,
         selectors: vec![],
         policy,
         rollout: RolloutType::External,

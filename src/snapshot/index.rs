@@ -244,10 +244,11 @@ impl Indexer {
         self.tracks.get(placement).map_or(0, |t| t.policies.len().saturating_sub(1) as u32)
     }
 
-    /// Creation time and generation of a gitfleet object at the tip.
-    pub fn history(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<ObjectHistory> {
+    /// Creation time and generation of a gitfleet object at the tip, by the
+    /// cluster-scoped kind and key (`namespace/name` for a namespaced twin).
+    pub fn history(&self, cluster_kind: &str, key: &str) -> Option<ObjectHistory> {
         // (sequence: 1-based position of the creating commit in the first-parent history)
-        self.history.get(&(kind.to_string(), namespace.map(str::to_string), name.to_string())).copied()
+        self.history.get(&crate::repo::model::scoped_history(cluster_kind, key)).copied()
     }
 
     /// Brings the index up to `tip`, indexing only commits not seen yet. When the
@@ -663,6 +664,7 @@ impl Indexer {
     fn is_selected(&self, p: &Placement, id: KeyId, object: &HubObject) -> bool {
         match self.keys[id as usize].namespace {
             None => object.selected_by(p),
+            Some(_) if p.namespace.is_some() => object.selected_by(p),
             Some(ns) => self.active(ns).is_some_and(|d| d.object.brings_content_for(p)),
         }
     }
@@ -671,17 +673,35 @@ impl Indexer {
     /// every object of one kind otherwise, plus the content of selected namespaces.
     fn full_selection(&self, p: &Placement) -> (BTreeMap<KeyId, ContentHash>, BTreeSet<KeyId>) {
         let mut ids: BTreeSet<KeyId> = BTreeSet::new();
+        // A ResourcePlacement's candidates are the objects of its namespace.
+        let namespace_objects = p.namespace.as_ref().map(|ns| {
+            let key = ObjectKey {
+                group: String::new(),
+                kind: "Namespace".into(),
+                namespace: None,
+                name: ns.clone(),
+            };
+            self.ids.get(&key).and_then(|id| self.by_namespace.get(id))
+        });
         for s in &p.selectors {
-            let candidates: Vec<KeyId> = match &s.target {
-                SelectorTarget::Name(n) => {
+            let candidates: Vec<KeyId> = match (&s.target, &namespace_objects) {
+                (SelectorTarget::Name(n), _) => {
                     let key = ObjectKey {
                         group: s.group.clone(),
                         kind: s.kind.clone(),
-                        namespace: None,
+                        namespace: p.namespace.clone(),
                         name: n.clone(),
                     };
                     self.ids.get(&key).copied().into_iter().collect()
                 }
+                (_, Some(inside)) => inside
+                    .iter()
+                    .flat_map(|set| set.iter().copied())
+                    .filter(|&id| {
+                        let k = &self.keys[id as usize].key;
+                        k.group == s.group && k.kind == s.kind
+                    })
+                    .collect(),
                 _ => self
                     .cluster_scoped
                     .get(&(s.group.clone(), s.kind.clone()))
@@ -847,8 +867,11 @@ fn apply_changed_keys(
     let mut any = false;
     for ChangedKey { id, namespace, def } in changed {
         let id = *id;
+        // A ResourcePlacement selects in its namespace as a cluster placement does among cluster-scoped objects.
+        let in_scope = keys[id as usize].key.namespace == spec.namespace;
         let brought = namespace.is_some_and(|ns| track.brings.contains(&ns));
         let selected_now = def.as_ref().filter(|d| match namespace {
+            _ if spec.namespace.is_some() => in_scope && d.object.selected_by(spec),
             None => d.object.selected_by(spec),
             Some(_) => brought,
         });
@@ -870,7 +893,8 @@ fn apply_changed_keys(
                 }
             }
             // A key in a namespace the placement does not bring was not selected before.
-            None if namespace.is_some() && !brought => {}
+            None if spec.namespace.is_some() && !in_scope => {}
+            None if spec.namespace.is_none() && namespace.is_some() && !brought => {}
             None => {
                 if let Some(old) = track.selected.remove(&id) {
                     track.digest.remove(key, &old);

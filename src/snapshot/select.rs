@@ -2,17 +2,23 @@
 //!
 //! A ClusterResourcePlacement selects cluster-scoped objects by group, kind and
 //! name or labels; a selected Namespace (scope `NamespaceWithResources`, the
-//! default) brings every namespaced hub resource in it.
+//! default) brings every namespaced hub resource in it. A ResourcePlacement
+//! selects namespaced objects of its own namespace the same way.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::repo::model::{Manifest, ObjectKey, Placement, ResourceSelector, SelectionScope, SelectorTarget};
 
-fn selector_matches(s: &ResourceSelector, key: &ObjectKey, labels: &BTreeMap<String, String>) -> bool {
+fn selector_matches(
+    s: &ResourceSelector,
+    scope: Option<&str>,
+    key: &ObjectKey,
+    labels: &BTreeMap<String, String>,
+) -> bool {
     s.group == key.group
         && s.kind == key.kind
-        && key.namespace.is_none()
+        && key.namespace.as_deref() == scope
         && match &s.target {
             SelectorTarget::Name(n) => *n == key.name,
             SelectorTarget::Labels(sel) => sel.matches(labels),
@@ -20,19 +26,21 @@ fn selector_matches(s: &ResourceSelector, key: &ObjectKey, labels: &BTreeMap<Str
         }
 }
 
-/// Whether the placement selects the cluster-scoped object `key` (with `labels`)
-/// by one of its selectors.
+/// Whether the placement selects the object `key` (with `labels`) by one of
+/// its selectors: a cluster-scoped one, or for a ResourcePlacement one of its
+/// namespace.
 pub fn selects_key(p: &Placement, key: &ObjectKey, labels: &BTreeMap<String, String>) -> bool {
-    p.selectors.iter().any(|s| selector_matches(s, key, labels))
+    p.selectors.iter().any(|s| selector_matches(s, p.namespace.as_deref(), key, labels))
 }
 
 /// Whether selecting `key` (a Namespace, with `labels`) brings the resources inside it.
 pub fn brings_namespace_of(p: &Placement, key: &ObjectKey, labels: &BTreeMap<String, String>) -> bool {
     key.group.is_empty()
         && key.kind == "Namespace"
-        && p.selectors
-            .iter()
-            .any(|s| s.scope == SelectionScope::NamespaceWithResources && selector_matches(s, key, labels))
+        && p.namespace.is_none()
+        && p.selectors.iter().any(|s| {
+            s.scope == SelectionScope::NamespaceWithResources && selector_matches(s, None, key, labels)
+        })
 }
 
 /// Whether the placement selects this cluster-scoped object by one of its selectors.
@@ -53,7 +61,7 @@ pub fn selection<'a>(
 ) -> BTreeSet<ObjectKey> {
     let mut out = BTreeSet::new();
     for (key, m) in hub {
-        if key.namespace.is_some() || !selects_directly(p, m) {
+        if key.namespace != p.namespace || !selects_directly(p, m) {
             continue;
         }
         out.insert(key.clone());

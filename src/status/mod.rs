@@ -15,6 +15,7 @@ pub mod placement;
 pub mod publish;
 pub mod repack;
 pub mod run;
+pub mod scoped;
 pub mod sign;
 pub mod snapshots;
 pub mod stored;
@@ -151,9 +152,10 @@ impl<T: Stored> Documents<T> {
             return Ok(docs);
         };
         let tree = repo.find_commit(commit)?.tree()?;
-        let folder_id = match T::parts_folder() {
-            None => tree_id(&tree, &format!("{status_root}/{folder}")),
-            Some(_) => None,
+        // (a folder with namespaced twins is walked each time)
+        let folder_id = match (T::parts_folder(), scoped::twin(folder)) {
+            (None, None) => tree_id(&tree, &format!("{status_root}/{folder}")),
+            _ => None,
         };
         if let (Some(id), Some((cached, cached_limit, read))) = (folder_id, &cache.folder)
             && *cached == id
@@ -162,10 +164,14 @@ impl<T: Stored> Documents<T> {
             return Ok(read.clone());
         }
         let old = std::mem::take(&mut cache.docs);
-        for (file, id) in status_folder_entries(repo, &tree, status_root, folder)? {
+        let mut entries = status_folder_entries(repo, &tree, status_root, folder)?;
+        if let Some(twin) = scoped::twin(folder) {
+            entries.extend(nested_entries(repo, &tree, &format!("{status_root}/{twin}"))?);
+        }
+        for (file, id) in entries {
             let Some(name) = file.strip_suffix(".yaml") else { continue };
             let parts_tree = match T::parts_folder() {
-                Some(f) => tree_id(&tree, &format!("{status_root}/{f}/{name}")),
+                Some(f) => tree_id(&tree, &format!("{status_root}/{}", scoped::path(f, name))),
                 None => None,
             };
             let previous = old.get(name);
@@ -184,7 +190,8 @@ impl<T: Stored> Documents<T> {
                 Err(e) => {
                     // Never a fresh start: what depends on it waits, and the file is not overwritten.
                     tracing::error!(
-                        "{status_root}/{folder}/{file}: gitfleet cannot read its own status ({e}); what depends on it is left as it is"
+                        "{status_root}/{}.yaml: gitfleet cannot read its own status ({e}); what depends on it is left as it is",
+                        scoped::path(folder, name)
                     );
                     docs.broken.insert(name.to_string(), e);
                 }
@@ -199,10 +206,10 @@ impl<T: Stored> Documents<T> {
     /// file if it changed, and the cluster files that changed, appeared or went.
     pub fn changes(&self, out: &mut StatusChanges) {
         for (name, read) in self.files.iter().filter(|(n, _)| !self.now.contains_key(*n)) {
-            out.deletes.insert(format!("{}/{name}.yaml", self.folder));
+            out.deletes.insert(format!("{}.yaml", scoped::path(self.folder, name)));
             if let Some(parts_folder) = T::parts_folder() {
                 for stem in read.parts.keys() {
-                    out.deletes.insert(format!("{parts_folder}/{name}/{stem}.yaml"));
+                    out.deletes.insert(format!("{}/{stem}.yaml", scoped::path(parts_folder, name)));
                 }
             }
         }
@@ -222,22 +229,23 @@ impl<T: Stored> Documents<T> {
         let (main, parts) = doc.split();
         let read = self.files.get(name);
         if read.map(|r| &r.main) != Some(main.as_ref()) {
-            out.writes
-                .insert(format!("{}/{name}.yaml", self.folder), crate::yaml::to_string(&main).into_bytes());
+            out.writes.insert(
+                format!("{}.yaml", scoped::path(self.folder, name)),
+                scoped::to_yaml(&main, name).into_bytes(),
+            );
         }
         let Some(parts_folder) = T::parts_folder() else { return };
+        let parts_folder = scoped::path(parts_folder, name);
         let empty = BTreeMap::new();
         let read_parts = read.map_or(&empty, |r| &r.parts);
         for (stem, part) in &parts {
             if read_parts.get(stem) != Some(part) {
-                out.writes.insert(
-                    format!("{parts_folder}/{name}/{stem}.yaml"),
-                    crate::yaml::to_string(part).into_bytes(),
-                );
+                out.writes
+                    .insert(format!("{parts_folder}/{stem}.yaml"), scoped::to_yaml(part, name).into_bytes());
             }
         }
         for stem in read_parts.keys().filter(|s| !parts.contains_key(*s)) {
-            out.deletes.insert(format!("{parts_folder}/{name}/{stem}.yaml"));
+            out.deletes.insert(format!("{parts_folder}/{stem}.yaml"));
         }
     }
 
@@ -278,16 +286,16 @@ fn tree_id(tree: &Tree<'_>, path: &str) -> Option<git2::Oid> {
     tree.get_path(Path::new(path)).ok().filter(|e| e.kind() == Some(ObjectType::Tree)).map(|e| e.id())
 }
 
-/// Parses one status file of at most `limit` bytes: `(value, size)`, or why not.
+/// Parses one status file of at most `limit` bytes of the document with key
+/// `key`: `(value, size)`, or why not.
 fn parse_file<U: serde::de::DeserializeOwned>(
     repo: &Repository,
     id: git2::Oid,
     limit: usize,
+    key: &str,
 ) -> Result<Result<(U, usize), String>, git2::Error> {
     let blob = repo.find_blob(id)?;
-    Ok(crate::yaml::parse_status::<U>(blob.content(), limit)
-        .map(|u| (u, blob.size()))
-        .map_err(|e| e.to_string()))
+    Ok(scoped::parse::<U>(blob.content(), limit, key).map(|u| (u, blob.size())))
 }
 
 /// Reads one document and its cluster files, taking the files that did not
@@ -302,7 +310,7 @@ fn read_one<T: Stored>(
 ) -> Result<Result<ReadDocument<T>, String>, git2::Error> {
     let (main, main_size) = match previous.filter(|p| p.main_id == main_id && p.main_size <= limit) {
         Some(p) => (p.main.clone(), p.main_size),
-        None => match parse_file::<T>(repo, main_id, limit)? {
+        None => match parse_file::<T>(repo, main_id, limit, name)? {
             Ok(read) => read,
             Err(e) => return Ok(Err(e)),
         },
@@ -323,9 +331,11 @@ fn read_one<T: Stored>(
             });
             let (part, size) = match same {
                 Some(found) => found,
-                None => match parse_file::<T::Part>(repo, id, limit)? {
+                None => match parse_file::<T::Part>(repo, id, limit, name)? {
                     Ok(found) => found,
-                    Err(e) => return Ok(Err(format!("{status_root}/{folder}/{name}/{file}: {e}"))),
+                    Err(e) => {
+                        return Ok(Err(format!("{status_root}/{}/{file}: {e}", scoped::path(folder, name))));
+                    }
                 },
             };
             part_ids.insert(stem.to_string(), (id, size));
@@ -334,8 +344,8 @@ fn read_one<T: Stored>(
     }
     let mut whole = main.clone();
     if let Err(e) = whole.join(&parts) {
-        let folder = T::parts_folder().unwrap_or_default();
-        return Ok(Err(format!("its cluster files under {status_root}/{folder}/{name}/ do not fit: {e}")));
+        let folder = scoped::path(T::parts_folder().unwrap_or_default(), name);
+        return Ok(Err(format!("its cluster files under {status_root}/{folder}/ do not fit: {e}")));
     }
     let largest = part_ids.values().map(|(_, size)| *size).fold(main_size, usize::max);
     Ok(Ok(ReadDocument {
@@ -402,6 +412,26 @@ fn status_folder_entries(
         .collect())
 }
 
+/// The files of the sub-folders of the folder at `path` (`<namespace>/<name>.yaml`), by
+/// `<namespace>/<file>`.
+fn nested_entries(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    path: &str,
+) -> Result<Vec<(String, git2::Oid)>, git2::Error> {
+    let mut out = Vec::new();
+    let Some(id) = tree_id(tree, path) else { return Ok(out) };
+    for sub in repo.find_tree(id)?.iter().filter(|e| e.kind() == Some(ObjectType::Tree)) {
+        let dir = sub.name().unwrap_or_default();
+        for e in repo.find_tree(sub.id())?.iter() {
+            if e.kind() == Some(ObjectType::Blob) && e.filemode() != 0o120000 {
+                out.push((format!("{dir}/{}", e.name().unwrap_or_default()), e.id()));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The files one level below the sub-folders of a status folder
 /// (`<namespace>/<name>.yaml`), relative to the folder.
 pub fn nested_status_files(
@@ -445,10 +475,14 @@ pub fn recorded_snapshots(
     tree: &Tree<'_>,
     status_root: &str,
 ) -> Result<Vec<RecordedSnapshot>, git2::Error> {
-    let mut out: Vec<RecordedSnapshot> = read_status_folder(repo, tree, status_root, snapshots::FOLDER)?
-        .into_iter()
-        .filter_map(|(_, bytes)| RecordedSnapshot::from_yaml(&bytes))
-        .collect();
+    let mut entries = status_folder_entries(repo, tree, status_root, snapshots::FOLDER)?;
+    if let Some(twin) = scoped::twin(snapshots::FOLDER) {
+        entries.extend(nested_entries(repo, tree, &format!("{status_root}/{twin}"))?);
+    }
+    let mut out = Vec::new();
+    for (_, id) in entries {
+        out.extend(RecordedSnapshot::from_yaml(repo.find_blob(id)?.content()));
+    }
     out.sort_by(|a, b| (&a.placement, a.index).cmp(&(&b.placement, b.index)));
     Ok(out)
 }

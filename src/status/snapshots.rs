@@ -37,9 +37,10 @@ impl RecordedSnapshot {
         snapshot_name(&self.placement, self.index)
     }
 
-    /// The status file path, relative to the status folder.
+    /// The status file path, relative to the status folder
+    /// (`resourcesnapshots/<namespace>/...` for a ResourcePlacement's).
     pub fn file(&self) -> String {
-        format!("{FOLDER}/{}.yaml", self.name())
+        format!("{}.yaml", super::scoped::path(FOLDER, &self.name()))
     }
 
     pub fn from_record(placement: &str, r: &SnapshotRecord, index: u32, latest: bool) -> Self {
@@ -54,8 +55,15 @@ impl RecordedSnapshot {
         }
     }
 
-    /// The ClusterResourceSnapshot object (without `spec`).
+    /// The ClusterResourceSnapshot object (without `spec`); a ResourceSnapshot
+    /// in its namespace for a ResourcePlacement's.
     pub fn to_object(&self) -> Value {
+        let mut object = self.internal_object();
+        super::scoped::localize(&mut object, &self.name());
+        object
+    }
+
+    fn internal_object(&self) -> Value {
         json!({
             "apiVersion": "placement.kubernetes-fleet.io/v1",
             "kind": "ClusterResourceSnapshot",
@@ -101,7 +109,11 @@ impl RecordedSnapshot {
             kind: String,
             metadata: Meta,
         }
-        let f: File = crate::yaml::parse_typed(bytes).ok()?;
+        let mut value: Value = crate::yaml::parse_typed(bytes).ok()?;
+        if let Some(ns) = value.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string) {
+            super::scoped::qualify(&mut value, &ns);
+        }
+        let f: File = serde_json::from_value(value).ok()?;
         if f.kind != "ClusterResourceSnapshot" {
             return None;
         }
@@ -215,6 +227,14 @@ mod tests {
         let s = RecordedSnapshot::from_record("p", &rec(3, 7, "abc"), 3, true);
         let back = RecordedSnapshot::from_yaml(s.to_yaml().as_bytes()).unwrap();
         assert_eq!(back, s);
+        let namespaced = RecordedSnapshot::from_record("team-a/p", &rec(3, 7, "abc"), 3, true);
+        let object = namespaced.to_object();
+        assert_eq!(object["kind"], "ResourceSnapshot");
+        assert_eq!(object["metadata"]["name"], "p-3-snapshot");
+        assert_eq!(object["metadata"]["namespace"], "team-a");
+        assert_eq!(object["metadata"]["labels"][LABEL_PARENT], "p");
+        assert_eq!(namespaced.file(), "resourcesnapshots/team-a/p-3-snapshot.yaml");
+        assert_eq!(RecordedSnapshot::from_yaml(namespaced.to_yaml().as_bytes()).unwrap(), namespaced);
         assert!(
             s.to_yaml().contains("kubernetes-fleet.io/is-latest-snapshot: 'true'")
                 || s.to_yaml().contains("kubernetes-fleet.io/is-latest-snapshot: \"true\""),

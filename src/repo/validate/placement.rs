@@ -333,11 +333,9 @@ pub(super) fn read_apply_strategy(ctx: &mut Ctx, a: Option<&wire::ApplyStrategy>
     out
 }
 
-pub(super) fn read_placement(ctx: &mut Ctx, value: &Value) -> Option<Placement> {
+pub(super) fn read_placement(ctx: &mut Ctx, value: &Value, namespaced: bool) -> Option<Placement> {
     let w: wire::Object<wire::PlacementSpec> = ctx.wire(value)?;
-    let name = w.metadata.name.clone().unwrap_or_default();
-    check_name(ctx, &name);
-    check_cluster_scoped(ctx, &w.metadata);
+    let (namespace, name) = scoped_key(ctx, &w.metadata, namespaced);
     let spec = &w.spec;
     let n = spec.resource_selectors.len();
     if !(1..=100).contains(&n) {
@@ -345,13 +343,22 @@ pub(super) fn read_placement(ctx: &mut Ctx, value: &Value) -> Option<Placement> 
     }
     let selectors = read_selectors(ctx, "spec.resourceSelectors", &spec.resource_selectors, false);
     for (i, s) in selectors.iter().enumerate() {
-        if known_scope(&s.group, &s.kind) == KnownScope::Namespaced {
-            ctx.error(format!(
+        match (namespaced, known_scope(&s.group, &s.kind)) {
+            (false, KnownScope::Namespaced) => ctx.error(format!(
                 "spec.resourceSelectors[{i}]: {} is namespaced; a ClusterResourcePlacement selects \
                  cluster-scoped resources (select its Namespace instead)",
                 s.kind
-            ));
+            )),
+            (true, KnownScope::Cluster) => ctx.error(format!(
+                "spec.resourceSelectors[{i}]: {} is cluster-scoped; a ResourcePlacement selects \
+                 namespaced resources of its own namespace (use a ClusterResourcePlacement)",
+                s.kind
+            )),
+            _ => {}
         }
+    }
+    if namespaced && spec.status_reporting_scope.is_some() {
+        ctx.error("spec.statusReportingScope is a field of ClusterResourcePlacement only");
     }
     let policy = read_policy(ctx, spec.policy.as_ref());
     let strategy = spec.strategy.as_ref();
@@ -383,6 +390,8 @@ pub(super) fn read_placement(ctx: &mut Ctx, value: &Value) -> Option<Placement> 
     if auto_run.as_deref() == Some("") {
         ctx.error("spec.strategy.autoRun.stagedRolloutStrategyName must not be empty");
     }
+    // A ResourcePlacement's strategy is a StagedUpdateStrategy of its namespace.
+    let auto_run = auto_run.map(|s| crate::repo::model::object_key(namespace.as_deref(), &s));
     let apply = read_apply_strategy(ctx, strategy.and_then(|s| s.apply_strategy.as_ref()));
     let revision_history_limit = match spec.revision_history_limit {
         None => DEFAULT_REVISION_HISTORY_LIMIT,
@@ -427,6 +436,7 @@ pub(super) fn read_placement(ctx: &mut Ctx, value: &Value) -> Option<Placement> 
     };
     Some(Placement {
         name,
+        namespace,
         selectors,
         policy,
         rollout,

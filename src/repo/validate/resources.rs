@@ -67,6 +67,23 @@ pub(super) fn read_override(ctx: &mut Ctx, value: &Value) -> Option<Override> {
     {
         ctx.error("spec.placement.name must not be empty");
     }
+    // `scope: Namespace`: a ResourcePlacement of the override's namespace.
+    let placement = w.spec.placement.as_ref().map(|p| match p.scope.as_deref() {
+        None | Some("Cluster") => p.name.clone(),
+        Some("Namespace") if !cluster_scoped => {
+            crate::repo::model::object_key(w.metadata.namespace.as_deref(), &p.name)
+        }
+        Some("Namespace") => {
+            ctx.error(
+                "spec.placement.scope: a ClusterResourceOverride can only name a ClusterResourcePlacement",
+            );
+            p.name.clone()
+        }
+        Some(other) => {
+            ctx.error(format!("spec.placement.scope: {other:?} is not Cluster or Namespace"));
+            p.name.clone()
+        }
+    });
     let mut rules = Vec::new();
     let wire_rules = w.spec.policy.as_ref().map(|p| p.override_rules.as_slice()).unwrap_or_default();
     if wire_rules.is_empty() {
@@ -105,17 +122,16 @@ pub(super) fn read_override(ctx: &mut Ctx, value: &Value) -> Option<Override> {
         kind: w.kind.clone(),
         name,
         namespace: w.metadata.namespace.clone(),
-        placement: w.spec.placement.as_ref().map(|p| p.name.clone()),
+        placement,
         selectors,
         rules,
         origin: ctx.origin.clone(),
     })
 }
 
-pub(super) fn read_approval(ctx: &mut Ctx, value: &Value) -> Option<Approval> {
+pub(super) fn read_approval(ctx: &mut Ctx, value: &Value, namespaced: bool) -> Option<Approval> {
     let w: wire::Approval = ctx.wire(value)?;
-    let name = w.metadata.name.clone().unwrap_or_default();
-    check_name(ctx, &name);
+    let (_, name) = scoped_key(ctx, &w.metadata, namespaced);
     let conditions = w.status.map(|s| s.conditions).unwrap_or_default();
     let Some(c) = conditions.iter().find(|c| c.type_ == "Approved") else {
         ctx.error("status.conditions needs a condition of type Approved");

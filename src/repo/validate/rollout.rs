@@ -270,11 +270,9 @@ pub(super) fn read_stage(ctx: &mut Ctx, i: usize, s: &wire::Stage, last: bool) -
     }
 }
 
-pub(super) fn read_strategy(ctx: &mut Ctx, value: &Value) -> Option<Strategy> {
+pub(super) fn read_strategy(ctx: &mut Ctx, value: &Value, namespaced: bool) -> Option<Strategy> {
     let w: wire::Object<wire::StrategySpec> = ctx.wire(value)?;
-    let name = w.metadata.name.clone().unwrap_or_default();
-    check_name(ctx, &name);
-    check_cluster_scoped(ctx, &w.metadata);
+    let (_, name) = scoped_key(ctx, &w.metadata, namespaced);
     let n = w.spec.stages.len();
     if !(1..=31).contains(&n) {
         ctx.error(format!("spec.stages must have 1 to 31 entries (has {n})"));
@@ -295,11 +293,14 @@ pub(super) fn read_strategy(ctx: &mut Ctx, value: &Value) -> Option<Strategy> {
     })
 }
 
-pub(super) fn read_run(ctx: &mut Ctx, value: &Value) -> Option<UpdateRun> {
+pub(super) fn read_run(ctx: &mut Ctx, value: &Value, namespaced: bool) -> Option<UpdateRun> {
     let w: wire::Object<wire::RunSpec> = ctx.wire(value)?;
-    let name = w.metadata.name.clone().unwrap_or_default();
-    check_name(ctx, &name);
-    check_cluster_scoped(ctx, &w.metadata);
+    let (namespace, name) = scoped_key(ctx, &w.metadata, namespaced);
+    // A StagedUpdateRun's placement and strategy are those of its namespace.
+    let in_scope = |n: &str| match n.is_empty() {
+        true => String::new(),
+        false => crate::repo::model::object_key(namespace.as_deref(), n),
+    };
     let spec = &w.spec;
     if spec.placement_name.is_empty() {
         ctx.error("spec.placementName is required");
@@ -343,13 +344,25 @@ pub(super) fn read_run(ctx: &mut Ctx, value: &Value) -> Option<UpdateRun> {
             RunState::Run
         }
     };
+    let mut echoed = value.get("spec").cloned().unwrap_or(Value::Null);
+    if namespace.is_some()
+        && let Some(e) = echoed.as_object_mut()
+    {
+        // In memory, names are keys (written back without the namespace).
+        for (field, v) in [
+            ("placementName", &spec.placement_name),
+            ("stagedRolloutStrategyName", &spec.staged_rollout_strategy_name),
+        ] {
+            e.insert(field.into(), Value::String(in_scope(v)));
+        }
+    }
     Some(UpdateRun {
         name,
-        placement: spec.placement_name.clone(),
-        strategy: spec.staged_rollout_strategy_name.clone(),
+        placement: in_scope(&spec.placement_name),
+        strategy: in_scope(&spec.staged_rollout_strategy_name),
         target,
         state,
-        spec: value.get("spec").cloned().unwrap_or(Value::Null),
+        spec: echoed,
         origin: ctx.origin.clone(),
     })
 }
