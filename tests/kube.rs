@@ -800,7 +800,8 @@ fn a_failed_verification_rolls_back_real_clusters() {
     );
     assert_eq!(values(), [Some("v1".into()), Some("v1".into()), Some("v1".into())], "back on every cluster");
     let text = f.origin_file("status/clusterstagedupdateruns/verified-second.yaml").unwrap();
-    let doc: gitfleet::status::run::RunDocument = serde_saphyr::from_str(&text).unwrap();
+    let doc: gitfleet::status::run::RunDocument =
+        gitfleet::status::read_file(&text, "verified-second").unwrap();
     let done = condition(&doc.status.conditions, "Succeeded");
     assert_eq!((done.status.as_str(), done.reason.as_str()), ("False", "UpdateRunRolledBack"));
     assert!(

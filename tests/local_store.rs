@@ -644,8 +644,8 @@ fn namespace_accessible_status_is_written_in_the_namespace_folder() {
     assert!(crps["lastUpdatedTime"].is_string());
     let placement = common::placement_document(&f, "team-a-app");
     let status = serde_json::to_value(&placement.status).unwrap();
-    assert_eq!(crps["placementStatus"], status, "the same status as the placement's document");
-    assert_eq!(crps["placementStatus"]["placementStatuses"].as_array().map(Vec::len), Some(3));
+    assert_eq!(crps["sourceStatus"], status, "the same status as the placement's document");
+    assert_eq!(crps["sourceStatus"]["placementStatuses"].as_array().map(Vec::len), Some(3));
     // A quiet pass writes nothing; ClusterScopeOnly removes the file.
     assert!(r.pass(now()).unwrap().commit.is_none());
     f.pull();
@@ -845,7 +845,7 @@ fn an_evicted_cluster_is_left_out_of_staged_runs() {
     assert!(out.message.contains("r2 succeeded"), "{}", out.message);
     assert_eq!(values(), ["value2", "-", "value2"], "the run leaves member2 out");
     let text = f.origin_file("status/clusterstagedupdateruns/r2.yaml").unwrap();
-    let doc: gitfleet::status::run::RunDocument = serde_saphyr::from_str(&text).unwrap();
+    let doc: gitfleet::status::run::RunDocument = gitfleet::status::read_file(&text, "r2").unwrap();
     let names: Vec<&str> =
         doc.status.stages_status[0].clusters.iter().map(|c| c.cluster_name.as_str()).collect();
     assert_eq!(names, ["member1", "member3"]);

@@ -66,7 +66,10 @@ fn walkthrough_with_merge_approval_and_rollback_by_index() {
     assert_eq!(out.wake.time(), Some(gitfleet::time::Time::from(T0 + 60)));
     let one = common::stdout(&gitfleet(&["get", "csur", "example-run", "--repo", f.origin_str()]));
     assert!(one.contains("stage staging: soak (TimedWait) until "), "{one}");
-    assert!(csur(&f, "example-run").contains("waitUntil: "), "-o yaml shows until when");
+    assert!(
+        csur(&f, "example-run").contains("afterStageTaskStatus/0/waitUntil"),
+        "the status keeps until when"
+    );
     assert!(
         csur(&f, "example-run")
             .contains("The updateRun is waiting for after-stage tasks in stage staging to complete")

@@ -241,6 +241,10 @@ pub fn get(args: GetArgs) -> Result<u8, CliError> {
             }
         }
         Output::Yaml | Output::Json => {
+            // As KubeFleet has them: a namespaced twin's form, gitfleet's own fields in an annotation.
+            for i in &mut items {
+                crate::status::scoped::to_file_form(&mut i.object, &i.name);
+            }
             let value = if args.name.is_some() {
                 items.pop().map(|i| i.object).unwrap_or(Value::Null)
             } else {
@@ -291,19 +295,21 @@ fn read_status<T: crate::status::Stored>(
     docs.now
         .into_iter()
         .map(|(name, doc)| {
-            let mut value = serde_json::to_value(doc.as_ref())
+            let value = serde_json::to_value(doc.as_ref())
                 .map_err(|e| CliError::env(format!("{}: {e}", path(&name))))?;
-            // As in the file: a namespaced twin's kind, namespace and names.
-            crate::status::scoped::localize(&mut value, &name);
             Ok((format!("{name}.yaml"), value))
         })
         .collect()
 }
 
-/// The key of an object in its file form: `namespace/name` when it has a namespace.
+/// The key of a status document (its name in gitfleet's form).
 fn key_of(object: &Value) -> String {
-    let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-    crate::repo::model::object_key(object.pointer("/metadata/namespace").and_then(Value::as_str), name)
+    object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+/// The last part of a key (the name within its namespace).
+fn short(key: &str) -> String {
+    crate::repo::model::split_key(key).1.to_string()
 }
 
 /// `status` and `type` of a condition in `object.status.conditions`.
@@ -332,7 +338,10 @@ impl Ctx<'_> {
             .get(&crate::repo::model::scoped_history(kind, name))
             .map(|v| (**v).clone())
             .unwrap_or_else(|| json!({ "kind": kind, "metadata": { "name": name } }));
-        crate::status::scoped::localize(&mut object, name);
+        // Worked on in gitfleet's form: keys for names, cluster-scoped kinds.
+        if let (Some(ns), _) = crate::repo::model::split_key(name) {
+            crate::status::scoped::qualify(&mut object, ns);
+        }
         let history = self.indexer.history(kind, name);
         let created = history.map_or(self.state.tip_time, |h| h.created);
         let generation = history.map_or(1, |h| h.generation);
@@ -350,7 +359,8 @@ impl Ctx<'_> {
             .clusters
             .values()
             .map(|c| {
-                let (object, created, _) = self.object("MemberCluster", &c.name);
+                let (mut object, created, _) = self.object("MemberCluster", &c.name);
+                object["spec"] = crate::status::member::kubefleet_spec(c, object.get("spec"));
                 let status = &object["status"];
                 let joined = status["conditions"]
                     .as_array()
@@ -388,11 +398,8 @@ impl Ctx<'_> {
             .values()
             .map(|p| {
                 let (object, created, generation) = self.object("ClusterResourcePlacement", &p.name);
-                let scoped = |t: &str| crate::repo::model::scoped_kind(t, &p.name);
-                let (scheduled, scheduled_gen) =
-                    condition(&object, &scoped("ClusterResourcePlacementScheduled"));
-                let (available, available_gen) =
-                    condition(&object, &scoped("ClusterResourcePlacementAvailable"));
+                let (scheduled, scheduled_gen) = condition(&object, "ClusterResourcePlacementScheduled");
+                let (available, available_gen) = condition(&object, "ClusterResourcePlacementAvailable");
                 let row = vec![
                     crate::repo::model::split_key(&p.name).1.to_string(),
                     generation.to_string(),
@@ -461,7 +468,7 @@ impl Ctx<'_> {
         let index = text("/status/resourceSnapshotIndexUsed").or_else(|| text("/spec/resourceSnapshotIndex"));
         let row = vec![
             crate::repo::model::split_key(name).1.to_string(),
-            text("/spec/placementName").unwrap_or_default(),
+            short(&text("/spec/placementName").unwrap_or_default()),
             index.unwrap_or_default(),
             text("/status/policySnapshotIndexUsed").unwrap_or_default(),
             condition(&object, "Initialized").0,
@@ -490,7 +497,7 @@ impl Ctx<'_> {
                     |f: &str| object.pointer(f).and_then(Value::as_str).unwrap_or_default().to_string();
                 let row = vec![
                     crate::repo::model::split_key(&name).1.to_string(),
-                    spec("/spec/parentStageRollout"),
+                    short(&spec("/spec/parentStageRollout")),
                     spec("/spec/targetStage"),
                     condition(&object, "Approved").0,
                     condition(&object, "ApprovalAccepted").0,
@@ -508,7 +515,7 @@ impl Ctx<'_> {
             .iter()
             .map(|s: &RecordedSnapshot| {
                 let mut object = s.to_object();
-                if self.full && only.is_none_or(|n| n == s.name()) {
+                if self.full && only.is_none_or(|n| n == short(&s.name())) {
                     object["spec"] = json!({ "selectedResources": self.selected_at(s) });
                 }
                 let labels = object["metadata"]["labels"]

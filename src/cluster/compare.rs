@@ -27,6 +27,9 @@ pub struct ObjectDiff {
     pub on_cluster: bool,
     /// The placement that owns the live object (gitfleet's label), if any.
     pub live_owner: Option<String>,
+    /// The live object's `metadata.generation` (0 for kinds without one, as
+    /// KubeFleet reports it).
+    pub live_generation: i64,
     pub fields: Vec<FieldDiff>,
     /// Unified diff of the normalised YAML, cluster (`live`) to snapshot (`git`).
     pub unified: String,
@@ -177,6 +180,7 @@ pub fn compare(obj: &RenderedObject, after: &Value, live: Option<&Value>) -> Opt
         envelope: obj.envelope.clone(),
         on_cluster: live.is_some(),
         live_owner: live.and_then(crate::render::owner),
+        live_generation: live.map_or(0, |l| int(l, "/metadata/generation")),
         unified: unified(&obj.key, live, after),
         fields,
     })

@@ -573,6 +573,7 @@ mod tests {
             observation_time: Time::from(T + 20),
             observed_diffs: None,
             observed_drifts: None,
+            target_cluster_observed_generation: 0,
             version: "v1".into(),
         });
         let events = between(&placement(vec![ok]), &placement(vec![drifted.clone()]), &source());

@@ -123,8 +123,7 @@ impl Pass<'_> {
             if previous.is_some() && unchanged && asked.last_good.is_none() {
                 continue; // nothing it is made of changed
             }
-            let spec =
-                raw.get("spec").filter(|s| !s.is_null()).cloned().unwrap_or_else(|| serde_json::json!({}));
+            let spec = crate::status::member::kubefleet_spec(c, raw.get("spec"));
             let generation = self.generation("MemberCluster", &c.name);
             let made_of = (raw.clone(), reached.map_err(str::to_string));
             let contact = Contact { reached, live };

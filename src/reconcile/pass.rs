@@ -295,8 +295,12 @@ impl<'p> Pass<'p> {
                 }
             }
         }
-        for (path, content) in fs.snapshots.writes.iter().filter(|(p, _)| self.writes_path(p)) {
-            changes.writes.insert(path.clone(), content.as_bytes().to_vec());
+        for s in fs.snapshots.all.iter().filter(|s| fs.snapshots.writes.contains_key(&s.file())) {
+            if self.writes_path(&s.file()) {
+                let content = self.content(&s.placement, s.index);
+                let text = s.to_yaml_with(content.as_deref().map(Vec::as_slice));
+                changes.writes.insert(s.file(), text.into_bytes());
+            }
         }
         for path in fs.snapshots.deletes.iter().filter(|p| self.writes_path(p)) {
             changes.writes.remove(path);

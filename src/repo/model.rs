@@ -385,6 +385,8 @@ pub struct Placement {
     /// `statusReportingScope: NamespaceAccessible`: the namespace that also
     /// gets the placement's status (a ClusterResourcePlacementStatus).
     pub namespace_status: Option<String>,
+    /// The `spec` as written, echoed in the status document.
+    pub spec: Value,
     pub origin: Origin,
 }
 

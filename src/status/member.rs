@@ -119,6 +119,24 @@ pub struct Contact<'a> {
     pub live: Option<&'a ClusterProperties>,
 }
 
+/// A MemberCluster's `spec` as KubeFleet has it: as written in Git, with an
+/// `identity` when Git gives none (KubeFleet requires one; gitfleet reaches
+/// the cluster through a kubeconfig context, so that context is named, as
+/// a User).
+pub fn kubefleet_spec(cluster: &MemberCluster, written: Option<&Value>) -> Value {
+    let mut spec = written.filter(|s| s.is_object()).cloned().unwrap_or_else(|| serde_json::json!({}));
+    if spec.get("identity").is_none_or(Value::is_null) {
+        let context = cluster
+            .annotations
+            .get(crate::cluster::kube::CONTEXT_ANNOTATION)
+            .cloned()
+            .unwrap_or_else(|| cluster.name.clone());
+        spec["identity"] =
+            serde_json::json!({ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": context });
+    }
+    spec
+}
+
 /// The cluster's document: the previous one when nothing but times would change.
 pub fn member_document(
     cluster: &MemberCluster,

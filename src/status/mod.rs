@@ -10,6 +10,7 @@
 pub mod approval;
 pub mod conditions;
 pub mod eviction;
+pub mod extensions;
 pub mod member;
 pub mod placement;
 pub mod publish;
@@ -231,7 +232,7 @@ impl<T: Stored> Documents<T> {
         if read.map(|r| &r.main) != Some(main.as_ref()) {
             out.writes.insert(
                 format!("{}.yaml", scoped::path(self.folder, name)),
-                scoped::to_yaml(&main, name).into_bytes(),
+                scoped::to_yaml(&main, name, T::extended()).into_bytes(),
             );
         }
         let Some(parts_folder) = T::parts_folder() else { return };
@@ -240,8 +241,10 @@ impl<T: Stored> Documents<T> {
         let read_parts = read.map_or(&empty, |r| &r.parts);
         for (stem, part) in &parts {
             if read_parts.get(stem) != Some(part) {
-                out.writes
-                    .insert(format!("{parts_folder}/{stem}.yaml"), scoped::to_yaml(part, name).into_bytes());
+                out.writes.insert(
+                    format!("{parts_folder}/{stem}.yaml"),
+                    scoped::to_yaml(part, name, T::extended()).into_bytes(),
+                );
             }
         }
         for stem in read_parts.keys().filter(|s| !parts.contains_key(*s)) {
@@ -292,10 +295,10 @@ fn parse_file<U: serde::de::DeserializeOwned>(
     repo: &Repository,
     id: git2::Oid,
     limit: usize,
-    key: &str,
+    (key, extended): (&str, bool),
 ) -> Result<Result<(U, usize), String>, git2::Error> {
     let blob = repo.find_blob(id)?;
-    Ok(scoped::parse::<U>(blob.content(), limit, key).map(|u| (u, blob.size())))
+    Ok(scoped::parse::<U>(blob.content(), limit, key, extended).map(|u| (u, blob.size())))
 }
 
 /// Reads one document and its cluster files, taking the files that did not
@@ -310,7 +313,7 @@ fn read_one<T: Stored>(
 ) -> Result<Result<ReadDocument<T>, String>, git2::Error> {
     let (main, main_size) = match previous.filter(|p| p.main_id == main_id && p.main_size <= limit) {
         Some(p) => (p.main.clone(), p.main_size),
-        None => match parse_file::<T>(repo, main_id, limit, name)? {
+        None => match parse_file::<T>(repo, main_id, limit, (name, T::extended()))? {
             Ok(read) => read,
             Err(e) => return Ok(Err(e)),
         },
@@ -331,7 +334,7 @@ fn read_one<T: Stored>(
             });
             let (part, size) = match same {
                 Some(found) => found,
-                None => match parse_file::<T::Part>(repo, id, limit, name)? {
+                None => match parse_file::<T::Part>(repo, id, limit, (name, T::extended()))? {
                     Ok(found) => found,
                     Err(e) => {
                         return Ok(Err(format!("{status_root}/{}/{file}: {e}", scoped::path(folder, name))));
@@ -381,6 +384,12 @@ impl StatusChanges {
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty() && self.deletes.is_empty()
     }
+}
+
+/// A status file of the document with key `key` (not a cluster file), read
+/// as gitfleet works on it (its own fields back from their annotation).
+pub fn read_file<T: Stored>(text: &str, key: &str) -> Result<T, String> {
+    scoped::parse::<T>(text.as_bytes(), usize::MAX, key, T::extended())
 }
 
 /// The full path of the status folder inside the repository tree.

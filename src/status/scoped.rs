@@ -163,26 +163,43 @@ fn each_name(value: &mut Value, mut f: impl FnMut(&mut Value)) {
     }
 }
 
-/// YAML of a document with key `key`, in its file's form.
-pub fn to_yaml<T: serde::Serialize>(doc: &T, key: &str) -> String {
-    if !key.contains('/') {
+/// YAML of a document with key `key` in its file form; `extended`: it may
+/// hold gitfleet's own fields ([`super::extensions`]).
+pub fn to_yaml<T: serde::Serialize>(doc: &T, key: &str, extended: bool) -> String {
+    if !key.contains('/') && !extended {
         return crate::yaml::to_string(doc);
     }
     let mut value = serde_json::to_value(doc).unwrap_or(Value::Null);
-    localize(&mut value, key);
+    to_file_form(&mut value, key);
     crate::yaml::to_string(&value)
 }
 
+/// A document with key `key` as its file shows it: KubeFleet's namespaced
+/// form for a namespaced key, gitfleet's own fields in an annotation.
+pub fn to_file_form(value: &mut Value, key: &str) {
+    super::extensions::kubefleet_form(value);
+    localize(value, key);
+}
+
 /// Parses a status file of a document with key `key`, of at most `limit` bytes.
-pub fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], limit: usize, key: &str) -> Result<T, String> {
-    let Some((ns, _)) = key.split_once('/') else {
+pub fn parse<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    limit: usize,
+    key: &str,
+    extended: bool,
+) -> Result<T, String> {
+    let namespace = key.split_once('/').map(|(ns, _)| ns);
+    if namespace.is_none() && !extended {
         return crate::yaml::parse_status::<T>(bytes, limit).map_err(|e| e.to_string());
-    };
-    let mut value: Value = crate::yaml::parse_status(bytes, limit).map_err(|e| e.to_string())?;
-    if value.get("metadata").and_then(|m| m.get("namespace")).and_then(Value::as_str) != Some(ns) {
-        return Err(format!("metadata.namespace is not {ns:?}"));
     }
-    qualify(&mut value, ns);
+    let mut value: Value = crate::yaml::parse_status(bytes, limit).map_err(|e| e.to_string())?;
+    if let Some(ns) = namespace {
+        if value.get("metadata").and_then(|m| m.get("namespace")).and_then(Value::as_str) != Some(ns) {
+            return Err(format!("metadata.namespace is not {ns:?}"));
+        }
+        qualify(&mut value, ns);
+    }
+    super::extensions::gitfleet_form(&mut value)?;
     serde_json::from_value(value).map_err(|e| e.to_string())
 }
 

@@ -18,6 +18,11 @@ pub const ANNOTATION_SNAPSHOTS: &str = "kubernetes-fleet.io/number-of-resource-s
 pub const ANNOTATION_COMMIT: &str = "gitfleet.dev/commit";
 /// Folder under the status path.
 pub const FOLDER: &str = "clusterresourcesnapshots";
+/// Annotation of a snapshot file whose `spec.selectedResources` is left
+/// empty: why (too large, or not readable).
+pub const ANNOTATION_OMITTED: &str = "gitfleet.dev/selected-resources-omitted";
+/// The most bytes of resources a snapshot file holds.
+pub const MAX_SELECTED_BYTES: usize = 1024 * 1024;
 
 /// A snapshot as recorded in a status file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +94,36 @@ impl RecordedSnapshot {
     /// The status file content.
     pub fn to_yaml(&self) -> String {
         crate::yaml::to_string(&self.to_object())
+    }
+
+    /// The status file content with `spec.selectedResources` (KubeFleet's
+    /// objects have it): the manifests the snapshot holds, Secret values
+    /// masked. Left empty, with an annotation saying why, when they cannot
+    /// be read or would make the file larger than [`MAX_SELECTED_BYTES`]
+    /// (the commit holds them).
+    pub fn to_yaml_with(
+        &self,
+        manifests: Result<&[std::sync::Arc<crate::repo::model::Manifest>], &crate::state::ContentError>,
+    ) -> String {
+        let mut object = self.to_object();
+        let (resources, omitted) = match manifests {
+            Ok(ms) => {
+                let values: Vec<Value> =
+                    ms.iter().map(|m| crate::cluster::compare::masked(&m.key, &m.value, None).0).collect();
+                let size: usize = values.iter().map(|v| v.to_string().len()).sum();
+                match size > MAX_SELECTED_BYTES {
+                    true => (Vec::new(), Some(format!("{} objects of {size} bytes", values.len()))),
+                    false => (values, None),
+                }
+            }
+            Err(e) => (Vec::new(), Some(format!("cannot be read: {e}"))),
+        };
+        if let Some(why) = omitted {
+            tracing::warn!(snapshot = %self.name(), "snapshot file without its resources ({why}); commit {} holds them", self.commit);
+            object["metadata"]["annotations"][ANNOTATION_OMITTED] = Value::String(why);
+        }
+        object["spec"] = json!({ "selectedResources": resources });
+        crate::yaml::to_string(&object)
     }
 
     /// Reads a status file back; `None` when it is not a snapshot file of ours.

@@ -49,6 +49,12 @@ pub trait Stored: Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::D
         None
     }
 
+    /// Whether its files may hold gitfleet's own fields, kept in an
+    /// annotation ([`super::extensions`]).
+    fn extended() -> bool {
+        false
+    }
+
     /// The summary to write and its cluster files by file stem; no files when
     /// the document is kept whole.
     fn split(&self) -> (Cow<'_, Self>, BTreeMap<String, Self::Part>) {
@@ -211,6 +217,10 @@ impl Binding {
 impl Stored for PlacementDocument {
     type Part = Binding;
 
+    fn extended() -> bool {
+        true
+    }
+
     fn parts_folder() -> Option<&'static str> {
         Some(BINDINGS)
     }
@@ -350,6 +360,10 @@ fn stages_mut(doc: &mut RunDocument) -> impl Iterator<Item = &mut StageStatus> {
 
 impl Stored for RunDocument {
     type Part = RunCluster;
+
+    fn extended() -> bool {
+        true
+    }
 
     fn parts_folder() -> Option<&'static str> {
         Some(super::RUNS)

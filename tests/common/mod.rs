@@ -186,7 +186,7 @@ pub fn rolling_placement(name: &str, ns: &str, extra: &str, policy: &str) -> Str
 /// A placement's status document on origin's main, read with gitfleet's own types.
 pub fn placement_document(f: &Fleet, placement: &str) -> gitfleet::status::placement::PlacementDocument {
     let text = f.origin_file(&format!("status/clusterresourceplacements/{placement}.yaml")).unwrap();
-    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{placement}: {e}\n{text}"))
+    gitfleet::status::read_file(&text, placement).unwrap_or_else(|e| panic!("{placement}: {e}\n{text}"))
 }
 
 /// A cluster's entry in a placement's status document.

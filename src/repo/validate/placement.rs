@@ -444,6 +444,7 @@ pub(super) fn read_placement(ctx: &mut Ctx, value: &Value, namespaced: bool) -> 
         auto_run,
         revision_history_limit,
         namespace_status,
+        spec: value.get("spec").cloned().unwrap_or(Value::Null),
         origin: ctx.origin.clone(),
     })
 }

@@ -149,6 +149,10 @@ pub struct DiffedObject {
     pub observed_diffs: Option<Vec<FieldEntry>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_drifts: Option<Vec<FieldEntry>>,
+    /// The generation of the object on the cluster when observed (0 for
+    /// kinds without one, or an object missing there).
+    #[serde(default)]
+    pub target_cluster_observed_generation: i64,
     pub version: String,
 }
 
@@ -190,6 +194,7 @@ impl DiffedObject {
             object: ObjectRef::of(&d.key),
             object_on_cluster: (!d.on_cluster).then_some(false),
             observation_time: now,
+            target_cluster_observed_generation: d.live_generation,
             observed_diffs: None,
             observed_drifts: None,
             version: crate::repo::scope::version_of(&d.api_version).to_string(),

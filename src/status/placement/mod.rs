@@ -157,6 +157,9 @@ pub struct PlacementDocument {
     pub api_version: String,
     pub kind: String,
     pub metadata: PlacementMetadata,
+    /// The placement's `spec` as written (a KubeFleet object has one).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub spec: serde_json::Value,
     #[serde(default)]
     pub status: PlacementStatus,
 }
@@ -203,7 +206,7 @@ struct NamespacedStatus<'a> {
     kind: &'static str,
     last_updated_time: Time,
     metadata: NamespacedMetadata<'a>,
-    placement_status: &'a PlacementStatus,
+    source_status: &'a PlacementStatus,
 }
 
 #[derive(Serialize)]
@@ -214,13 +217,16 @@ struct NamespacedMetadata<'a> {
 
 /// The ClusterResourcePlacementStatus file of a placement's document.
 pub fn namespaced_status(doc: &PlacementDocument, namespace: &str, now: Time) -> String {
-    crate::yaml::to_string(&NamespacedStatus {
+    let mut value = serde_json::to_value(NamespacedStatus {
         api_version: super::API_VERSION,
         kind: "ClusterResourcePlacementStatus",
         last_updated_time: now,
         metadata: NamespacedMetadata { name: &doc.metadata.name, namespace },
-        placement_status: &doc.status,
+        source_status: &doc.status,
     })
+    .unwrap_or_default();
+    super::extensions::kubefleet_form(&mut value);
+    crate::yaml::to_string(&value)
 }
 
 /// Builds the placement status document from the previous one and this pass's
@@ -288,6 +294,7 @@ pub fn document(input: PlacementInput<'_>) -> PlacementDocument {
         api_version: super::API_VERSION.into(),
         kind: "ClusterResourcePlacement".into(),
         metadata: PlacementMetadata { generation, name: input.placement.name.clone(), ..Default::default() },
+        spec: input.placement.spec.clone(),
         status: PlacementStatus {
             conditions: conds,
             observed_resource_index: input.latest_index.map(|i| i.to_string()),

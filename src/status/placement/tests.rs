@@ -83,6 +83,7 @@ fn eventful() -> PlacementFacts {
             envelope: None,
             on_cluster: true,
             live_owner: Some("example-placement".into()),
+            live_generation: 0,
             fields: vec![FieldDiff {
                 path: "/data/key".into(),
                 hub: Some("value1".into()),
