@@ -21,11 +21,12 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchP
 
 static HARNESS: OnceLock<Option<Harness>> = OnceLock::new();
 
-/// Four apiservers, started once per test binary: member1-3 are shared by the
+/// Five apiservers, started once per test binary: member1-3 are shared by the
 /// tests (each uses its own namespaces and placements); `edge` is stopped and
-/// started by one test only.
+/// started by one test only; `hub` gets KubeFleet's CRDs, to check gitfleet's
+/// documents against them.
 fn harness() -> Option<&'static Harness> {
-    HARNESS.get_or_init(|| Harness::start(&["member1", "member2", "member3", "edge"])).as_ref()
+    HARNESS.get_or_init(|| Harness::start(&["member1", "member2", "member3", "edge", "hub"])).as_ref()
 }
 
 /// Writes to a member cluster as someone other than gitfleet would (kubectl).
@@ -963,4 +964,341 @@ fn member_status_from_real_apiservers() {
         .map(|s| s.cluster_name.clone())
         .collect();
     assert_eq!(placed, ["member2"]);
+}
+
+/// Every document gitfleet writes under the status folder, and every object
+/// `gitfleet get -o yaml` prints, in a scenario that writes each kind (runs
+/// with TimedWait, Approval and a Verification that rolls back, namespaced
+/// twins, evictions, drift, ReportDiff, NamespaceAccessible, member status):
+/// (where it comes from, the document). Made on the local store.
+fn documents_to_check() -> Vec<(String, serde_json::Value)> {
+    let app = common::metrics::App::start(&[("member1", 0.0), ("member2", 0.0), ("member3", 0.4)]);
+    let f = Fleet::example();
+    let t0 = 1_900_000_000;
+    f.remove("runs/example-run.yaml");
+    f.write("resources/ev.yaml", &namespace_with_cm("ev", "v1"));
+    f.write("placements/evictable.yaml", &rolling_placement("evictable", "ev", "", ""));
+    f.write(
+        "placements/report.yaml",
+        &rolling_placement("report", "rd", "    applyStrategy:\n      type: ReportDiff\n", ""),
+    );
+    f.write("resources/rd.yaml", &namespace_with_cm("rd", "git"));
+    common::write_drift_placements(&f);
+    f.write(
+        "placements/team-a.yaml",
+        &rolling_placement("team-a", "team-a", "", "").replace(
+            "spec:\n  resourceSelectors:",
+            "spec:\n  statusReportingScope: NamespaceAccessible\n  resourceSelectors:",
+        ),
+    );
+    f.write("resources/team-a.yaml", &namespace_with_cm("team-a", "v1"));
+    // The namespaced twins: team-b's ConfigMap by a ResourcePlacement.
+    f.write("resources/team-b.yaml", &namespace_with_cm("team-b", "v1"));
+    f.write(
+        "placements/team-b.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: team-b\nspec:\n  resourceSelectors:\n  - {group: \"\", version: v1, kind: Namespace, name: team-b, selectionScope: NamespaceOnly}\n  policy:\n    placementType: PickAll\n",
+    );
+    f.write(
+        "placements/rp.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ResourcePlacement\nmetadata:\n  name: rp\n  namespace: team-b\nspec:\n  resourceSelectors:\n  - {group: \"\", version: v1, kind: ConfigMap, name: cm}\n  policy:\n    placementType: PickAll\n  strategy:\n    type: External\n",
+    );
+    f.write(
+        "strategies/ns.yaml",
+        &f.read("strategies/example-strategy.yaml").replace(
+            "kind: ClusterStagedUpdateStrategy\nmetadata:\n  name: example-strategy\n",
+            "kind: StagedUpdateStrategy\nmetadata:\n  name: ns-strategy\n  namespace: team-b\n",
+        ),
+    );
+    // A verified strategy: the canary's error rate is too high, the run rolls back.
+    f.write(
+        "strategies/verified.yaml",
+        &format!(
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterStagedUpdateStrategy\nmetadata:\n  name: verified\nspec:\n  stages:\n  - name: staging\n    labelSelector: {{matchLabels: {{environment: staging}}}}\n    maxFailures: 1\n    clusterTimeout: 5m\n    afterStageTasks:\n    - type: TimedWait\n      waitTime: 1s\n  - name: canary\n    labelSelector: {{matchLabels: {{environment: canary}}}}\n    afterStageTasks:\n    - type: Verification\n      onFailure: Rollback\n      verification:\n        provider:\n          web:\n            url: {}\n            jsonPath: \"{{$.data.errorRate}}\"\n        successCondition: result < 0.05\n        perCluster: true\n    - type: Approval\n",
+            app.url("/rate/${MEMBER-CLUSTER-NAME}")
+        ),
+    );
+    f.commit_all("every kind of placement");
+    f.write("resources/test-namespace.yaml", &test_namespace("value2"));
+    f.commit_all("value2");
+    let run = |kind: &str, name: &str, ns: Option<&str>, placement: &str, index: u32, strategy: &str| {
+        let ns = ns.map(|n| format!("  namespace: {n}\n")).unwrap_or_default();
+        format!(
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: {kind}\nmetadata:\n  name: {name}\n{ns}spec:\n  placementName: {placement}\n  resourceSnapshotIndex: \"{index}\"\n  stagedRolloutStrategyName: {strategy}\n"
+        )
+    };
+    f.write(
+        "runs/example-run.yaml",
+        &run("ClusterStagedUpdateRun", "example-run", None, "example-placement", 1, "example-strategy"),
+    );
+    f.write(
+        "runs/first.yaml",
+        &run("ClusterStagedUpdateRun", "first", None, "example-placement", 0, "example-strategy"),
+    );
+    f.commit_all("runs");
+
+    let mut r = reconciler(&RunArgs::once(f.origin_str(), f.state_dir())).unwrap();
+    let mut seen: std::collections::BTreeMap<String, serde_json::Value> = Default::default();
+    let mut collect = |f: &Fleet| {
+        let files = common::git(&f.origin, &["ls-tree", "-r", "--name-only", "main", "status/"]);
+        for path in files.lines() {
+            let text = common::git(&f.origin, &["show", &format!("main:{path}")]);
+            let value: serde_json::Value =
+                serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+            seen.entry(format!("{path} {}", serde_json::to_string(&value).unwrap())).or_insert(value);
+        }
+    };
+    r.pass(t0).unwrap();
+    collect(&f);
+    // Drift on member1 (always corrects it, keep reports it), a live value for ReportDiff.
+    let st = f.state_dir();
+    for ns in ["drift-a", "drift-b"] {
+        common::edit(&st.join(format!("clusters/member1/{ns}/configmap/cm.yaml")), "key: v1", "key: live");
+    }
+    let live = st.join("clusters/member1/rd/configmap/cm.yaml");
+    std::fs::create_dir_all(live.parent().unwrap()).unwrap();
+    std::fs::write(
+        &live,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: rd\ndata:\n  key: live\n",
+    )
+    .unwrap();
+    f.pull();
+    f.write(
+        "evictions/off-member1.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacementEviction\nmetadata:\n  name: off-member1\nspec:\n  placementName: evictable\n  clusterName: member1\n",
+    );
+    f.write(
+        "evictions/budget.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacementDisruptionBudget\nmetadata:\n  name: evictable\nspec:\n  maxUnavailable: 1\n",
+    );
+    f.write("runs/ns-run.yaml", &run("StagedUpdateRun", "ns-run", Some("team-b"), "rp", 0, "ns-strategy"));
+    f.commit_all("evict member1, a run of the ResourcePlacement");
+    for t in [t0 + 30, t0 + 61, t0 + 62, t0 + 95] {
+        r.pass(t).unwrap();
+        collect(&f);
+    }
+    common::approve_by_merge(&f, "first-canary");
+    common::approve_by_merge(&f, "team-b/ns-run-canary");
+    r.pass(t0 + 100).unwrap();
+    collect(&f);
+    // The verified run: staging, a soak, then the canary fails its verification and goes back.
+    f.pull();
+    f.write(
+        "runs/verified.yaml",
+        &run("ClusterStagedUpdateRun", "verified", None, "example-placement", 1, "verified"),
+    );
+    f.commit_all("a verified run");
+    for t in [t0 + 200, t0 + 202, t0 + 204, t0 + 206] {
+        r.pass(t).unwrap();
+        collect(&f);
+    }
+    let mut out: Vec<(String, serde_json::Value)> =
+        seen.into_iter().map(|(k, v)| (k.split_once(' ').unwrap().0.to_string(), v)).collect();
+    assert!(
+        out.iter()
+            .any(|(p, v)| p.ends_with("/verified.yaml") && v.to_string().contains("UpdateRunRolledBack")),
+        "the scenario reaches a rollback"
+    );
+    for (kind, all) in [
+        ("memberclusters", false),
+        ("crp", false),
+        ("clusterresourcesnapshots", false),
+        ("csus", false),
+        ("csur", false),
+        ("careq", false),
+        ("rp", true),
+        ("rs", true),
+        ("sus", true),
+        ("sur", true),
+        ("areq", true),
+    ] {
+        let mut args = vec!["get", kind, "-o", "yaml", "--repo", f.origin_str()];
+        if all {
+            args.push("-A");
+        }
+        let shown = gitfleet(&args);
+        assert!(shown.status.success(), "get {kind}: {}", stderr(&shown));
+        let list: serde_json::Value = serde_saphyr::from_str(&stdout(&shown)).unwrap();
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        assert!(!items.is_empty(), "get {kind} shows something");
+        out.extend(items.into_iter().map(|i| (format!("gitfleet get {kind} -o yaml"), i)));
+    }
+    out
+}
+
+/// `group/version` -> (kind -> (plural, namespaced)) of the CRDs in `dir`,
+/// created on `client`'s apiserver and established.
+fn install_crds(
+    rt: &tokio::runtime::Runtime,
+    client: &kube::Client,
+    dir: &std::path::Path,
+) -> std::collections::BTreeMap<(String, String), (String, bool)> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut kinds = std::collections::BTreeMap::new();
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let Ok(crd) = serde_saphyr::from_str::<CustomResourceDefinition>(&text) else { continue };
+        if crd.spec.names.kind.is_empty() {
+            continue;
+        }
+        for v in &crd.spec.versions {
+            kinds.insert(
+                (format!("{}/{}", crd.spec.group, v.name), crd.spec.names.kind.clone()),
+                (crd.spec.names.plural.clone(), crd.spec.scope == "Namespaced"),
+            );
+        }
+        names.push(crd.metadata.name.clone().unwrap());
+        match rt.block_on(api.create(&PostParams::default(), &crd)) {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => panic!("{}: {e}", path.display()),
+        }
+    }
+    assert!(kinds.len() > 20, "{} holds KubeFleet's CRDs", dir.display());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for name in names {
+        loop {
+            let crd = rt.block_on(api.get(&name)).unwrap();
+            let established = crd
+                .status
+                .and_then(|s| s.conditions)
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"));
+            if established {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "CRD {name} is not established");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    kinds
+}
+
+/// Every document gitfleet writes under the status folder, and every object
+/// `gitfleet get -o yaml` prints, is a KubeFleet object its own CRDs accept:
+/// created on an apiserver with KubeFleet's CRDs installed (from the folder
+/// GITFLEET_KUBEFLEET_CRDS names), `spec` and status subresource alike, with
+/// strict field validation.
+#[test]
+fn status_documents_are_valid_kubefleet_objects() {
+    let Some(dir) = std::env::var_os("GITFLEET_KUBEFLEET_CRDS") else {
+        eprintln!(
+            "skipping: set GITFLEET_KUBEFLEET_CRDS to the config/crd/bases folder of a KubeFleet checkout \
+             (git clone https://github.com/kubefleet-dev/kubefleet) to check gitfleet's documents against KubeFleet's CRDs"
+        );
+        return;
+    };
+    let Some(h) = harness() else { return };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = h.client(&rt, "hub");
+    let kinds = install_crds(&rt, &client, std::path::Path::new(&dir));
+    let docs = documents_to_check();
+    let strict = PatchParams::apply("gitfleet-check").force().validation_strict();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let mut checked = std::collections::BTreeMap::<String, usize>::new();
+    let mut refused = Vec::new();
+    for (from, doc) in &docs {
+        let (Some(api_version), Some(kind)) = (doc["apiVersion"].as_str(), doc["kind"].as_str()) else {
+            // A cluster file of a run kept one file per cluster: gitfleet's own format.
+            assert!(from.contains("stagedupdateruns/") && from.matches('/').count() >= 3, "{from}: {doc}");
+            continue;
+        };
+        let Some((plural, namespaced)) = kinds.get(&(api_version.to_string(), kind.to_string())) else {
+            refused.push(format!("{from}: {api_version} {kind} is not a KubeFleet kind"));
+            continue;
+        };
+        let name = doc["metadata"]["name"].as_str().unwrap_or_default();
+        let ns = doc["metadata"]["namespace"].as_str();
+        if *namespaced != ns.is_some() {
+            refused.push(format!(
+                "{from}: {kind}/{name}: namespaced is {namespaced}, metadata.namespace is {ns:?}"
+            ));
+            continue;
+        }
+        if let Some(ns) = ns {
+            let object =
+                serde_json::json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns } });
+            let _ = rt.block_on(namespaces.patch(
+                ns,
+                &PatchParams::apply("gitfleet-check"),
+                &Patch::Apply(&object),
+            ));
+        }
+        let (group, version) = api_version.rsplit_once('/').unwrap();
+        let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+        let api: Api<DynamicObject> = match ns {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+            None => Api::all_with(client.clone(), &ar),
+        };
+        let mut object = doc.clone();
+        let status = object.as_object_mut().unwrap().remove("status");
+        for server_set in ["creationTimestamp", "generation", "resourceVersion", "uid"] {
+            object["metadata"].as_object_mut().unwrap().remove(server_set);
+        }
+        let what = format!("{from}: {kind}/{name}");
+        if let Err(e) = rt.block_on(api.patch(name, &strict, &Patch::Apply(&object))) {
+            refused.push(format!("{what}: {e}"));
+            continue;
+        }
+        if let Some(status) = status {
+            let patch = serde_json::json!({
+                "apiVersion": api_version, "kind": kind,
+                "metadata": { "name": name, "namespace": ns }, "status": status,
+            });
+            if let Err(e) = rt.block_on(api.patch_status(name, &strict, &Patch::Apply(&patch))) {
+                refused.push(format!("{what} (status): {e}"));
+            }
+        }
+        let _ = rt.block_on(api.delete(name, &Default::default()));
+        *checked.entry(kind.to_string()).or_default() += 1;
+    }
+    assert!(
+        refused.is_empty(),
+        "KubeFleet's CRDs refuse {} document(s):\n{}",
+        refused.len(),
+        refused.join("\n")
+    );
+    // The check itself refuses a field KubeFleet's schema lacks (as gitfleet once wrote it).
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("placement.kubernetes-fleet.io", "v1beta1", "ClusterStagedUpdateRun"),
+        "clusterstagedupdateruns",
+    );
+    let runs: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let run = serde_json::json!({
+        "apiVersion": "placement.kubernetes-fleet.io/v1beta1", "kind": "ClusterStagedUpdateRun",
+        "metadata": { "name": "strict" },
+        "spec": { "placementName": "p", "stagedRolloutStrategyName": "s" },
+    });
+    rt.block_on(runs.patch("strict", &strict, &Patch::Apply(&run))).unwrap();
+    let status = serde_json::json!({
+        "apiVersion": "placement.kubernetes-fleet.io/v1beta1", "kind": "ClusterStagedUpdateRun",
+        "metadata": { "name": "strict" },
+        "status": { "stagesStatus": [{ "stageName": "s", "afterStageTaskStatus": [
+            { "type": "TimedWait", "waitUntil": "2030-01-01T00:00:00Z" }
+        ]}]},
+    });
+    let e = rt.block_on(runs.patch_status("strict", &strict, &Patch::Apply(&status))).unwrap_err();
+    assert!(e.to_string().contains("waitUntil"), "{e}");
+    for kind in [
+        "MemberCluster",
+        "ClusterResourcePlacement",
+        "ResourcePlacement",
+        "ClusterResourceSnapshot",
+        "ResourceSnapshot",
+        "ClusterStagedUpdateStrategy",
+        "StagedUpdateStrategy",
+        "ClusterStagedUpdateRun",
+        "StagedUpdateRun",
+        "ClusterApprovalRequest",
+        "ApprovalRequest",
+        "ClusterResourcePlacementEviction",
+        "ClusterResourcePlacementStatus",
+    ] {
+        assert!(checked.get(kind).is_some_and(|n| *n > 0), "no {kind} was checked: {checked:?}");
+    }
+    eprintln!("checked against KubeFleet's CRDs: {checked:?}");
 }

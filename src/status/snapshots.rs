@@ -70,7 +70,7 @@ impl RecordedSnapshot {
 
     fn internal_object(&self) -> Value {
         json!({
-            "apiVersion": "placement.kubernetes-fleet.io/v1",
+            "apiVersion": super::API_VERSION,
             "kind": "ClusterResourceSnapshot",
             "metadata": {
                 "name": self.name(),
