@@ -216,6 +216,13 @@ fn read_document(ctx: &mut Ctx, value: Value, area: Area) -> Option<FleetObject>
         if !kind.is_empty() {
             ctx.object = Some(kind.to_string());
         }
+        if name.is_empty() && value.pointer("/metadata/generateName").is_some() {
+            ctx.error(
+                "metadata.generateName is not supported: an object in Git needs a metadata.name \
+                 (a generated name would change on every apply)",
+            );
+            return None;
+        }
         ctx.error(format!("object has no {}", missing.join(", no ")));
         return None;
     }
@@ -276,12 +283,86 @@ fn read_document(ctx: &mut Ctx, value: Value, area: Area) -> Option<FleetObject>
             let origin = ctx.origin.clone();
             window::read_window(ctx, &value).map(|w| FleetObject::Window(w, origin))
         }
-        (PLACEMENT_GROUP | CLUSTER_GROUP | GITFLEET_GROUP, other) => {
-            ctx.error(format!("unknown kind {other} in API group {group}"));
+        (PLACEMENT_GROUP | CLUSTER_GROUP, other) if HUB_WRITTEN.contains(&other) => {
+            ctx.error(format!(
+                "{other} is written by a KubeFleet hub, not by people: gitfleet writes its own status under the status folder"
+            ));
             None
         }
+        (PLACEMENT_GROUP | CLUSTER_GROUP | GITFLEET_GROUP, other)
+            if group == GITFLEET_GROUP || near_kind(other).is_some() =>
+        {
+            let hint = near_kind(other).map(|k| format!(" (did you mean {k}?)")).unwrap_or_default();
+            ctx.error(format!("unknown kind {other} in API group {group}{hint}"));
+            None
+        }
+        // KubeFleet's other kinds (MetricCollector, WorkloadTracker, ...) are
+        // resources like any other: placed where a placement selects them.
         _ => read_hub(ctx, value).map(|m| FleetObject::Hub(Arc::new(m))),
     }
+}
+
+/// KubeFleet's kinds that its hub writes for itself (gitfleet keeps their
+/// like under the status folder).
+const HUB_WRITTEN: &[&str] = &[
+    "ClusterResourceBinding",
+    "ResourceBinding",
+    "ClusterResourceSnapshot",
+    "ResourceSnapshot",
+    "ClusterSchedulingPolicySnapshot",
+    "SchedulingPolicySnapshot",
+    "ClusterResourceOverrideSnapshot",
+    "ResourceOverrideSnapshot",
+    "ClusterResourcePlacementStatus",
+    "Work",
+    "AppliedWork",
+    "InternalMemberCluster",
+];
+
+/// The kinds gitfleet reads from the repository.
+const READ_KINDS: &[&str] = &[
+    "MemberCluster",
+    "ClusterResourcePlacement",
+    "ResourcePlacement",
+    "ClusterStagedUpdateStrategy",
+    "StagedUpdateStrategy",
+    "ClusterStagedUpdateRun",
+    "StagedUpdateRun",
+    "ClusterResourceOverride",
+    "ResourceOverride",
+    "ClusterResourceEnvelope",
+    "ResourceEnvelope",
+    "ClusterResourcePlacementEviction",
+    "ClusterResourcePlacementDisruptionBudget",
+    "ClusterApprovalRequest",
+    "ApprovalRequest",
+    "RolloutWindow",
+];
+
+/// A kind gitfleet reads that `kind` looks like a misspelling of (at most two
+/// letters apart, ignoring case).
+fn near_kind(kind: &str) -> Option<&'static str> {
+    let k = kind.to_ascii_lowercase();
+    READ_KINDS
+        .iter()
+        .copied()
+        .find(|r| r.len().abs_diff(k.len()) <= 2 && edit_distance(&r.to_ascii_lowercase(), &k) <= 2)
+}
+
+/// Levenshtein distance of two ASCII strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != cb)).min(above + 1).min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// Kinds KubeFleet also serves as `v1alpha1`, whose fields gitfleet reads

@@ -329,6 +329,50 @@ fn unknown_kind_in_placement_group_is_rejected() {
 }
 
 #[test]
+fn kubefleet_kinds_gitfleet_does_not_read_are_resources_unless_a_hub_writes_them() {
+    let collector = "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: MetricCollector\nmetadata:\n  name: c\n  namespace: test-ns\nspec: {}\n";
+    let m = the_manifest(collector);
+    assert_eq!((m.key.kind.as_str(), m.key.namespace.as_deref()), ("MetricCollector", Some("test-ns")));
+    let work = "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: Work\nmetadata:\n  name: w\n  namespace: fleet-member-m1\n";
+    rejects(work, &["Work is written by a KubeFleet hub", "status folder"]);
+    let typo =
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: StagedUpdateRuns\nmetadata:\n  name: r\n";
+    rejects(typo, &["unknown kind StagedUpdateRuns", "did you mean StagedUpdateRun?"]);
+    let own = "apiVersion: gitfleet.dev/v1alpha1\nkind: Window\nmetadata:\n  name: w\n";
+    rejects(own, &["unknown kind Window in API group gitfleet.dev"]);
+}
+
+#[test]
+fn generate_name_is_refused_with_the_reason() {
+    let job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: sample-job-\n  namespace: team-a\nspec: {}\n";
+    rejects(job, &["metadata.generateName is not supported", "needs a metadata.name"]);
+}
+
+#[test]
+fn namespaced_twins_are_keyed_by_namespace_and_name() {
+    let rp = placement_with("").replace(
+        "kind: ClusterResourcePlacement\nmetadata:\n  name: example-placement\n",
+        "kind: ResourcePlacement\nmetadata:\n  name: example-placement\n  namespace: team-a\n",
+    );
+    assert!(rp.contains("kind: ResourcePlacement"), "{rp}");
+    rejects(&rp, &["spec.resourceSelectors[0]: Namespace is cluster-scoped", "a ResourcePlacement selects"]);
+    let rp = rp.replace("kind: Namespace", "kind: ConfigMap");
+    let p = the_placement(&rp);
+    assert_eq!((p.name.as_str(), p.namespace.as_deref()), ("team-a/example-placement", Some("team-a")));
+    let no_ns = rp.replace("  namespace: team-a\n", "");
+    rejects(&no_ns, &["is namespaced and needs metadata.namespace"]);
+    let r = the_run(&run_with("").replace(
+        "kind: ClusterStagedUpdateRun\nmetadata:\n  name: example-run\n",
+        "kind: StagedUpdateRun\nmetadata:\n  name: example-run\n  namespace: team-a\n",
+    ));
+    assert_eq!(r.name, "team-a/example-run");
+    assert_eq!(
+        (r.placement.as_str(), r.strategy.as_str()),
+        ("team-a/example-placement", "team-a/example-strategy")
+    );
+}
+
+#[test]
 fn fleet_api_version_must_be_v1beta1_or_v1() {
     let v2 = placement_with("").replace("/v1beta1", "/v2");
     rejects(&v2, &["unsupported apiVersion placement.kubernetes-fleet.io/v2"]);
