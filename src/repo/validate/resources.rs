@@ -67,10 +67,10 @@ pub(super) fn read_override(ctx: &mut Ctx, value: &Value) -> Option<Override> {
     {
         ctx.error("spec.placement.name must not be empty");
     }
-    // `scope: Namespace`: a ResourcePlacement of the override's namespace.
+    // `scope: Namespaced`: a ResourcePlacement of the override's namespace.
     let placement = w.spec.placement.as_ref().map(|p| match p.scope.as_deref() {
         None | Some("Cluster") => p.name.clone(),
-        Some("Namespace") if !cluster_scoped => {
+        Some("Namespaced") if !cluster_scoped => {
             crate::repo::model::object_key(w.metadata.namespace.as_deref(), &p.name)
         }
         Some("Namespace") => {
@@ -80,7 +80,7 @@ pub(super) fn read_override(ctx: &mut Ctx, value: &Value) -> Option<Override> {
             p.name.clone()
         }
         Some(other) => {
-            ctx.error(format!("spec.placement.scope: {other:?} is not Cluster or Namespace"));
+            ctx.error(format!("spec.placement.scope: {other:?} is not Cluster or Namespaced"));
             p.name.clone()
         }
     });

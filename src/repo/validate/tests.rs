@@ -1446,6 +1446,23 @@ fn resource_override_needs_namespace() {
     assert_eq!(issue.object.as_deref(), Some("ResourceOverride/example-ro"));
 }
 
+#[test]
+fn a_resource_override_names_a_resource_placement_of_its_namespace_by_scope() {
+    let with = |scope: &str| {
+        resource_override(Some("team-a"))
+            .replace("spec:\n", &format!("spec:\n  placement:\n    name: web\n    scope: {scope}\n"))
+    };
+    match single(&with("Namespaced")) {
+        FleetObject::Override(o) => assert_eq!(o.placement.as_deref(), Some("team-a/web")),
+        other => panic!("{other:?}"),
+    }
+    match single(&with("Cluster")) {
+        FleetObject::Override(o) => assert_eq!(o.placement.as_deref(), Some("web")),
+        other => panic!("{other:?}"),
+    }
+    rejects(&with("Namespace"), &["spec.placement.scope: \"Namespace\" is not Cluster or Namespaced"]);
+}
+
 // ---------------------------------------------------------------------------
 // Approvals
 // ---------------------------------------------------------------------------
