@@ -73,7 +73,7 @@ pub(super) fn read_override(ctx: &mut Ctx, value: &Value) -> Option<Override> {
         Some("Namespaced") if !cluster_scoped => {
             crate::repo::model::object_key(w.metadata.namespace.as_deref(), &p.name)
         }
-        Some("Namespace") => {
+        Some("Namespaced") => {
             ctx.error(
                 "spec.placement.scope: a ClusterResourceOverride can only name a ClusterResourcePlacement",
             );
