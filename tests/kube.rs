@@ -223,6 +223,89 @@ fn seed_walkthrough_and_rollback_on_real_apiservers() {
     assert_eq!(values(), [Some("value1".into()), Some("value1".into()), Some("value1".into())]);
 }
 
+/// The seed walkthrough with KubeFleet's namespaced kinds on real apiservers:
+/// a ClusterResourcePlacement places namespace ns-walk (NamespaceOnly), a
+/// ResourcePlacement of ns-walk its ConfigMap through a StagedUpdateRun of
+/// ns-walk, approved by an ApprovalRequest file.
+#[test]
+fn namespaced_walkthrough_on_real_apiservers() {
+    let Some(h) = harness() else { return };
+    let f = kube_fleet();
+    f.write(
+        "placements/ns-walk.yaml",
+        &format!(
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: ns-walk\nspec:\n  resourceSelectors:\n  - {{group: \"\", version: v1, kind: Namespace, name: ns-walk, selectionScope: NamespaceOnly}}\n{PICK_MEMBERS}"
+        ),
+    );
+    f.write(
+        "placements/app.yaml",
+        &format!(
+            "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ResourcePlacement\nmetadata:\n  name: app\n  namespace: ns-walk\nspec:\n  resourceSelectors:\n  - {{group: \"\", version: v1, kind: ConfigMap, name: cm}}\n{PICK_MEMBERS}  strategy:\n    type: External\n"
+        ),
+    );
+    f.write(
+        "strategies/stages.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: StagedUpdateStrategy\nmetadata:\n  name: stages\n  namespace: ns-walk\nspec:\n  stages:\n  - name: staging\n    labelSelector: {matchLabels: {environment: staging}}\n    afterStageTasks:\n    - {type: TimedWait, waitTime: 1m}\n  - name: canary\n    labelSelector: {matchLabels: {environment: canary}}\n    sortingLabelKey: order\n    afterStageTasks:\n    - {type: Approval}\n",
+    );
+    f.write("resources/ns-walk.yaml", &namespace_with_cm("ns-walk", "v1"));
+    f.commit_all("namespaced kinds");
+    let mut r = kube_reconciler(&f, h);
+    let check = KubeBackend::new(&h.kubeconfig).unwrap();
+    let key = |kind: &str, ns: Option<&str>, name: &str| ObjectKey {
+        group: String::new(),
+        kind: kind.into(),
+        namespace: ns.map(str::to_string),
+        name: name.into(),
+    };
+    let values = || -> Vec<Option<String>> {
+        ["member1", "member2", "member3"]
+            .iter()
+            .map(|m| {
+                let cm = check.get(m, &key("ConfigMap", Some("ns-walk"), "cm")).unwrap();
+                cm.and_then(|v| v["data"]["key"].as_str().map(str::to_string))
+            })
+            .collect()
+    };
+    let t0 = now();
+    r.pass(t0).unwrap();
+    for m in ["member1", "member2", "member3"] {
+        assert!(check.get(m, &key("Namespace", None, "ns-walk")).unwrap().is_some(), "{m} has ns-walk");
+    }
+    assert_eq!(values(), [None, None, None], "External: nothing without a run");
+
+    f.pull();
+    f.write("resources/ns-walk.yaml", &namespace_with_cm("ns-walk", "v2"));
+    f.write(
+        "runs/walk.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: StagedUpdateRun\nmetadata:\n  name: walk\n  namespace: ns-walk\nspec:\n  placementName: app\n  resourceSnapshotIndex: \"1\"\n  stagedRolloutStrategyName: stages\n",
+    );
+    f.commit_all("v2 through a staged run of ns-walk");
+    let out = r.pass(t0 + 1).unwrap();
+    assert!(out.message.contains("ns-walk/walk updated member2"), "{}", out.message);
+    assert_eq!(values(), [None, Some("v2".into()), None], "staging first");
+    let out = r.pass(t0 + 62).unwrap();
+    assert!(out.message.contains("ns-walk/walk updated member3, member1"), "{}", out.message);
+    assert!(out.message.contains("waiting for approval ns-walk/walk-canary"), "{}", out.message);
+    assert_eq!(values(), [Some("v2".into()), Some("v2".into()), Some("v2".into())]);
+    let request = f.origin_file("status/approvalrequests/ns-walk/walk-canary.yaml").unwrap();
+    assert!(request.contains("kind: ApprovalRequest") && request.contains("namespace: ns-walk"), "{request}");
+    f.pull();
+    f.write(
+        "approvals/ns-walk/walk-canary.yaml",
+        &gitfleet::cli::approval_yaml("ns-walk/walk-canary", "ok", "lgtm"),
+    );
+    f.commit_all("approve ns-walk/walk-canary");
+    let out = r.pass(t0 + 63).unwrap();
+    assert!(out.message.contains("ns-walk/walk succeeded"), "{}", out.message);
+    let run = f.origin_file("status/stagedupdateruns/ns-walk/walk.yaml").unwrap();
+    assert!(run.contains("reason: UpdateRunSucceeded"), "{run}");
+
+    // What the ResourcePlacement applied is marked as its own, and listed in its inventory.
+    let cm = check.get("member1", &key("ConfigMap", Some("ns-walk"), "cm")).unwrap().unwrap();
+    assert_eq!(cm["metadata"]["labels"]["gitfleet.dev/placement"], "ns-walk_app");
+    assert_eq!(check.placements_on("member1").unwrap(), ["ns-walk", "ns-walk/app"]);
+}
+
 /// Prune deletes only what the placement applied; objects that exist but are
 /// not gitfleet's follow `whenToTakeOver` (IfNoDiff, Never, Always).
 #[test]
