@@ -144,7 +144,7 @@ impl<'a> Side<'a> {
 
 /// The runs of a placement the pull request adds or changes.
 fn changed_runs<'a>(p: &Placement, base: &Fleet, head: &'a Fleet) -> Vec<&'a UpdateRun> {
-    let key = |name: &str| ("ClusterStagedUpdateRun".to_string(), None, name.to_string());
+    let key = |name: &str| crate::repo::model::scoped_history("ClusterStagedUpdateRun", name);
     head.runs
         .values()
         .filter(|r| r.placement == p.name && base.raw.get(&key(&r.name)) != head.raw.get(&key(&r.name)))
@@ -301,7 +301,7 @@ pub fn preview(args: PreviewArgs) -> Result<u8, CliError> {
         let (b_side, h_side) = (Side::of(&base.fleet, name), Side::of(&head.fleet, name));
         let (bp, hp) = (b_side.placement, h_side.placement);
         let base_index = base.latest_index(name);
-        let key = ("ClusterResourcePlacement".to_string(), None, name.clone());
+        let key = crate::repo::model::scoped_history("ClusterResourcePlacement", name);
         let placement_changed = base.fleet.raw.get(&key) != head.fleet.raw.get(&key);
         let new_snapshot = hp.is_some() && b_side.selection() != h_side.selection();
         let index = match (base_index, new_snapshot) {

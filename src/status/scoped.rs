@@ -193,7 +193,8 @@ pub fn parse<T: serde::de::DeserializeOwned>(
         return crate::yaml::parse_status::<T>(bytes, limit).map_err(|e| e.to_string());
     }
     let mut value: Value = crate::yaml::parse_status(bytes, limit).map_err(|e| e.to_string())?;
-    if let Some(ns) = namespace {
+    // (A run's cluster files are gitfleet's own, without metadata.)
+    if let Some(ns) = namespace.filter(|_| value.get("metadata").is_some()) {
         if value.get("metadata").and_then(|m| m.get("namespace")).and_then(Value::as_str) != Some(ns) {
             return Err(format!("metadata.namespace is not {ns:?}"));
         }

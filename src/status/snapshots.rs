@@ -106,28 +106,32 @@ impl RecordedSnapshot {
         manifests: Result<&[std::sync::Arc<crate::repo::model::Manifest>], &crate::state::ContentError>,
     ) -> String {
         let mut object = self.to_object();
-        let (resources, omitted) = match manifests {
+        let why = match manifests {
             Ok(ms) => {
                 let values: Vec<Value> =
                     ms.iter().map(|m| crate::cluster::compare::masked(&m.key, &m.value, None).0).collect();
-                let size: usize = values.iter().map(|v| v.to_string().len()).sum();
-                match size > MAX_SELECTED_BYTES {
-                    true => (Vec::new(), Some(format!("{} objects of {size} bytes", values.len()))),
-                    false => (values, None),
+                let count = values.len();
+                object["spec"] = json!({ "selectedResources": values });
+                let text = crate::yaml::to_string(&object);
+                if text.len() <= MAX_SELECTED_BYTES {
+                    return text;
                 }
+                format!("{count} objects, {} bytes of YAML", text.len())
             }
-            Err(e) => (Vec::new(), Some(format!("cannot be read: {e}"))),
+            Err(e) => format!("cannot be read: {e}"),
         };
-        if let Some(why) = omitted {
-            tracing::warn!(snapshot = %self.name(), "snapshot file without its resources ({why}); commit {} holds them", self.commit);
-            object["metadata"]["annotations"][ANNOTATION_OMITTED] = Value::String(why);
-        }
-        object["spec"] = json!({ "selectedResources": resources });
+        tracing::warn!(snapshot = %self.name(), "snapshot file without its resources ({why}); commit {} holds them", self.commit);
+        object["metadata"]["annotations"][ANNOTATION_OMITTED] = Value::String(why);
+        object["spec"] = json!({ "selectedResources": [] });
         crate::yaml::to_string(&object)
     }
 
     /// Reads a status file back; `None` when it is not a snapshot file of ours.
+    /// Only what comes before `spec` (the last top-level field) is parsed: the
+    /// resources are not needed, and however large or deep they are, the
+    /// record stays readable.
     pub fn from_yaml(bytes: &[u8]) -> Option<RecordedSnapshot> {
+        let head = bytes.windows(6).position(|w| w == b"\nspec:").map_or(bytes, |i| &bytes[..=i]);
         #[derive(Deserialize, Serialize)]
         #[serde(rename_all = "camelCase")]
         struct Meta {
@@ -144,7 +148,7 @@ impl RecordedSnapshot {
             kind: String,
             metadata: Meta,
         }
-        let mut value: Value = crate::yaml::parse_typed(bytes).ok()?;
+        let mut value: Value = crate::yaml::parse_typed(head).ok()?;
         if let Some(ns) = value.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string) {
             super::scoped::qualify(&mut value, &ns);
         }
@@ -270,6 +274,28 @@ mod tests {
         assert_eq!(object["metadata"]["labels"][LABEL_PARENT], "p");
         assert_eq!(namespaced.file(), "resourcesnapshots/team-a/p-3-snapshot.yaml");
         assert_eq!(RecordedSnapshot::from_yaml(namespaced.to_yaml().as_bytes()).unwrap(), namespaced);
+        // The record reads back whatever the resources are (here, nested too deep to parse).
+        let mut deep = json!("leaf");
+        for _ in 0..80 {
+            deep = json!({ "a": deep });
+        }
+        let manifest = std::sync::Arc::new(crate::repo::model::Manifest {
+            key: crate::repo::model::ObjectKey {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+                namespace: Some("n".into()),
+                name: "deep".into(),
+            },
+            api_version: "v1".into(),
+            labels: Default::default(),
+            origin: crate::repo::model::Origin { path: "x.yaml".into(), line: 1 },
+            value: std::sync::Arc::new(json!({ "apiVersion": "v1", "kind": "ConfigMap", "data": deep })),
+            wrapped: Vec::new(),
+            envelope: None,
+        });
+        let text = s.to_yaml_with(Ok(&[manifest]));
+        assert!(text.contains("selectedResources:"), "{text}");
+        assert_eq!(RecordedSnapshot::from_yaml(text.as_bytes()).unwrap(), s);
         assert!(
             s.to_yaml().contains("kubernetes-fleet.io/is-latest-snapshot: 'true'")
                 || s.to_yaml().contains("kubernetes-fleet.io/is-latest-snapshot: \"true\""),

@@ -231,8 +231,10 @@ impl Stored for PlacementDocument {
             return (Cow::Borrowed(self), BTreeMap::new());
         }
         let name = &self.metadata.name;
+        // Files are named within the placement's namespace (`app-c1`, not `ns/app-c1`).
+        let short = crate::repo::model::split_key(name).1;
         let parts: BTreeMap<String, Binding> =
-            statuses.iter().map(|s| (format!("{name}-{}", s.cluster_name), Binding::of(name, s))).collect();
+            statuses.iter().map(|s| (format!("{short}-{}", s.cluster_name), Binding::of(name, s))).collect();
         if parts.len() != statuses.len() {
             return (Cow::Borrowed(self), BTreeMap::new()); // a cluster twice: kept whole
         }
@@ -245,8 +247,10 @@ impl Stored for PlacementDocument {
     fn join(&mut self, parts: &BTreeMap<String, Binding>) -> Result<(), String> {
         take_count(&mut self.metadata.annotations, parts.len())?;
         let name = self.metadata.name.clone();
+        let namespace = crate::repo::model::split_key(&name).0;
         for (file, b) in parts {
-            if b.metadata.labels.get(PARENT_CRP) != Some(&name) || b.metadata.name != *file {
+            let expected = crate::repo::model::object_key(namespace, file);
+            if b.metadata.labels.get(PARENT_CRP) != Some(&name) || b.metadata.name != expected {
                 return Err(format!("{file}: not a binding of placement {name}"));
             }
             self.status.placement_statuses.push(b.to_status(&name)?);
@@ -658,6 +662,59 @@ mod tests {
         docs2.changes(&mut out);
         assert_eq!(out.writes.keys().collect::<Vec<_>>(), ["clusterresourceplacements/app.yaml"]);
         assert_eq!(out.deletes.len(), 1000);
+    }
+
+    /// A large ResourcePlacement and StagedUpdateRun (namespaced keys) are
+    /// written to their namespace's folders in KubeFleet's namespaced form
+    /// and read back whole.
+    #[test]
+    fn large_namespaced_documents_round_trip_through_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init_bare(dir.path()).unwrap();
+        let mut doc = placement(150);
+        doc.metadata.name = "team-a/app".into();
+        let mut run_doc = run(80);
+        run_doc.metadata.name = "team-a/r".into();
+        let mut out = StatusChanges::default();
+        Documents::<PlacementDocument>::empty(crate::status::PLACEMENTS).changes_of(
+            "team-a/app",
+            &doc,
+            &mut out,
+        );
+        Documents::<RunDocument>::empty(crate::status::RUNS).changes_of("team-a/r", &run_doc, &mut out);
+        let files: BTreeMap<String, Vec<u8>> =
+            out.writes.into_iter().map(|(path, content)| (format!("status/{path}"), content)).collect();
+        let binding =
+            String::from_utf8(files["status/resourcebindings/team-a/app/app-c00002.yaml"].clone()).unwrap();
+        assert!(binding.contains("kind: ResourceBinding"), "{binding}");
+        assert!(binding.contains("name: app-c00002\n") && binding.contains("namespace: team-a"), "{binding}");
+        assert!(binding.contains("resourceSnapshotName: app-3-snapshot"), "{binding}");
+        assert!(files.contains_key("status/resourceplacements/team-a/app.yaml"));
+        assert!(files.contains_key("status/stagedupdateruns/team-a/r.yaml"));
+        assert!(files.contains_key("status/stagedupdateruns/team-a/r/c00001.yaml"));
+        let c = commit(&repo, &files);
+        let placements = Documents::<PlacementDocument>::read(
+            &repo,
+            Some(c),
+            "status",
+            crate::status::PLACEMENTS,
+            1 << 20,
+            &mut Default::default(),
+        )
+        .unwrap();
+        assert!(placements.broken.is_empty(), "{:?}", placements.broken);
+        assert_eq!(placements.get("team-a/app"), Some(&doc));
+        let runs = Documents::<RunDocument>::read(
+            &repo,
+            Some(c),
+            "status",
+            crate::status::RUNS,
+            1 << 20,
+            &mut Default::default(),
+        )
+        .unwrap();
+        assert!(runs.broken.is_empty(), "{:?}", runs.broken);
+        assert_eq!(runs.get("team-a/r"), Some(&run_doc));
     }
 
     /// Commits `files` (path -> content) as the whole tree of a new commit.

@@ -357,6 +357,13 @@ pub(super) fn read_placement(ctx: &mut Ctx, value: &Value, namespaced: bool) -> 
             _ => {}
         }
     }
+    // What it applies is labelled `gitfleet.dev/placement: <namespace>_<name>` (63 characters at most).
+    if name.len() > 63 {
+        ctx.error(format!(
+            "metadata.namespace and metadata.name {name:?} together must be at most 62 characters \
+             (what a ResourcePlacement applies is labelled with both)"
+        ));
+    }
     if namespaced && spec.status_reporting_scope.is_some() {
         ctx.error("spec.statusReportingScope is a field of ClusterResourcePlacement only");
     }
