@@ -12,6 +12,8 @@ pub enum SourceError {
     Open { location: String, source: git2::Error },
     #[error("clone {location}: {source}")]
     Clone { location: String, source: git2::Error },
+    #[error("fetch {location}: {source}")]
+    Fetch { location: String, source: git2::Error },
     #[error("branch {branch} not found in {location}")]
     NoBranch { location: String, branch: String },
     #[error("revision {rev} not found in {location}: {source}")]
@@ -24,6 +26,8 @@ pub enum SourceError {
 pub struct Source {
     pub repo: Repository,
     pub location: String,
+    /// For a temporary clone: the credentials it was made with (to fetch again).
+    creds: Option<crate::status::Credentials>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -71,12 +75,23 @@ impl Source {
                 .fetch_options(fetch)
                 .clone(&clean, tmp.path())
                 .map_err(|e| SourceError::Clone { location: clean.clone(), source: creds.explain(e) })?;
-            return Ok(Source { repo, location: clean, _tmp: Some(tmp) });
+            return Ok(Source { repo, location: clean, creds: Some(creds), _tmp: Some(tmp) });
         }
         let path = location.strip_prefix("file://").unwrap_or(location);
         let repo = Repository::open(path)
             .map_err(|source| SourceError::Open { location: location.into(), source })?;
-        Ok(Source { repo, location: location.into(), _tmp: None })
+        Ok(Source { repo, location: location.into(), creds: None, _tmp: None })
+    }
+
+    /// Brings a temporary clone's branches up to the remote's (a local
+    /// repository is read as it is, and needs nothing).
+    pub fn refresh(&self) -> Result<(), SourceError> {
+        let Some(creds) = &self.creds else { return Ok(()) };
+        let mut fetch = git2::FetchOptions::new();
+        fetch.remote_callbacks(crate::status::publish::callbacks(creds, &self.location, None));
+        let err = |e| SourceError::Fetch { location: self.location.clone(), source: creds.explain(e) };
+        let mut remote = self.repo.remote_anonymous(&self.location).map_err(err)?;
+        remote.fetch(&["+refs/heads/*:refs/heads/*"], Some(&mut fetch), None).map_err(err)
     }
 
     /// The tip of `branch`: the local branch, else the remote-tracking one.

@@ -791,3 +791,106 @@ fn namespaced_walkthrough_with_resource_placement() {
     assert!(yaml.contains("kind: StagedUpdateRun") && yaml.contains("namespace: test-namespace"), "{yaml}");
     assert!(yaml.contains("approvalRequestName: example-run-canary\n"), "{yaml}");
 }
+
+/// A command run in a pseudo-terminal (`script`), its output collected as it comes.
+struct InTerminal {
+    child: std::process::Child,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl InTerminal {
+    fn start(args: &[&str]) -> InTerminal {
+        use std::io::Read;
+        let command = std::iter::once(env!("CARGO_BIN_EXE_gitfleet"))
+            .chain(args.iter().copied())
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut child = std::process::Command::new("script")
+            .args(["-qfec", &command, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("script (util-linux) runs a command in a pseudo-terminal");
+        let mut out = child.stdout.take().unwrap();
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        InTerminal { child, output }
+    }
+
+    /// Waits (at most 30 s) until the output holds `text`; returns the output.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let out = self.output.lock().unwrap().clone();
+            if out.contains(text) {
+                return out;
+            }
+            assert!(std::time::Instant::now() < deadline, "{text:?} never came:\n{out}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for InTerminal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `get -w` in a terminal prints the table again when the branch moves;
+/// `get csur NAME -w` follows one run (stages, clusters done, the approval it
+/// waits for with the command) and ends with it.
+#[test]
+fn get_watch_follows_the_branch_and_a_run() {
+    let (f, mut r) = seed();
+    let table = InTerminal::start(&["get", "csur", "--repo", f.origin_str(), "-w", "--watch-interval", "1"]);
+    table.wait_for("No resources found");
+    f.pull();
+    f.write("runs/example-run.yaml", &run_file("example-run", "resourceSnapshotIndex: \"1\""));
+    f.commit_all("run example-run");
+    r.pass(T0).unwrap();
+    let out = table.wait_for("example-run");
+    let row = out.lines().find(|l| l.starts_with("example-run")).unwrap();
+    assert_eq!(row.split_whitespace().take(3).collect::<Vec<_>>(), ["example-run", "example-placement", "1"]);
+    drop(table);
+
+    let mut run = InTerminal::start(&[
+        "get",
+        "csur",
+        "example-run",
+        "--repo",
+        f.origin_str(),
+        "-w",
+        "--watch-interval",
+        "1",
+    ]);
+    let out = run.wait_for("STAGE");
+    assert!(out.contains("run example-run: placement example-placement, snapshot 1"), "{out}");
+    assert!(
+        out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["staging", "1/1", "updating"]),
+        "{out}"
+    );
+    r.pass(T0 + 60).unwrap();
+    let out = run.wait_for("approve with: gitfleet approve example-run-canary --repo");
+    assert!(out.contains("stage canary: waiting for approval example-run-canary"), "{out}");
+    approve_by_merge(&f, "example-run-canary");
+    r.pass(T0 + 120).unwrap();
+    let out = run.wait_for("-- succeeded");
+    assert!(
+        out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["canary", "2/2", "done"]),
+        "{out}"
+    );
+    let status = run.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "the view ends with the run: {out}");
+}

@@ -227,6 +227,8 @@ impl Demo {
             show_labels: true,
             namespace: None,
             all_namespaces: false,
+            watch: false,
+            watch_interval: 2,
         })?;
         Ok(())
     }

@@ -49,6 +49,14 @@ pub struct GetArgs {
     /// Accepted for kubectl compatibility: labels are always shown where kubectl shows them.
     #[arg(long)]
     pub show_labels: bool,
+    /// Print again whenever the branch (or the status branch) moves, as
+    /// `kubectl get -w`; for one run (`get csur NAME -w`), a live progress
+    /// view that ends with the run (exit 0 when it succeeded, 1 otherwise).
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+    /// How often --watch looks at the repository, in seconds (a URL is fetched).
+    #[arg(long, default_value_t = 2, requires = "watch")]
+    pub watch_interval: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +177,67 @@ pub fn get(args: GetArgs) -> Result<u8, CliError> {
         )));
     }
     let source = Source::open(&args.repo, &args.branch).map_err(CliError::env)?;
+    if args.watch {
+        return watch(&args, kind, namespaced, &source);
+    }
+    show(&args, kind, namespaced, &source, false).map(|_| 0)
+}
+
+/// What `--watch` looks at: every branch's tip (the tracked branch and the
+/// status branch among them).
+fn branch_tips(repo: &git2::Repository) -> Vec<(String, git2::Oid)> {
+    let mut out: Vec<(String, git2::Oid)> = repo
+        .references()
+        .map(|refs| {
+            refs.flatten()
+                .filter(|r| r.is_branch() || r.is_remote())
+                .filter_map(|r| Some((r.name().ok()?.to_string(), r.target()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// `get --watch`: shows again each time a branch moves; a run's progress view
+/// ends with the run.
+fn watch(args: &GetArgs, kind: Kind, namespaced: bool, source: &Source) -> Result<u8, CliError> {
+    let progress = kind == Kind::Runs && args.name.is_some() && args.output == Output::Table;
+    let mut seen = None;
+    loop {
+        if let Err(e) = source.refresh() {
+            // The remote may come back: said once per change of message, tried again.
+            eprintln!("gitfleet get --watch: {e}");
+        }
+        let tips = branch_tips(&source.repo);
+        if seen.as_ref() != Some(&tips) {
+            if let Some(run) = show(args, kind, namespaced, source, progress)?
+                && let Some(ended) = run_ended(&run)
+            {
+                return Ok(u8::from(!ended));
+            }
+            seen = Some(tips);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(args.watch_interval.max(1)));
+    }
+}
+
+/// Whether a run ended, and if so whether it succeeded.
+fn run_ended(run: &Value) -> Option<bool> {
+    let conditions = run.pointer("/status/conditions").and_then(Value::as_array)?;
+    let done = conditions.iter().find(|c| c["type"] == "Succeeded")?;
+    Some(done["status"] == "True")
+}
+
+/// Prints the kind's table or objects once; `progress`: one run's progress
+/// view instead of its table. Returns the run shown, when one run is.
+fn show(
+    args: &GetArgs,
+    kind: Kind,
+    namespaced: bool,
+    source: &Source,
+    progress: bool,
+) -> Result<Option<Value>, CliError> {
     let tip = source.branch_tip(&args.branch).map_err(CliError::env)?;
     let mut indexer = Indexer::new(args.path.as_deref());
     let status_branch_tip = |b: &str| Ok(crate::source::branch_tip(&source.repo, b));
@@ -227,17 +296,21 @@ pub fn get(args: GetArgs) -> Result<u8, CliError> {
             i.row.insert(0, ns);
         }
     }
+    let single = (args.name.is_some() && kind == Kind::Runs).then(|| items[0].object.clone());
+    if progress {
+        print_progress(single.as_ref().unwrap_or(&Value::Null), &crate::source::redacted(&args.repo), now);
+        return Ok(single);
+    }
     match args.output {
         Output::Table if items.is_empty() => eprintln!("No resources found"),
         Output::Table => {
-            let single = (args.name.is_some() && kind == Kind::Runs).then(|| items[0].object.clone());
             print_table(&header, &items.into_iter().map(|i| i.row).collect::<Vec<_>>());
-            if let Some(run) = single {
-                for line in waiting_for(&run) {
+            if let Some(run) = &single {
+                for line in waiting_for(run) {
                     println!("{line}");
                 }
-                print_verifications(&run);
-                print_rollback(&run);
+                print_verifications(run);
+                print_rollback(run);
             }
         }
         Output::Yaml | Output::Json => {
@@ -257,7 +330,68 @@ pub fn get(args: GetArgs) -> Result<u8, CliError> {
             }
         }
     }
-    Ok(0)
+    Ok(single)
+}
+
+/// One run's progress, compact: its state, each stage with its clusters done
+/// out of all and what it is at, and what the run waits for. On a terminal
+/// the view is drawn in place.
+fn print_progress(run: &Value, repo: &str, now: crate::time::Time) {
+    use std::io::IsTerminal;
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let name = short(&text(&run["metadata"]["name"]));
+    let conditions = run.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let latest = conditions.iter().max_by_key(|c| text(&c["lastTransitionTime"]));
+    let state = match (run_ended(run), latest) {
+        (Some(true), _) => "succeeded".to_string(),
+        (Some(false), Some(c)) => format!("ended: {}", text(&c["message"])),
+        (None, Some(c)) => format!("{} ({})", text(&c["reason"]), text(&c["message"])),
+        _ => "not started".to_string(),
+    };
+    if std::io::stdout().is_terminal() {
+        print!("\x1b[2J\x1b[H");
+    }
+    println!(
+        "run {name}: placement {}, snapshot {} -- {state}",
+        short(&text(&run["spec"]["placementName"])),
+        run.pointer("/status/resourceSnapshotIndexUsed").map(text).unwrap_or_default(),
+    );
+    let stages = run.pointer("/status/stagesStatus").and_then(Value::as_array).cloned().unwrap_or_default();
+    let rows: Vec<Vec<String>> = stages
+        .iter()
+        .map(|st| {
+            let clusters = st["clusters"].as_array().cloned().unwrap_or_default();
+            let done = clusters
+                .iter()
+                .filter(|c| {
+                    c["conditions"].as_array().is_some_and(|cs| {
+                        cs.iter().any(|x| x["type"] == "Succeeded" && x["status"] == "True")
+                    })
+                })
+                .count();
+            let succeeded =
+                st["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == "Succeeded"));
+            let at = match succeeded {
+                Some(c) if c["status"] == "True" => "done".to_string(),
+                Some(c) => format!("failed: {}", text(&c["message"])),
+                None if st.get("startTime").is_some() => "updating".to_string(),
+                None => "pending".to_string(),
+            };
+            vec![text(&st["stageName"]), format!("{done}/{}", clusters.len()), at]
+        })
+        .collect();
+    if !rows.is_empty() {
+        print_table(&["STAGE", "CLUSTERS", "STATE"], &rows);
+    }
+    for line in waiting_for(run) {
+        println!("{line}");
+        if let Some(request) = line.split("waiting for approval ").nth(1) {
+            let (ns, name) = crate::repo::model::split_key(request.trim());
+            let n = ns.map(|ns| format!(" -n {ns}")).unwrap_or_default();
+            println!("  approve with: gitfleet approve {name}{n} --repo {repo}");
+        }
+    }
+    println!("(as of {now})");
 }
 
 struct Ctx<'a> {
