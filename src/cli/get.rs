@@ -249,24 +249,18 @@ fn show(
     // read is an error, never a row with empty columns.
     use crate::status::{PLACEMENTS, REQUESTS, RUNS};
     let status = match kind {
-        Kind::Placements => read_status::<PlacementDocument>(&source, &state, PLACEMENTS)?,
-        Kind::Runs => read_status::<RunDocument>(&source, &state, RUNS)?,
-        Kind::ApprovalRequests => read_status::<ApprovalRequest>(&source, &state, REQUESTS)?,
+        Kind::Placements => read_status::<PlacementDocument>(source, &state, PLACEMENTS)?,
+        Kind::Runs => read_status::<RunDocument>(source, &state, RUNS)?,
+        Kind::ApprovalRequests => read_status::<ApprovalRequest>(source, &state, REQUESTS)?,
         Kind::MemberClusters => read_status::<crate::status::member::MemberDocument>(
-            &source,
+            source,
             &state,
             crate::status::member::MEMBERS,
         )?,
         _ => BTreeMap::new(),
     };
-    let ctx = Ctx {
-        source: &source,
-        state: &state,
-        indexer: &indexer,
-        now,
-        full: args.output != Output::Table,
-        status,
-    };
+    let ctx =
+        Ctx { source, state: &state, indexer: &indexer, now, full: args.output != Output::Table, status };
     let mut items = match kind {
         Kind::MemberClusters => ctx.member_clusters(),
         Kind::Placements => ctx.placements(),
