@@ -25,6 +25,7 @@
 //!   that commits and pushes them.
 //! - [`reconcile`]: one pass through all of the above, and what outlives passes.
 //! - [`serve`]: `run --listen`: health probes and Prometheus metrics.
+//! - [`dashboard`]: `run --listen`'s read-only web pages of the rollouts.
 //! - [`watch`]: what wakes the reconciler between passes (ref changes, signals).
 //! - [`cli`]: the commands.
 #![forbid(unsafe_code)]
@@ -61,6 +62,7 @@ pub mod hostkeys;
 pub mod lease;
 pub mod shard;
 
+pub mod dashboard;
 pub mod files;
 pub mod hooks;
 pub mod notify;

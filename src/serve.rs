@@ -373,6 +373,7 @@ pub fn spawn(
     addr: &str,
     telemetry: Arc<Telemetry>,
     hooks: Option<Arc<crate::hooks::Hooks>>,
+    dashboard: Option<Arc<crate::dashboard::Dashboard>>,
 ) -> std::io::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
@@ -426,6 +427,9 @@ pub fn spawn(
         };
         app = app
             .route("/hooks/{provider}", post(handler).layer(DefaultBodyLimit::max(crate::hooks::MAX_BODY)));
+    }
+    if let Some(d) = dashboard {
+        app = app.merge(crate::dashboard::routes(d));
     }
     std::thread::Builder::new().name("gitfleet-listen".into()).spawn(move || {
         runtime.block_on(async move {

@@ -108,6 +108,22 @@ impl Source {
     }
 }
 
+/// Every branch's tip (local and remote-tracking), sorted: what moves when
+/// someone pushes or gitfleet commits status.
+pub fn branch_tips(repo: &Repository) -> Vec<(String, Oid)> {
+    let mut out: Vec<(String, Oid)> = repo
+        .references()
+        .map(|refs| {
+            refs.flatten()
+                .filter(|r| r.is_branch() || r.is_remote())
+                .filter_map(|r| Some((r.name().ok()?.to_string(), r.target()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
 /// The tip of `branch` in `repo`: `refs/heads/`, then `refs/remotes/origin/`.
 pub fn branch_tip(repo: &Repository, branch: &str) -> Option<Oid> {
     repo.refname_to_id(&format!("refs/heads/{branch}"))

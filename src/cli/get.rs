@@ -183,22 +183,6 @@ pub fn get(args: GetArgs) -> Result<u8, CliError> {
     show(&args, kind, namespaced, &source, false).map(|_| 0)
 }
 
-/// What `--watch` looks at: every branch's tip (the tracked branch and the
-/// status branch among them).
-fn branch_tips(repo: &git2::Repository) -> Vec<(String, git2::Oid)> {
-    let mut out: Vec<(String, git2::Oid)> = repo
-        .references()
-        .map(|refs| {
-            refs.flatten()
-                .filter(|r| r.is_branch() || r.is_remote())
-                .filter_map(|r| Some((r.name().ok()?.to_string(), r.target()?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
-}
-
 /// `get --watch`: shows again each time a branch moves; a run's progress view
 /// ends with the run.
 fn watch(args: &GetArgs, kind: Kind, namespaced: bool, source: &Source) -> Result<u8, CliError> {
@@ -209,7 +193,7 @@ fn watch(args: &GetArgs, kind: Kind, namespaced: bool, source: &Source) -> Resul
             // The remote may come back: said once per change of message, tried again.
             eprintln!("gitfleet get --watch: {e}");
         }
-        let tips = branch_tips(&source.repo);
+        let tips = crate::source::branch_tips(&source.repo);
         if seen.as_ref() != Some(&tips) {
             if let Some(run) = show(args, kind, namespaced, source, progress)?
                 && let Some(ended) = run_ended(&run)

@@ -6,7 +6,7 @@ mod diff;
 pub(crate) mod get;
 mod preview;
 mod run;
-mod table;
+pub(crate) mod table;
 mod validate;
 
 use std::fmt;

@@ -83,9 +83,14 @@ pub struct RunArgs {
     /// id's e-mail is the approver.
     #[arg(long)]
     pub gpg_keys: Option<PathBuf>,
-    /// Serve /healthz, /readyz and /metrics on this address (e.g. 0.0.0.0:8080).
+    /// Serve /healthz, /readyz and /metrics on this address (e.g. 0.0.0.0:8080),
+    /// and the read-only dashboard at / (see --dashboard).
     #[arg(long)]
     pub listen: Option<String>,
+    /// The read-only dashboard on the --listen address (/, /runs, /approvals,
+    /// /timeline); --dashboard=false switches it off.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub dashboard: bool,
     /// Also serve push webhooks on the --listen address (/hooks/github,
     /// /hooks/gitlab, /hooks/bitbucket, /hooks/generic), checked with the
     /// secret in this file: a push to the tracked branch starts a pass at once.
@@ -190,6 +195,7 @@ impl RunArgs {
             allowed_signers: None,
             gpg_keys: None,
             listen: None,
+            dashboard: true,
             webhook_secret_file: None,
             webhook_peers: Vec::new(),
             notify: None,
@@ -440,7 +446,15 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
         Some(addr) => {
             let telemetry = Arc::new(Telemetry::new());
             let with_hooks = hooks.is_some();
-            let bound = crate::serve::spawn(addr, telemetry.clone(), hooks)
+            let dashboard = args.dashboard.then(|| {
+                Arc::new(crate::dashboard::Dashboard::new(
+                    &args.state_dir,
+                    &args.repo,
+                    &args.branch,
+                    args.path.as_deref(),
+                ))
+            });
+            let bound = crate::serve::spawn(addr, telemetry.clone(), hooks, dashboard)
                 .map_err(|e| CliError::env(format!("--listen {addr}: {e}")))?;
             if with_hooks {
                 tracing::info!(%bound, "serving /healthz, /readyz, /metrics and /hooks/{{github,gitlab,bitbucket,generic}}");
