@@ -99,8 +99,8 @@ fn the_dashboard_follows_the_seed_walkthrough() {
     assert!(shown.contains("staging ✓ done"), "{shown}");
     assert!(shown.contains("member2 ✓ up to date"), "{shown}");
     assert!(shown.contains("TimedWait ✓ done soak time elapsed"), "{shown}");
-    assert!(shown.contains("canary ⏸ waiting"), "{shown}");
-    assert!(shown.contains("Approval ⏸ waiting waiting for approval example-run-canary"), "{shown}");
+    assert!(shown.contains("canary … waiting"), "{shown}");
+    assert!(shown.contains("Approval … waiting waiting for approval example-run-canary"), "{shown}");
     assert!(shown.contains(&format!("{approve} --branch approve-example-run-canary")), "{shown}");
     let approvals = text(&d.page("/approvals").1);
     assert!(approvals.contains("example-run-canary Run example-run , stage canary"), "{approvals}");
@@ -141,4 +141,255 @@ fn the_dashboard_follows_the_seed_walkthrough() {
     let off = Daemon::start(&f, &["--dashboard=false"]);
     assert_eq!(off.page("/").0, 404, "no dashboard");
     assert_eq!(off.page("/healthz").0, 200);
+}
+
+/// One request to ChromeDriver, which keeps connections open: the answer is
+/// read by its Content-Length. `None` while nothing listens.
+fn webdriver(port: u16, method: &str, path: &str, body: &[u8]) -> Option<(u16, String)> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(120))).ok()?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).ok()?;
+    conn.write_all(body).ok()?;
+    let mut reader = BufReader::new(conn);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let code = line.split_whitespace().nth(1)?.parse().ok()?;
+    let mut length = 0;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).ok()?;
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.trim().eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().ok()?;
+        }
+    }
+    let mut bytes = vec![0; length];
+    reader.read_exact(&mut bytes).ok()?;
+    Some((code, String::from_utf8_lossy(&bytes).to_string()))
+}
+
+/// Headless Chromium through ChromeDriver (W3C WebDriver over plain HTTP on
+/// 127.0.0.1); `None` (skipped) when Debian's chromium and chromium-driver
+/// cannot be installed, except in CI.
+struct Browser {
+    driver: std::process::Child,
+    port: u16,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start() -> Option<Browser> {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/chromium.sh");
+        let installed = std::process::Command::new("bash").arg(script).status().is_ok_and(|s| s.success());
+        if !installed {
+            assert!(!ci, "CI needs Chromium and ChromeDriver (tests/tools/chromium.sh)");
+            eprintln!(
+                "skipping: no Chromium (tests/tools/chromium.sh installs Debian's chromium and chromium-driver)"
+            );
+            return None;
+        }
+        let port = free_port();
+        let driver = std::process::Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for("chromedriver", || webdriver(port, "GET", "/status", b"").is_some_and(|(c, _)| c == 200));
+        let profile = tempfile::tempdir().unwrap();
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,900",
+        ];
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        let caps = serde_json::json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args },
+        }}});
+        let mut b = Browser { driver, port, session: String::new(), _profile: profile };
+        let created = b.call("POST", "/session", Some(caps));
+        b.session =
+            created["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_string();
+        Some(b)
+    }
+
+    /// One WebDriver command: its `value`.
+    fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+        let body = match method {
+            "GET" => Vec::new(),
+            _ => serde_json::to_vec(&body.unwrap_or(serde_json::json!({}))).unwrap(),
+        };
+        let (code, text) =
+            webdriver(self.port, method, path, &body).unwrap_or_else(|| panic!("{method} {path}: no answer"));
+        let v: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: {code} {e}: {text}"));
+        assert_eq!(code, 200, "{method} {path}: {v}");
+        v["value"].clone()
+    }
+
+    fn at(&self, path: &str) -> String {
+        format!("/session/{}{path}", self.session)
+    }
+
+    fn goto(&self, url: &str) {
+        self.call("POST", &self.at("/url"), Some(serde_json::json!({ "url": url })));
+    }
+
+    fn script(&self, script: &str) -> serde_json::Value {
+        self.call(
+            "POST",
+            &self.at("/execute/sync"),
+            Some(serde_json::json!({ "script": script, "args": [] })),
+        )
+    }
+
+    /// The text a person sees.
+    fn text(&self) -> String {
+        self.script("return document.body.innerText;").as_str().unwrap_or_default().to_string()
+    }
+
+    fn screenshot(&self, name: &str) -> std::path::PathBuf {
+        use base64ct::Encoding;
+        let png = self.call("GET", &self.at("/screenshot"), None);
+        let bytes = base64ct::Base64::decode_vec(png.as_str().unwrap()).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG");
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// axe-core's WCAG 2 A and AA violations of the page shown, one line each.
+    fn accessibility(&self, axe: &str) -> Vec<String> {
+        self.script(&format!("{axe}\nreturn true;"));
+        let run = "var done = arguments[arguments.length - 1];\
+            axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })\
+            .then(function (r) { done(r.violations.map(function (v) {\
+              return v.id + ': ' + v.help + ' (' + v.nodes.map(function (n) { return n.html; }).join(' | ') + ')'; })); })\
+            .catch(function (e) { done(['axe failed: ' + e]); });";
+        let found = self.call(
+            "POST",
+            &self.at("/execute/async"),
+            Some(serde_json::json!({ "script": run, "args": [] })),
+        );
+        found.as_array().unwrap().iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = std::process::Command::new("true").status();
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Waits until the browser shows `text` (the page reloading itself), at most 60 s.
+fn shows(b: &Browser, text: &str) -> String {
+    let mut seen = String::new();
+    wait_for(&format!("the browser to show {text:?}"), || {
+        seen = b.text();
+        seen.contains(text)
+    });
+    seen
+}
+
+/// The seed walkthrough in a real browser: the run page, opened once, follows
+/// the run by reloading itself (staging done and the canary waiting for its
+/// approval with the command; after the approval commit, the run succeeded);
+/// the fleet page shows a failed cluster with its message. Screenshots go to
+/// the test's target folder (`dashboard/*.png`); every page passes
+/// html-validate and axe-core's WCAG 2 A/AA checks.
+#[test]
+fn the_dashboard_in_a_real_browser() {
+    let Some(b) = Browser::start() else { return };
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let checks = std::process::Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/web-checks.sh"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    assert!(checks.is_some() || !ci, "CI needs npm for tests/tools/web-checks.sh");
+    let f = fleet();
+    let d = Daemon::start(&f, &[]);
+    let url = |path: &str| format!("http://127.0.0.1:{}{path}", d.port);
+    b.goto(&url("/runs/example-run"));
+    // (the soak counts down while it lasts)
+    let shown = shows(&b, "waiting for approval example-run-canary");
+    assert!(shown.contains("staging\n✓ done") || shown.contains("staging\n\n✓ done"), "{shown}");
+    assert!(
+        shown.contains(&format!("gitfleet approve example-run-canary --repo {}", f.origin_str())),
+        "{shown}"
+    );
+    b.screenshot("run-waiting.png");
+    common::approve_by_merge(&f, "example-run-canary");
+    let shown = shows(&b, "UpdateRunSucceeded");
+    assert!(shown.contains("approved (example-run-canary)"), "{shown}");
+    b.screenshot("run.png");
+    b.goto(&url("/"));
+    let fleet = shows(&b, "example-placement");
+    assert!(fleet.contains("Failed to apply manifest: namespaces \"nowhere\" not found"), "{fleet}");
+    b.screenshot("fleet.png");
+    // A phone's width: nothing but the grid's own scroller goes sideways.
+    b.call("POST", &b.at("/window/rect"), Some(serde_json::json!({ "width": 390, "height": 844 })));
+    for page in ["/", "/runs/example-run"] {
+        b.goto(&url(page));
+        let fits = b.script("return document.documentElement.scrollWidth <= window.innerWidth;");
+        assert_eq!(fits, serde_json::json!(true), "{page} fits a phone's width");
+    }
+    b.screenshot("fleet-phone.png");
+    b.call("POST", &b.at("/window/rect"), Some(serde_json::json!({ "width": 1280, "height": 900 })));
+
+    let Some(modules) = checks else { return };
+    let axe = std::fs::read_to_string(modules.join("axe-core/axe.min.js")).unwrap();
+    let pages = ["/", "/runs", "/runs/example-run", "/approvals", "/timeline"];
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, page) in pages.iter().enumerate() {
+        b.goto(&url(page));
+        let found = b.accessibility(&axe);
+        assert!(found.is_empty(), "axe-core on {page}:\n{}", found.join("\n"));
+        let file = dir.path().join(format!("page{i}.html"));
+        std::fs::write(&file, d.page(page).1).unwrap();
+        files.push(file);
+    }
+    let config = dir.path().join("htmlvalidate.json");
+    std::fs::write(&config, r#"{ "extends": ["html-validate:recommended"] }"#).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(modules.join("html-validate/bin/html-validate.mjs"))
+        .arg("--config")
+        .arg(&config)
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "html-validate:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

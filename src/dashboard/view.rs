@@ -44,7 +44,7 @@ impl State {
         match self {
             State::Done | State::UpToDate => "✓",
             State::Updating => "↻",
-            State::Waiting => "⏸",
+            State::Waiting => "…",
             State::Failed => "✗",
             State::Drifted => "≠",
             State::Unreachable => "⚠",
@@ -197,6 +197,8 @@ pub struct TaskView {
     pub kind: String,
     pub state: State,
     pub text: String,
+    /// A soak's end (RFC 3339), counted down on the page; empty otherwise.
+    pub until: String,
     /// The command that approves (an Approval waiting), and the one for a pull request.
     pub approve: String,
     pub approve_branch: String,
@@ -230,6 +232,7 @@ fn task_view(t: &TaskStatus, repo: &str, now: Time) -> TaskView {
         kind: t.type_.clone(),
         state: State::Pending,
         text: String::new(),
+        until: String::new(),
         approve: String::new(),
         approve_branch: String::new(),
     };
@@ -240,8 +243,9 @@ fn task_view(t: &TaskStatus, repo: &str, now: Time) -> TaskView {
             view.text = match (done, t.wait_until) {
                 (true, _) => "soak time elapsed".into(),
                 (false, Some(until)) => {
+                    view.until = until.to_string();
                     let left = until.seconds_since(now).max(0);
-                    format!("soak until {until} ({})", crate::cli::table::age(left))
+                    format!("soak until {until}: {} left", crate::cli::table::age(left))
                 }
                 (false, None) => "soak time not started".into(),
             };
