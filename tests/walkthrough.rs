@@ -856,14 +856,25 @@ fn get_watch_follows_the_branch_and_a_run() {
     let (f, mut r) = seed();
     let table = InTerminal::start(&["get", "csur", "--repo", f.origin_str(), "-w", "--watch-interval", "1"]);
     table.wait_for("No resources found");
+    // The same over a URL: the remote is fetched again every interval.
+    let daemon = common::git_daemon::GitDaemon::serve(f.origin.parent().unwrap());
+    let url = daemon.url("origin.git");
+    let remote = InTerminal::start(&["get", "csur", "--repo", &url, "-w", "--watch-interval", "1"]);
+    remote.wait_for("No resources found");
     f.pull();
     f.write("runs/example-run.yaml", &run_file("example-run", "resourceSnapshotIndex: \"1\""));
     f.commit_all("run example-run");
     r.pass(T0).unwrap();
-    let out = table.wait_for("example-run");
-    let row = out.lines().find(|l| l.starts_with("example-run")).unwrap();
-    assert_eq!(row.split_whitespace().take(3).collect::<Vec<_>>(), ["example-run", "example-placement", "1"]);
+    for watching in [&table, &remote] {
+        let out = watching.wait_for("example-run");
+        let row = out.lines().find(|l| l.starts_with("example-run")).unwrap();
+        assert_eq!(
+            row.split_whitespace().take(3).collect::<Vec<_>>(),
+            ["example-run", "example-placement", "1"]
+        );
+    }
     drop(table);
+    drop(remote);
 
     let mut run = InTerminal::start(&[
         "get",
@@ -878,11 +889,15 @@ fn get_watch_follows_the_branch_and_a_run() {
     let out = run.wait_for("STAGE");
     assert!(out.contains("run example-run: placement example-placement, snapshot 1"), "{out}");
     assert!(
-        out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["staging", "1/1", "updating"]),
+        out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["staging", "1/1", "waiting"]),
         "{out}"
     );
     r.pass(T0 + 60).unwrap();
     let out = run.wait_for("approve with: gitfleet approve example-run-canary --repo");
+    assert!(
+        out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["canary", "2/2", "waiting"]),
+        "{out}"
+    );
     assert!(out.contains("stage canary: waiting for approval example-run-canary"), "{out}");
     approve_by_merge(&f, "example-run-canary");
     r.pass(T0 + 120).unwrap();

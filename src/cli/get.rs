@@ -352,6 +352,8 @@ fn print_progress(run: &Value, repo: &str, now: crate::time::Time) {
             let at = match succeeded {
                 Some(c) if c["status"] == "True" => "done".to_string(),
                 Some(c) => format!("failed: {}", text(&c["message"])),
+                // Every cluster done, the stage not: its after-stage tasks hold it.
+                None if done > 0 && done == clusters.len() => "waiting".to_string(),
                 None if st.get("startTime").is_some() => "updating".to_string(),
                 None => "pending".to_string(),
             };
