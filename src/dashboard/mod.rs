@@ -169,7 +169,21 @@ impl Dashboard {
                     latest: latest.map(|s| format!("#{}", s.index)).unwrap_or_default(),
                     commit: latest.map(|s| s.commit.chars().take(10).collect()).unwrap_or_default(),
                     subject: latest.map(|s| subject(&s.commit)).unwrap_or_default(),
-                    cells: clusters.iter().map(|c| view::cell(doc, c, latest.map(|s| s.index))).collect(),
+                    cells: clusters
+                        .iter()
+                        .map(|c| {
+                            let mut cell = view::cell(doc, c, latest.map(|s| s.index));
+                            let held =
+                                state.snapshots.all.iter().find(|s| {
+                                    s.placement == p.name && cell.snapshot == format!("#{}", s.index)
+                                });
+                            if let Some(s) = held {
+                                let short: String = s.commit.chars().take(10).collect();
+                                cell.commit = format!("commit {short}: {}", subject(&s.commit));
+                            }
+                            cell
+                        })
+                        .collect(),
                 }
             })
             .collect();

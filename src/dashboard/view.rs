@@ -80,6 +80,8 @@ fn is_true(conditions: &[Condition], type_: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct Cell {
     pub snapshot: String,
+    /// The snapshot's commit (short) and subject.
+    pub commit: String,
     pub state: State,
     /// Why (a failure, what drifted), empty when nothing to say.
     pub detail: String,
@@ -99,7 +101,12 @@ pub struct PlacementRow {
 
 /// How one cluster of a placement stands, from its placement document.
 pub fn cell(doc: Option<&PlacementDocument>, cluster: &str, latest: Option<u32>) -> Cell {
-    let none = Cell { snapshot: String::new(), state: State::NotPlaced, detail: String::new() };
+    let none = Cell {
+        snapshot: String::new(),
+        commit: String::new(),
+        state: State::NotPlaced,
+        detail: String::new(),
+    };
     let Some(doc) = doc else { return none };
     let Some(s) = doc.status.placement_statuses.iter().find(|s| s.cluster_name == cluster) else {
         return none;
@@ -136,7 +143,7 @@ pub fn cell(doc: Option<&PlacementDocument>, cluster: &str, latest: Option<u32>)
         _ if s.observed_resource_index.is_none() => (State::Pending, String::new()),
         _ => (State::Updating, String::new()),
     };
-    Cell { snapshot, state, detail }
+    Cell { snapshot, commit: String::new(), state, detail }
 }
 
 /// A run in the list of runs.
