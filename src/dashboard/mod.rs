@@ -163,6 +163,17 @@ impl Dashboard {
                     state.snapshots.all.iter().filter(|s| s.placement == p.name).max_by_key(|s| s.index);
                 let doc = placements.get(&p.name);
                 let (ns, name) = split_key(&p.name);
+                // `#index` -> its commit and subject, looked up once per snapshot.
+                let commits: BTreeMap<String, String> = state
+                    .snapshots
+                    .all
+                    .iter()
+                    .filter(|s| s.placement == p.name)
+                    .map(|s| {
+                        let short: String = s.commit.chars().take(10).collect();
+                        (format!("#{}", s.index), format!("commit {short}: {}", subject(&s.commit)))
+                    })
+                    .collect();
                 PlacementRow {
                     name: name.to_string(),
                     namespace: ns.unwrap_or_default().to_string(),
@@ -173,14 +184,7 @@ impl Dashboard {
                         .iter()
                         .map(|c| {
                             let mut cell = view::cell(doc, c, latest.map(|s| s.index));
-                            let held =
-                                state.snapshots.all.iter().find(|s| {
-                                    s.placement == p.name && cell.snapshot == format!("#{}", s.index)
-                                });
-                            if let Some(s) = held {
-                                let short: String = s.commit.chars().take(10).collect();
-                                cell.commit = format!("commit {short}: {}", subject(&s.commit));
-                            }
+                            cell.commit = commits.get(&cell.snapshot).cloned().unwrap_or_default();
                             cell
                         })
                         .collect(),
