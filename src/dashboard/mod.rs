@@ -161,7 +161,12 @@ impl Dashboard {
             .map(|p| {
                 let latest =
                     state.snapshots.all.iter().filter(|s| s.placement == p.name).max_by_key(|s| s.index);
-                let doc = placements.get(&p.name);
+                let by_cluster: std::collections::HashMap<&str, _> = placements
+                    .get(&p.name)
+                    .map(|d| {
+                        d.status.placement_statuses.iter().map(|s| (s.cluster_name.as_str(), s)).collect()
+                    })
+                    .unwrap_or_default();
                 let (ns, name) = split_key(&p.name);
                 // `#index` -> its commit and subject, looked up once per snapshot.
                 let commits: BTreeMap<String, String> = state
@@ -183,7 +188,8 @@ impl Dashboard {
                     cells: clusters
                         .iter()
                         .map(|c| {
-                            let mut cell = view::cell(doc, c, latest.map(|s| s.index));
+                            let mut cell =
+                                view::cell(by_cluster.get(c.as_str()).copied(), latest.map(|s| s.index));
                             cell.commit = commits.get(&cell.snapshot).cloned().unwrap_or_default();
                             cell
                         })

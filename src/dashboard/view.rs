@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::repo::model::split_key;
 use crate::status::approval::ApprovalRequest;
 use crate::status::conditions::{Condition, kind};
-use crate::status::placement::PlacementDocument;
+use crate::status::placement::cluster::ClusterPlacementStatus;
 use crate::status::run::{RunDocument, StageStatus, TaskStatus};
 use crate::time::Time;
 
@@ -99,18 +99,16 @@ pub struct PlacementRow {
     pub cells: Vec<Cell>,
 }
 
-/// How one cluster of a placement stands, from its placement document.
-pub fn cell(doc: Option<&PlacementDocument>, cluster: &str, latest: Option<u32>) -> Cell {
+/// How one cluster of a placement stands, from its entry in the placement's
+/// document (none: the placement does not place it).
+pub fn cell(entry: Option<&ClusterPlacementStatus>, latest: Option<u32>) -> Cell {
     let none = Cell {
         snapshot: String::new(),
         commit: String::new(),
         state: State::NotPlaced,
         detail: String::new(),
     };
-    let Some(doc) = doc else { return none };
-    let Some(s) = doc.status.placement_statuses.iter().find(|s| s.cluster_name == cluster) else {
-        return none;
-    };
+    let Some(s) = entry else { return none };
     let snapshot = s.observed_resource_index.clone().map(|i| format!("#{i}")).unwrap_or_default();
     let applied = find(&s.conditions, kind::RESOURCE_APPLIED);
     let (state, detail) = match applied {
