@@ -30,7 +30,7 @@ fn fleet() -> Fleet {
         "placements/broken.yaml",
         "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ResourcePlacement\nmetadata:\n  name: broken\n  namespace: nowhere\nspec:\n  resourceSelectors:\n  - {group: \"\", version: v1, kind: ConfigMap, name: cm}\n  policy:\n    placementType: PickFixed\n    clusterNames: [member1]\n",
     );
-    f.commit_all("a 2s soak, and a placement that fails");
+    f.commit_all("a 2s soak, and a <placement> that fails");
     f
 }
 
@@ -50,8 +50,10 @@ impl Daemon {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        // (made first: stopped on drop even when it never gets ready)
+        let d = Daemon { child, port };
         wait_for("/readyz", || http_get(port, "/readyz").is_some_and(|(c, _)| c == 200));
-        Daemon { child, port }
+        d
     }
 
     fn page(&self, path: &str) -> (u16, String) {
@@ -113,6 +115,13 @@ fn the_dashboard_follows_the_seed_walkthrough() {
         "{fleet}"
     );
     assert!(fleet.contains("example-placement #0"), "{fleet}");
+    // Names and subjects are text, never markup.
+    let raw = d.page("/").1;
+    assert!(
+        raw.contains("a 2s soak, and a &#60;placement&#62; that fails") || raw.contains("&lt;placement&gt;"),
+        "{raw}"
+    );
+    assert!(!raw.contains("<placement>"), "{raw}");
 
     common::approve_by_merge(&f, "example-run-canary");
     wait_for("the run to succeed", || text(&d.page("/runs/example-run").1).contains("UpdateRunSucceeded"));
@@ -206,8 +215,10 @@ impl Browser {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        wait_for("chromedriver", || webdriver(port, "GET", "/status", b"").is_some_and(|(c, _)| c == 200));
         let profile = tempfile::tempdir().unwrap();
+        // (made first: the driver is stopped on drop even when it never answers)
+        let mut b = Browser { driver, port, session: String::new(), _profile: profile };
+        wait_for("chromedriver", || webdriver(port, "GET", "/status", b"").is_some_and(|(c, _)| c == 200));
         let args = [
             "--headless=new",
             "--no-sandbox",
@@ -221,12 +232,11 @@ impl Browser {
             "--window-size=1280,900",
         ];
         let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        args.push(format!("--user-data-dir={}", profile.path().display()));
+        args.push(format!("--user-data-dir={}", b._profile.path().display()));
         let caps = serde_json::json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args },
         }}});
-        let mut b = Browser { driver, port, session: String::new(), _profile: profile };
         let created = b.call("POST", "/session", Some(caps));
         b.session =
             created["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_string();
@@ -299,8 +309,9 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // Ending the session stops its Chromium.
         if !self.session.is_empty() {
-            let _ = std::process::Command::new("true").status();
+            let _ = webdriver(self.port, "DELETE", &format!("/session/{}", self.session), b"");
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();

@@ -901,11 +901,21 @@ fn get_watch_follows_the_branch_and_a_run() {
     assert!(out.contains("stage canary: waiting for approval example-run-canary"), "{out}");
     approve_by_merge(&f, "example-run-canary");
     r.pass(T0 + 120).unwrap();
-    let out = run.wait_for("-- succeeded");
+    // The view ends with the run (at most 30 s), having shown it succeeded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = run.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the view did not end: {}", run.output.lock().unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = run.output.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(0), "exit 0: the run succeeded: {out}");
+    assert!(out.contains("-- succeeded"), "{out}");
     assert!(
         out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["canary", "2/2", "done"]),
         "{out}"
     );
-    let status = run.child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "the view ends with the run: {out}");
 }

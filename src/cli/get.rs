@@ -188,17 +188,29 @@ pub fn get(args: GetArgs) -> Result<u8, CliError> {
 fn watch(args: &GetArgs, kind: Kind, namespaced: bool, source: &Source) -> Result<u8, CliError> {
     let progress = kind == Kind::Runs && args.name.is_some() && args.output == Output::Table;
     let mut seen = None;
+    let mut said = String::new();
+    // A problem (the remote away, the run not there yet) is said once per
+    // change of message, and looked at again at the next interval.
+    let mut say = |e: String| {
+        if e != said {
+            eprintln!("gitfleet get --watch: {e}");
+            said = e;
+        }
+    };
     loop {
         if let Err(e) = source.refresh() {
-            // The remote may come back: said once per change of message, tried again.
-            eprintln!("gitfleet get --watch: {e}");
+            say(e.to_string());
         }
         let tips = crate::source::branch_tips(&source.repo);
         if seen.as_ref() != Some(&tips) {
-            if let Some(run) = show(args, kind, namespaced, source, progress)?
-                && let Some(ended) = run_ended(&run)
-            {
-                return Ok(u8::from(!ended));
+            match show(args, kind, namespaced, source, progress) {
+                Ok(Some(run)) => {
+                    if let Some((succeeded, _)) = run_ended(&run) {
+                        return Ok(u8::from(!succeeded));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => say(e.to_string()),
             }
             seen = Some(tips);
         }
@@ -206,11 +218,17 @@ fn watch(args: &GetArgs, kind: Kind, namespaced: bool, source: &Source) -> Resul
     }
 }
 
-/// Whether a run ended, and if so whether it succeeded.
-fn run_ended(run: &Value) -> Option<bool> {
+/// Whether a run ended (succeeded, failed, or stopped): whether it
+/// succeeded, and what its ending condition says.
+fn run_ended(run: &Value) -> Option<(bool, String)> {
     let conditions = run.pointer("/status/conditions").and_then(Value::as_array)?;
-    let done = conditions.iter().find(|c| c["type"] == "Succeeded")?;
-    Some(done["status"] == "True")
+    let message = |c: &Value| c["message"].as_str().unwrap_or_default().to_string();
+    if let Some(done) = conditions.iter().find(|c| c["type"] == "Succeeded") {
+        return Some((done["status"] == "True", message(done)));
+    }
+    let stopped =
+        conditions.iter().find(|c| c["type"] == "Progressing" && c["reason"] == "UpdateRunStopped")?;
+    Some((false, message(stopped)))
 }
 
 /// Prints the kind's table or objects once; `progress`: one run's progress
@@ -321,8 +339,8 @@ fn print_progress(run: &Value, repo: &str, now: crate::time::Time) {
     let conditions = run.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
     let latest = conditions.iter().max_by_key(|c| text(&c["lastTransitionTime"]));
     let state = match (run_ended(run), latest) {
-        (Some(true), _) => "succeeded".to_string(),
-        (Some(false), Some(c)) => format!("ended: {}", text(&c["message"])),
+        (Some((true, _)), _) => "succeeded".to_string(),
+        (Some((false, why)), _) => format!("ended: {why}"),
         (None, Some(c)) => format!("{} ({})", text(&c["reason"]), text(&c["message"])),
         _ => "not started".to_string(),
     };

@@ -452,6 +452,11 @@ pub fn run(args: RunArgs) -> Result<u8, CliError> {
                     &args.repo,
                     &args.branch,
                     args.path.as_deref(),
+                    // (read and checked above)
+                    args.signing_key
+                        .as_ref()
+                        .and_then(|p| SigningKey::read(p).ok())
+                        .map(|k| k.public_key().clone()),
                 ))
             });
             let bound = crate::serve::spawn(addr, telemetry.clone(), hooks, dashboard)

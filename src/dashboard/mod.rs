@@ -36,8 +36,11 @@ const TIMELINE: usize = 50;
 
 /// The dashboard of one reconciler.
 pub struct Dashboard {
-    /// The reconciler's clone (`<state-dir>/repo.git`).
+    /// The reconciler's state folder and clone (`<state-dir>/repo.git`).
+    state_dir: PathBuf,
     clone: PathBuf,
+    /// gitfleet's signing key: its status commits are known by it too.
+    key: Option<ssh_key::PublicKey>,
     /// The repository as commands name it (without credentials).
     repo: String,
     branch: String,
@@ -64,6 +67,8 @@ struct Data {
     runs: BTreeMap<String, Arc<RunDocument>>,
     requests: BTreeMap<String, Arc<ApprovalRequest>>,
     commits: Vec<CommitView>,
+    /// Status files gitfleet cannot read, and why.
+    broken: Vec<String>,
 }
 
 /// Why a page cannot be shown (the clone is not there yet, a file gitfleet
@@ -71,14 +76,31 @@ struct Data {
 struct Unavailable(String);
 
 impl IntoResponse for Unavailable {
+    /// A page that says why and tries again every few seconds.
     fn into_response(self) -> Response {
-        (StatusCode::SERVICE_UNAVAILABLE, format!("gitfleet dashboard: {}\n", self.0)).into_response()
+        let page = Waiting { why: self.0 };
+        let html = page.render().unwrap_or_else(|e| format!("gitfleet dashboard: {e}"));
+        (StatusCode::SERVICE_UNAVAILABLE, Html(html)).into_response()
     }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/unavailable.html")]
+struct Waiting {
+    why: String,
 }
 
 /// A commit's subject line.
 fn summary(c: &git2::Commit<'_>) -> String {
     c.summary().ok().flatten().unwrap_or_default().to_string()
+}
+
+/// The tips of the branches as fetched from the repository.
+fn fetched_tips(repo: &git2::Repository) -> Vec<(String, git2::Oid)> {
+    crate::source::branch_tips(repo)
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("refs/remotes/"))
+        .collect()
 }
 
 /// A hash of every branch tip: the pages change only when one moves.
@@ -90,9 +112,17 @@ fn version_of(tips: &[(String, git2::Oid)]) -> String {
 }
 
 impl Dashboard {
-    pub fn new(state_dir: &std::path::Path, repo: &str, branch: &str, root: Option<&str>) -> Dashboard {
+    pub fn new(
+        state_dir: &std::path::Path,
+        repo: &str,
+        branch: &str,
+        root: Option<&str>,
+        key: Option<ssh_key::PublicKey>,
+    ) -> Dashboard {
         Dashboard {
+            state_dir: state_dir.to_path_buf(),
             clone: state_dir.join("repo.git"),
+            key,
             repo: crate::source::redacted(repo),
             branch: branch.to_string(),
             root: root.map(str::to_string),
@@ -107,35 +137,43 @@ impl Dashboard {
 
     /// The version the pages show now (what `refresh.js` compares).
     fn version(&self) -> Result<String, Unavailable> {
-        Ok(version_of(&crate::source::branch_tips(&self.open()?)))
+        Ok(version_of(&fetched_tips(&self.open()?)))
     }
 
     /// What the pages show, read again when a branch moved.
     fn data(&self) -> Result<Arc<Data>, Unavailable> {
         let repo = self.open()?;
-        let tips = crate::source::branch_tips(&repo);
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let tips = fetched_tips(&repo);
+        // A request that panicked left the cache half-made: start it afresh.
+        let mut cache = self.cache.lock().unwrap_or_else(|p| {
+            let mut c = p.into_inner();
+            *c = Cache::default();
+            c
+        });
         if let Some(d) = &cache.data
             && cache.tips == tips
         {
             return Ok(d.clone());
         }
-        let tip = crate::source::branch_tip(&repo, &self.branch)
+        // The branches as fetched (what the reconciler reads), not its own
+        // local branch, which moves before a push is known to have landed.
+        let fetched = |b: &str| repo.refname_to_id(&format!("refs/remotes/origin/{b}")).ok();
+        let tip = fetched(&self.branch)
             .ok_or_else(|| Unavailable(format!("branch {} is not fetched yet", self.branch)))?;
+        let mut own = crate::status::trust::OwnCommits::load(&self.state_dir)
+            .map_err(|e| Unavailable(format!("state folder: {e}")))?;
+        if let Some(k) = &self.key {
+            own = own.signed_by(k.clone());
+        }
         let cache = &mut *cache;
         let indexer = cache.indexer.get_or_insert_with(|| Indexer::new(self.root.as_deref()));
-        let state = FleetState::load(
-            &repo,
-            tip,
-            self.root.as_deref(),
-            indexer,
-            |b| Ok(crate::source::branch_tip(&repo, b)),
-            None,
-        )
-        .map_err(|e| Unavailable(e.to_string()))?;
-        let limit = crate::yaml::status_limit();
+        let state =
+            FleetState::load(&repo, tip, self.root.as_deref(), indexer, |b| Ok(fetched(b)), Some(&own))
+                .map_err(|e| Unavailable(e.to_string()))?;
+        // Status as gitfleet wrote it (what the reconciler believes), never a forged one.
+        let limit = state.status_limit();
         let read_err = |e: git2::Error| Unavailable(e.to_string());
-        let (commit, root) = (state.status_commit, state.status_root.as_str());
+        let (commit, root) = (state.trusted_status(), state.status_root.as_str());
         let placements = Documents::<PlacementDocument>::read(
             &repo,
             commit,
@@ -150,6 +188,14 @@ impl Dashboard {
         let requests =
             Documents::<ApprovalRequest>::read(&repo, commit, root, REQUESTS, limit, &mut cache.requests)
                 .map_err(read_err)?;
+        let mut broken = Vec::new();
+        for (folder, names) in
+            [(PLACEMENTS, &placements.broken), (RUNS, &runs.broken), (REQUESTS, &requests.broken)]
+        {
+            for (name, why) in names {
+                broken.push(format!("{root}/{}.yaml: {why}", crate::status::scoped::path(folder, name)));
+            }
+        }
         let clusters: Vec<String> = state.fleet.clusters.keys().cloned().collect();
         let subject = |id: &str| {
             git2::Oid::from_str(id).and_then(|o| repo.find_commit(o)).map(|c| summary(&c)).unwrap_or_default()
@@ -168,6 +214,10 @@ impl Dashboard {
                     })
                     .unwrap_or_default();
                 let (ns, name) = split_key(&p.name);
+                let under_way = runs.now.values().any(|r| {
+                    r.placement_name() == Some(p.name.as_str())
+                        && matches!(view::run_state(r).0, State::Updating | State::Waiting)
+                });
                 // `#index` -> its commit and subject, looked up once per snapshot.
                 let commits: BTreeMap<String, String> = state
                     .snapshots
@@ -188,8 +238,11 @@ impl Dashboard {
                     cells: clusters
                         .iter()
                         .map(|c| {
-                            let mut cell =
-                                view::cell(by_cluster.get(c.as_str()).copied(), latest.map(|s| s.index));
+                            let mut cell = view::cell(
+                                by_cluster.get(c.as_str()).copied(),
+                                latest.map(|s| s.index),
+                                under_way,
+                            );
                             cell.commit = commits.get(&cell.snapshot).cloned().unwrap_or_default();
                             cell
                         })
@@ -210,7 +263,7 @@ impl Dashboard {
                     time: Time::from_second(c.time().seconds()).to_string(),
                     author: format!("{} <{email}>", author.name().unwrap_or_default()),
                     subject: summary(&c),
-                    by_gitfleet: summary(&c).starts_with("gitfleet: "),
+                    by_gitfleet: own.made(&repo, id),
                 });
             }
         }
@@ -222,6 +275,7 @@ impl Dashboard {
             runs: runs.now.clone(),
             requests: requests.now.clone(),
             commits,
+            broken,
         });
         cache.tips = tips;
         cache.data = Some(data.clone());
@@ -255,6 +309,7 @@ impl Dashboard {
             clusters: data.clusters.clone(),
             placements: data.placements.clone(),
             legend: LEGEND.to_vec(),
+            broken: data.broken.clone(),
         };
         Ok(self.page(page))
     }
@@ -262,12 +317,16 @@ impl Dashboard {
     fn runs(&self) -> Result<Response, Unavailable> {
         let data = self.data()?;
         let runs: Vec<RunRow> = data.runs.iter().map(|(k, d)| view::run_row(k, d)).collect();
-        Ok(self.page(RunsPage { base: self.base(&data, "Runs", "runs"), runs }))
+        Ok(self.page(RunsPage { base: self.base(&data, "Runs", "runs"), runs, broken: data.broken.clone() }))
     }
 
     fn run(&self, key: &str) -> Result<Response, Unavailable> {
         let data = self.data()?;
         let Some(doc) = data.runs.get(key) else {
+            let unreadable = data.broken.iter().find(|b| b.contains(&format!("/{key}.yaml: "))).cloned();
+            if let Some(why) = unreadable {
+                return Err(Unavailable(format!("gitfleet cannot read the status of run {key}: {why}")));
+            }
             let page = NotFound { base: self.base(&data, "Not found", "runs"), what: format!("run {key}") };
             let mut response = self.page(page);
             *response.status_mut() = StatusCode::NOT_FOUND;
@@ -293,9 +352,10 @@ impl Dashboard {
 }
 
 /// The states the fleet grid uses, for its legend.
-const LEGEND: [State; 7] = [
+const LEGEND: [State; 8] = [
     State::UpToDate,
     State::Updating,
+    State::Behind,
     State::Failed,
     State::Drifted,
     State::Unreachable,
@@ -321,6 +381,7 @@ struct FleetPage {
     clusters: Vec<String>,
     placements: Vec<PlacementRow>,
     legend: Vec<State>,
+    broken: Vec<String>,
 }
 
 #[derive(Template)]
@@ -328,6 +389,7 @@ struct FleetPage {
 struct RunsPage {
     base: Base,
     runs: Vec<RunRow>,
+    broken: Vec<String>,
 }
 
 #[derive(Template)]

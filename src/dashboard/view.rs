@@ -18,7 +18,11 @@ pub enum State {
     Done,
     UpToDate,
     Updating,
+    /// On an older snapshot, with no run under way to change that.
+    Behind,
     Waiting,
+    Stopped,
+    Superseded,
     Failed,
     Drifted,
     Unreachable,
@@ -31,7 +35,10 @@ impl State {
         match self {
             State::Done | State::UpToDate => "ok",
             State::Updating => "updating",
+            State::Behind => "behind",
             State::Waiting => "waiting",
+            State::Stopped => "stopped",
+            State::Superseded => "superseded",
             State::Failed => "failed",
             State::Drifted => "drifted",
             State::Unreachable => "unreachable",
@@ -44,7 +51,10 @@ impl State {
         match self {
             State::Done | State::UpToDate => "✓",
             State::Updating => "↻",
+            State::Behind => "↓",
             State::Waiting => "…",
+            State::Stopped => "■",
+            State::Superseded => "»",
             State::Failed => "✗",
             State::Drifted => "≠",
             State::Unreachable => "⚠",
@@ -58,7 +68,10 @@ impl State {
             State::Done => "done",
             State::UpToDate => "up to date",
             State::Updating => "updating",
+            State::Behind => "behind",
             State::Waiting => "waiting",
+            State::Stopped => "stopped",
+            State::Superseded => "superseded",
             State::Failed => "failed",
             State::Drifted => "drifted",
             State::Unreachable => "unreachable",
@@ -101,7 +114,7 @@ pub struct PlacementRow {
 
 /// How one cluster of a placement stands, from its entry in the placement's
 /// document (none: the placement does not place it).
-pub fn cell(entry: Option<&ClusterPlacementStatus>, latest: Option<u32>) -> Cell {
+pub fn cell(entry: Option<&ClusterPlacementStatus>, latest: Option<u32>, run_under_way: bool) -> Cell {
     let none = Cell {
         snapshot: String::new(),
         commit: String::new(),
@@ -135,7 +148,7 @@ pub fn cell(entry: Option<&ClusterPlacementStatus>, latest: Option<u32>) -> Cell
             (State::Drifted, format!("drifted: {}", what.join(", ")))
         }
         _ if latest.is_some_and(|l| s.observed_resource_index.as_deref() != Some(l.to_string().as_str())) => {
-            (State::Updating, String::new())
+            (if run_under_way { State::Updating } else { State::Behind }, String::new())
         }
         _ if is_true(&s.conditions, kind::RESOURCE_AVAILABLE) => (State::UpToDate, String::new()),
         _ if s.observed_resource_index.is_none() => (State::Pending, String::new()),
@@ -163,8 +176,10 @@ pub fn run_state(doc: &RunDocument) -> (State, String) {
     let says = newest.unwrap_or_else(|| "not started".into());
     let state = match find(conditions, kind::SUCCEEDED) {
         Some(c) if c.status == "True" => State::Done,
+        Some(c) if c.reason == crate::status::conditions::reason::UPDATE_RUN_SUPERSEDED => State::Superseded,
         Some(_) => State::Failed,
         None => match find(conditions, kind::PROGRESSING) {
+            Some(c) if c.reason == crate::status::conditions::reason::UPDATE_RUN_STOPPED => State::Stopped,
             Some(c) if c.status == "False" || c.reason.contains("Waiting") => State::Waiting,
             Some(_) => State::Updating,
             None => State::Pending,

@@ -514,6 +514,12 @@ impl StateRepo {
         match result {
             // The branch moved between the check and the swap: a rejection, retried.
             Err(e) if e.code() == git2::ErrorCode::Modified => Ok(Some(e.message().to_string())),
+            Ok(None) => {
+                // As a push to a URL does: the remote-tracking branch is where the branch now is.
+                let tracking = format!("refs/remotes/{REMOTE}/{branch}");
+                self.repo.reference(&tracking, commit, true, "gitfleet: pushed").map_err(err)?;
+                Ok(None)
+            }
             other => other.map_err(err),
         }
     }

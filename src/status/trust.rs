@@ -81,6 +81,12 @@ impl OwnCommits {
         Ok(())
     }
 
+    /// Whether gitfleet made `commit` (recorded, or signed with its key).
+    pub fn made(&self, repo: &Repository, commit: Oid) -> bool {
+        self.ids.contains(&commit)
+            || self.key.as_ref().is_some_and(|k| super::sign::signed_by(repo, commit, k))
+    }
+
     /// The status commit to believe for the status line ending at `tip`: the
     /// last one gitfleet recorded (still in its clone even when someone
     /// rewrote the branch, or merged it so that the commit left the first-parent

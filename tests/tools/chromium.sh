@@ -11,11 +11,11 @@ if [[ "$(id -u)" -ne 0 ]] || ! command -v apt-get >/dev/null; then
     echo "chromium.sh: chromium and chromium-driver are missing; install them (apt-get install chromium chromium-driver)" >&2
     exit 1
 fi
-# One installation at a time (test binaries run in parallel).
-exec 9>/tmp/gitfleet-chromium-install.lock
+# One apt-get at a time across the test binaries (tests/tools/sshd.sh too).
+exec 9>/tmp/gitfleet-apt.lock
 flock 9
 if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends chromium chromium-driver >&2
+    apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends chromium chromium-driver >&2
 fi

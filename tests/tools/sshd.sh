@@ -10,7 +10,10 @@ if ! command -v sshd >/dev/null && [[ ! -x /usr/sbin/sshd ]]; then
     else
         sudo=
     fi
-    $sudo apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends openssh-server >&2
+    # One apt-get at a time across the test binaries (tests/tools/chromium.sh too).
+    exec 9>/tmp/gitfleet-apt.lock
+    flock 9
+    $sudo apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends openssh-server >&2
 fi
 command -v sshd 2>/dev/null || echo /usr/sbin/sshd
