@@ -890,3 +890,52 @@ fn two_evictions_in_one_commit_share_the_budget() {
     let holds = common::holding(&f, "ev2", &["member1", "member2", "member3"]);
     assert_eq!(holds, ["member2", "member3"]);
 }
+
+/// `selectionScope: NamespaceWithResourceSelectors`: the namespace, and in it
+/// only what the placement's other selectors pick (here ConfigMaps labelled
+/// `app: front`); a ConfigMap labelled later joins with the next snapshot.
+#[test]
+fn namespace_with_resource_selectors_places_only_what_they_pick() {
+    let f = Fleet::example();
+    let cm = |name: &str, labels: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: prod\n  labels: {{{labels}}}\ndata:\n  key: v1\n"
+        )
+    };
+    f.write(
+        "resources/prod.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\n---\n{}---\n{}",
+            cm("front", "app: front"),
+            cm("back", "app: back")
+        ),
+    );
+    f.write(
+        "placements/prod.yaml",
+        "apiVersion: placement.kubernetes-fleet.io/v1beta1\nkind: ClusterResourcePlacement\nmetadata:\n  name: prod\nspec:\n  resourceSelectors:\n  - {group: \"\", version: v1, kind: Namespace, name: prod, selectionScope: NamespaceWithResourceSelectors}\n  - group: \"\"\n    version: v1\n    kind: ConfigMap\n    labelSelector:\n      matchLabels: {app: front}\n  policy:\n    placementType: PickAll\n",
+    );
+    f.commit_all("prod: the namespace and its front ConfigMaps");
+    let mut r = reconciler(&RunArgs::once(f.origin_str(), f.state_dir())).unwrap();
+    r.pass(now()).unwrap();
+    let held =
+        |name: &str| f.state_dir().join(format!("clusters/member1/prod/configmap/{name}.yaml")).exists();
+    assert!(f.state_dir().join("clusters/member1/_cluster/namespace/prod.yaml").exists());
+    assert!(held("front") && !held("back"), "only what the selectors pick");
+    let selected = common::placement_document(&f, "prod").status.selected_resources;
+    let names: Vec<&str> = selected.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["prod", "front"]);
+
+    f.pull();
+    f.write(
+        "resources/prod.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\n---\n{}---\n{}",
+            cm("front", "app: front"),
+            cm("back", "app: front")
+        ),
+    );
+    f.commit_all("back is a front ConfigMap now");
+    r.pass(now()).unwrap();
+    assert!(held("front") && held("back"));
+    assert!(f.origin_file("status/clusterresourcesnapshots/prod-1-snapshot.yaml").is_some());
+}

@@ -162,6 +162,8 @@ impl fmt::Display for IntOrPercent {
 pub enum SelectionScope {
     NamespaceWithResources,
     NamespaceOnly,
+    /// The namespace, and what the placement's other selectors pick in it.
+    NamespaceWithResourceSelectors,
 }
 
 /// What a resource selector picks among objects of its group and kind.
@@ -375,6 +377,10 @@ pub struct Placement {
     /// A ResourcePlacement's namespace: it selects namespaced resources of
     /// that namespace only.
     pub namespace: Option<String>,
+    /// A ClusterResourcePlacement's namespace selected with
+    /// `selectionScope: NamespaceWithResourceSelectors`: its other selectors
+    /// pick namespaced resources there.
+    pub selector_namespace: Option<String>,
     pub selectors: Vec<ResourceSelector>,
     pub policy: PlacementPolicy,
     pub rollout: RolloutType,
@@ -388,6 +394,14 @@ pub struct Placement {
     /// The `spec` as written, echoed in the status document.
     pub spec: Value,
     pub origin: Origin,
+}
+
+impl Placement {
+    /// The namespace whose resources its selectors pick: a ResourcePlacement's
+    /// own, or a ClusterResourcePlacement's NamespaceWithResourceSelectors one.
+    pub fn selects_in(&self) -> Option<&str> {
+        self.namespace.as_deref().or(self.selector_namespace.as_deref())
+    }
 }
 
 /// A stage task.

@@ -44,6 +44,7 @@ fn placement(policy: PlacementPolicy) -> Placement {
     Placement {
         name: "p".into(),
         namespace: None,
+        selector_namespace: None,
         spec: serde_json::Value::Null,
         selectors: vec![],
         policy,

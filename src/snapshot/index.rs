@@ -664,8 +664,9 @@ impl Indexer {
     fn is_selected(&self, p: &Placement, id: KeyId, object: &HubObject) -> bool {
         match self.keys[id as usize].namespace {
             None => object.selected_by(p),
-            Some(_) if p.namespace.is_some() => object.selected_by(p),
-            Some(ns) => self.active(ns).is_some_and(|d| d.object.brings_content_for(p)),
+            Some(ns) => {
+                object.selected_by(p) || self.active(ns).is_some_and(|d| d.object.brings_content_for(p))
+            }
         }
     }
 
@@ -673,41 +674,45 @@ impl Indexer {
     /// every object of one kind otherwise, plus the content of selected namespaces.
     fn full_selection(&self, p: &Placement) -> (BTreeMap<KeyId, ContentHash>, BTreeSet<KeyId>) {
         let mut ids: BTreeSet<KeyId> = BTreeSet::new();
-        // A ResourcePlacement's candidates are the objects of its namespace.
-        let namespace_objects = p.namespace.as_ref().map(|ns| {
+        // The objects of the namespace its selectors pick in (a
+        // ResourcePlacement's own, a NamespaceWithResourceSelectors one).
+        let namespace_objects = p.selects_in().and_then(|ns| {
             let key = ObjectKey {
                 group: String::new(),
                 kind: "Namespace".into(),
                 namespace: None,
-                name: ns.clone(),
+                name: ns.to_string(),
             };
             self.ids.get(&key).and_then(|id| self.by_namespace.get(id))
         });
         for s in &p.selectors {
-            let candidates: Vec<KeyId> = match (&s.target, &namespace_objects) {
-                (SelectorTarget::Name(n), _) => {
-                    let key = ObjectKey {
-                        group: s.group.clone(),
-                        kind: s.kind.clone(),
-                        namespace: p.namespace.clone(),
-                        name: n.clone(),
-                    };
-                    self.ids.get(&key).copied().into_iter().collect()
+            // Candidates among cluster-scoped objects and the namespace's;
+            // `selected_by` decides.
+            let mut candidates: Vec<KeyId> = Vec::new();
+            match &s.target {
+                SelectorTarget::Name(n) => {
+                    for namespace in [None, p.selects_in().map(str::to_string)] {
+                        let key = ObjectKey {
+                            group: s.group.clone(),
+                            kind: s.kind.clone(),
+                            namespace,
+                            name: n.clone(),
+                        };
+                        candidates.extend(self.ids.get(&key).copied());
+                    }
                 }
-                (_, Some(inside)) => inside
-                    .iter()
-                    .flat_map(|set| set.iter().copied())
-                    .filter(|&id| {
-                        let k = &self.keys[id as usize].key;
-                        k.group == s.group && k.kind == s.kind
-                    })
-                    .collect(),
-                _ => self
-                    .cluster_scoped
-                    .get(&(s.group.clone(), s.kind.clone()))
-                    .map(|set| set.iter().copied().collect())
-                    .unwrap_or_default(),
-            };
+                _ => {
+                    if let Some(inside) = namespace_objects {
+                        candidates.extend(inside.iter().copied().filter(|&id| {
+                            let k = &self.keys[id as usize].key;
+                            k.group == s.group && k.kind == s.kind
+                        }));
+                    }
+                    if let Some(set) = self.cluster_scoped.get(&(s.group.clone(), s.kind.clone())) {
+                        candidates.extend(set.iter().copied());
+                    }
+                }
+            }
             for id in candidates {
                 if self.active(id).is_some_and(|d| d.object.selected_by(p)) {
                     ids.insert(id);
@@ -867,14 +872,10 @@ fn apply_changed_keys(
     let mut any = false;
     for ChangedKey { id, namespace, def } in changed {
         let id = *id;
-        // A ResourcePlacement selects in its namespace as a cluster placement does among cluster-scoped objects.
-        let in_scope = keys[id as usize].key.namespace == spec.namespace;
+        // Selected by a selector (which knows the namespace it picks in), or
+        // brought by a selected Namespace.
         let brought = namespace.is_some_and(|ns| track.brings.contains(&ns));
-        let selected_now = def.as_ref().filter(|d| match namespace {
-            _ if spec.namespace.is_some() => in_scope && d.object.selected_by(spec),
-            None => d.object.selected_by(spec),
-            Some(_) => brought,
-        });
+        let selected_now = def.as_ref().filter(|d| brought || d.object.selected_by(spec));
         let key = &keys[id as usize].key;
         match selected_now {
             Some(d) => {
@@ -893,8 +894,6 @@ fn apply_changed_keys(
                 }
             }
             // A key in a namespace the placement does not bring was not selected before.
-            None if spec.namespace.is_some() && !in_scope => {}
-            None if spec.namespace.is_none() && namespace.is_some() && !brought => {}
             None => {
                 if let Some(old) = track.selected.remove(&id) {
                     track.digest.remove(key, &old);

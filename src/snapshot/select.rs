@@ -2,23 +2,31 @@
 //!
 //! A ClusterResourcePlacement selects cluster-scoped objects by group, kind and
 //! name or labels; a selected Namespace (scope `NamespaceWithResources`, the
-//! default) brings every namespaced hub resource in it. A ResourcePlacement
-//! selects namespaced objects of its own namespace the same way.
+//! default) brings every namespaced hub resource in it; with
+//! `NamespaceWithResourceSelectors`, the placement's other selectors pick
+//! namespaced resources in it. A ResourcePlacement selects namespaced objects
+//! of its own namespace the same way.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::repo::model::{Manifest, ObjectKey, Placement, ResourceSelector, SelectionScope, SelectorTarget};
 
+/// Whether `s` (a selector of `p`) picks `key`: a cluster-scoped object for a
+/// ClusterResourcePlacement, a namespaced one in the namespace its selectors
+/// pick in ([`Placement::selects_in`]).
 fn selector_matches(
     s: &ResourceSelector,
-    scope: Option<&str>,
+    p: &Placement,
     key: &ObjectKey,
     labels: &BTreeMap<String, String>,
 ) -> bool {
     s.group == key.group
         && s.kind == key.kind
-        && key.namespace.as_deref() == scope
+        && match key.namespace.as_deref() {
+            None => p.namespace.is_none(),
+            Some(ns) => p.selects_in() == Some(ns),
+        }
         && match &s.target {
             SelectorTarget::Name(n) => *n == key.name,
             SelectorTarget::Labels(sel) => sel.matches(labels),
@@ -30,7 +38,7 @@ fn selector_matches(
 /// its selectors: a cluster-scoped one, or for a ResourcePlacement one of its
 /// namespace.
 pub fn selects_key(p: &Placement, key: &ObjectKey, labels: &BTreeMap<String, String>) -> bool {
-    p.selectors.iter().any(|s| selector_matches(s, p.namespace.as_deref(), key, labels))
+    p.selectors.iter().any(|s| selector_matches(s, p, key, labels))
 }
 
 /// Whether selecting `key` (a Namespace, with `labels`) brings the resources inside it.
@@ -38,9 +46,9 @@ pub fn brings_namespace_of(p: &Placement, key: &ObjectKey, labels: &BTreeMap<Str
     key.group.is_empty()
         && key.kind == "Namespace"
         && p.namespace.is_none()
-        && p.selectors.iter().any(|s| {
-            s.scope == SelectionScope::NamespaceWithResources && selector_matches(s, None, key, labels)
-        })
+        && p.selectors
+            .iter()
+            .any(|s| s.scope == SelectionScope::NamespaceWithResources && selector_matches(s, p, key, labels))
 }
 
 /// Whether the placement selects this cluster-scoped object by one of its selectors.
@@ -61,7 +69,7 @@ pub fn selection<'a>(
 ) -> BTreeSet<ObjectKey> {
     let mut out = BTreeSet::new();
     for (key, m) in hub {
-        if key.namespace != p.namespace || !selects_directly(p, m) {
+        if !selects_directly(p, m) {
             continue;
         }
         out.insert(key.clone());

@@ -30,9 +30,10 @@ pub(super) fn read_selectors(
         let scope = match s.selection_scope.as_deref() {
             None | Some("NamespaceWithResources") => SelectionScope::NamespaceWithResources,
             Some("NamespaceOnly") => SelectionScope::NamespaceOnly,
+            Some("NamespaceWithResourceSelectors") => SelectionScope::NamespaceWithResourceSelectors,
             Some(other) => {
                 ctx.error(format!(
-                    "{at}.selectionScope: {other:?} is not NamespaceWithResources or NamespaceOnly"
+                    "{at}.selectionScope: {other:?} is not NamespaceWithResources, NamespaceOnly or NamespaceWithResourceSelectors"
                 ));
                 SelectionScope::NamespaceWithResources
             }
@@ -333,6 +334,42 @@ pub(super) fn read_apply_strategy(ctx: &mut Ctx, a: Option<&wire::ApplyStrategy>
     out
 }
 
+/// The namespace of a ClusterResourcePlacement's NamespaceWithResourceSelectors
+/// selector, checked as KubeFleet's CRD does: one at most, by name, and the
+/// only Namespace selector then.
+fn selector_namespace(ctx: &mut Ctx, selectors: &[ResourceSelector], namespaced: bool) -> Option<String> {
+    let namespaces: Vec<(usize, &ResourceSelector)> =
+        selectors.iter().enumerate().filter(|(_, s)| s.group.is_empty() && s.kind == "Namespace").collect();
+    let scoped: Vec<&(usize, &ResourceSelector)> = namespaces
+        .iter()
+        .filter(|(_, s)| s.scope == SelectionScope::NamespaceWithResourceSelectors)
+        .collect();
+    let [(i, s)] = scoped.as_slice() else {
+        if scoped.len() > 1 {
+            ctx.error("spec.resourceSelectors: only one namespace selector with NamespaceWithResourceSelectors mode is allowed");
+        }
+        return None;
+    };
+    if namespaced {
+        ctx.error(format!("spec.resourceSelectors[{i}]: a ResourcePlacement selects no Namespace"));
+        return None;
+    }
+    if namespaces.len() > 1 {
+        ctx.error(
+            "spec.resourceSelectors: when using NamespaceWithResourceSelectors mode, only one namespace selector is allowed",
+        );
+    }
+    match &s.target {
+        SelectorTarget::Name(n) => Some(n.clone()),
+        _ => {
+            ctx.error(format!(
+                "spec.resourceSelectors[{i}]: a namespace selector with NamespaceWithResourceSelectors mode must select by name"
+            ));
+            None
+        }
+    }
+}
+
 pub(super) fn read_placement(ctx: &mut Ctx, value: &Value, namespaced: bool) -> Option<Placement> {
     let w: wire::Object<wire::PlacementSpec> = ctx.wire(value)?;
     let (namespace, name) = scoped_key(ctx, &w.metadata, namespaced);
@@ -342,11 +379,14 @@ pub(super) fn read_placement(ctx: &mut Ctx, value: &Value, namespaced: bool) -> 
         ctx.error(format!("spec.resourceSelectors must have 1 to 100 entries (has {n})"));
     }
     let selectors = read_selectors(ctx, "spec.resourceSelectors", &spec.resource_selectors, false);
+    let selector_namespace = selector_namespace(ctx, &selectors, namespaced);
     for (i, s) in selectors.iter().enumerate() {
         match (namespaced, known_scope(&s.group, &s.kind)) {
+            (false, KnownScope::Namespaced) if selector_namespace.is_some() => {}
             (false, KnownScope::Namespaced) => ctx.error(format!(
                 "spec.resourceSelectors[{i}]: {} is namespaced; a ClusterResourcePlacement selects \
-                 cluster-scoped resources (select its Namespace instead)",
+                 cluster-scoped resources (select its Namespace instead, with selectionScope \
+                 NamespaceWithResourceSelectors to pick what in it)",
                 s.kind
             )),
             (true, KnownScope::Cluster) => ctx.error(format!(
@@ -444,6 +484,7 @@ pub(super) fn read_placement(ctx: &mut Ctx, value: &Value, namespaced: bool) -> 
     Some(Placement {
         name,
         namespace,
+        selector_namespace,
         selectors,
         policy,
         rollout,

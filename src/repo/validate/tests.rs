@@ -343,6 +343,20 @@ fn kubefleet_kinds_gitfleet_does_not_read_are_resources_unless_a_hub_writes_them
 }
 
 #[test]
+fn namespace_with_resource_selectors_picks_in_its_namespace() {
+    let nwrs = "- {group: \"\", version: v1, kind: Namespace, name: prod, selectionScope: NamespaceWithResourceSelectors}\n";
+    let deploys = "- group: apps\n  version: v1\n  kind: Deployment\n  labelSelector:\n    matchLabels: {app: frontend}\n";
+    let p = the_placement(&placement_selecting(&format!("{nwrs}{deploys}")));
+    assert_eq!(p.selector_namespace.as_deref(), Some("prod"));
+    assert_eq!(p.selects_in(), Some("prod"));
+    rejects(&placement_selecting(deploys), &["Deployment is namespaced", "NamespaceWithResourceSelectors"]);
+    let by_label = "- group: \"\"\n  version: v1\n  kind: Namespace\n  selectionScope: NamespaceWithResourceSelectors\n  labelSelector:\n    matchLabels: {team: a}\n";
+    rejects(&placement_selecting(by_label), &["must select by name"]);
+    let other = "- {group: \"\", version: v1, kind: Namespace, name: dev}\n";
+    rejects(&placement_selecting(&format!("{nwrs}{other}")), &["only one namespace selector is allowed"]);
+}
+
+#[test]
 fn generate_name_is_refused_with_the_reason() {
     let job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: sample-job-\n  namespace: team-a\nspec: {}\n";
     rejects(job, &["metadata.generateName is not supported", "needs a metadata.name"]);
