@@ -40,6 +40,19 @@ pub struct ApproveArgs {
     pub sign: bool,
 }
 
+/// The command that approves the request with key `key` (`namespace/name`
+/// for an ApprovalRequest) in the repository `repo` (shown without credentials).
+pub fn command(key: &str, repo: &str) -> String {
+    let (namespace, name) = crate::repo::model::split_key(key);
+    let n = namespace.map(|ns| format!(" -n {ns}")).unwrap_or_default();
+    format!("gitfleet approve {name}{n} --repo {repo}")
+}
+
+/// The same through a pull request: a branch `approve-NAME` to merge.
+pub fn branch_command(key: &str, repo: &str) -> String {
+    format!("{} --branch approve-{}", command(key, repo), crate::repo::model::split_key(key).1)
+}
+
 /// The approval file content: a ClusterApprovalRequest, or for a key
 /// `namespace/name` an ApprovalRequest.
 pub fn approval_yaml(key: &str, reason: &str, message: &str) -> String {

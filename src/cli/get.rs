@@ -384,9 +384,7 @@ fn print_progress(run: &Value, repo: &str, now: crate::time::Time) {
     for line in waiting_for(run) {
         println!("{line}");
         if let Some(request) = line.split("waiting for approval ").nth(1) {
-            let (ns, name) = crate::repo::model::split_key(request.trim());
-            let n = ns.map(|ns| format!(" -n {ns}")).unwrap_or_default();
-            println!("  approve with: gitfleet approve {name}{n} --repo {repo}");
+            println!("  approve with: {}", super::approve_command(request.trim(), repo));
         }
     }
     println!("(as of {now})");

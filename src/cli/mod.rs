@@ -14,6 +14,7 @@ use std::fmt;
 use clap::{Parser, Subcommand};
 
 pub use approve::approval_yaml;
+pub(crate) use approve::{branch_command as approve_branch_command, command as approve_command};
 pub use run::{GitNetwork, RunArgs, now, reconciler};
 
 /// gitfleet: staged rollouts to fleets of Kubernetes clusters, driven by Git.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::repo::model::split_key;
 use crate::status::approval::ApprovalRequest;
-use crate::status::conditions::{Condition, kind};
+use crate::status::conditions::{Conditions, kind};
 use crate::status::placement::cluster::ClusterPlacementStatus;
 use crate::status::run::{RunDocument, StageStatus, TaskStatus};
 use crate::time::Time;
@@ -31,62 +31,35 @@ pub enum State {
 }
 
 impl State {
-    pub fn class(self) -> &'static str {
+    /// (CSS class, icon, word).
+    fn shown(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            State::Done | State::UpToDate => "ok",
-            State::Updating => "updating",
-            State::Behind => "behind",
-            State::Waiting => "waiting",
-            State::Stopped => "stopped",
-            State::Superseded => "superseded",
-            State::Failed => "failed",
-            State::Drifted => "drifted",
-            State::Unreachable => "unreachable",
-            State::Pending => "pending",
-            State::NotPlaced => "none",
+            State::Done => ("ok", "✓", "done"),
+            State::UpToDate => ("ok", "✓", "up to date"),
+            State::Updating => ("updating", "↻", "updating"),
+            State::Behind => ("behind", "↓", "behind"),
+            State::Waiting => ("waiting", "…", "waiting"),
+            State::Stopped => ("stopped", "■", "stopped"),
+            State::Superseded => ("superseded", "»", "superseded"),
+            State::Failed => ("failed", "✗", "failed"),
+            State::Drifted => ("drifted", "≠", "drifted"),
+            State::Unreachable => ("unreachable", "⚠", "unreachable"),
+            State::Pending => ("pending", "·", "pending"),
+            State::NotPlaced => ("none", "–", "not placed"),
         }
+    }
+
+    pub fn class(self) -> &'static str {
+        self.shown().0
     }
 
     pub fn icon(self) -> &'static str {
-        match self {
-            State::Done | State::UpToDate => "✓",
-            State::Updating => "↻",
-            State::Behind => "↓",
-            State::Waiting => "…",
-            State::Stopped => "■",
-            State::Superseded => "»",
-            State::Failed => "✗",
-            State::Drifted => "≠",
-            State::Unreachable => "⚠",
-            State::Pending => "·",
-            State::NotPlaced => "–",
-        }
+        self.shown().1
     }
 
     pub fn word(self) -> &'static str {
-        match self {
-            State::Done => "done",
-            State::UpToDate => "up to date",
-            State::Updating => "updating",
-            State::Behind => "behind",
-            State::Waiting => "waiting",
-            State::Stopped => "stopped",
-            State::Superseded => "superseded",
-            State::Failed => "failed",
-            State::Drifted => "drifted",
-            State::Unreachable => "unreachable",
-            State::Pending => "pending",
-            State::NotPlaced => "not placed",
-        }
+        self.shown().2
     }
-}
-
-fn find<'c>(conditions: &'c [Condition], type_: &str) -> Option<&'c Condition> {
-    conditions.iter().find(|c| c.type_ == type_)
-}
-
-fn is_true(conditions: &[Condition], type_: &str) -> bool {
-    find(conditions, type_).is_some_and(|c| c.status == "True")
 }
 
 /// One cell of the fleet grid: the snapshot a cluster runs and how it stands.
@@ -123,7 +96,7 @@ pub fn cell(entry: Option<&ClusterPlacementStatus>, latest: Option<u32>, run_und
     };
     let Some(s) = entry else { return none };
     let snapshot = s.observed_resource_index.clone().map(|i| format!("#{i}")).unwrap_or_default();
-    let applied = find(&s.conditions, kind::RESOURCE_APPLIED);
+    let applied = s.conditions.get_condition(kind::RESOURCE_APPLIED);
     let (state, detail) = match applied {
         Some(c)
             if c.status == "False" && c.reason == crate::status::conditions::reason::CLUSTER_UNREACHABLE =>
@@ -150,7 +123,7 @@ pub fn cell(entry: Option<&ClusterPlacementStatus>, latest: Option<u32>, run_und
         _ if latest.is_some_and(|l| s.observed_resource_index.as_deref() != Some(l.to_string().as_str())) => {
             (if run_under_way { State::Updating } else { State::Behind }, String::new())
         }
-        _ if is_true(&s.conditions, kind::RESOURCE_AVAILABLE) => (State::UpToDate, String::new()),
+        _ if s.conditions.is_true(kind::RESOURCE_AVAILABLE) => (State::UpToDate, String::new()),
         _ if s.observed_resource_index.is_none() => (State::Pending, String::new()),
         _ => (State::Updating, String::new()),
     };
@@ -169,21 +142,20 @@ pub struct RunRow {
     pub says: String,
 }
 
-/// How a run stands as a whole, and what its newest condition says.
+/// How a run stands as a whole (as the metrics say it), and what its newest
+/// condition says.
 pub fn run_state(doc: &RunDocument) -> (State, String) {
     let conditions = &doc.status.conditions;
     let newest = conditions.iter().max_by_key(|c| c.last_transition_time).map(|c| c.message.clone());
     let says = newest.unwrap_or_else(|| "not started".into());
-    let state = match find(conditions, kind::SUCCEEDED) {
-        Some(c) if c.status == "True" => State::Done,
-        Some(c) if c.reason == crate::status::conditions::reason::UPDATE_RUN_SUPERSEDED => State::Superseded,
-        Some(_) => State::Failed,
-        None => match find(conditions, kind::PROGRESSING) {
-            Some(c) if c.reason == crate::status::conditions::reason::UPDATE_RUN_STOPPED => State::Stopped,
-            Some(c) if c.status == "False" || c.reason.contains("Waiting") => State::Waiting,
-            Some(_) => State::Updating,
-            None => State::Pending,
-        },
+    let state = match doc.status.state() {
+        "Succeeded" => State::Done,
+        "Superseded" => State::Superseded,
+        "Failed" | "RolledBack" => State::Failed,
+        "Stopped" => State::Stopped,
+        "Waiting" => State::Waiting,
+        "Progressing" => State::Updating,
+        _ => State::Pending,
     };
     (state, says)
 }
@@ -238,10 +210,10 @@ pub struct StageView {
 fn cluster_view(c: &crate::status::run::ClusterStatus) -> ClusterView {
     let newest = c.conditions.iter().max_by_key(|x| x.last_transition_time);
     let time = newest.map(|x| x.last_transition_time.to_string()).unwrap_or_default();
-    let (state, message) = match find(&c.conditions, kind::SUCCEEDED) {
+    let (state, message) = match c.conditions.get_condition(kind::SUCCEEDED) {
         Some(x) if x.status == "True" => (State::UpToDate, String::new()),
         Some(x) => (State::Failed, x.message.clone()),
-        None if find(&c.conditions, kind::STARTED).is_some() => (State::Updating, String::new()),
+        None if c.conditions.get_condition(kind::STARTED).is_some() => (State::Updating, String::new()),
         None => (State::Pending, String::new()),
     };
     ClusterView { name: c.cluster_name.clone(), state, time, message }
@@ -258,7 +230,7 @@ fn task_view(t: &TaskStatus, repo: &str, now: Time) -> TaskView {
     };
     match t.type_.as_str() {
         "TimedWait" => {
-            let done = is_true(&t.conditions, kind::WAIT_TIME_ELAPSED);
+            let done = t.conditions.is_true(kind::WAIT_TIME_ELAPSED);
             view.state = if done { State::Done } else { State::Waiting };
             view.text = match (done, t.wait_until) {
                 (true, _) => "soak time elapsed".into(),
@@ -272,9 +244,9 @@ fn task_view(t: &TaskStatus, repo: &str, now: Time) -> TaskView {
         }
         "Approval" => {
             let name = t.approval_request_name.clone().unwrap_or_default();
-            let approved = is_true(&t.conditions, kind::APPROVAL_REQUEST_APPROVED);
-            let created = find(&t.conditions, kind::APPROVAL_REQUEST_CREATED).is_some();
-            let (ns, short) = split_key(&name);
+            let approved = t.conditions.is_true(kind::APPROVAL_REQUEST_APPROVED);
+            let created = t.conditions.get_condition(kind::APPROVAL_REQUEST_CREATED).is_some();
+            let short = split_key(&name).1;
             view.state = match (approved, created) {
                 (true, _) => State::Done,
                 (false, true) => State::Waiting,
@@ -286,14 +258,12 @@ fn task_view(t: &TaskStatus, repo: &str, now: Time) -> TaskView {
                 (false, false) => "approval not requested yet".into(),
             };
             if created && !approved {
-                let n = ns.map(|ns| format!(" -n {ns}")).unwrap_or_default();
-                view.approve = format!("gitfleet approve {short}{n} --repo {repo}");
-                view.approve_branch =
-                    format!("gitfleet approve {short}{n} --repo {repo} --branch approve-{short}");
+                view.approve = crate::cli::approve_command(&name, repo);
+                view.approve_branch = crate::cli::approve_branch_command(&name, repo);
             }
         }
         "Verification" => {
-            let verified = find(&t.conditions, kind::VERIFIED);
+            let verified = t.conditions.get_condition(kind::VERIFIED);
             view.state = match verified {
                 Some(c) if c.status == "True" => State::Done,
                 Some(_) => State::Failed,
@@ -311,7 +281,7 @@ fn task_view(t: &TaskStatus, repo: &str, now: Time) -> TaskView {
 }
 
 fn stage_view(s: &StageStatus, repo: &str, now: Time) -> StageView {
-    let state = match find(&s.conditions, kind::SUCCEEDED) {
+    let state = match s.conditions.get_condition(kind::SUCCEEDED) {
         Some(c) if c.status == "True" => State::Done,
         Some(_) => State::Failed,
         None if s.start_time.is_none() => State::Pending,
@@ -348,7 +318,7 @@ pub struct RunView {
 }
 
 pub fn run_view(key: &str, doc: &RunDocument, repo: &str, now: Time) -> RunView {
-    let progressing = find(&doc.status.conditions, kind::PROGRESSING);
+    let progressing = doc.status.conditions.get_condition(kind::PROGRESSING);
     let window = progressing
         .filter(|c| c.message.contains("rollout window"))
         .map(|c| c.message.clone())
@@ -396,7 +366,6 @@ pub fn waiting_approvals(
         .filter(|(_, r)| !r.is_accepted())
         .map(|(key, r)| {
             let (ns, name) = split_key(key);
-            let n = ns.map(|ns| format!(" -n {ns}")).unwrap_or_default();
             ApprovalView {
                 name: name.to_string(),
                 namespace: ns.unwrap_or_default().to_string(),
@@ -404,8 +373,8 @@ pub fn waiting_approvals(
                 run: split_key(&r.spec.parent_stage_rollout).1.to_string(),
                 stage: r.spec.target_stage.clone(),
                 created: r.metadata.creation_timestamp.to_string(),
-                approve: format!("gitfleet approve {name}{n} --repo {repo}"),
-                approve_branch: format!("gitfleet approve {name}{n} --repo {repo} --branch approve-{name}"),
+                approve: crate::cli::approve_command(key, repo),
+                approve_branch: crate::cli::approve_branch_command(key, repo),
             }
         })
         .collect()

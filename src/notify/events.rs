@@ -350,12 +350,7 @@ impl RunDiff<'_> {
                         None => format!("stage {s} of run {run} is done; the end of the run waits for it"),
                     }
                 };
-                let command = match crate::repo::model::split_key(request_name) {
-                    (Some(ns), name) => {
-                        format!("gitfleet approve {name} -n {ns} --repo {}", self.source.repository)
-                    }
-                    (None, name) => format!("gitfleet approve {name} --repo {}", self.source.repository),
-                };
+                let command = crate::cli::approve_command(request_name, self.source.repository);
                 let summary = format!("Approval needed: {request_name} ({waiting}); run `{command}`");
                 let time = request.metadata.creation_timestamp;
                 let mut e = self.event(EventKind::ApprovalRequested, time, summary, Some(s), &[request_name]);

@@ -19,7 +19,7 @@ use crate::status::approval::ApprovalRequest;
 use crate::status::eviction::EVICTIONS;
 use crate::status::member::MEMBERS;
 use crate::status::placement::{self, PlacementDocument, PlacementFacts, PlacementInput, SelectedResource};
-use crate::status::run::{RunDocument, RunStatus};
+use crate::status::run::RunDocument;
 use crate::status::sign::Signers;
 use crate::status::trust::{self, Foreign, Trusted};
 use crate::status::{Documents, PLACEMENT_STATUSES, PLACEMENTS, REQUESTS, RUNS, StatusChanges};
@@ -46,30 +46,6 @@ fn accepted_at(request: &ApprovalRequest) -> Option<crate::time::Time> {
     let status = request.status.as_ref()?;
     let accepted = status.conditions.get_condition(crate::status::conditions::kind::APPROVAL_ACCEPTED)?;
     (accepted.status == "True").then_some(accepted.last_transition_time)
-}
-
-fn run_state(status: &RunStatus) -> &'static str {
-    use crate::status::conditions::Conditions;
-    use crate::status::conditions::kind::{INITIALIZED, PROGRESSING, SUCCEEDED};
-    use crate::status::conditions::reason::{
-        UPDATE_RUN_ROLLED_BACK, UPDATE_RUN_STOPPED, UPDATE_RUN_SUCCEEDED, UPDATE_RUN_SUPERSEDED,
-    };
-    if let Some(done) = status.conditions.get_condition(SUCCEEDED) {
-        return match done.reason.as_str() {
-            UPDATE_RUN_SUCCEEDED => "Succeeded",
-            UPDATE_RUN_SUPERSEDED => "Superseded",
-            UPDATE_RUN_ROLLED_BACK => "RolledBack",
-            _ => "Failed",
-        };
-    }
-    if !status.conditions.is_true(INITIALIZED) {
-        return "Initializing";
-    }
-    match status.conditions.get_condition(PROGRESSING) {
-        Some(p) if p.status == "True" => "Progressing",
-        Some(p) if p.reason == UPDATE_RUN_STOPPED => "Stopped",
-        _ => "Waiting",
-    }
 }
 
 /// Snapshot contents read by the previous and this pass: (placement, index,
@@ -370,7 +346,7 @@ impl<'p> Pass<'p> {
             .map(|(name, doc)| RunSummary {
                 name: name.clone(),
                 placement: doc.placement_name().unwrap_or_default().to_string(),
-                state: run_state(&doc.status),
+                state: doc.status.state(),
             })
             .collect();
         let clusters = fs.fleet.clusters.keys().map(|c| (c.clone(), !self.retries.is_failing(c))).collect();

@@ -112,6 +112,32 @@ pub struct RunStatus {
 }
 
 impl RunStatus {
+    /// Where the run stands, in one word (the `state` label of the metrics):
+    /// Initializing, Progressing, Waiting, Stopped, Succeeded, Failed,
+    /// Superseded or RolledBack.
+    pub fn state(&self) -> &'static str {
+        use crate::status::conditions::kind::{INITIALIZED, PROGRESSING, SUCCEEDED};
+        use crate::status::conditions::reason::{
+            UPDATE_RUN_ROLLED_BACK, UPDATE_RUN_STOPPED, UPDATE_RUN_SUCCEEDED, UPDATE_RUN_SUPERSEDED,
+        };
+        if let Some(done) = self.conditions.get_condition(SUCCEEDED) {
+            return match done.reason.as_str() {
+                UPDATE_RUN_SUCCEEDED => "Succeeded",
+                UPDATE_RUN_SUPERSEDED => "Superseded",
+                UPDATE_RUN_ROLLED_BACK => "RolledBack",
+                _ => "Failed",
+            };
+        }
+        if !self.conditions.is_true(INITIALIZED) {
+            return "Initializing";
+        }
+        match self.conditions.get_condition(PROGRESSING) {
+            Some(p) if p.status == "True" => "Progressing",
+            Some(p) if p.reason == UPDATE_RUN_STOPPED => "Stopped",
+            _ => "Waiting",
+        }
+    }
+
     /// Whether the run reached an end (succeeded, failed or superseded).
     pub fn finished(&self) -> bool {
         self.conditions.get_condition(kind::SUCCEEDED).is_some()
