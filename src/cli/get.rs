@@ -677,7 +677,8 @@ impl Ctx<'_> {
             return json!([]);
         };
         let fleet = loaded.fleet();
-        Value::Array(selected_manifests(&fleet, &s.placement).iter().map(|m| (*m.value).clone()).collect())
+        let shown = selected_manifests(&fleet, &s.placement);
+        Value::Array(shown.iter().map(|m| crate::cluster::compare::shown_manifest(m)).collect())
     }
 }
 

@@ -151,6 +151,27 @@ pub fn masked(key: &ObjectKey, hub: &Value, live: Option<&Value>) -> (Value, Opt
     (hub, live)
 }
 
+/// A hub manifest as it may be shown or written outside the repository's own
+/// files (a snapshot's `selectedResources`, `get -o yaml`): every Secret's
+/// values masked, a Secret wrapped in an envelope's `data` too.
+pub fn shown_manifest(m: &crate::repo::model::Manifest) -> Value {
+    let mut value = masked(&m.key, &m.value, None).0;
+    if m.envelope.is_some()
+        && let Some(data) = value.get_mut("data").and_then(Value::as_object_mut)
+    {
+        for wrapped in data.values_mut() {
+            let is_secret = wrapped.get("kind").and_then(Value::as_str) == Some("Secret")
+                && wrapped.get("apiVersion").and_then(Value::as_str) == Some("v1");
+            if is_secret {
+                for field in ["data", "stringData"] {
+                    mask_values(wrapped.get_mut(field), None, MASK);
+                }
+            }
+        }
+    }
+    value
+}
+
 /// Replaces every value of `values` by a mask: `changed` where `other` holds
 /// the same key with another value.
 fn mask_values(values: Option<&mut Value>, other: Option<&Value>, changed: &str) {
@@ -253,6 +274,34 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn secrets_are_masked_when_shown_wrapped_in_an_envelope_too() {
+        use crate::repo::model::{EnvelopeType, Manifest, Origin};
+        let manifest = |kind: &str, value: Value, envelope: Option<EnvelopeType>| Manifest {
+            key: ObjectKey {
+                group: String::new(),
+                kind: kind.into(),
+                namespace: Some("app".into()),
+                name: "x".into(),
+            },
+            api_version: "v1".into(),
+            labels: Default::default(),
+            origin: Origin { path: "x.yaml".into(), line: 1 },
+            value: std::sync::Arc::new(value),
+            wrapped: Vec::new(),
+            envelope,
+        };
+        let secret = json!({ "apiVersion": "v1", "kind": "Secret", "data": { "token": "c2VjcmV0" } });
+        let shown = shown_manifest(&manifest("Secret", secret.clone(), None));
+        assert_eq!(shown["data"]["token"], MASK);
+        let envelope = json!({ "kind": "ResourceEnvelope", "data": { "s.yaml": secret, "cm.yaml": { "apiVersion": "v1", "kind": "ConfigMap", "data": { "k": "v" } } } });
+        let shown =
+            shown_manifest(&manifest("ResourceEnvelope", envelope, Some(EnvelopeType::ResourceEnvelope)));
+        assert_eq!(shown["data"]["s.yaml"]["data"]["token"], MASK);
+        assert_eq!(shown["data"]["cm.yaml"]["data"]["k"], "v", "other objects as they are");
+        assert!(!shown.to_string().contains("c2VjcmV0"));
+    }
 
     fn deployment(generation: i64, status: Value) -> Value {
         json!({"apiVersion": "apps/v1", "kind": "Deployment",

@@ -98,7 +98,7 @@ impl RecordedSnapshot {
 
     /// The status file content with `spec.selectedResources` (KubeFleet's
     /// objects have it): the manifests the snapshot holds, Secret values
-    /// masked. Left empty, with an annotation saying why, when they cannot
+    /// masked (in envelopes too). Left empty, with an annotation saying why, when they cannot
     /// be read or would make the file larger than [`MAX_SELECTED_BYTES`]
     /// (the commit holds them).
     pub fn to_yaml_with(
@@ -109,7 +109,7 @@ impl RecordedSnapshot {
         let why = match manifests {
             Ok(ms) => {
                 let values: Vec<Value> =
-                    ms.iter().map(|m| crate::cluster::compare::masked(&m.key, &m.value, None).0).collect();
+                    ms.iter().map(|m| crate::cluster::compare::shown_manifest(m)).collect();
                 let count = values.len();
                 object["spec"] = json!({ "selectedResources": values });
                 let text = crate::yaml::to_string(&object);
